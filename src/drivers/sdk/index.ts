@@ -1,0 +1,27 @@
+/**
+ * The driver SDK: the one module a driver may import (as `rpm-gateway/sdk`). Everything exported here is a
+ * stable API under semantic versioning; the gateway's internals can change without breaking drivers.
+ * See devices/README.md for the vendor's guide.
+ */
+export { DecodeError } from '../../errors.js';
+export { ByteReader } from '../../gatt/byte-reader.js';
+export { dateTimeFromFields, type DeviceDateTime, encodeDateTime } from '../../gatt/date-time.js';
+export { decodeFloat, decodeSfloat, encodeFloat, encodeSfloat, type MderNumber } from '../../gatt/mder-float.js';
+export { normalizeUuid } from '../../gatt/uuid.js';
+export type { MdcCode } from '../../model/codes.js';
+export type { InvalidReason, JsonValue, Observation, Reading } from '../../model/observation.js';
+export type { UcumUnit } from '../../model/units.js';
+export {
+  type CharacteristicSpec,
+  type DecodeContext,
+  type Decoder,
+  type DeviceCategory,
+  type Driver,
+  type DriverDefinition,
+  defineDriver,
+  type Emits,
+  type MatchRule,
+  type Quirk,
+  type SetupWrite,
+} from './define-driver.js';
+export { bitNames, observe, observeInteger } from './observe.js';
