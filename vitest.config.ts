@@ -1,9 +1,12 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // Resolve `rpm-gateway/sdk` to the TypeScript source (package.json exports, "source" condition), so tests
-  // and drivers share one copy of the SDK with the code under test.
-  resolve: { conditions: ['source'] },
+  // Drivers import the SDK by its public name; in tests it is the TypeScript source, so drivers and the code
+  // under test share one copy of the SDK. (Node resolves the same name to dist/ through package.json exports.)
+  resolve: {
+    alias: { 'rpm-gateway/sdk': fileURLToPath(new URL('./src/drivers/sdk/index.ts', import.meta.url)) },
+  },
   test: {
     include: ['test/**/*.test.ts', 'devices/**/*.test.ts'],
     pool: 'forks',
