@@ -5,8 +5,8 @@ import { normalizeUuid } from '../gatt/uuid.js';
 import { isMdcCode } from '../model/codes.js';
 import type { JsonValue, Reading } from '../model/observation.js';
 import { isUcumUnit } from '../model/units.js';
-import type { CharacteristicSpec, DecodeContext, Driver } from './sdk/define-driver.js';
 import type { ExpectedReading, Fixture, FixtureFile } from './fixtures.js';
+import type { CharacteristicSpec, DecodeContext, Driver } from './sdk/define-driver.js';
 
 /**
  * The conformance kit: replays a driver's fixtures and checks every reading against the contract (declared
@@ -49,12 +49,20 @@ function safeUuid(text: string): string | undefined {
   }
 }
 
-function checkFixture(driver: Driver, byUuid: Map<string, CharacteristicSpec>, fixture: Fixture): FixtureResult {
+function checkFixture(
+  driver: Driver,
+  byUuid: Map<string, CharacteristicSpec>,
+  fixture: Fixture,
+): FixtureResult {
   const problems: string[] = [];
   const uuid = safeUuid(fixture.char);
   const spec = uuid === undefined ? undefined : byUuid.get(uuid);
   if (uuid === undefined || spec === undefined) {
-    return { fixture, ok: false, problems: [`driver ${driver.id} declares no characteristic ${fixture.char}`] };
+    return {
+      fixture,
+      ok: false,
+      problems: [`driver ${driver.id} declares no characteristic ${fixture.char}`],
+    };
   }
   let readings: Reading[] | undefined;
   let thrown: unknown;
@@ -67,7 +75,8 @@ function checkFixture(driver: Driver, byUuid: Map<string, CharacteristicSpec>, f
     problems.push(`decoder threw ${describe(thrown)}; decoders may throw only DecodeError`);
   } else if (fixture.error) {
     if (thrown instanceof DecodeError) {
-      if (thrown.code !== fixture.error.code) problems.push(`expected error ${fixture.error.code}, got ${thrown.code}`);
+      if (thrown.code !== fixture.error.code)
+        problems.push(`expected error ${fixture.error.code}, got ${thrown.code}`);
       if (fixture.error.offset !== undefined && thrown.offset !== fixture.error.offset) {
         problems.push(`expected error at byte ${fixture.error.offset}, got ${thrown.offset}`);
       }
@@ -125,7 +134,9 @@ export function contractProblems(reading: Reading, spec: CharacteristicSpec): st
 function compare(actual: Reading, want: ExpectedReading): string[] {
   const problems: string[] = [];
   if (!isDeepStrictEqual(strip(actual.observations), strip(want.observations))) {
-    problems.push(`observations ${JSON.stringify(actual.observations)} != ${JSON.stringify(want.observations)}`);
+    problems.push(
+      `observations ${JSON.stringify(actual.observations)} != ${JSON.stringify(want.observations)}`,
+    );
   }
   if (actual.time !== want.time) problems.push(`time ${actual.time} != ${want.time}`);
   if (want.status !== undefined && !isDeepStrictEqual(actual.status ?? [], want.status)) {

@@ -42,24 +42,44 @@ export async function readFixtureFile(path: string): Promise<FixtureFile> {
   try {
     parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (cause) {
-    throw new DriverError('DRIVER_INVALID', `cannot read fixtures ${path}: ${(cause as Error).message}`, undefined, {
-      cause,
-    });
+    throw new DriverError(
+      'DRIVER_INVALID',
+      `cannot read fixtures ${path}: ${(cause as Error).message}`,
+      undefined,
+      {
+        cause,
+      },
+    );
   }
   const file = parsed as Partial<FixtureFile>;
-  if (typeof file !== 'object' || file === null || !Array.isArray(file.fixtures) || typeof file.sources !== 'object') {
+  if (
+    typeof file !== 'object' ||
+    file === null ||
+    !Array.isArray(file.fixtures) ||
+    typeof file.sources !== 'object'
+  ) {
     throw new DriverError('DRIVER_INVALID', `${path}: expected {"sources":{...},"fixtures":[...]}`);
   }
   file.fixtures.forEach((fixture, index) => {
     const where = `${path}: fixtures[${index}]`;
-    if (typeof fixture.name !== 'string' || typeof fixture.char !== 'string' || typeof fixture.hex !== 'string') {
+    if (
+      typeof fixture.name !== 'string' ||
+      typeof fixture.char !== 'string' ||
+      typeof fixture.hex !== 'string'
+    ) {
       throw new DriverError('DRIVER_INVALID', `${where}: name, char and hex are required strings`);
     }
     if ((fixture.expect === undefined) === (fixture.error === undefined)) {
-      throw new DriverError('DRIVER_INVALID', `${where} (${fixture.name}): give exactly one of expect or error`);
+      throw new DriverError(
+        'DRIVER_INVALID',
+        `${where} (${fixture.name}): give exactly one of expect or error`,
+      );
     }
     if (typeof fixture.source !== 'string' || !Object.hasOwn(file.sources ?? {}, fixture.source)) {
-      throw new DriverError('DRIVER_INVALID', `${where} (${fixture.name}): source must name an entry of sources`);
+      throw new DriverError(
+        'DRIVER_INVALID',
+        `${where} (${fixture.name}): source must name an entry of sources`,
+      );
     }
   });
   return file as FixtureFile;

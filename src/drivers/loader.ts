@@ -29,9 +29,14 @@ export async function loadDriverModules(root: string): Promise<DriverModule[]> {
     try {
       module = (await import(pathToFileURL(path).href)) as { default?: unknown };
     } catch (cause) {
-      throw new DriverError('DRIVER_LOAD_FAILED', `cannot load ${path}: ${(cause as Error).message}`, undefined, {
-        cause,
-      });
+      throw new DriverError(
+        'DRIVER_LOAD_FAILED',
+        `cannot load ${path}: ${(cause as Error).message}`,
+        undefined,
+        {
+          cause,
+        },
+      );
     }
     if (!isDriver(module.default)) {
       throw new DriverError('DRIVER_INVALID', `${path}: the default export must be defineDriver({...})`);
@@ -54,7 +59,9 @@ async function driverDirs(root: string): Promise<string[]> {
   for (const kind of ['sig', 'vendor']) {
     let names: string[];
     try {
-      names = (await readdir(join(root, kind), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+      names = (await readdir(join(root, kind), { withFileTypes: true }))
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
     } catch {
       continue; // a devices tree without vendor drivers is fine
     }

@@ -38,7 +38,11 @@ export class DriverRegistry {
     for (const driver of drivers) {
       for (const superseded of driver.match.supersedes ?? []) {
         if (!byId.has(superseded)) {
-          throw new DriverError('DRIVER_INVALID', `${driver.id} supersedes unknown driver ${superseded}`, driver.id);
+          throw new DriverError(
+            'DRIVER_INVALID',
+            `${driver.id} supersedes unknown driver ${superseded}`,
+            driver.id,
+          );
         }
       }
     }
@@ -81,7 +85,10 @@ export class DriverRegistry {
     const choice = driverId === undefined ? choices[0] : choices.find((c) => c.driver.id === driverId);
     if (!choice) {
       const who = driverId === undefined ? 'any driver' : `driver ${driverId}`;
-      throw new DecodeError('DECODE_UNKNOWN_CHARACTERISTIC', `no decoder for characteristic ${uuid} in ${who}`);
+      throw new DecodeError(
+        'DECODE_UNKNOWN_CHARACTERISTIC',
+        `no decoder for characteristic ${uuid} in ${who}`,
+      );
     }
     return choice;
   }
@@ -101,15 +108,24 @@ function checkCharacteristics(driver: Driver): void {
     } catch (cause) {
       throw new DriverError('DRIVER_INVALID', `${driver.id}: bad UUID in ${spec.name}`, driver.id, { cause });
     }
-    if (seen.has(uuid)) throw new DriverError('DRIVER_INVALID', `${driver.id} declares ${uuid} twice`, driver.id);
+    if (seen.has(uuid))
+      throw new DriverError('DRIVER_INVALID', `${driver.id} declares ${uuid} twice`, driver.id);
     seen.add(uuid);
     for (const emit of spec.emits) {
       if (!isMdcCode(emit.code)) {
-        throw new DriverError('DRIVER_UNKNOWN_CODE', `${driver.id} ${uuid}: ${emit.code} is not in the MDC table`, driver.id);
+        throw new DriverError(
+          'DRIVER_UNKNOWN_CODE',
+          `${driver.id} ${uuid}: ${emit.code} is not in the MDC table`,
+          driver.id,
+        );
       }
       for (const unit of emit.units) {
         if (!isUcumUnit(unit)) {
-          throw new DriverError('DRIVER_UNKNOWN_UNIT', `${driver.id} ${uuid}: ${unit} is not in the UCUM table`, driver.id);
+          throw new DriverError(
+            'DRIVER_UNKNOWN_UNIT',
+            `${driver.id} ${uuid}: ${unit} is not in the UCUM table`,
+            driver.id,
+          );
         }
       }
     }
@@ -160,5 +176,7 @@ function apart(a: MatchRule, b: MatchRule): boolean {
     const set = new Set(a.services.map(normalizeUuid));
     if (!b.services.some((s) => set.has(normalizeUuid(s)))) return true;
   }
-  return a.manufacturerId !== undefined && b.manufacturerId !== undefined && a.manufacturerId !== b.manufacturerId;
+  return (
+    a.manufacturerId !== undefined && b.manufacturerId !== undefined && a.manufacturerId !== b.manufacturerId
+  );
 }

@@ -60,7 +60,13 @@ export class ByteReader {
   u32(field: string): number {
     const at = this.need(4, field);
     const b = this.bytes;
-    return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
+    return (
+      ((b[at] as number) |
+        ((b[at + 1] as number) << 8) |
+        ((b[at + 2] as number) << 16) |
+        ((b[at + 3] as number) << 24)) >>>
+      0
+    );
   }
 
   /** 48-bit unsigned (e.g. PLX measurement status is 16, device status 24; System ID parts are 40 + 24). */

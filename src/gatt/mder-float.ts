@@ -72,9 +72,10 @@ export function decodeFloat(raw: number): MderNumber {
  * RangeError when the mantissa does not fit in 12 bits or would collide with a special value.
  */
 export function encodeSfloat(value: number, exponent: number): number {
-  if (!Number.isInteger(exponent) || exponent < -8 || exponent > 7) throw new RangeError('exponent out of range');
+  if (!Number.isInteger(exponent) || exponent < -8 || exponent > 7)
+    throw new RangeError('exponent out of range');
   const mantissa = Math.round(exponent < 0 ? value * 10 ** -exponent : value / 10 ** exponent);
-  if (mantissa < -2046 || mantissa > 2045) throw new RangeError('mantissa out of range');
+  if (mantissa < -2045 || mantissa > 2045) throw new RangeError('mantissa out of range');
   return ((exponent & 0x0f) << 12) | (mantissa & 0x0fff);
 }
 
@@ -84,12 +85,18 @@ export function encodeFloat(value: number, exponent: number): number {
     throw new RangeError('exponent out of range');
   }
   const mantissa = Math.round(exponent < 0 ? value * 10 ** -exponent : value / 10 ** exponent);
-  if (mantissa < -8388606 || mantissa > 8388605) throw new RangeError('mantissa out of range');
+  if (mantissa < -8388605 || mantissa > 8388605) throw new RangeError('mantissa out of range');
   return (((exponent & 0xff) << 24) | (mantissa & 0xffffff)) >>> 0;
 }
 
 /** Raw special values, for encoders and tests. */
-export const SFLOAT_SPECIAL = { nan: 0x07ff, nres: 0x0800, '+inf': 0x07fe, '-inf': 0x0802, reserved: 0x0801 } as const;
+export const SFLOAT_SPECIAL = {
+  nan: 0x07ff,
+  nres: 0x0800,
+  '+inf': 0x07fe,
+  '-inf': 0x0802,
+  reserved: 0x0801,
+} as const;
 export const FLOAT_SPECIAL = {
   nan: 0x007fffff,
   nres: 0x00800000,

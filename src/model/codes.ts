@@ -17,17 +17,17 @@ export const MDC_CODES = {
   MDC_PRESS_BLD_NONINV_SYS: 150021,
   MDC_PRESS_BLD_NONINV_DIA: 150022,
   MDC_PRESS_BLD_NONINV_MEAN: 150023,
-  MDC_PRESS_CUFF: 150036,
+  MDC_PRESS_CUFF: 150300, // 2::19228 (mdpnp/mdpnp data-types/x73-idl/src/main/idl/ice/device.idl)
   MDC_PULS_RATE_NON_INV: 149546,
   // Body temperature (11073-10408); the site-specific codes follow Temperature Type (GATT 2A1D).
   MDC_TEMP_BODY: 150364,
-  MDC_TEMP_AXILLA: 188500,
-  MDC_TEMP_GIT: 188504,
-  MDC_TEMP_EAR: 188424,
-  MDC_TEMP_FINGER: 188428,
-  MDC_TEMP_ORAL: 188420,
-  MDC_TEMP_RECT: 188416,
-  MDC_TEMP_TOE: 188496,
+  MDC_TEMP_AXILLA: 188452, // 2::57380 (conqlima/Antidote src/specializations/thermometer.h; hl7dk/dk-core)
+  MDC_TEMP_GIT: 188456, // 2::57384 (conqlima/Antidote src/specializations/thermometer.h; hl7dk/dk-core)
+  MDC_TEMP_EAR: 188428, // 2::57356 (conqlima/Antidote src/specializations/thermometer.h; hl7dk/dk-core)
+  MDC_TEMP_FINGER: 188432, // 2::57360 (conqlima/Antidote src/specializations/thermometer.h)
+  MDC_TEMP_ORAL: 188424, // 2::57352 (conqlima/Antidote src/specializations/thermometer.h; hl7dk/dk-core)
+  MDC_TEMP_RECT: 188420, // 2::57348 (conqlima/Antidote src/specializations/thermometer.h; hl7dk/dk-core)
+  MDC_TEMP_TOE: 188448, // 2::57376 (conqlima/Antidote src/specializations/thermometer.h)
   MDC_TEMP_TYMP: 150392,
   // Weighing scale and body composition (11073-10415)
   MDC_MASS_BODY_ACTUAL: 188736,

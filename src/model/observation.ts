@@ -22,7 +22,13 @@ export interface Observation {
 }
 
 /** JSON-safe values a decoder may put in `Reading.details`. */
-export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [k: string]: JsonValue };
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly JsonValue[]
+  | { readonly [k: string]: JsonValue };
 
 /**
  * What a driver decoder returns for one notification, indication or read: pure data decoded from the bytes,

@@ -104,7 +104,11 @@ const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9a-z.-]+)?$/i;
  */
 export function defineDriver(definition: DriverDefinition): Driver {
   const fail = (message: string): never => {
-    throw new DriverError('DRIVER_INVALID', `driver ${definition.id ?? '(no id)'}: ${message}`, definition.id);
+    throw new DriverError(
+      'DRIVER_INVALID',
+      `driver ${definition.id ?? '(no id)'}: ${message}`,
+      definition.id,
+    );
   };
   if (typeof definition.id !== 'string' || !ID.test(definition.id)) {
     fail('id must be "sig/<name>" or "vendor/<vendor>-<model>" in lowercase kebab-case');
@@ -133,5 +137,7 @@ export function defineDriver(definition: DriverDefinition): Driver {
 }
 
 export function isDriver(value: unknown): value is Driver {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DRIVER_BRAND] === true;
+  return (
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DRIVER_BRAND] === true
+  );
 }

@@ -5,8 +5,14 @@
  */
 export { DecodeError } from '../../errors.js';
 export { ByteReader } from '../../gatt/byte-reader.js';
-export { dateTimeFromFields, type DeviceDateTime, encodeDateTime } from '../../gatt/date-time.js';
-export { decodeFloat, decodeSfloat, encodeFloat, encodeSfloat, type MderNumber } from '../../gatt/mder-float.js';
+export { type DeviceDateTime, dateTimeFromFields, encodeDateTime } from '../../gatt/date-time.js';
+export {
+  decodeFloat,
+  decodeSfloat,
+  encodeFloat,
+  encodeSfloat,
+  type MderNumber,
+} from '../../gatt/mder-float.js';
 export { normalizeUuid } from '../../gatt/uuid.js';
 export type { MdcCode } from '../../model/codes.js';
 export type { InvalidReason, JsonValue, Observation, Reading } from '../../model/observation.js';

@@ -30,7 +30,12 @@ function rescale(value: number, factor: number): number {
 }
 
 /** An observation of a plain integer field (e.g. an 8-bit heart rate): never invalid. */
-export function observeInteger(code: MdcCode, value: number, unit: UcumUnit, qualifier?: string): Observation {
+export function observeInteger(
+  code: MdcCode,
+  value: number,
+  unit: UcumUnit,
+  qualifier?: string,
+): Observation {
   return qualifier === undefined ? { code, value, unit } : { code, value, unit, qualifier };
 }
 

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { GatewayError, UsageError } from '../errors.js';
+import { DECODE_HELP, decodeCommand } from './decode.js';
+import { DRIVERS_HELP, driversCommand } from './drivers.js';
+import { type CommandIo, processIo } from './io.js';
+import { START_HELP, startCommand } from './start.js';
+
+interface Command {
+  readonly summary: string;
+  readonly help: string;
+  readonly run: (argv: readonly string[], io: CommandIo) => Promise<number>;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  start: { summary: 'run the hub (for now: describe what it will do)', help: START_HELP, run: startCommand },
+  decode: {
+    summary: 'decode a characteristic payload to coded observations',
+    help: DECODE_HELP,
+    run: decodeCommand,
+  },
+  drivers: { summary: 'list the bundled device drivers', help: DRIVERS_HELP, run: driversCommand },
+};
+
+/** The package version, from the nearest package.json above this file (src/cli or dist/src/cli). */
+function version(): string {
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'rpm-gateway' && pkg.version) return pkg.version;
+    } catch {
+      // not here; look one folder up
+    }
+  }
+  return 'unknown';
+}
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    'rpm-gateway: remote patient monitoring hub (Bluetooth LE medical sensors -> encrypted outbox -> mTLS MQTT)',
+    '',
+    'Usage: rpm-gateway <command> [options]',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    'Options:',
+    '  -h, --help     show help (also: rpm-gateway <command> --help)',
+    '  -v, --version  print the version',
+  ].join('\n');
+}
+
+/** Runs one command line; returns the exit status. Errors become a message on stderr, never a stack trace. */
+export async function main(argv: readonly string[], io: CommandIo = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    const topic = name === 'help' && rest[0] ? COMMANDS[rest[0]] : undefined;
+    io.stdout.write(`${topic ? topic.help : mainHelp()}\n`);
+    return 0;
+  }
+  if (name === '-v' || name === '--version') {
+    io.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`rpm-gateway: unknown command "${name}"\n\n${mainHelp()}\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError || isParseArgsError(error)) {
+      io.stderr.write(`rpm-gateway ${name}: ${(error as Error).message}\n\n${command.help}\n`);
+      return 2;
+    }
+    if (error instanceof GatewayError) {
+      io.stderr.write(`rpm-gateway ${name}: ${error.message} [${error.code}]\n`);
+      return 1;
+    }
+    io.stderr.write(`rpm-gateway ${name}: internal error: ${(error as Error)?.message ?? String(error)}\n`);
+    if (io.env.RPM_GATEWAY_DEBUG) io.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
+    return 70; // EX_SOFTWARE
+  }
+}
+
+function isParseArgsError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
