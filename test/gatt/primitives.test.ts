@@ -51,7 +51,10 @@ describe('ByteReader', () => {
 
 describe('Date Time (GATT 0x2A08)', () => {
   it('formats ISO-8601 local time without offset', () => {
-    const r = new ByteReader(encodeDateTime({ year: 2026, month: 2, day: 9, hours: 7, minutes: 5, seconds: 3 }), 't');
+    const r = new ByteReader(
+      encodeDateTime({ year: 2026, month: 2, day: 9, hours: 7, minutes: 5, seconds: 3 }),
+      't',
+    );
     expect(r.dateTime('ts')).toEqual({ iso: '2026-02-09T07:05:03', valid: true });
   });
 

@@ -10,7 +10,9 @@ const identity = {
 
 describe('measurementId', () => {
   it('is stable for a re-sent stored record', () => {
-    expect(measurementId(identity)).toBe(measurementId({ ...identity, payload: Uint8Array.of(0x1e, 0x78, 0x00) }));
+    expect(measurementId(identity)).toBe(
+      measurementId({ ...identity, payload: Uint8Array.of(0x1e, 0x78, 0x00) }),
+    );
     expect(measurementId(identity)).toMatch(/^m1-[0-9a-f]{32}$/);
   });
 

@@ -1,0 +1,131 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+
+const run = promisify(execFile);
+const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
+
+/** Runs the CLI in-process with captured streams. */
+async function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  const input = new PassThrough();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  stderr.on('data', (chunk) => {
+    err += chunk;
+  });
+  input.end(stdin);
+  const code = await main(args, { stdin: input, stdout, stderr, env: {} });
+  return { code, stdout: out, stderr: err };
+}
+
+// Blood Pressure Measurement, flags 0 (mmHg, no options): 120/80, MAP 93 (GATT Spec Supplement 3.31).
+const BP = '00780050005d00';
+const BP_OBSERVATIONS = [
+  { code: 'MDC_PRESS_BLD_NONINV_SYS', value: 120, unit: 'mm[Hg]' },
+  { code: 'MDC_PRESS_BLD_NONINV_DIA', value: 80, unit: 'mm[Hg]' },
+  { code: 'MDC_PRESS_BLD_NONINV_MEAN', value: 93, unit: 'mm[Hg]' },
+];
+
+describe('rpm-gateway decode (contract 1 of shared/DESIGN.md)', () => {
+  it('prints one JSON object for one payload', async () => {
+    const { code, stdout } = await cli(['decode', '2a35', BP]);
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(stdout)).toMatchObject({ observations: BP_OBSERVATIONS, time: null });
+  });
+
+  it.each(['2A35', '0x2a35', '0X2A35', '00002a35-0000-1000-8000-00805f9b34fb'])(
+    'accepts the UUID as %s',
+    async (uuid) => {
+      const { code, stdout } = await cli(['decode', uuid, BP]);
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout).observations).toEqual(BP_OBSERVATIONS);
+    },
+  );
+
+  it.each([
+    ['2a35', '0078', 'DECODE_TRUNCATED'],
+    ['2a35', `${BP}00`, 'DECODE_TRAILING_BYTES'],
+    ['2aff', '00', 'DECODE_UNKNOWN_CHARACTERISTIC'],
+    ['2a35', 'zz', 'DECODE_BAD_HEX'],
+    ['not-a-uuid', '00', 'DECODE_BAD_UUID'],
+  ])('exits 1 with a typed error for %s %s', async (uuid, hex, errorCode) => {
+    const { code, stdout, stderr } = await cli(['decode', uuid, hex]);
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout).error.code).toBe(errorCode);
+    expect(stderr).toBe('');
+  });
+
+  it('answers every NDJSON line in order, errors included', async () => {
+    const lines = [
+      JSON.stringify({ char: '2a35', hex: BP }),
+      '',
+      'not json',
+      JSON.stringify({ char: '2a35', hex: '00' }),
+      JSON.stringify({ char: 42, hex: '00' }),
+      JSON.stringify({ char: '0x2A35', hex: BP }),
+    ];
+    const { code, stdout } = await cli(['decode', '--ndjson'], `${lines.join('\n')}\n`);
+    expect(code).toBe(0);
+    const out = stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(out).toHaveLength(lines.length);
+    expect(out[0].observations).toEqual(BP_OBSERVATIONS);
+    expect(out.slice(1, 5).map((o) => o.error.code)).toEqual([
+      'DECODE_EMPTY_INPUT',
+      'DECODE_BAD_REQUEST',
+      'DECODE_TRUNCATED',
+      'DECODE_BAD_REQUEST',
+    ]);
+    expect(out[5].observations).toEqual(BP_OBSERVATIONS);
+  });
+
+  it('is a usage error (exit 2) without arguments', async () => {
+    const { code, stderr } = await cli(['decode']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('Usage:');
+  });
+
+  it('has --help on every command', async () => {
+    for (const command of ['decode', 'drivers', 'start']) {
+      const { code, stdout } = await cli([command, '--help']);
+      expect(code).toBe(0);
+      expect(stdout).toContain('Usage:');
+    }
+    const top = await cli(['--help']);
+    expect(top.stdout).toMatch(/decode\s+decode a characteristic/);
+  });
+
+  it('refuses unknown commands and options without a stack trace', async () => {
+    expect((await cli(['fly'])).code).toBe(2);
+    const bad = await cli(['decode', '--bogus']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('the built executable', () => {
+  it('exists (npm test builds first; run `npm run build` when calling vitest directly)', () => {
+    expect(existsSync(bin)).toBe(true);
+  });
+
+  it('decodes and exits 0, and exits 1 on bad input without a stack trace', async () => {
+    const ok = await run(process.execPath, [bin, 'decode', '2a35', BP]);
+    expect(JSON.parse(ok.stdout).observations).toEqual(BP_OBSERVATIONS);
+    const bad = await run(process.execPath, [bin, 'decode', '2a35', '00']).catch((error) => error);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).error).toMatchObject({ code: 'DECODE_TRUNCATED', offset: 1 });
+    expect(bad.stderr).toBe('');
+  });
+});
