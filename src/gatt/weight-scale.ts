@@ -95,7 +95,9 @@ export function encodeWeightMeasurement(value: WeightMeasurementInput): Uint8Arr
   if (value.timeStamp) flags |= WEIGHT_FLAG_TIME_STAMP;
   if (value.userId !== undefined) flags |= WEIGHT_FLAG_USER_ID;
   if (hasBmi) flags |= WEIGHT_FLAG_BMI_AND_HEIGHT;
-  const out = new Uint8Array(3 + (value.timeStamp ? 7 : 0) + (value.userId !== undefined ? 1 : 0) + (hasBmi ? 4 : 0));
+  const out = new Uint8Array(
+    3 + (value.timeStamp ? 7 : 0) + (value.userId !== undefined ? 1 : 0) + (hasBmi ? 4 : 0),
+  );
   out[0] = flags;
   const weight =
     value.weight === null

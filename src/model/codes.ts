@@ -40,10 +40,10 @@ export const MDC_CODES = {
   MDC_CONC_GLU_VENOUS_PLASMA: 160196,
   MDC_CONC_GLU_ARTERIAL_WHOLEBLOOD: 160200,
   MDC_CONC_GLU_ARTERIAL_PLASMA: 160204,
-  MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD: 160368,
-  MDC_CONC_GLU_UNDETERMINED_PLASMA: 160372,
-  MDC_CONC_GLU_ISF: 160376,
-  MDC_CONC_GLU_CONTROL: 160380,
+  MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD: 160364, // was 160368; 2:29292 per lestarcdog/ehealth MDC constants
+  MDC_CONC_GLU_UNDETERMINED_PLASMA: 160368, // was 160372; 2:29296 per lestarcdog/ehealth MDC constants
+  MDC_CONC_GLU_ISF: 160212, // was 160376; 2:29140 per Freescale NomenclatureCodes.h, lestarcdog/ehealth
+  MDC_CONC_GLU_CONTROL: 160208, // was 160380; 2:29136 per Freescale NomenclatureCodes.h, lestarcdog/ehealth
   MDC_CONC_HBA1C: 160220,
   // Heart rate (ECG-derived, as the GATT Heart Rate profile reports it)
   MDC_ECG_HEART_RATE: 147842,

@@ -91,13 +91,13 @@ describe('DriverRegistry', () => {
     const badCode = driver({
       id: 'vendor/a',
       characteristics: [
-        // @ts-expect-error: the type system already refuses it; the registry checks JavaScript drivers too
         {
           uuid: '2a35',
           service: '1810',
           access: 'notify',
           name: 'x',
           decode: () => [],
+          // @ts-expect-error: the type system already refuses it; the registry checks JavaScript drivers too
           emits: [{ code: 'MDC_FOO', units: ['%'] }],
         },
       ],

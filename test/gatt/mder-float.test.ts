@@ -26,7 +26,7 @@ describe('SFLOAT (IEEE 11073-20601 F.8, 16-bit)', () => {
       [0x0803, -2045],
       [0x17ff, 20470], // 0x7FF is NaN only with exponent 0
       [0x1800, -20480],
-    ].map(([raw, value]) => [(raw as number).toString(16), raw, value] as const),
+    ].map(([raw, value]) => [(raw as number).toString(16), raw as number, value as number] as const),
   )('0x%s -> %s', (_hex, raw, value) => {
     expect(decodeSfloat(raw)).toEqual({ value });
   });
@@ -64,7 +64,7 @@ describe('FLOAT (IEEE 11073-20601 F.8, 32-bit)', () => {
       [0xf6000001, 1e-10],
       [0x0080000f, -8388593],
       [0x017fffff, 83886070], // NaN pattern only at exponent 0
-    ].map(([raw, value]) => [(raw as number).toString(16), raw, value] as const),
+    ].map(([raw, value]) => [(raw as number).toString(16), raw as number, value as number] as const),
   )('0x%s -> %s', (_hex, raw, value) => {
     expect(decodeFloat(raw | 0)).toEqual({ value });
   });

@@ -31,3 +31,10 @@ export {
   type SetupWrite,
 } from './define-driver.js';
 export { bitNames, observe, observeInteger } from './observe.js';
+export * from './sig/blood-pressure.js';
+export * from './sig/device-info.js';
+export * from './sig/glucose.js';
+export * from './sig/heart-rate.js';
+export * from './sig/pulse-oximetry.js';
+export * from './sig/thermometer.js';
+export * from './sig/weight-scale.js';

@@ -1,0 +1,174 @@
+import { createHmac } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname } from 'node:path';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { StoreError, storeErrorFrom } from './errors.js';
+
+export type SqliteDatabase = Database.Database;
+
+/**
+ * Opens (or creates) a SQLite3MultipleCiphers database encrypted with ChaCha20-Poly1305 (the library's
+ * "chacha20" cipher, sqleet-compatible): every page, in the main file and in the WAL, is encrypted and carries a
+ * Poly1305 tag, so a flipped bit on the SD card is detected rather than read as data. ChaCha20 rather than
+ * SQLCipher's AES-256-CBC+HMAC because the Pi 3, 4 and Zero 2 W have no AES instructions (shared/FACTS.md);
+ * `npm run bench:store` measures the cost against plain SQLite. The key is raw (256 random bits), so no KDF.
+ *
+ * SQLite says "file is not a database" both for a wrong key and for a damaged file. To tell them apart the store
+ * keeps `<file>.keycheck`: an HMAC-SHA256 of a fixed label under the key (a commitment; it reveals nothing
+ * about the key). A key that does not match it is STORE_KEY_WRONG and the file is left alone; a matching key
+ * on an unreadable file means damage, and the file is moved aside, never deleted.
+ */
+export interface OpenedDatabase {
+  readonly db: SqliteDatabase;
+  /** Set when a damaged store was moved aside and a new one created. */
+  readonly movedAside?: { readonly to: string; readonly reason: string };
+}
+
+export interface OpenOptions {
+  /** Names the key provider in errors. */
+  readonly keyDescription: string;
+  /** For the name of a moved-aside file. */
+  readonly now: () => number;
+}
+
+const KEY_CHECK_LABEL = 'rpm-gateway store key check v1';
+
+export function keyCheckOf(key: Uint8Array): string {
+  return createHmac('sha256', key).update(KEY_CHECK_LABEL).digest('hex');
+}
+
+export function openEncryptedDatabase(path: string, key: Uint8Array, options: OpenOptions): OpenedDatabase {
+  if (key.length !== 32)
+    throw new StoreError('STORE_KEY_MALFORMED', `${options.keyDescription}: not 256 bits`);
+  const keyCheckPath = `${path}.keycheck`;
+  const expected = keyCheckOf(key);
+  const stored = readKeyCheck(keyCheckPath);
+  const exists = existsSync(path) && statSync(path).size > 0;
+  if (stored !== undefined && stored !== expected) {
+    throw new StoreError(
+      'STORE_KEY_WRONG',
+      `the store ${path} was encrypted with another key than the one from ${options.keyDescription}`,
+    );
+  }
+  if (stored === undefined) {
+    if (exists) {
+      // A store without its key check: either it was deleted, or the store predates it. Only a successful
+      // open proves the key; anything else is reported as a key problem, because moving aside a healthy
+      // store opened with the wrong key would hide the patient's data.
+      const opened = tryOpen(path, key);
+      if (!opened.ok) {
+        throw new StoreError(
+          'STORE_KEY_WRONG',
+          `the store ${path} does not open with the key from ${options.keyDescription}, and its key check file is missing`,
+          { cause: opened.error },
+        );
+      }
+      writeKeyCheck(keyCheckPath, expected);
+      return { db: opened.db };
+    }
+    writeKeyCheck(keyCheckPath, expected); // before the store exists, so a store always has one
+  }
+  const opened = tryOpen(path, key);
+  if (opened.ok) return { db: opened.db };
+  const failure = storeErrorFrom(opened.error, `opening the store ${path}`);
+  if (failure.code !== 'STORE_CORRUPT') throw failure;
+  const to = moveAside(path, options.now());
+  const fresh = tryOpen(path, key);
+  if (!fresh.ok) throw storeErrorFrom(fresh.error, `creating a new store at ${path}`);
+  return { db: fresh.db, movedAside: { to, reason: failure.message } };
+}
+
+type Attempt =
+  | { readonly ok: true; readonly db: SqliteDatabase }
+  | { readonly ok: false; readonly error: unknown };
+
+function tryOpen(path: string, key: Uint8Array): Attempt {
+  let db: SqliteDatabase | undefined;
+  try {
+    db = new Database(path);
+    db.pragma(`cipher = 'chacha20'`);
+    db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);
+    db.prepare('SELECT count(*) FROM sqlite_master').get(); // the first read proves the key (or fails)
+    db.pragma('journal_mode = WAL');
+    // Readings are medical data: a committed transaction must survive a power cut (fsync at every commit).
+    // Group commit in the outbox keeps the number of commits, and so of fsyncs, low.
+    db.pragma('synchronous = FULL');
+    // Freed pages (acknowledged readings) are overwritten with zeros, so nothing lingers in free pages.
+    db.pragma('secure_delete = ON');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') {
+      const error = Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+      throw error;
+    }
+    return { ok: true, db };
+  } catch (error) {
+    try {
+      db?.close();
+    } catch {
+      // already failing; the first error is the one to report
+    }
+    return { ok: false, error };
+  }
+}
+
+function readKeyCheck(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw storeErrorFrom(error, `reading ${path}`);
+  }
+}
+
+/** Writes via a temporary file and rename, so the key check is either the old one or the new one. */
+export function writeKeyCheck(path: string, value: string): void {
+  try {
+    const temporary = `${path}.tmp`;
+    writeFileSync(temporary, `${value}\n`, { mode: 0o600 });
+    const fd = openSync(temporary, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+    syncDirectorySync(dirname(path));
+  } catch (error) {
+    throw storeErrorFrom(error, `writing ${basename(path)}`);
+  }
+}
+
+function syncDirectorySync(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Renames the store and its -wal/-shm companions to `<file>.corrupt-<time>`; returns the new main file name. */
+function moveAside(path: string, now: number): string {
+  const stamp = new Date(now).toISOString().replaceAll(':', '-');
+  const to = `${path}.corrupt-${stamp}`;
+  try {
+    for (const suffix of ['', '-wal', '-shm']) {
+      if (existsSync(`${path}${suffix}`)) renameSync(`${path}${suffix}`, `${to}${suffix}`);
+    }
+    syncDirectorySync(dirname(path));
+  } catch (error) {
+    throw storeErrorFrom(error, `moving the damaged store ${path} aside`);
+  }
+  return to;
+}

@@ -1,0 +1,62 @@
+import type { SqliteDatabase } from './encrypted-database.js';
+import { StoreError } from './errors.js';
+
+/**
+ * Schema migrations, applied in order inside one transaction each and recorded in schema_version. A store
+ * written by a newer gateway is refused (STORE_SCHEMA_TOO_NEW) rather than guessed at.
+ */
+const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, -- append order; per-device order within a lane follows it
+        id TEXT NOT NULL UNIQUE,               -- measurement id (or gap id): idempotent append
+        kind INTEGER NOT NULL,                 -- 0 measurement, 1 gap record
+        lane INTEGER NOT NULL,                 -- 0 alert, 1 live, 2 backlog (lease order)
+        device TEXT NOT NULL,
+        stable INTEGER NOT NULL,               -- 1 when the id is derived from the device's timestamp
+        measured_at TEXT NOT NULL,
+        appended_ms INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        lease INTEGER                          -- lease id while in flight, NULL when pending
+      );
+      CREATE INDEX outbox_pending ON outbox (lane, seq) WHERE lease IS NULL;
+      CREATE INDEX outbox_appended ON outbox (appended_ms);
+      -- Ids of acknowledged readings that a device may send again (stored records), so a re-sent record is not
+      -- forwarded twice. Pruned after the retention window.
+      CREATE TABLE acked (id TEXT PRIMARY KEY, acked_ms INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
+
+export function migrate(db: SqliteDatabase, now: number): { from: number; to: number } {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_ms INTEGER NOT NULL)',
+  );
+  const row = db.prepare('SELECT max(version) AS version FROM schema_version').get() as {
+    version: number | null;
+  };
+  const from = row.version ?? 0;
+  if (from > SCHEMA_VERSION) {
+    throw new StoreError(
+      'STORE_SCHEMA_TOO_NEW',
+      `the store has schema version ${from}; this gateway knows up to ${SCHEMA_VERSION} (was it downgraded?)`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= from) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_version (version, applied_ms) VALUES (?, ?)').run(
+        migration.version,
+        now,
+      );
+    })();
+  }
+  return { from, to: SCHEMA_VERSION };
+}

@@ -1,0 +1,450 @@
+import { statSync } from 'node:fs';
+import type { Measurement } from '../model/measurement.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { openEncryptedDatabase, type SqliteDatabase } from './encrypted-database.js';
+import { StoreError, storeErrorFrom } from './errors.js';
+import type { KeyProvider } from './keys.js';
+import { migrate } from './migrations.js';
+import { enforceRetention, expireOld, type Gap, type RetentionPolicy } from './retention.js';
+
+/**
+ * The encrypted store-and-forward outbox: the source of truth for every reading until the clinic acknowledged
+ * it (mqtt.js keeps its queue in memory and loses it on restart: shared/FACTS.md).
+ *
+ * - append: idempotent by measurement id; appends made in the same event-loop turn share one transaction and
+ *   so one fsync (group commit); the promise resolves once the reading is durable.
+ * - lease / ack / release: the uplink leases a batch (lane order: alert, live, backlog; append order within a
+ *   lane, so each device's readings stay in order per lane), deletes it only on PUBACK, and returns it on
+ *   disconnect. Leases do not survive a restart: everything unacknowledged is pending again.
+ * - retention: limits on rows, bytes and age; eviction takes the oldest backlog, then live rows, never alerts
+ *   or gap records, and records every eviction as a gap record that is forwarded like a reading.
+ */
+export type Lane = 'alert' | 'live' | 'backlog';
+const LANES: readonly Lane[] = ['alert', 'live', 'backlog'];
+
+export type OutboxPayload = { readonly type: 'measurement'; readonly measurement: Measurement } | Gap;
+
+export interface OutboxRecord {
+  readonly seq: number;
+  readonly id: string;
+  readonly lane: Lane;
+  readonly deviceId: string;
+  readonly appendedAt: number;
+  readonly size: number;
+  readonly payload: OutboxPayload;
+}
+
+export interface Lease {
+  readonly leaseId: number;
+  readonly records: readonly OutboxRecord[];
+}
+
+export type StoreEvent =
+  | {
+      readonly type: 'store.opened';
+      readonly path: string;
+      readonly schemaFrom: number;
+      readonly schemaTo: number;
+    }
+  | {
+      readonly type: 'store.moved-aside';
+      readonly path: string;
+      readonly to: string;
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'store.evicted';
+      readonly count: number;
+      readonly reason: 'full' | 'expired';
+      readonly gaps: number;
+    };
+
+export interface OutboxOptions {
+  readonly path: string;
+  readonly keys: KeyProvider;
+  readonly clock?: Clock;
+  readonly retention?: Partial<RetentionPolicy>;
+  /** Logging and the audit log subscribe here. Events carry no PHI. */
+  readonly onEvent?: (event: StoreEvent) => void;
+}
+
+export interface OutboxStats {
+  readonly pending: Readonly<Record<Lane, number>>;
+  readonly leased: number;
+  readonly rows: number;
+  readonly payloadBytes: number;
+  /** Age of the oldest unacknowledged record, ms; null when empty. */
+  readonly oldestPendingAgeMs: number | null;
+  /** Main file plus WAL on disk. */
+  readonly bytesOnDisk: number;
+  readonly evictedTotal: number;
+  readonly gapsTotal: number;
+  readonly duplicatesTotal: number;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  maxRows: 2_000_000, // ~2 weeks of two 1 Hz oximeters
+  maxBytes: 1024 * 1024 * 1024,
+  maxAgeMs: 30 * 24 * 3600 * 1000,
+  whenFull: 'evict-oldest-backlog',
+  ackedIdRetentionMs: 30 * 24 * 3600 * 1000,
+};
+
+const LANE_NUMBER: Record<Lane, number> = { alert: 0, live: 1, backlog: 2 };
+
+interface PendingAppend {
+  readonly measurement: Measurement;
+  readonly lane: Lane;
+  readonly resolve: (result: 'stored' | 'duplicate') => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  kind: number;
+  lane: number;
+  device: string;
+  appended_ms: number;
+  size: number;
+  body: Buffer;
+}
+
+export class Outbox {
+  private db: SqliteDatabase | undefined;
+  private readonly clock: Clock;
+  readonly retention: RetentionPolicy;
+  private queue: PendingAppend[] = [];
+  private flushScheduled = false;
+  private nextLeaseId = 1;
+  private rows = 0;
+  private payloadBytes = 0;
+  private statements!: ReturnType<typeof prepare>;
+
+  constructor(private readonly options: OutboxOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+  }
+
+  /** Opens (creating on first start) the encrypted store; every lease left by a crash is returned. */
+  async open(): Promise<void> {
+    const key = await this.options.keys.load();
+    const opened = openEncryptedDatabase(this.options.path, key, {
+      keyDescription: this.options.keys.description,
+      now: () => this.clock.now(),
+    });
+    key.fill(0);
+    const db = opened.db;
+    if (opened.movedAside) {
+      this.options.onEvent?.({ type: 'store.moved-aside', path: this.options.path, ...opened.movedAside });
+    }
+    try {
+      const schema = migrate(db, this.clock.now());
+      this.statements = prepare(db);
+      db.prepare('UPDATE outbox SET lease = NULL WHERE lease IS NOT NULL').run();
+      const totals = db
+        .prepare('SELECT count(*) AS rows, coalesce(sum(size), 0) AS bytes FROM outbox')
+        .get() as {
+        rows: number;
+        bytes: number;
+      };
+      this.rows = totals.rows;
+      this.payloadBytes = totals.bytes;
+      this.db = db;
+      this.options.onEvent?.({
+        type: 'store.opened',
+        path: this.options.path,
+        schemaFrom: schema.from,
+        schemaTo: schema.to,
+      });
+    } catch (error) {
+      db.close();
+      throw storeErrorFrom(error, `opening the outbox ${this.options.path}`);
+    }
+  }
+
+  /** Appends one reading; resolves when it is durable ('duplicate' when its id is already stored or sent). */
+  append(measurement: Measurement, lane: Lane = 'live'): Promise<'stored' | 'duplicate'> {
+    this.requireOpen();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ measurement, lane, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits every append queued so far in one transaction (group commit). */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const db = this.db;
+    if (!db) {
+      for (const item of batch) item.reject(new StoreError('STORE_CLOSED', 'the outbox is closed'));
+      return;
+    }
+    let results: ('stored' | 'duplicate')[];
+    const before = { rows: this.rows, bytes: this.payloadBytes };
+    try {
+      results = db.transaction(() => {
+        const out = batch.map((item) => this.insert(item.measurement, item.lane));
+        this.applyRetention('full');
+        return out;
+      })();
+    } catch (error) {
+      this.rows = before.rows;
+      this.payloadBytes = before.bytes;
+      const failure = storeErrorFrom(error, 'storing readings');
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    for (const [i, item] of batch.entries()) item.resolve(results[i] as 'stored' | 'duplicate');
+  }
+
+  private insert(measurement: Measurement, lane: Lane): 'stored' | 'duplicate' {
+    const s = this.statements;
+    const stable = measurement.deviceTime !== null ? 1 : 0;
+    if (stable && s.isAcked.get(measurement.id)) return this.duplicate();
+    const body = Buffer.from(JSON.stringify({ type: 'measurement', measurement }));
+    const info = s.insert.run(
+      measurement.id,
+      0,
+      LANE_NUMBER[lane],
+      measurement.deviceId,
+      stable,
+      measurement.time,
+      this.clock.now(),
+      body.length,
+      body,
+    );
+    if (info.changes === 0) return this.duplicate();
+    this.rows++;
+    this.payloadBytes += body.length;
+    return 'stored';
+  }
+
+  private duplicate(): 'duplicate' {
+    this.statements.bump.run('duplicates', 1);
+    return 'duplicate';
+  }
+
+  /** Inserts gap records (inside the caller's transaction). */
+  private insertGaps(gaps: readonly Gap[]): void {
+    for (const gap of gaps) {
+      const body = Buffer.from(JSON.stringify(gap));
+      this.statements.insert.run(
+        gap.id,
+        1,
+        LANE_NUMBER.live,
+        gap.deviceId,
+        0,
+        gap.lastTime,
+        this.clock.now(),
+        body.length,
+        body,
+      );
+      this.rows++;
+      this.payloadBytes += body.length;
+    }
+    if (gaps.length > 0) this.statements.bump.run('gaps', gaps.length);
+  }
+
+  private applyRetention(reason: 'full' | 'expired'): void {
+    const db = this.db as SqliteDatabase;
+    const outcome =
+      reason === 'full'
+        ? enforceRetention(
+            db,
+            this.retention,
+            { rows: this.rows, bytes: this.payloadBytes },
+            this.clock.now(),
+          )
+        : expireOld(db, this.retention, this.clock.now());
+    if (outcome.evicted === 0) {
+      if (outcome.refused)
+        throw new StoreError('STORE_FULL', 'the outbox is full and its policy is to refuse new readings');
+      return;
+    }
+    this.rows -= outcome.evicted;
+    this.payloadBytes -= outcome.evictedBytes;
+    this.statements.bump.run('evicted', outcome.evicted);
+    this.insertGaps(outcome.gaps);
+    this.options.onEvent?.({
+      type: 'store.evicted',
+      count: outcome.evicted,
+      reason,
+      gaps: outcome.gaps.length,
+    });
+  }
+
+  /**
+   * Leases up to `maxRows` pending records, and as many as fit in `maxBytes` (at least one, so a record larger
+   * than the budget still goes out), in lane order then append order.
+   */
+  lease(limits: { maxRows: number; maxBytes?: number }): Lease {
+    const db = this.requireOpen();
+    const rows = this.statements.pending.all(limits.maxRows) as Row[];
+    const taken: Row[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      if (taken.length > 0 && limits.maxBytes !== undefined && bytes + row.size > limits.maxBytes) break;
+      taken.push(row);
+      bytes += row.size;
+    }
+    const leaseId = this.nextLeaseId++;
+    db.transaction(() => {
+      for (const row of taken) this.statements.setLease.run(leaseId, row.seq);
+    })();
+    return { leaseId, records: taken.map(toRecord) };
+  }
+
+  /** Deletes acknowledged records (their freed pages are zeroed: secure_delete). Returns how many were deleted. */
+  ack(seqs: readonly number[]): number {
+    const db = this.requireOpen();
+    const now = this.clock.now();
+    try {
+      return db.transaction(() => {
+        let deleted = 0;
+        for (const seq of seqs) {
+          const row = this.statements.remove.get(seq) as
+            | { id: string; size: number; stable: number }
+            | undefined;
+          if (!row) continue;
+          if (row.stable) this.statements.remember.run(row.id, now);
+          this.rows--;
+          this.payloadBytes -= row.size;
+          deleted++;
+        }
+        return deleted;
+      })();
+    } catch (error) {
+      const totals = db
+        .prepare('SELECT count(*) AS rows, coalesce(sum(size), 0) AS bytes FROM outbox')
+        .get() as {
+        rows: number;
+        bytes: number;
+      };
+      this.rows = totals.rows;
+      this.payloadBytes = totals.bytes;
+      throw storeErrorFrom(error, 'deleting acknowledged readings');
+    }
+  }
+
+  /** Returns a lease's unacknowledged records to pending (e.g. the connection dropped mid-batch). */
+  release(leaseId: number): number {
+    this.requireOpen();
+    return this.statements.release.run(leaseId).changes;
+  }
+
+  releaseAll(): number {
+    return this.requireOpen().prepare('UPDATE outbox SET lease = NULL WHERE lease IS NOT NULL').run().changes;
+  }
+
+  /** Housekeeping to run now and then: expire readings past the age limit, forget old acknowledged ids. */
+  maintain(): void {
+    const db = this.requireOpen();
+    db.transaction(() => {
+      this.applyRetention('expired');
+      this.statements.forget.run(this.clock.now() - this.retention.ackedIdRetentionMs);
+    })();
+  }
+
+  stats(): OutboxStats {
+    const db = this.requireOpen();
+    const pending: Record<Lane, number> = { alert: 0, live: 0, backlog: 0 };
+    let leased = 0;
+    let oldest: number | null = null;
+    const groups = db
+      .prepare(
+        'SELECT lane, count(*) AS n, count(lease) AS leased, min(appended_ms) AS oldest FROM outbox GROUP BY lane',
+      )
+      .all() as { lane: number; n: number; leased: number; oldest: number }[];
+    for (const g of groups) {
+      const lane = LANES[g.lane] as Lane;
+      pending[lane] = g.n - g.leased;
+      leased += g.leased;
+      oldest = oldest === null ? g.oldest : Math.min(oldest, g.oldest);
+    }
+    const counter = (name: string) =>
+      (this.statements.counter.get(name) as { value: number } | undefined)?.value ?? 0;
+    return {
+      pending,
+      leased,
+      rows: this.rows,
+      payloadBytes: this.payloadBytes,
+      oldestPendingAgeMs: oldest === null ? null : Math.max(0, this.clock.now() - oldest),
+      bytesOnDisk: fileSize(this.options.path) + fileSize(`${this.options.path}-wal`),
+      evictedTotal: counter('evicted'),
+      gapsTotal: counter('gaps'),
+      duplicatesTotal: counter('duplicates'),
+    };
+  }
+
+  /** Flushes queued appends, checkpoints the WAL and closes. */
+  close(): void {
+    if (!this.db) return;
+    this.flush();
+    const db = this.db;
+    this.db = undefined;
+    try {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The open database, for the store's own tools (rekey, status). */
+  get database(): SqliteDatabase {
+    return this.requireOpen();
+  }
+
+  private requireOpen(): SqliteDatabase {
+    if (!this.db) throw new StoreError('STORE_CLOSED', 'the outbox is not open');
+    return this.db;
+  }
+}
+
+function prepare(db: SqliteDatabase) {
+  return {
+    insert: db.prepare(
+      `INSERT OR IGNORE INTO outbox (id, kind, lane, device, stable, measured_at, appended_ms, size, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    isAcked: db.prepare('SELECT 1 FROM acked WHERE id = ?').pluck(),
+    pending: db.prepare(
+      'SELECT seq, id, kind, lane, device, appended_ms, size, body FROM outbox WHERE lease IS NULL ORDER BY lane, seq LIMIT ?',
+    ),
+    setLease: db.prepare('UPDATE outbox SET lease = ? WHERE seq = ?'),
+    remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING id, size, stable'),
+    remember: db.prepare('INSERT OR REPLACE INTO acked (id, acked_ms) VALUES (?, ?)'),
+    release: db.prepare('UPDATE outbox SET lease = NULL WHERE lease = ?'),
+    forget: db.prepare('DELETE FROM acked WHERE acked_ms < ?'),
+    bump: db.prepare(
+      'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
+    ),
+    counter: db.prepare('SELECT value FROM counters WHERE name = ?'),
+  };
+}
+
+function toRecord(row: Row): OutboxRecord {
+  return {
+    seq: row.seq,
+    id: row.id,
+    lane: LANES[row.lane] as Lane,
+    deviceId: row.device,
+    appendedAt: row.appended_ms,
+    size: row.size,
+    payload: JSON.parse(row.body.toString('utf8')) as OutboxPayload,
+  };
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
