@@ -111,3 +111,13 @@ describe('hex', () => {
     expect(decodeError(() => parseHex(input)).code).toBe(code);
   });
 });
+
+describe('bitNames', () => {
+  it('names set bits in bit order and ignores unnamed ones', async () => {
+    const { bitNames } = await import('../../src/drivers/sdk/observe.js');
+    expect(bitNames(0b1011, ['a', 'b', undefined, 'd'])).toEqual(['a', 'b', 'd']);
+    expect(bitNames(0x8000_0001, ['low', ...Array(30).fill(undefined), 'high'])).toEqual(['low', 'high']);
+    expect(bitNames(0, ['a'])).toEqual([]);
+    expect(bitNames(0b100, ['a'])).toEqual([]); // reserved bit beyond the table
+  });
+});

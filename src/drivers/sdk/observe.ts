@@ -14,17 +14,21 @@ export function observe(
   unit: UcumUnit,
   options?: { qualifier?: string; factor?: number },
 ): Observation {
+  // Object literals of one shape per branch (no spreads): this runs for every observation of every reading.
   const qualifier = options?.qualifier;
-  if (number.value === null) {
-    const base = { code, value: null, unit, invalid: number.invalid ?? 'nan' } as const;
-    return qualifier === undefined ? base : { ...base, qualifier };
+  const raw = number.value;
+  if (raw === null) {
+    const invalid = number.invalid ?? 'nan';
+    return qualifier === undefined
+      ? { code, value: null, unit, invalid }
+      : { code, value: null, unit, invalid, qualifier };
   }
   const factor = options?.factor;
-  const value = factor === undefined ? number.value : rescale(number.value, factor);
+  const value = factor === undefined ? raw : rescale(raw, factor);
   return qualifier === undefined ? { code, value, unit } : { code, value, unit, qualifier };
 }
 
-/** Multiplies and rounds away float noise (0.000095 * 100000 is 9.499999999999998 in binary floating point). */
+/** Multiplies and rounds away float noise (11e-6 * 1e5 is 1.0999999999999999 in binary floating point). */
 function rescale(value: number, factor: number): number {
   return Number.parseFloat((value * factor).toPrecision(12));
 }
@@ -39,12 +43,15 @@ export function observeInteger(
   return qualifier === undefined ? { code, value, unit } : { code, value, unit, qualifier };
 }
 
-/** Names of the set bits of a bit field, in bit order; unnamed (reserved) bits are ignored, as receivers must. */
+/**
+ * Names of the set bits of a bit field (up to 32 bits), in bit order; unnamed (reserved) bits are ignored, as
+ * receivers must. Visits only the set bits: status fields are mostly zero, and this runs on every reading.
+ */
 export function bitNames(value: number, names: readonly (string | undefined)[]): string[] {
   const set: string[] = [];
-  for (let bit = 0; bit < names.length; bit++) {
-    const name = names[bit];
-    if (name !== undefined && (value & (2 ** bit)) !== 0) set.push(name);
+  for (let bits = value >>> 0; bits !== 0; bits = (bits & (bits - 1)) >>> 0) {
+    const name = names[31 - Math.clz32(bits & -bits)];
+    if (name !== undefined) set.push(name);
   }
   return set;
 }

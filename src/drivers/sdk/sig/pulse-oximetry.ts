@@ -8,7 +8,7 @@ import {
 } from '../../../gatt/pulse-oximetry.js';
 import type { JsonValue, Observation, Reading } from '../../../model/observation.js';
 import type { CharacteristicSpec, Decoder } from '../define-driver.js';
-import { observe } from '../observe.js';
+import { bitNames, observe } from '../observe.js';
 
 /**
  * SIG Pulse Oximeter Service (0x1822, PLXS 1.0.1) decoders for the SDK: PLX Spot-Check Measurement (0x2A5E),
@@ -26,23 +26,6 @@ export const PLX_FEATURES = '2a60';
 const FAST = { qualifier: 'fast' } as const;
 const SLOW = { qualifier: 'slow' } as const;
 
-/**
- * Names of the set bits, in bit order; unnamed (RFU) bits are ignored. Same result as the SDK's bitNames but
- * visits only the set bits (bitNames walks every bit with 2 ** bit and costs ~0.7 us per call, which alone
- * would hold a status-carrying PLX payload under the 1M decodes/s target). Tables here are at most 24 bits.
- */
-function namesOf(value: number, names: readonly (string | undefined)[]): string[] {
-  const out: string[] = [];
-  let v = value & ((1 << names.length) - 1);
-  while (v !== 0) {
-    const low = v & -v;
-    const name = names[31 - Math.clz32(low)];
-    if (name !== undefined) out.push(name);
-    v ^= low;
-  }
-  return out;
-}
-
 /** Adds the named status bits to `status` and the per-field lists to `details` (only for fields present). */
 function addStatus(
   measurementStatus: number | undefined,
@@ -51,11 +34,11 @@ function addStatus(
 ): string[] {
   if (measurementStatus === undefined && deviceAndSensorStatus === undefined) return [];
   const measurement =
-    measurementStatus === undefined ? [] : namesOf(measurementStatus, PLX_MEASUREMENT_STATUS_BITS);
+    measurementStatus === undefined ? [] : bitNames(measurementStatus, PLX_MEASUREMENT_STATUS_BITS);
   const device =
     deviceAndSensorStatus === undefined
       ? []
-      : namesOf(deviceAndSensorStatus, PLX_DEVICE_AND_SENSOR_STATUS_BITS);
+      : bitNames(deviceAndSensorStatus, PLX_DEVICE_AND_SENSOR_STATUS_BITS);
   if (measurementStatus !== undefined) details.measurementStatus = measurement;
   if (deviceAndSensorStatus !== undefined) details.deviceAndSensorStatus = device;
   return device.length === 0 ? measurement : measurement.length === 0 ? device : measurement.concat(device);
@@ -135,10 +118,10 @@ export const plxFeaturesDecoder: Decoder = (bytes) => {
     },
   };
   if (f.measurementStatusSupport !== undefined) {
-    details.supportedMeasurementStatus = namesOf(f.measurementStatusSupport, PLX_MEASUREMENT_STATUS_BITS);
+    details.supportedMeasurementStatus = bitNames(f.measurementStatusSupport, PLX_MEASUREMENT_STATUS_BITS);
   }
   if (f.deviceAndSensorStatusSupport !== undefined) {
-    details.supportedDeviceAndSensorStatus = namesOf(
+    details.supportedDeviceAndSensorStatus = bitNames(
       f.deviceAndSensorStatusSupport,
       PLX_DEVICE_AND_SENSOR_STATUS_BITS,
     );
