@@ -66,6 +66,8 @@ export function openEncryptedDatabase(path: string, key: Uint8Array, options: Op
       // store opened with the wrong key would hide the patient's data.
       const opened = tryOpen(path, key);
       if (!opened.ok) {
+        const failure = storeErrorFrom(opened.error, `opening the store ${path}`);
+        if (failure.code !== 'STORE_CORRUPT') throw failure;
         throw new StoreError(
           'STORE_KEY_WRONG',
           `the store ${path} does not open with the key from ${options.keyDescription}, and its key check file is missing`,
@@ -94,10 +96,16 @@ type Attempt =
 function tryOpen(path: string, key: Uint8Array): Attempt {
   let db: SqliteDatabase | undefined;
   try {
-    db = new Database(path);
+    // A short busy timeout: the store is owned by one process (exclusive locking below), so waiting on a lock
+    // only delays the STORE_LOCKED answer.
+    db = new Database(path, { timeout: 250 });
     db.pragma(`cipher = 'chacha20'`);
     db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);
     db.prepare('SELECT count(*) FROM sqlite_master').get(); // the first read proves the key (or fails)
+    // One process owns the store, enforced by the kernel's file locks (released when the process dies, so a
+    // crash leaves no stale lock): a second gateway, or `store rekey` while the gateway runs, gets
+    // STORE_LOCKED instead of two writers.
+    db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     // Readings are medical data: a committed transaction must survive a power cut (fsync at every commit).
     // Group commit in the outbox keeps the number of commits, and so of fsyncs, low.
@@ -105,7 +113,7 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
     // Freed pages (acknowledged readings) are overwritten with zeros, so nothing lingers in free pages.
     db.pragma('secure_delete = ON');
     db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
+    db.exec('BEGIN IMMEDIATE; COMMIT'); // take the exclusive lock now, not at the first append
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') {
       const error = Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });

@@ -20,6 +20,10 @@ export type StoreErrorCode =
   | 'STORE_CORRUPT'
   /** The store was written by a newer gateway (schema version unknown to this one). */
   | 'STORE_SCHEMA_TOO_NEW'
+  /** Another running process owns the store (see `<store>.lock`). */
+  | 'STORE_LOCKED'
+  /** A key rotation could not be completed; the store is unchanged and still opens with the old key. */
+  | 'STORE_REKEY_FAILED'
   /** Any other I/O failure of the store. */
   | 'STORE_IO'
   /** The store was used after close(). */
@@ -53,6 +57,9 @@ export function storeErrorFrom(error: unknown, what: string): StoreError {
       });
     case 'ENOSPC':
       return new StoreError('STORE_DISK_FULL', `${what}: the disk is full`, { cause: error });
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return new StoreError('STORE_LOCKED', `${what}: another process is using the store`, { cause: error });
     case 'SQLITE_CORRUPT':
     case 'SQLITE_NOTADB':
       return new StoreError('STORE_CORRUPT', `${what}: the store is damaged (${message})`, { cause: error });

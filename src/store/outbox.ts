@@ -3,8 +3,9 @@ import type { Measurement } from '../model/measurement.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { openEncryptedDatabase, type SqliteDatabase } from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
-import type { KeyProvider } from './keys.js';
+import { KeyFileProvider, type KeyProvider } from './keys.js';
 import { migrate } from './migrations.js';
+import { completePendingRekey } from './rekey.js';
 import { enforceRetention, expireOld, type Gap, type RetentionPolicy } from './retention.js';
 
 /**
@@ -128,6 +129,7 @@ export class Outbox {
 
   /** Opens (creating on first start) the encrypted store; every lease left by a crash is returned. */
   async open(): Promise<void> {
+    if (this.options.keys instanceof KeyFileProvider) completePendingRekey(this.options.path, this.options.keys.path);
     const key = await this.options.keys.load();
     const opened = openEncryptedDatabase(this.options.path, key, {
       keyDescription: this.options.keys.description,

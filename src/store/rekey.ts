@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { keyCheckOf, openEncryptedDatabase, writeKeyCheck } from './encrypted-database.js';
+import { StoreError, storeErrorFrom } from './errors.js';
+import type { KeyFileProvider } from './keys.js';
+
+/**
+ * `rpm-gateway store rekey`: rotates the store key in place, crash-safely.
+ *
+ * The store and its key file must change together, and no file system renames two files atomically. So the
+ * rotation works on a copy and commits with a marker file, like a journal:
+ *   1. open the store with the old key (this takes its exclusive lock: a running gateway makes this fail),
+ *      checkpoint the WAL, check integrity;
+ *   2. copy it to `<store>.rekey`, re-encrypt the copy under a new random key (PRAGMA rekey), reopen the copy
+ *      with the new key and check it holds the same rows;
+ *   3. write the new key to `<key>.new` (mode 0600, fsync);
+ *   4. COMMIT: write `<store>.rekey.json` (fsync). Before this point a crash leaves the old store and key in
+ *      place and the leftovers are removed; after it, the swap is finished on the next open (roll forward);
+ *   5. swap: `<store>.rekey` -> `<store>`, new key check, `<key>.new` -> `<key>`, remove the marker.
+ * Every step of 5 is idempotent, so recovery can repeat it after a crash at any point.
+ */
+export interface RekeyOptions {
+  readonly path: string;
+  readonly keys: KeyFileProvider;
+  readonly now: () => number;
+  /** Test hook: throw at the named step to simulate a power cut there. */
+  readonly crashAt?: RekeyStep;
+}
+
+export type RekeyStep = 'copied' | 'reencrypted' | 'key-written' | 'committed' | 'store-swapped' | 'keycheck-written';
+
+export interface RekeyResult {
+  readonly rows: number;
+  readonly durationMs: number;
+}
+
+interface Marker {
+  readonly version: 1;
+  readonly keyCheck: string;
+}
+
+const paths = (store: string, keyFile: string) => ({
+  copy: `${store}.rekey`,
+  marker: `${store}.rekey.json`,
+  newKey: `${keyFile}.new`,
+});
+
+export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
+  const started = options.now();
+  const { path, keys } = options;
+  const p = paths(path, keys.path);
+  completePendingRekey(path, keys.path);
+  const oldKey = await keys.load();
+  const opened = openEncryptedDatabase(path, oldKey, { keyDescription: keys.description, now: options.now });
+  if (opened.movedAside) {
+    opened.db.close();
+    throw new StoreError('STORE_REKEY_FAILED', `the store was damaged and moved aside to ${opened.movedAside.to}; nothing to rekey`);
+  }
+  const db = opened.db;
+  let rows: number;
+  const newKey = randomBytes(32);
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    if (db.pragma('integrity_check', { simple: true }) !== 'ok') {
+      throw new StoreError('STORE_REKEY_FAILED', 'the store fails integrity_check; fix that before rotating the key');
+    }
+    rows = countRows(db);
+    // The copy is consistent: the WAL is checkpointed and we hold the exclusive lock, so nothing writes.
+    copyFileSync(path, p.copy);
+    fsyncFile(p.copy);
+    crashPoint(options, 'copied');
+    reencrypt(p.copy, oldKey, newKey, rows);
+    crashPoint(options, 'reencrypted');
+    writeFileSync(p.newKey, `${newKey.toString('hex')}\n`, { mode: 0o600 });
+    fsyncFile(p.newKey);
+    fsyncFile(dirname(keys.path));
+    crashPoint(options, 'key-written');
+    const marker: Marker = { version: 1, keyCheck: keyCheckOf(newKey) };
+    writeFileSync(p.marker, JSON.stringify(marker), { mode: 0o600 });
+    fsyncFile(p.marker);
+    fsyncFile(dirname(path));
+  } catch (error) {
+    db.close();
+    // Before the commit point: the old store and key stay; remove what was made.
+    if (!existsSync(p.marker)) discardLeftovers(p);
+    if (error instanceof SimulatedCrash) throw error;
+    throw error instanceof StoreError && error.code === 'STORE_REKEY_FAILED'
+      ? error
+      : new StoreError('STORE_REKEY_FAILED', `key rotation failed, the store is unchanged: ${(error as Error).message}`, {
+          cause: error,
+        });
+  } finally {
+    oldKey.fill(0);
+  }
+  db.close();
+  crashPoint(options, 'committed');
+  rollForward(path, keys.path, options);
+  newKey.fill(0);
+  return { rows, durationMs: options.now() - started };
+}
+
+/**
+ * Finishes or discards a rotation interrupted by a crash. Called before every open of a store whose key comes
+ * from a key file.
+ */
+export function completePendingRekey(path: string, keyFile: string): 'none' | 'rolled-forward' | 'discarded' {
+  const p = paths(path, keyFile);
+  if (existsSync(p.marker)) {
+    rollForward(path, keyFile);
+    return 'rolled-forward';
+  }
+  if (existsSync(p.copy) || existsSync(p.newKey)) {
+    discardLeftovers(p);
+    return 'discarded';
+  }
+  return 'none';
+}
+
+function rollForward(path: string, keyFile: string, options?: RekeyOptions): void {
+  const p = paths(path, keyFile);
+  try {
+    const marker = JSON.parse(readFileSync(p.marker, 'utf8')) as Marker;
+    if (existsSync(p.copy)) {
+      // The old WAL was checkpointed and truncated; it must not be replayed onto the new file.
+      rmSync(`${path}-wal`, { force: true });
+      rmSync(`${path}-shm`, { force: true });
+      renameSync(p.copy, path);
+      fsyncFile(dirname(path));
+    }
+    if (options) crashPoint(options, 'store-swapped');
+    writeKeyCheck(`${path}.keycheck`, marker.keyCheck);
+    if (options) crashPoint(options, 'keycheck-written');
+    if (existsSync(p.newKey)) {
+      renameSync(p.newKey, keyFile);
+      fsyncFile(dirname(keyFile));
+    }
+    rmSync(p.marker);
+    fsyncFile(dirname(path));
+  } catch (error) {
+    if (error instanceof SimulatedCrash) throw error;
+    throw storeErrorFrom(error, 'completing a key rotation');
+  }
+}
+
+function reencrypt(copy: string, oldKey: Uint8Array, newKey: Uint8Array, rows: number): void {
+  const db = new Database(copy);
+  try {
+    db.pragma(`cipher = 'chacha20'`);
+    db.pragma(`key = "raw:${Buffer.from(oldKey).toString('hex')}"`);
+    db.pragma('journal_mode = DELETE'); // rekey rewrites every page; a rollback journal keeps that atomic
+    db.pragma(`rekey = "raw:${Buffer.from(newKey).toString('hex')}"`);
+    db.pragma('journal_mode = WAL');
+  } finally {
+    db.close();
+  }
+  const check = new Database(copy);
+  try {
+    check.pragma(`cipher = 'chacha20'`);
+    check.pragma(`key = "raw:${Buffer.from(newKey).toString('hex')}"`);
+    if (check.pragma('integrity_check', { simple: true }) !== 'ok' || countRows(check) !== rows) {
+      throw new StoreError('STORE_REKEY_FAILED', 're-encrypted copy does not match the store');
+    }
+  } finally {
+    check.close();
+  }
+  fsyncFile(copy);
+}
+
+function countRows(db: Database.Database): number {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").get();
+  return exists ? (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n : 0;
+}
+
+function discardLeftovers(p: ReturnType<typeof paths>): void {
+  for (const file of [p.copy, `${p.copy}-journal`, `${p.copy}-wal`, p.newKey]) rmSync(file, { force: true });
+}
+
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Thrown by the test hook; never caught by the recovery code, like a real power cut. */
+export class SimulatedCrash extends Error {}
+
+function crashPoint(options: RekeyOptions, step: RekeyStep): void {
+  if (options.crashAt === step) throw new SimulatedCrash(`simulated crash after ${step}`);
+}

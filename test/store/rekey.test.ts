@@ -1,0 +1,85 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KeyFileProvider } from '../../src/store/keys.js';
+import { Outbox } from '../../src/store/outbox.js';
+import { type RekeyStep, rekeyStore, SimulatedCrash } from '../../src/store/rekey.js';
+import { spo2Measurement } from '../support/measurements.js';
+
+let dir: string;
+let path: string;
+let keys: KeyFileProvider;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rpm-rekey-'));
+  path = join(dir, 'outbox.db');
+  keys = new KeyFileProvider(join(dir, 'store.key'));
+  const box = new Outbox({ path, keys });
+  await box.open();
+  await Promise.all(Array.from({ length: 300 }, (_, i) => box.append(spo2Measurement(i))));
+  box.close();
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+async function rowsWith(provider: KeyFileProvider): Promise<number> {
+  const box = new Outbox({ path, keys: provider });
+  await box.open();
+  try {
+    expect(box.database.pragma('integrity_check', { simple: true })).toBe('ok');
+    return box.stats().rows;
+  } finally {
+    box.close();
+  }
+}
+
+describe('store rekey', () => {
+  it('rotates the key in place: same rows, new key file (0600), the old key no longer opens it', async () => {
+    const oldKey = await readFile(keys.path, 'utf8');
+    const result = await rekeyStore({ path, keys, now: Date.now });
+    expect(result.rows).toBe(300);
+    const newKey = await readFile(keys.path, 'utf8');
+    expect(newKey).not.toBe(oldKey);
+    expect((await stat(keys.path)).mode & 0o777).toBe(0o600);
+    expect(await rowsWith(keys)).toBe(300);
+    const { writeFile } = await import('node:fs/promises');
+    const stale = join(dir, 'old.key');
+    await writeFile(stale, oldKey, { mode: 0o600 });
+    await expect(rowsWith(new KeyFileProvider(stale))).rejects.toMatchObject({ code: 'STORE_KEY_WRONG' });
+  });
+
+  it('refuses while a gateway has the store open (STORE_LOCKED), changing nothing', async () => {
+    const box = new Outbox({ path, keys });
+    await box.open();
+    const before = await readFile(keys.path, 'utf8');
+    try {
+      await expect(rekeyStore({ path, keys, now: Date.now })).rejects.toMatchObject({ code: 'STORE_LOCKED' });
+    } finally {
+      box.close();
+    }
+    expect(await readFile(keys.path, 'utf8')).toBe(before);
+    expect(await rowsWith(keys)).toBe(300);
+  });
+
+  const steps: [RekeyStep, 'old' | 'new'][] = [
+    ['copied', 'old'],
+    ['reencrypted', 'old'],
+    ['key-written', 'old'],
+    ['committed', 'new'],
+    ['store-swapped', 'new'],
+    ['keycheck-written', 'new'],
+  ];
+  it.each(steps)('survives a crash after "%s": the next open finds every row under the %s key', async (step, which) => {
+    const oldKey = await readFile(keys.path, 'utf8');
+    await expect(rekeyStore({ path, keys, now: Date.now, crashAt: step })).rejects.toBeInstanceOf(SimulatedCrash);
+    expect(await rowsWith(keys)).toBe(300); // open recovers: rolls forward or discards
+    const key = await readFile(keys.path, 'utf8');
+    if (which === 'old') expect(key).toBe(oldKey);
+    else expect(key).not.toBe(oldKey);
+    const leftovers = ['outbox.db.rekey', 'outbox.db.rekey.json', 'store.key.new'];
+    for (const file of leftovers) await expect(stat(join(dir, file))).rejects.toMatchObject({ code: 'ENOENT' });
+    // and a later rotation still works
+    await rekeyStore({ path, keys, now: Date.now });
+    expect(await rowsWith(keys)).toBe(300);
+  });
+});
