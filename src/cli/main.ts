@@ -4,6 +4,7 @@ import { DECODE_HELP, decodeCommand } from './decode.js';
 import { DRIVERS_HELP, driversCommand } from './drivers.js';
 import { type CommandIo, processIo } from './io.js';
 import { START_HELP, startCommand } from './start.js';
+import { STORE_HELP, storeCommand } from './store.js';
 
 interface Command {
   readonly summary: string;
@@ -19,6 +20,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     run: decodeCommand,
   },
   drivers: { summary: 'list the bundled device drivers', help: DRIVERS_HELP, run: driversCommand },
+  store: {
+    summary: 'inspect the encrypted outbox, rotate its key, verify the audit log',
+    help: STORE_HELP,
+    run: storeCommand,
+  },
 };
 
 /** The package version, from the nearest package.json above this file (src/cli or dist/src/cli). */

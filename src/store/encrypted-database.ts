@@ -98,6 +98,9 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
   try {
     // A short busy timeout: the store is owned by one process (exclusive locking below), so waiting on a lock
     // only delays the STORE_LOCKED answer.
+    // Create the file owner-only before SQLite does (it would use the umask, typically 0644); the -wal file
+    // inherits this mode. The content is encrypted either way: this is least privilege, not secrecy.
+    closeSync(openSync(path, 'a', 0o600));
     db = new Database(path, { timeout: 250 });
     db.pragma(`cipher = 'chacha20'`);
     db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);

@@ -129,7 +129,8 @@ export class Outbox {
 
   /** Opens (creating on first start) the encrypted store; every lease left by a crash is returned. */
   async open(): Promise<void> {
-    if (this.options.keys instanceof KeyFileProvider) completePendingRekey(this.options.path, this.options.keys.path);
+    if (this.options.keys instanceof KeyFileProvider)
+      completePendingRekey(this.options.path, this.options.keys.path);
     const key = await this.options.keys.load();
     const opened = openEncryptedDatabase(this.options.path, key, {
       keyDescription: this.options.keys.description,

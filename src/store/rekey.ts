@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { keyCheckOf, openEncryptedDatabase, writeKeyCheck } from './encrypted-database.js';
@@ -29,7 +39,13 @@ export interface RekeyOptions {
   readonly crashAt?: RekeyStep;
 }
 
-export type RekeyStep = 'copied' | 'reencrypted' | 'key-written' | 'committed' | 'store-swapped' | 'keycheck-written';
+export type RekeyStep =
+  | 'copied'
+  | 'reencrypted'
+  | 'key-written'
+  | 'committed'
+  | 'store-swapped'
+  | 'keycheck-written';
 
 export interface RekeyResult {
   readonly rows: number;
@@ -56,7 +72,10 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
   const opened = openEncryptedDatabase(path, oldKey, { keyDescription: keys.description, now: options.now });
   if (opened.movedAside) {
     opened.db.close();
-    throw new StoreError('STORE_REKEY_FAILED', `the store was damaged and moved aside to ${opened.movedAside.to}; nothing to rekey`);
+    throw new StoreError(
+      'STORE_REKEY_FAILED',
+      `the store was damaged and moved aside to ${opened.movedAside.to}; nothing to rekey`,
+    );
   }
   const db = opened.db;
   let rows: number;
@@ -64,7 +83,10 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
   try {
     db.pragma('wal_checkpoint(TRUNCATE)');
     if (db.pragma('integrity_check', { simple: true }) !== 'ok') {
-      throw new StoreError('STORE_REKEY_FAILED', 'the store fails integrity_check; fix that before rotating the key');
+      throw new StoreError(
+        'STORE_REKEY_FAILED',
+        'the store fails integrity_check; fix that before rotating the key',
+      );
     }
     rows = countRows(db);
     // The copy is consistent: the WAL is checkpointed and we hold the exclusive lock, so nothing writes.
@@ -88,9 +110,13 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
     if (error instanceof SimulatedCrash) throw error;
     throw error instanceof StoreError && error.code === 'STORE_REKEY_FAILED'
       ? error
-      : new StoreError('STORE_REKEY_FAILED', `key rotation failed, the store is unchanged: ${(error as Error).message}`, {
-          cause: error,
-        });
+      : new StoreError(
+          'STORE_REKEY_FAILED',
+          `key rotation failed, the store is unchanged: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
   } finally {
     oldKey.fill(0);
   }

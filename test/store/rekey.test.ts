@@ -69,17 +69,23 @@ describe('store rekey', () => {
     ['store-swapped', 'new'],
     ['keycheck-written', 'new'],
   ];
-  it.each(steps)('survives a crash after "%s": the next open finds every row under the %s key', async (step, which) => {
-    const oldKey = await readFile(keys.path, 'utf8');
-    await expect(rekeyStore({ path, keys, now: Date.now, crashAt: step })).rejects.toBeInstanceOf(SimulatedCrash);
-    expect(await rowsWith(keys)).toBe(300); // open recovers: rolls forward or discards
-    const key = await readFile(keys.path, 'utf8');
-    if (which === 'old') expect(key).toBe(oldKey);
-    else expect(key).not.toBe(oldKey);
-    const leftovers = ['outbox.db.rekey', 'outbox.db.rekey.json', 'store.key.new'];
-    for (const file of leftovers) await expect(stat(join(dir, file))).rejects.toMatchObject({ code: 'ENOENT' });
-    // and a later rotation still works
-    await rekeyStore({ path, keys, now: Date.now });
-    expect(await rowsWith(keys)).toBe(300);
-  });
+  it.each(steps)(
+    'survives a crash after "%s": the next open finds every row under the %s key',
+    async (step, which) => {
+      const oldKey = await readFile(keys.path, 'utf8');
+      await expect(rekeyStore({ path, keys, now: Date.now, crashAt: step })).rejects.toBeInstanceOf(
+        SimulatedCrash,
+      );
+      expect(await rowsWith(keys)).toBe(300); // open recovers: rolls forward or discards
+      const key = await readFile(keys.path, 'utf8');
+      if (which === 'old') expect(key).toBe(oldKey);
+      else expect(key).not.toBe(oldKey);
+      const leftovers = ['outbox.db.rekey', 'outbox.db.rekey.json', 'store.key.new'];
+      for (const file of leftovers)
+        await expect(stat(join(dir, file))).rejects.toMatchObject({ code: 'ENOENT' });
+      // and a later rotation still works
+      await rekeyStore({ path, keys, now: Date.now });
+      expect(await rowsWith(keys)).toBe(300);
+    },
+  );
 });

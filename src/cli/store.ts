@@ -1,0 +1,101 @@
+import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { AuditLog } from '../audit/audit-log.js';
+import { defaultDataDir, statePaths } from '../config/paths.js';
+import { UsageError } from '../errors.js';
+import { auditStoreEvents } from '../store/audit-events.js';
+import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
+import { Outbox } from '../store/outbox.js';
+import { rekeyStore } from '../store/rekey.js';
+import type { CommandIo } from './io.js';
+
+export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit> [options]
+
+  status         counts per lane (alert, live, backlog), oldest pending age, size on disk, evictions
+  rekey          rotate the store's encryption key in place (crash-safe; the gateway must be stopped)
+  verify-audit   check the audit log's hash chain
+
+Options:
+  --data-dir <dir>       state folder (default: $RPM_GATEWAY_DATA_DIR, $STATE_DIRECTORY, or
+                         ~/.local/state/rpm-gateway); holds outbox.db, store.key, audit.log
+  --key-file <path>      the store key file (default: <data-dir>/store.key, created 0600 on first use)
+  --credential <name>    read the key from the systemd credential <name> instead (status only)
+  --json                 machine-readable output
+  -h, --help             show this help`;
+
+export async function storeCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string' },
+      'key-file': { type: 'string' },
+      credential: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(`${STORE_HELP}\n`);
+    return 0;
+  }
+  const [action, ...extra] = positionals;
+  if (!action || extra.length > 0) throw new UsageError('name one action: status, rekey or verify-audit');
+  const paths = statePaths(values['data-dir'] ?? defaultDataDir(io.env));
+  const keyFile = new KeyFileProvider(values['key-file'] ?? paths.keyFile);
+  const audit = new AuditLog(paths.auditLog);
+  const print = (value: Record<string, unknown>, text: string) =>
+    io.stdout.write(values.json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+
+  switch (action) {
+    case 'status': {
+      const keys: KeyProvider = values.credential
+        ? new SystemdCredentialProvider(values.credential, io.env)
+        : keyFile;
+      mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+      const outbox = new Outbox({ path: paths.store, keys, onEvent: auditStoreEvents(audit, 'cli') });
+      await outbox.open();
+      try {
+        const s = outbox.stats();
+        const age = s.oldestPendingAgeMs === null ? 'none' : `${Math.round(s.oldestPendingAgeMs / 1000)} s`;
+        print(
+          { store: paths.store, ...s },
+          [
+            `store        ${paths.store} (encrypted, key from ${keys.description})`,
+            `pending      alert ${s.pending.alert}, live ${s.pending.live}, backlog ${s.pending.backlog}`,
+            `oldest       ${age}`,
+            `on disk      ${(s.bytesOnDisk / 1024).toFixed(0)} KiB (${s.rows} rows, ${(s.payloadBytes / 1024).toFixed(0)} KiB of readings)`,
+            `evicted      ${s.evictedTotal} readings in ${s.gapsTotal} gap records; ${s.duplicatesTotal} duplicates dropped`,
+          ].join('\n'),
+        );
+      } finally {
+        outbox.close();
+      }
+      return 0;
+    }
+    case 'rekey': {
+      if (values.credential) {
+        throw new UsageError(
+          'rekey rotates a key file; for a systemd credential, create the new credential and use --key-file',
+        );
+      }
+      const result = await rekeyStore({ path: paths.store, keys: keyFile, now: Date.now });
+      audit.record('store.rekeyed', 'cli', { store: paths.store, rows: result.rows });
+      print(
+        { store: paths.store, ...result },
+        `rotated the key of ${paths.store} (${result.rows} rows, ${result.durationMs} ms)`,
+      );
+      return 0;
+    }
+    case 'verify-audit': {
+      const result = audit.verify();
+      print(
+        { auditLog: paths.auditLog, ...result },
+        `${paths.auditLog}: ${result.entries} entries, chain intact${result.torn ? `, ${result.torn} torn line(s) from power cuts` : ''}; head ${result.head}`,
+      );
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown store action "${action}"`);
+  }
+}

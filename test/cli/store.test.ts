@@ -1,0 +1,59 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rpm-cli-store-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c) => {
+    out += c;
+  });
+  stderr.on('data', (c) => {
+    err += c;
+  });
+  const code = await main(args, {
+    stdin: new PassThrough(),
+    stdout,
+    stderr,
+    env: { RPM_GATEWAY_DATA_DIR: dir },
+  });
+  return { code, stdout: out, stderr: err };
+}
+
+describe('rpm-gateway store', () => {
+  it('creates an encrypted store with a 0600 key on first status, rotates the key, and audits it', async () => {
+    const status = await cli(['store', 'status', '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ rows: 0, pending: { alert: 0, live: 0, backlog: 0 } });
+    for (const file of ['store.key', 'outbox.db', 'outbox.db.keycheck']) {
+      expect((await stat(join(dir, file))).mode & 0o777).toBe(0o600);
+    }
+    expect((await cli(['store', 'rekey'])).code).toBe(0);
+    const verify = await cli(['store', 'verify-audit', '--json']);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ entries: 1, torn: 0 });
+  });
+
+  it('explains a bad key file instead of failing obscurely', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dir, 'store.key'), 'f'.repeat(64), { mode: 0o644 });
+    const result = await cli(['store', 'status']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/mode 0644.*chmod 600.*\[STORE_KEY_PERMISSIONS\]/);
+  });
+
+  it('needs an action', async () => {
+    expect((await cli(['store'])).code).toBe(2);
+    expect((await cli(['store', 'status', 'extra'])).code).toBe(2);
+  });
+});
