@@ -65,6 +65,10 @@ export interface SetupWrite {
   readonly service: string;
   readonly value: Uint8Array;
   readonly reason: string;
+  /** Repeat the write at this period while connected (a keep-alive some vendor protocols need). */
+  readonly repeatEveryMs?: number;
+  /** Write with response (ATT Write Request) rather than without (Write Command). Default: with response. */
+  readonly withResponse?: boolean;
 }
 
 export type DeviceCategory =
@@ -131,6 +135,10 @@ export function defineDriver(definition: DriverDefinition): Driver {
   }
   for (const write of definition.setup ?? []) {
     if (!write.reason) fail(`setup write to ${write.characteristic} needs a reason`);
+    const every = write.repeatEveryMs;
+    if (every !== undefined && (!Number.isFinite(every) || every < 500)) {
+      fail(`setup write to ${write.characteristic}: repeatEveryMs must be at least 500`);
+    }
   }
   if (!definition.sources?.length) fail('name at least one source document');
   return Object.freeze({ ...definition, [DRIVER_BRAND]: true as const });

@@ -24,7 +24,8 @@ export const weightMeasurementDecoder: Decoder = (bytes) => {
   // 0xFFFF: the scale could not weigh (WSS 1.0 3.2); the weight observation is null with invalid 'nan'.
   if (m.weight.value === null) details['measurementUnsuccessful'] = true;
   // 255 is "unknown user" (kept as sent; the receiver decides how to attribute the reading).
-  if (m.userId !== undefined) details['userId'] = m.userId;
+  // 0xFF is "unknown user" (WSS 1.0, 3.2.1.3), reported as null as the blood pressure decoder does.
+  if (m.userId !== undefined) details['userId'] = m.userId === 0xff ? null : m.userId;
   if (m.timeStamp !== undefined && !m.timeStamp.valid) details['deviceTimeInvalid'] = true;
   return [{ observations, time: m.timeStamp?.iso ?? null, kind: 'measurement', details }];
 };
