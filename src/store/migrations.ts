@@ -5,7 +5,7 @@ import { StoreError } from './errors.js';
  * Schema migrations, applied in order inside one transaction each and recorded in schema_version. A store
  * written by a newer gateway is refused (STORE_SCHEMA_TOO_NEW) rather than guessed at.
  */
-const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
+export const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
   {
     version: 1,
     sql: `
