@@ -121,6 +121,7 @@ export class Outbox {
   private rows = 0;
   private payloadBytes = 0;
   private statements!: ReturnType<typeof prepare>;
+  private readonly committedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
 
   constructor(private readonly options: OutboxOptions) {
     this.clock = options.clock ?? systemClock;
@@ -205,6 +206,26 @@ export class Outbox {
       return;
     }
     for (const [i, item] of batch.entries()) item.resolve(results[i] as 'stored' | 'duplicate');
+    if (results.includes('stored')) {
+      const lanes = new Set(batch.filter((_, i) => results[i] === 'stored').map((item) => item.lane));
+      for (const listener of this.committedListeners) listener(lanes);
+    }
+  }
+
+  /**
+   * Calls `listener` after every commit that stored new readings, with the lanes they went to: the uplink
+   * sends a live reading the moment it is durable instead of polling. Returns the unsubscribe function.
+   */
+  onCommitted(listener: (lanes: ReadonlySet<Lane>) => void): () => void {
+    this.committedListeners.add(listener);
+    return () => this.committedListeners.delete(listener);
+  }
+
+  /** The next batch sequence number of the wire format: durable, so it keeps increasing across restarts. */
+  nextBatchSequence(): number {
+    this.requireOpen();
+    this.statements.bump.run('batch-seq', 1);
+    return (this.statements.counter.get('batch-seq') as { value: number }).value;
   }
 
   private insert(measurement: Measurement, lane: Lane): 'stored' | 'duplicate' {
@@ -287,9 +308,13 @@ export class Outbox {
    * Leases up to `maxRows` pending records, and as many as fit in `maxBytes` (at least one, so a record larger
    * than the budget still goes out), in lane order then append order.
    */
-  lease(limits: { maxRows: number; maxBytes?: number }): Lease {
+  lease(limits: { maxRows: number; maxBytes?: number; lane?: Lane }): Lease {
     const db = this.requireOpen();
-    const rows = this.statements.pending.all(limits.maxRows) as Row[];
+    const rows = (
+      limits.lane === undefined
+        ? this.statements.pending.all(limits.maxRows)
+        : this.statements.pendingInLane.all(LANE_NUMBER[limits.lane], limits.maxRows)
+    ) as Row[];
     const taken: Row[] = [];
     let bytes = 0;
     for (const row of rows) {
@@ -419,6 +444,9 @@ function prepare(db: SqliteDatabase) {
     isAcked: db.prepare('SELECT 1 FROM acked WHERE id = ?').pluck(),
     pending: db.prepare(
       'SELECT seq, id, kind, lane, device, appended_ms, size, body FROM outbox WHERE lease IS NULL ORDER BY lane, seq LIMIT ?',
+    ),
+    pendingInLane: db.prepare(
+      'SELECT seq, id, kind, lane, device, appended_ms, size, body FROM outbox WHERE lease IS NULL AND lane = ? ORDER BY seq LIMIT ?',
     ),
     setLease: db.prepare('UPDATE outbox SET lease = ? WHERE seq = ?'),
     remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING id, size, stable'),

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkDriver } from '../../src/drivers/conformance.js';
@@ -8,6 +8,7 @@ import { scaffoldDriver } from '../../src/drivers/scaffold.js';
 
 // The scaffold is written inside the repository (.tmp/ is git-ignored) so that its `rpm-gateway/sdk` import
 // resolves exactly as a vendor's would.
+await mkdir(join(import.meta.dirname, '../../.tmp'), { recursive: true }); // absent on a clean clone
 const root = await mkdtemp(join(import.meta.dirname, '../../.tmp/scaffold-'));
 afterAll(() => rm(root, { recursive: true, force: true }));
 

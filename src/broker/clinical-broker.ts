@@ -1,0 +1,147 @@
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { type ClientIdentity, mayConnect, mayPublish, maySubscribe } from './acl.js';
+
+/**
+ * The embedded clinical broker: aedes (MQTT 3.1.1) behind a Node TLS server that demands a client certificate
+ * from the configured CA (requestCert + rejectUnauthorized, TLS 1.2 minimum). The certificate is the identity;
+ * the ACL in acl.ts decides. Every refusal (TLS handshake, CONNECT, PUBLISH, SUBSCRIBE) is reported through
+ * `onRefusal`, which the runtime sends to the log and the audit log. Listens on 127.0.0.1 unless told otherwise.
+ */
+export interface BrokerOptions {
+  readonly ca: string | Buffer;
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  readonly host?: string;
+  readonly port?: number;
+  /** Maps the verified client certificate (DER) to an identity; see src/pki identityOf. */
+  readonly identify: (certificateDer: Buffer) => ClientIdentity | undefined;
+  /** Largest PUBLISH payload accepted; larger ones are refused before anyone sees them. */
+  readonly maxPayloadBytes?: number;
+  readonly onRefusal?: (refusal: Refusal) => void;
+}
+
+export interface Refusal {
+  readonly stage: 'tls' | 'connect' | 'publish' | 'subscribe';
+  readonly reason: string;
+  /** The certificate identity when known (never a measurement or a device address). */
+  readonly identity?: string;
+  readonly detail?: string;
+}
+
+function refusedError(reason: string): AuthenticateError {
+  // CONNACK return code 5: not authorized (MQTT 3.1.1, table 3.1).
+  return Object.assign(new Error(reason), { returnCode: 5 as const });
+}
+
+export class ClinicalBroker {
+  private aedes: Aedes | undefined;
+  private server: Server | undefined;
+  private readonly identities = new WeakMap<Client, ClientIdentity>();
+
+  constructor(private readonly options: BrokerOptions) {}
+
+  async start(): Promise<AddressInfo> {
+    const aedes = await Aedes.createBroker({
+      // One slow subscriber must not stall delivery to everyone (shared/FACTS.md, aedes DoS note).
+      drainTimeout: 30_000,
+      connectTimeout: 10_000,
+    });
+    aedes.authenticate = (client, _username, _password, done) => this.authenticate(client, done);
+    aedes.authorizePublish = (client, packet, done) => {
+      const identity = client ? this.identities.get(client) : undefined;
+      if (!identity) return done(new Error('not authenticated'));
+      const limit = this.options.maxPayloadBytes ?? 256 * 1024;
+      if (packet.payload.length > limit) {
+        this.refuse({ stage: 'publish', reason: `payload over ${limit} bytes`, identity: label(identity) });
+        return done(new Error('payload too large'));
+      }
+      const decision = mayPublish(identity, packet.topic, packet.retain);
+      if (!decision.allowed) {
+        this.refuse({ stage: 'publish', reason: decision.reason, identity: label(identity), detail: packet.topic });
+        return done(new Error(decision.reason));
+      }
+      done(null);
+    };
+    aedes.authorizeSubscribe = (client, subscription, done) => {
+      const identity = this.identities.get(client);
+      const decision = identity ? maySubscribe(identity, subscription.topic) : { allowed: false as const, reason: 'not authenticated' };
+      if (!decision.allowed) {
+        this.refuse({
+          stage: 'subscribe',
+          reason: decision.reason,
+          ...(identity ? { identity: label(identity) } : {}),
+          detail: subscription.topic,
+        });
+        return done(null, null); // a negative SUBACK for that filter; the connection stays up
+      }
+      done(null, subscription);
+    };
+    const server = createServer(
+      {
+        ca: this.options.ca,
+        cert: this.options.cert,
+        key: this.options.key,
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        // Without it a CONNECT took ~51 ms instead of ~6.5 ms (shared/FACTS.md, Nagle on the TLS socket).
+        noDelay: true,
+      },
+      (socket) => aedes.handle(socket),
+    );
+    server.on('tlsClientError', (error) => {
+      this.refuse({ stage: 'tls', reason: (error as NodeJS.ErrnoException).code ?? error.message });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 8883, this.options.host ?? '127.0.0.1', () => resolve());
+    });
+    this.aedes = aedes;
+    this.server = server;
+    return server.address() as AddressInfo;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    const aedes = this.aedes;
+    this.server = undefined;
+    this.aedes = undefined;
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** The aedes instance, for in-process subscribers (the clinic receiver when embedded). */
+  get mqtt(): Aedes {
+    if (!this.aedes) throw new Error('broker not started');
+    return this.aedes;
+  }
+
+  private authenticate(client: Client, done: (error: AuthenticateError | null, success: boolean | null) => void): void {
+    const socket = client.conn as unknown as TLSSocket;
+    const certificate = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
+    const raw = certificate && 'raw' in certificate ? certificate.raw : undefined;
+    let identity: ClientIdentity | undefined;
+    try {
+      identity = raw ? this.options.identify(raw) : undefined;
+    } catch {
+      identity = undefined;
+    }
+    const decision = mayConnect(identity, client.id);
+    if (!decision.allowed) {
+      this.refuse({ stage: 'connect', reason: decision.reason, ...(identity ? { identity: label(identity) } : {}) });
+      return done(refusedError(decision.reason), false);
+    }
+    this.identities.set(client, identity as ClientIdentity);
+    done(null, true);
+  }
+
+  private refuse(refusal: Refusal): void {
+    this.options.onRefusal?.(refusal);
+  }
+}
+
+function label(identity: ClientIdentity): string {
+  return `${identity.role}:${identity.id}`;
+}

@@ -1,0 +1,312 @@
+import type { ConnectionOptions } from 'node:tls';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
+
+/**
+ * The uplink: drains the outbox to the clinic broker over mutual-TLS MQTT.
+ *
+ * - The outbox is the source of truth: a batch is leased, published with QoS 1, and deleted only when its
+ *   PUBACK arrives. When the connection drops, every lease of that connection is returned and the batch goes
+ *   out again after the reconnect (the clinic de-duplicates by measurement id). Nothing is kept in mqtt.js's
+ *   in-memory queue, which is lost on restart (mqttjs/MQTT.js#398, #607).
+ * - Each connection is a new mqtt.js client made from TLS material loaded afresh, so a renewed certificate is
+ *   used at the next reconnect without a restart (mqttjs/MQTT.js#916). mqtt.js's fixed-period reconnect is
+ *   off; reconnects use exponential backoff with full jitter (backoff.ts).
+ * - Adaptive batching: the pump leases lane by lane (alert, live, backlog). A reading appended to an idle
+ *   outbox goes out at once in a batch of its own; a backlog drains in batches of up to `backlogBatchBytes`,
+ *   with up to `window` batches awaiting PUBACK at a time.
+ * - TLS: TLS 1.2 minimum, the configured CA as the only trust anchor, certificate and host name
+ *   verification always on. There is deliberately no option to turn verification off.
+ */
+export interface TlsMaterial {
+  readonly ca: string | Buffer;
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
+/** Builds the signed payloads (see src/wire): the uplink itself never looks inside them. */
+export interface UplinkCodec {
+  batch(records: readonly OutboxRecord[], sequence: number, sentAt: number): Uint8Array;
+  status(state: 'online' | 'offline', sentAt: number): Uint8Array;
+}
+
+export interface UplinkTopics {
+  readonly obs: string;
+  readonly alert: string;
+  readonly status: string;
+  readonly cmd: string;
+  readonly cmdResult: string;
+}
+
+export type UplinkEvent =
+  | { readonly type: 'connected'; readonly broker: string; readonly attempt: number }
+  | { readonly type: 'connect-failed'; readonly error: string; readonly retryInMs: number }
+  | { readonly type: 'disconnected'; readonly reason: string; readonly released: number; readonly retryInMs: number }
+  | { readonly type: 'batch-acked'; readonly lane: Lane; readonly records: number; readonly bytes: number }
+  | { readonly type: 'command'; readonly topic: string; readonly bytes: number };
+
+export interface UplinkOptions {
+  readonly gatewayId: string;
+  readonly broker: { readonly host: string; readonly port: number; readonly servername?: string };
+  /** 4 = MQTT 3.1.1, 5 = MQTT 5. */
+  readonly protocolVersion?: 4 | 5;
+  /** Loads CA, certificate and key before every connection attempt. */
+  readonly tls: () => Promise<TlsMaterial>;
+  readonly outbox: Outbox;
+  readonly codec: UplinkCodec;
+  readonly topics: UplinkTopics;
+  readonly clock?: Clock;
+  readonly random?: () => number;
+  readonly backoff?: BackoffPolicy;
+  /** Batches awaiting PUBACK at once. */
+  readonly window?: number;
+  readonly backlogBatchBytes?: number;
+  readonly liveBatchBytes?: number;
+  readonly maxBatchRows?: number;
+  readonly connectTimeoutMs?: number;
+  readonly keepaliveSeconds?: number;
+  readonly onEvent?: (event: UplinkEvent) => void;
+  /** Downlink messages on the command topic (verified by the caller, see src/wire/commands.ts). */
+  readonly onCommand?: (payload: Uint8Array, reply: (result: Uint8Array) => Promise<void>) => void;
+  /** Timers, injectable for tests in virtual time. */
+  readonly timers?: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
+}
+
+const LANE_ORDER: readonly Lane[] = ['alert', 'live', 'backlog'];
+
+interface Connection {
+  readonly client: MqttClient;
+  readonly epoch: number;
+  readonly since: number;
+  readonly leases: Set<number>;
+  inFlight: number;
+}
+
+export class Uplink {
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
+  private readonly timers: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
+  private connection: Connection | undefined;
+  private epoch = 0;
+  private running = false;
+  private pumping = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private attempts = 0;
+
+  constructor(private readonly options: UplinkOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random ?? Math.random);
+    this.timers = options.timers ?? { setTimeout, clearTimeout };
+  }
+
+  /** Starts connecting (in the background) and draining; resolves at once. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = this.options.outbox.onCommitted(() => this.pump());
+    void this.connect();
+  }
+
+  /** Publishes the offline status, disconnects cleanly, and returns every lease to the outbox. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unsubscribe?.();
+    if (this.reconnectTimer) this.timers.clearTimeout(this.reconnectTimer);
+    const connection = this.connection;
+    if (!connection) return;
+    this.connection = undefined;
+    try {
+      const offline = this.options.codec.status('offline', this.clock.now());
+      await withTimeout(
+        connection.client.publishAsync(this.options.topics.status, Buffer.from(offline), { qos: 1, retain: true }),
+        2_000,
+      );
+    } catch {
+      // best effort: the broker publishes the Last Will instead
+    }
+    await connection.client.endAsync(true).catch(() => undefined);
+    this.releaseLeases(connection);
+  }
+
+  get connected(): boolean {
+    return this.connection !== undefined;
+  }
+
+  private async connect(): Promise<void> {
+    if (!this.running) return;
+    this.attempts++;
+    const { broker, topics } = this.options;
+    let client: MqttClient | undefined;
+    try {
+      const material = await this.options.tls();
+      const will = this.options.codec.status('offline', this.clock.now());
+      // mqtt.js hands every option to tls.connect(); its type just does not list minVersion.
+      const options: IClientOptions & Pick<ConnectionOptions, 'minVersion'> = {
+        protocol: 'mqtts',
+        host: broker.host,
+        port: broker.port,
+        servername: broker.servername ?? broker.host,
+        ca: material.ca,
+        cert: material.cert,
+        key: material.key,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        protocolVersion: this.options.protocolVersion ?? 4,
+        clientId: this.options.gatewayId,
+        clean: false,
+        reconnectPeriod: 0,
+        connectTimeout: this.options.connectTimeoutMs ?? 15_000,
+        keepalive: this.options.keepaliveSeconds ?? 30,
+        will: { topic: topics.status, payload: Buffer.from(will), qos: 1, retain: true },
+        ...(this.options.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } } : {}),
+      };
+      client = await mqtt.connectAsync(options);
+    } catch (error) {
+      client?.end(true);
+      const retryInMs = this.backoff.next();
+      this.options.onEvent?.({ type: 'connect-failed', error: describe(error), retryInMs });
+      this.scheduleReconnect(retryInMs);
+      return;
+    }
+    if (!this.running) {
+      client.end(true);
+      return;
+    }
+    const connection: Connection = {
+      client,
+      epoch: ++this.epoch,
+      since: this.clock.now(),
+      leases: new Set(),
+      inFlight: 0,
+    };
+    this.connection = connection;
+    client.on('close', () => this.lost(connection, 'connection closed'));
+    client.on('error', (error) => this.lost(connection, describe(error)));
+    client.on('message', (topic, payload) => {
+      if (topic !== topics.cmd || !this.options.onCommand) return;
+      this.options.onEvent?.({ type: 'command', topic, bytes: payload.length });
+      this.options.onCommand(new Uint8Array(payload), async (result) => {
+        await client.publishAsync(topics.cmdResult, Buffer.from(result), { qos: 1 });
+      });
+    });
+    this.options.onEvent?.({ type: 'connected', broker: `${broker.host}:${broker.port}`, attempt: this.attempts });
+    this.attempts = 0;
+    try {
+      if (this.options.onCommand) await client.subscribeAsync(topics.cmd, { qos: 1 });
+      const online = this.options.codec.status('online', this.clock.now());
+      await client.publishAsync(topics.status, Buffer.from(online), { qos: 1, retain: true });
+    } catch (error) {
+      this.lost(connection, describe(error));
+      return;
+    }
+    this.pump();
+  }
+
+  private scheduleReconnect(delayMs: number): void {
+    if (!this.running) return;
+    if (this.reconnectTimer) this.timers.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = this.timers.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delayMs);
+  }
+
+  private lost(connection: Connection, reason: string): void {
+    if (this.connection !== connection) return; // already handled
+    this.connection = undefined;
+    connection.client.removeAllListeners('close');
+    connection.client.end(true);
+    const released = this.releaseLeases(connection);
+    this.backoff.connectionEnded(this.clock.now() - connection.since);
+    const retryInMs = this.backoff.next();
+    this.options.onEvent?.({ type: 'disconnected', reason, released, retryInMs });
+    this.scheduleReconnect(retryInMs);
+  }
+
+  private releaseLeases(connection: Connection): number {
+    let released = 0;
+    for (const lease of connection.leases) {
+      try {
+        released += this.options.outbox.release(lease);
+      } catch {
+        // the outbox is closed (shutdown): its leases are returned when it opens again
+      }
+    }
+    connection.leases.clear();
+    return released;
+  }
+
+  /** Fills the PUBACK window from the outbox, lane by lane. Re-entrant calls coalesce. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      const window = this.options.window ?? 8;
+      for (;;) {
+        const connection = this.connection;
+        if (!connection || connection.inFlight >= window) return;
+        if (!this.sendNextBatch(connection)) return;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private sendNextBatch(connection: Connection): boolean {
+    const { outbox, codec, topics } = this.options;
+    for (const lane of LANE_ORDER) {
+      const maxBytes =
+        lane === 'backlog' ? (this.options.backlogBatchBytes ?? 64 * 1024) : (this.options.liveBatchBytes ?? 16 * 1024);
+      const lease = outbox.lease({ lane, maxRows: this.options.maxBatchRows ?? 1_000, maxBytes });
+      if (lease.records.length === 0) continue;
+      connection.leases.add(lease.leaseId);
+      connection.inFlight++;
+      let payload: Uint8Array;
+      try {
+        payload = codec.batch(lease.records, outbox.nextBatchSequence(), this.clock.now());
+      } catch (error) {
+        connection.inFlight--;
+        connection.leases.delete(lease.leaseId);
+        outbox.release(lease.leaseId);
+        throw error;
+      }
+      const topic = lane === 'alert' ? topics.alert : topics.obs;
+      connection.client
+        .publishAsync(topic, Buffer.from(payload), { qos: 1 })
+        .then(() => {
+          // A PUBACK that arrives after the connection was replaced belongs to released rows, which will be
+          // sent again; acknowledging them now could delete rows another batch has leased.
+          if (this.connection !== connection) return;
+          connection.leases.delete(lease.leaseId);
+          connection.inFlight--;
+          outbox.ack(lease.records.map((r) => r.seq));
+          this.options.onEvent?.({ type: 'batch-acked', lane, records: lease.records.length, bytes: payload.length });
+          this.pump();
+        })
+        .catch((error: unknown) => this.lost(connection, `publish failed: ${describe(error)}`));
+      return true;
+    }
+    return false;
+  }
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  const message = (error as Error)?.message ?? String(error);
+  return typeof code === 'string' ? `${code}: ${message}` : message;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

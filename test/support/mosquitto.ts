@@ -1,0 +1,107 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+
+/**
+ * Starts a real Mosquitto (Debian package, 2.0.x) for interoperability tests: 127.0.0.1 only, mutual TLS
+ * with the given CA, identity from the certificate CN (use_identity_as_username), an ACL equivalent to the
+ * embedded broker's, no persistence. Wrapped in `timeout` so it stops by itself even if the test process dies.
+ */
+export interface RunningMosquitto {
+  readonly port: number;
+  readonly stop: () => Promise<void>;
+}
+
+export function mosquittoAvailable(): boolean {
+  return !spawnSync('mosquitto', ['-h']).error;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startMosquitto(options: {
+  dir: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  clinicName: string;
+}): Promise<RunningMosquitto> {
+  const port = await freePort();
+  const acl = join(options.dir, 'mosquitto.acl');
+  writeFileSync(
+    acl,
+    [
+      '# gateways: the certificate CN is the username (%u); each hub only under its own topics',
+      'pattern write rpm/v1/%u/obs',
+      'pattern write rpm/v1/%u/alert',
+      'pattern write rpm/v1/%u/status',
+      'pattern write rpm/v1/%u/cmd/res',
+      'pattern read rpm/v1/%u/cmd',
+      `user ${options.clinicName}`,
+      'topic read rpm/v1/#',
+      'topic write rpm/v1/+/cmd',
+      '',
+    ].join('\n'),
+  );
+  const config = join(options.dir, 'mosquitto.conf');
+  writeFileSync(
+    config,
+    [
+      'user root', // test-only: the key files are 0600 and owned by the test user
+      'persistence false',
+      'allow_anonymous false',
+      'per_listener_settings false',
+      `acl_file ${acl}`,
+      `listener ${port} 127.0.0.1`,
+      `cafile ${options.caFile}`,
+      `certfile ${options.certFile}`,
+      `keyfile ${options.keyFile}`,
+      'require_certificate true',
+      'use_identity_as_username true',
+      'tls_version tlsv1.2',
+      '',
+    ].join('\n'),
+  );
+  const proc: ChildProcess = spawn('timeout', ['600', 'mosquitto', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const deadline = Date.now() + 10_000;
+  while (!(await accepts(port))) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`mosquitto did not start: ${stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    port,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
