@@ -27,7 +27,9 @@ export function mayConnect(identity: ClientIdentity | undefined, clientId: strin
   if (!identity) return deny('no usable identity in the client certificate');
   if (identity.role === 'gateway') {
     if (!GATEWAY_ID.test(identity.id)) return deny('gateway id in the certificate is not valid');
-    return clientId === identity.id ? ALLOW : deny(`client id ${clientId} is not the certificate's gateway id`);
+    return clientId === identity.id
+      ? ALLOW
+      : deny(`client id ${clientId} is not the certificate's gateway id`);
   }
   if (identity.role === 'clinic') return ALLOW;
   return deny(`certificate role ${identity.role} may not connect`);
@@ -41,7 +43,9 @@ export function mayPublish(identity: ClientIdentity, topic: string, retain: bool
     if (gateway !== identity.id) return deny('a gateway may publish only under its own topics');
     if (leaf === 'status') return ALLOW;
     if (retain) return deny('only the status topic is retained');
-    return leaf === 'obs' || leaf === 'alert' || leaf === 'cmd/res' ? ALLOW : deny(`gateways do not publish to ${leaf}`);
+    return leaf === 'obs' || leaf === 'alert' || leaf === 'cmd/res'
+      ? ALLOW
+      : deny(`gateways do not publish to ${leaf}`);
   }
   if (identity.role === 'clinic') {
     if (retain) return deny('clinic commands are not retained');
@@ -54,10 +58,14 @@ export function mayPublish(identity: ClientIdentity, topic: string, retain: bool
 
 export function maySubscribe(identity: ClientIdentity, filter: string): Decision {
   if (identity.role === 'gateway') {
-    return filter === `${PREFIX}${identity.id}/cmd` ? ALLOW : deny('a gateway subscribes only to its own command topic');
+    return filter === `${PREFIX}${identity.id}/cmd`
+      ? ALLOW
+      : deny('a gateway subscribes only to its own command topic');
   }
   if (identity.role === 'clinic') {
-    return filter === 'rpm/v1/#' || filter.startsWith(PREFIX) ? ALLOW : deny('clinic subscriptions stay under rpm/v1/');
+    return filter === 'rpm/v1/#' || filter.startsWith(PREFIX)
+      ? ALLOW
+      : deny('clinic subscriptions stay under rpm/v1/');
   }
   return deny('unknown role');
 }

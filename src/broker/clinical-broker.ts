@@ -59,14 +59,21 @@ export class ClinicalBroker {
       }
       const decision = mayPublish(identity, packet.topic, packet.retain);
       if (!decision.allowed) {
-        this.refuse({ stage: 'publish', reason: decision.reason, identity: label(identity), detail: packet.topic });
+        this.refuse({
+          stage: 'publish',
+          reason: decision.reason,
+          identity: label(identity),
+          detail: packet.topic,
+        });
         return done(new Error(decision.reason));
       }
       done(null);
     };
     aedes.authorizeSubscribe = (client, subscription, done) => {
       const identity = this.identities.get(client);
-      const decision = identity ? maySubscribe(identity, subscription.topic) : { allowed: false as const, reason: 'not authenticated' };
+      const decision = identity
+        ? maySubscribe(identity, subscription.topic)
+        : { allowed: false as const, reason: 'not authenticated' };
       if (!decision.allowed) {
         this.refuse({
           stage: 'subscribe',
@@ -118,9 +125,13 @@ export class ClinicalBroker {
     return this.aedes;
   }
 
-  private authenticate(client: Client, done: (error: AuthenticateError | null, success: boolean | null) => void): void {
+  private authenticate(
+    client: Client,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
     const socket = client.conn as unknown as TLSSocket;
-    const certificate = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
+    const certificate =
+      typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
     const raw = certificate && 'raw' in certificate ? certificate.raw : undefined;
     let identity: ClientIdentity | undefined;
     try {
@@ -130,7 +141,11 @@ export class ClinicalBroker {
     }
     const decision = mayConnect(identity, client.id);
     if (!decision.allowed) {
-      this.refuse({ stage: 'connect', reason: decision.reason, ...(identity ? { identity: label(identity) } : {}) });
+      this.refuse({
+        stage: 'connect',
+        reason: decision.reason,
+        ...(identity ? { identity: label(identity) } : {}),
+      });
       return done(refusedError(decision.reason), false);
     }
     this.identities.set(client, identity as ClientIdentity);

@@ -43,7 +43,12 @@ export interface UplinkTopics {
 export type UplinkEvent =
   | { readonly type: 'connected'; readonly broker: string; readonly attempt: number }
   | { readonly type: 'connect-failed'; readonly error: string; readonly retryInMs: number }
-  | { readonly type: 'disconnected'; readonly reason: string; readonly released: number; readonly retryInMs: number }
+  | {
+      readonly type: 'disconnected';
+      readonly reason: string;
+      readonly released: number;
+      readonly retryInMs: number;
+    }
   | { readonly type: 'batch-acked'; readonly lane: Lane; readonly records: number; readonly bytes: number }
   | { readonly type: 'command'; readonly topic: string; readonly bytes: number };
 
@@ -121,7 +126,10 @@ export class Uplink {
     try {
       const offline = this.options.codec.status('offline', this.clock.now());
       await withTimeout(
-        connection.client.publishAsync(this.options.topics.status, Buffer.from(offline), { qos: 1, retain: true }),
+        connection.client.publishAsync(this.options.topics.status, Buffer.from(offline), {
+          qos: 1,
+          retain: true,
+        }),
         2_000,
       );
     } catch {
@@ -161,7 +169,9 @@ export class Uplink {
         connectTimeout: this.options.connectTimeoutMs ?? 15_000,
         keepalive: this.options.keepaliveSeconds ?? 30,
         will: { topic: topics.status, payload: Buffer.from(will), qos: 1, retain: true },
-        ...(this.options.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } } : {}),
+        ...(this.options.protocolVersion === 5
+          ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } }
+          : {}),
       };
       client = await mqtt.connectAsync(options);
     } catch (error) {
@@ -192,7 +202,11 @@ export class Uplink {
         await client.publishAsync(topics.cmdResult, Buffer.from(result), { qos: 1 });
       });
     });
-    this.options.onEvent?.({ type: 'connected', broker: `${broker.host}:${broker.port}`, attempt: this.attempts });
+    this.options.onEvent?.({
+      type: 'connected',
+      broker: `${broker.host}:${broker.port}`,
+      attempt: this.attempts,
+    });
     this.attempts = 0;
     try {
       if (this.options.onCommand) await client.subscribeAsync(topics.cmd, { qos: 1 });
@@ -259,7 +273,9 @@ export class Uplink {
     const { outbox, codec, topics } = this.options;
     for (const lane of LANE_ORDER) {
       const maxBytes =
-        lane === 'backlog' ? (this.options.backlogBatchBytes ?? 64 * 1024) : (this.options.liveBatchBytes ?? 16 * 1024);
+        lane === 'backlog'
+          ? (this.options.backlogBatchBytes ?? 64 * 1024)
+          : (this.options.liveBatchBytes ?? 16 * 1024);
       const lease = outbox.lease({ lane, maxRows: this.options.maxBatchRows ?? 1_000, maxBytes });
       if (lease.records.length === 0) continue;
       connection.leases.add(lease.leaseId);
@@ -283,7 +299,12 @@ export class Uplink {
           connection.leases.delete(lease.leaseId);
           connection.inFlight--;
           outbox.ack(lease.records.map((r) => r.seq));
-          this.options.onEvent?.({ type: 'batch-acked', lane, records: lease.records.length, bytes: payload.length });
+          this.options.onEvent?.({
+            type: 'batch-acked',
+            lane,
+            records: lease.records.length,
+            bytes: payload.length,
+          });
           this.pump();
         })
         .catch((error: unknown) => this.lost(connection, `publish failed: ${describe(error)}`));

@@ -71,7 +71,9 @@ export async function startMosquitto(options: {
       '',
     ].join('\n'),
   );
-  const proc: ChildProcess = spawn('timeout', ['600', 'mosquitto', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc: ChildProcess = spawn('timeout', ['600', 'mosquitto', '-c', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr?.on('data', (chunk) => {
     stderr += chunk;
