@@ -146,7 +146,8 @@ export class ClinicalBroker {
         reason: decision.reason,
         ...(identity ? { identity: label(identity) } : {}),
       });
-      return done(refusedError(decision.reason), false);
+      done(refusedError(decision.reason), false);
+      return;
     }
     this.identities.set(client, identity as ClientIdentity);
     done(null, true);
