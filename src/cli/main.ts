@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { GatewayError, UsageError } from '../errors.js';
+import { CERTS_HELP, certsCommand } from './certs.js';
 import { DECODE_HELP, decodeCommand } from './decode.js';
 import { DRIVERS_HELP, driversCommand } from './drivers.js';
 import { type CommandIo, processIo } from './io.js';
@@ -24,6 +25,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'inspect the encrypted outbox, rotate its key, verify the audit log',
     help: STORE_HELP,
     run: storeCommand,
+  },
+  certs: {
+    summary: 'development CA, enrolment (CSR, sign) and certificate checks',
+    help: CERTS_HELP,
+    run: certsCommand,
   },
 };
 

@@ -1,0 +1,41 @@
+/** Public surface of the PKI module: development CA, enrolment (CSR), identities, expiry, TLS credentials. */
+export {
+  type CertificateAuthority,
+  CLOCK_SKEW_MS,
+  createDevelopmentCa,
+  DEFAULT_CA_DAYS,
+  DEFAULT_LEAF_DAYS,
+  type IssuedCertificate,
+  type IssuedCredentials,
+  issueClinicCertificate,
+  issueGatewayCertificate,
+  issueServerCertificate,
+  loadCertificateAuthority,
+  loadCertificateAuthorityDir,
+  randomSerial,
+  type ServerOptions,
+  type ValidityOptions,
+} from './ca.js';
+export {
+  type CertificateEvent,
+  CertificateWatcher,
+  type LoadOptions,
+  loadTlsCredentials,
+  type TlsCredentials,
+  type TlsFiles,
+} from './credentials.js';
+export { type CertificateRequest, createCsr, createGatewayCsr, type SignCsrOptions, signCsr } from './csr.js';
+export { PkiError, type PkiErrorCode } from './errors.js';
+export { checkExpiry, type Expiry, type ExpiryStatus } from './expiry.js';
+export { CERT_MODE, KEY_MODE, writeCertificateFile, writePrivateKeyFile } from './files.js';
+export {
+  assertValidId,
+  type CertificateIdentity,
+  type CertificateInput,
+  type CertificateRole,
+  ID_PATTERN,
+  identityOf,
+  identityUri,
+} from './identity.js';
+export { publicKeySha256 } from './keys.js';
+export { checkClientCertificate, checkServerCertificate } from './tls.js';

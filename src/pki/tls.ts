@@ -1,0 +1,44 @@
+import { checkServerIdentity as checkHostName, type PeerCertificate } from 'node:tls';
+import { PkiError } from './errors.js';
+import { EKU_CLIENT_AUTH, EKU_SERVER_AUTH, extendedKeyUsages, toCertificate } from './identity.js';
+
+/**
+ * Purpose checks on top of what TLS already verified. OpenSSL, under Node's tls, applies the "SSL server"
+ * purpose when a client verifies a server and "SSL client" when a server verifies a client, so a certificate
+ * whose EKU lacks serverAuth (resp. clientAuth) already fails the handshake (test/pki/tls.test.ts proves it
+ * for this Node). These helpers make the rule explicit in our own code as well, so it does not rest on a
+ * library default, and give a typed error that names the certificate.
+ */
+
+/**
+ * For `tls.connect({ checkServerIdentity })` / `mqtt.connect({ checkServerIdentity })`: the host name check
+ * Node does by default (RFC 6125 against the SAN), then an EKU check: the server's certificate must carry an
+ * extendedKeyUsage with serverAuth (RFC 5280 4.2.1.12). A certificate without any EKU is refused too: every
+ * certificate this PKI issues has one, and a missing EKU would let any leaf of the CA act as the broker.
+ */
+export function checkServerCertificate(host: string, certificate: PeerCertificate): Error | undefined {
+  const hostError = checkHostName(host, certificate);
+  if (hostError) return hostError;
+  return purposeError(certificate, EKU_SERVER_AUTH, 'serverAuth');
+}
+
+/** For the broker: the client certificate must allow clientAuth. Returns the error, or undefined when fine. */
+export function checkClientCertificate(
+  certificate: PeerCertificate | { raw: Uint8Array },
+): Error | undefined {
+  return purposeError(certificate, EKU_CLIENT_AUTH, 'clientAuth');
+}
+
+function purposeError(certificate: { raw: Uint8Array }, eku: string, name: string): PkiError | undefined {
+  let usages: string[];
+  let subject = 'the peer certificate';
+  try {
+    const parsed = toCertificate(certificate, 'the peer certificate');
+    usages = extendedKeyUsages(parsed);
+    subject = parsed.subject;
+  } catch (error) {
+    return error instanceof PkiError ? error : new PkiError('PKI_BAD_CERTIFICATE', String(error));
+  }
+  if (usages.includes(eku)) return undefined;
+  return new PkiError('PKI_MISMATCH', `${subject} is not a certificate for ${name} (RFC 5280 4.2.1.12)`);
+}
