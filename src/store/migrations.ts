@@ -30,6 +30,21 @@ export const MIGRATIONS: readonly { readonly version: number; readonly sql: stri
       CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- Records the uplink could not encode (a bug or a corrupt row): moved here, never deleted, so an
+      -- operator can inspect them and nothing blocks the queue behind them.
+      CREATE TABLE quarantine (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        device TEXT NOT NULL,
+        body BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        quarantined_ms INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

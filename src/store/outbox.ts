@@ -81,6 +81,7 @@ export interface OutboxStats {
   readonly evictedTotal: number;
   readonly gapsTotal: number;
   readonly duplicatesTotal: number;
+  readonly quarantinedTotal: number;
 }
 
 export const DEFAULT_RETENTION: RetentionPolicy = {
@@ -361,6 +362,28 @@ export class Outbox {
     }
   }
 
+  /**
+   * Moves records that cannot be sent (they fail to encode) out of the queue into the quarantine table: kept
+   * for inspection, never deleted, and no longer blocking the readings behind them. `reason` holds no PHI.
+   */
+  quarantine(seqs: readonly number[], reason: string): number {
+    const db = this.requireOpen();
+    const now = this.clock.now();
+    return db.transaction(() => {
+      let moved = 0;
+      for (const seq of seqs) {
+        if (this.statements.toQuarantine.run(reason, now, seq).changes === 0) continue;
+        const row = this.statements.remove.get(seq) as { size: number } | undefined;
+        if (!row) continue;
+        this.rows--;
+        this.payloadBytes -= row.size;
+        moved++;
+      }
+      if (moved > 0) this.statements.bump.run('quarantined', moved);
+      return moved;
+    })();
+  }
+
   /** Returns a lease's unacknowledged records to pending (e.g. the connection dropped mid-batch). */
   release(leaseId: number): number {
     this.requireOpen();
@@ -408,6 +431,7 @@ export class Outbox {
       evictedTotal: counter('evicted'),
       gapsTotal: counter('gaps'),
       duplicatesTotal: counter('duplicates'),
+      quarantinedTotal: counter('quarantined'),
     };
   }
 
@@ -453,6 +477,9 @@ function prepare(db: SqliteDatabase) {
     remember: db.prepare('INSERT OR REPLACE INTO acked (id, acked_ms) VALUES (?, ?)'),
     release: db.prepare('UPDATE outbox SET lease = NULL WHERE lease = ?'),
     forget: db.prepare('DELETE FROM acked WHERE acked_ms < ?'),
+    toQuarantine: db.prepare(
+      'INSERT OR IGNORE INTO quarantine (seq, id, device, body, reason, quarantined_ms) SELECT seq, id, device, body, ?, ? FROM outbox WHERE seq = ?',
+    ),
     bump: db.prepare(
       'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
     ),

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { checkServerCertificate } from '../pki/index.js';
 import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
@@ -50,7 +51,11 @@ export type UplinkEvent =
       readonly retryInMs: number;
     }
   | { readonly type: 'batch-acked'; readonly lane: Lane; readonly records: number; readonly bytes: number }
-  | { readonly type: 'command'; readonly topic: string; readonly bytes: number };
+  | { readonly type: 'command'; readonly topic: string; readonly bytes: number }
+  /** Records that could not be encoded were moved to the outbox quarantine (see Outbox.quarantine). */
+  | { readonly type: 'quarantined'; readonly records: number; readonly error: string }
+  /** A batch could not be built for a reason not tied to a record (e.g. the signing key); sending paused. */
+  | { readonly type: 'batch-failed'; readonly error: string };
 
 export interface UplinkOptions {
   readonly gatewayId: string;
@@ -151,8 +156,8 @@ export class Uplink {
     try {
       const material = await this.options.tls();
       const will = this.options.codec.status('offline', this.clock.now());
-      // mqtt.js hands every option to tls.connect(); its type just does not list minVersion.
-      const options: IClientOptions & Pick<ConnectionOptions, 'minVersion'> = {
+      // mqtt.js hands every option to tls.connect(); its type just does not list these two.
+      const options: IClientOptions & Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity'> = {
         protocol: 'mqtts',
         host: broker.host,
         port: broker.port,
@@ -161,6 +166,8 @@ export class Uplink {
         cert: material.cert,
         key: material.key,
         rejectUnauthorized: true,
+        // Host name (RFC 6125) and serverAuth EKU: a gateway's client certificate cannot pose as the broker.
+        checkServerIdentity: checkServerCertificate,
         minVersion: 'TLSv1.2',
         protocolVersion: this.options.protocolVersion ?? 4,
         clientId: this.options.gatewayId,
@@ -286,8 +293,7 @@ export class Uplink {
       } catch (error) {
         connection.inFlight--;
         connection.leases.delete(lease.leaseId);
-        outbox.release(lease.leaseId);
-        throw error;
+        return this.setAside(lease.leaseId, lease.records, error);
       }
       const topic = lane === 'alert' ? topics.alert : topics.obs;
       connection.client
@@ -311,6 +317,34 @@ export class Uplink {
       return true;
     }
     return false;
+  }
+
+  /**
+   * A batch that does not encode must not block the queue (it would be leased again and again): find the
+   * records that fail on their own, quarantine them (kept, not deleted), and return the rest to pending.
+   * True when the pump may go on.
+   */
+  private setAside(leaseId: number, records: readonly OutboxRecord[], error: unknown): boolean {
+    const { outbox, codec } = this.options;
+    const poisoned = records.filter((record) => {
+      try {
+        codec.batch([record], 0, this.clock.now());
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    outbox.release(leaseId);
+    if (poisoned.length === 0) {
+      this.options.onEvent?.({ type: 'batch-failed', error: describe(error) });
+      return false;
+    }
+    const moved = outbox.quarantine(
+      poisoned.map((r) => r.seq),
+      describe(error).slice(0, 200),
+    );
+    this.options.onEvent?.({ type: 'quarantined', records: moved, error: describe(error) });
+    return true;
   }
 }
 

@@ -13,8 +13,11 @@ export interface RunningMosquitto {
   readonly stop: () => Promise<void>;
 }
 
+/** Debian installs it in /usr/sbin, which is not on every PATH. */
+const MOSQUITTO = ['mosquitto', '/usr/sbin/mosquitto'].find((bin) => !spawnSync(bin, ['-h']).error);
+
 export function mosquittoAvailable(): boolean {
-  return !spawnSync('mosquitto', ['-h']).error;
+  return MOSQUITTO !== undefined;
 }
 
 export async function freePort(): Promise<number> {
@@ -71,7 +74,7 @@ export async function startMosquitto(options: {
       '',
     ].join('\n'),
   );
-  const proc: ChildProcess = spawn('timeout', ['600', 'mosquitto', '-c', config], {
+  const proc: ChildProcess = spawn('timeout', ['600', MOSQUITTO ?? 'mosquitto', '-c', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

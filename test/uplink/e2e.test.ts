@@ -1,0 +1,204 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Refusal } from '../../src/broker/clinical-broker.js';
+import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
+import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
+import { ClinicReceiver } from '../../src/clinic/receiver.js';
+import type { Measurement } from '../../src/model/measurement.js';
+import { identityOf, loadTlsCredentials } from '../../src/pki/index.js';
+import { EnvKeyProvider } from '../../src/store/keys.js';
+import { Outbox } from '../../src/store/outbox.js';
+import { signedCodec } from '../../src/uplink/signed-codec.js';
+import { Uplink, type UplinkEvent } from '../../src/uplink/uplink.js';
+import { gatewayTopics } from '../../src/wire/index.js';
+import { spo2Measurement } from '../support/measurements.js';
+import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
+
+/**
+ * The whole uplink over real mutual TLS: outbox -> uplink (signed CBOR batches, QoS 1) -> embedded clinical
+ * broker -> clinic receiver (verifies, de-duplicates). No fakes.
+ */
+let dir: string;
+let pki: TestPki;
+let broker: ClinicalBroker;
+let port: number;
+const refusals: Refusal[] = [];
+
+function identify(der: Buffer) {
+  const identity = identityOf(der);
+  return identity.id === null ? undefined : { role: identity.role, id: identity.id };
+}
+
+async function startBroker(atPort = 0): Promise<void> {
+  broker = new ClinicalBroker({
+    ca: pki.pem.ca,
+    cert: pki.pem.broker,
+    key: pki.pem.brokerKey,
+    port: atPort,
+    identify,
+    onRefusal: (r) => refusals.push(r),
+  });
+  port = (await broker.start()).port;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rpm-uplink-'));
+  pki = await createTestPki(dir);
+  await startBroker();
+});
+
+afterAll(async () => {
+  await broker.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Rig {
+  outbox: Outbox;
+  uplink: Uplink;
+  receiver: ClinicReceiver;
+  received: Measurement[];
+  events: UplinkEvent[];
+  stop: () => Promise<void>;
+}
+
+const rigs: Rig[] = [];
+afterEach(async () => {
+  for (const rig of rigs.splice(0)) await rig.stop();
+});
+
+async function rig(
+  name: string,
+  options: { window?: number; backlogBatchBytes?: number } = {},
+): Promise<Rig> {
+  const outbox = new Outbox({
+    path: join(dir, `${name}.db`),
+    keys: new EnvKeyProvider('K', { K: 'c4'.repeat(32) }),
+  });
+  await outbox.open();
+  const received: Measurement[] = [];
+  const events: UplinkEvent[] = [];
+  const directory = new GatewayDirectory(pki.pem.ca);
+  directory.add(pki.pem.gateway);
+  const receiver = new ClinicReceiver({
+    broker: { host: '127.0.0.1', port, servername: 'localhost' },
+    tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
+    clientId: `clinic-${name}`,
+    directory,
+    onMeasurement: (_gw, m) => received.push(m),
+  });
+  await receiver.start();
+  const credentials = signingCredentials(pki.pem.gateway, pki.pem.gatewayKey);
+  const uplink = new Uplink({
+    gatewayId: pki.gatewayId,
+    broker: { host: '127.0.0.1', port, servername: 'localhost' },
+    tls: () =>
+      loadTlsCredentials({
+        caFile: pki.files.ca,
+        certFile: pki.files.gateway,
+        keyFile: pki.files.gatewayKey,
+      }),
+    outbox,
+    codec: signedCodec({
+      gatewayId: pki.gatewayId,
+      version: '0.1.0',
+      outbox,
+      credentials: () => credentials,
+    }),
+    topics: gatewayTopics(pki.gatewayId),
+    backoff: { baseMs: 50, capMs: 200, stableAfterMs: 60_000 },
+    onEvent: (e) => events.push(e),
+    ...options,
+  });
+  const r: Rig = {
+    outbox,
+    uplink,
+    receiver,
+    received,
+    events,
+    stop: async () => {
+      await uplink.stop();
+      await receiver.stop();
+      outbox.close();
+    },
+  };
+  rigs.push(r);
+  return r;
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('uplink over mutual TLS to the embedded broker', () => {
+  it('sends a live reading at once, signed, and deletes it only after the PUBACK', async () => {
+    const r = await rig('live');
+    r.uplink.start();
+    await until(() => r.uplink.connected);
+    await r.outbox.append(spo2Measurement(1), 'live');
+    await until(() => r.received.length === 1);
+    expect(r.received[0]).toEqual(spo2Measurement(1));
+    await until(() => r.outbox.stats().rows === 0);
+    expect(r.events.filter((e) => e.type === 'batch-acked')).toHaveLength(1);
+  });
+
+  it('drains a backlog in byte-sized batches, each reading exactly once', async () => {
+    const r = await rig('backlog');
+    await Promise.all(
+      Array.from({ length: 3_000 }, (_, i) => r.outbox.append(spo2Measurement(10_000 + i), 'backlog')),
+    );
+    r.uplink.start();
+    await until(() => r.received.length === 3_000, 30_000);
+    const ids = new Set(r.received.map((m) => m.id));
+    expect(ids.size).toBe(3_000);
+    const batches = r.events.filter((e) => e.type === 'batch-acked');
+    expect(batches.length).toBeLessThan(100); // batched, not one message per reading
+    await until(() => r.outbox.stats().rows === 0);
+  });
+
+  it('loses nothing when the broker drops the connection mid-drain: re-sent, de-duplicated by the clinic', async () => {
+    const r = await rig('drop', { window: 4, backlogBatchBytes: 8 * 1024 });
+    await Promise.all(
+      Array.from({ length: 2_000 }, (_, i) => r.outbox.append(spo2Measurement(20_000 + i), 'backlog')),
+    );
+    let dropped = false;
+    broker.mqtt.on('publish', (_packet, client) => {
+      if (!dropped && client?.id === pki.gatewayId && r.received.length > 200) {
+        dropped = true;
+        client.close(); // the broker closes the hub's connection with batches in flight
+      }
+    });
+    r.uplink.start();
+    await until(
+      () => r.outbox.stats().rows === 0 && r.received.length + r.receiver.duplicates >= 2_000,
+      30_000,
+    );
+    expect(dropped).toBe(true);
+    expect(r.events.some((e) => e.type === 'disconnected' && e.released > 0)).toBe(true);
+    expect(new Set(r.received.map((m) => m.id)).size).toBe(2_000);
+    expect(r.received).toHaveLength(2_000); // duplicates were dropped by the receiver, none lost
+  });
+
+  it('quarantines a record that cannot be encoded instead of blocking the queue behind it', async () => {
+    const r = await rig('poison');
+    const poison = spo2Measurement(30_000, {
+      observations: [{ code: 'MDC_NOT_A_CODE' as 'MDC_PULS_OXIM_SAT_O2', value: 1, unit: '%' }],
+    });
+    await r.outbox.append(spo2Measurement(30_001), 'backlog');
+    await r.outbox.append(poison, 'backlog');
+    await r.outbox.append(spo2Measurement(30_002), 'backlog');
+    r.uplink.start();
+    await until(() => r.received.length === 2);
+    await until(() => r.outbox.stats().rows === 0);
+    expect(r.received.map((m) => m.id)).toEqual([spo2Measurement(30_001).id, spo2Measurement(30_002).id]);
+    expect(r.outbox.stats().quarantinedTotal).toBe(1);
+    expect(r.events).toContainEqual(expect.objectContaining({ type: 'quarantined', records: 1 }));
+    const kept = r.outbox.database.prepare('SELECT id FROM quarantine').pluck().all();
+    expect(kept).toEqual([poison.id]); // kept for inspection, not deleted
+  });
+});
