@@ -1,10 +1,13 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import { auditBrokerRefusals } from '../../src/broker/audit-refusals.js';
 import { ClinicalBroker, type Refusal } from '../../src/broker/clinical-broker.js';
 import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import { ClinicReceiver } from '../../src/clinic/receiver.js';
@@ -45,21 +48,44 @@ function identify(der: Buffer) {
   return identity.id === null ? undefined : { role: identity.role, id: identity.id };
 }
 
+let audit: AuditLog;
+let auditRefusal: (refusal: Refusal) => void;
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-attacks-'));
   pki = await createTestPki(dir);
+  audit = new AuditLog(join(dir, 'audit.log'));
+  auditRefusal = auditBrokerRefusals(audit, Date.now);
   broker = new ClinicalBroker({
     ca: pki.pem.ca,
     cert: pki.pem.broker,
     key: pki.pem.brokerKey,
     port: 0,
     identify,
-    onRefusal: (r) => refusals.push(r),
+    onRefusal: (r) => {
+      refusals.push(r);
+      auditRefusal(r);
+    },
   });
   port = (await broker.start()).port;
 });
 
 afterAll(async () => {
+  // every refusal above went to the tamper-evident audit log, the chain intact
+  const { entries } = audit.verify();
+  expect(entries).toBeGreaterThan(0);
+  const types = readFileSync(join(dir, 'audit.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { type: string }).type);
+  expect(types).toEqual(
+    expect.arrayContaining([
+      'broker.refused.tls',
+      'broker.refused.connect',
+      'broker.refused.publish',
+      'broker.refused.subscribe',
+    ]),
+  );
   await broker.stop();
   await rm(dir, { recursive: true, force: true });
 });

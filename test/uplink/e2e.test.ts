@@ -7,7 +7,13 @@ import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
 import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import { ClinicReceiver } from '../../src/clinic/receiver.js';
 import type { Measurement } from '../../src/model/measurement.js';
-import { identityOf, loadTlsCredentials } from '../../src/pki/index.js';
+import {
+  identityOf,
+  issueGatewayCertificate,
+  loadTlsCredentials,
+  writeCertificateFile,
+  writePrivateKeyFile,
+} from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
@@ -200,5 +206,52 @@ describe('uplink over mutual TLS to the embedded broker', () => {
     expect(r.events).toContainEqual(expect.objectContaining({ type: 'quarantined', records: 1 }));
     const kept = r.outbox.database.prepare('SELECT id FROM quarantine').pluck().all();
     expect(kept).toEqual([poison.id]); // kept for inspection, not deleted
+  });
+
+  it('uses a renewed certificate at the next reconnect, without a restart, and leaves a retained Last Will', async () => {
+    const r = await rig('renew');
+    const statuses: string[] = [];
+    const watcher = new ClinicReceiver({
+      broker: { host: '127.0.0.1', port, servername: 'localhost' },
+      tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
+      clientId: 'clinic-renew-status',
+      directory: (() => {
+        const d = new GatewayDirectory(pki.pem.ca);
+        d.add(pki.pem.gateway);
+        return d;
+      })(),
+      onMeasurement: () => undefined,
+      onStatus: (s) => statuses.push(s.state),
+    });
+    await watcher.start();
+    const serials: string[] = [];
+    let hubClient: { close: () => void } | undefined;
+    const onClient = (client: { id: string; conn: unknown; close: () => void }) => {
+      if (client.id !== pki.gatewayId) return;
+      hubClient = client;
+      const socket = client.conn as { getPeerCertificate?: () => { serialNumber?: string } };
+      serials.push(socket.getPeerCertificate?.().serialNumber?.toLowerCase() ?? '');
+    };
+    broker.mqtt.on('client', onClient);
+    try {
+      r.uplink.start();
+      await until(() => serials.length === 1 && statuses.includes('online'));
+      // the clinic renews the hub's certificate; the hub's files are replaced while it runs
+      const renewed = await issueGatewayCertificate(pki.ca, { gatewayId: pki.gatewayId });
+      await writeCertificateFile(pki.files.gateway, renewed.certificatePem);
+      await writePrivateKeyFile(pki.files.gatewayKey, renewed.privateKeyPem, { force: true });
+      hubClient?.close(); // the broker drops the connection: the hub reconnects with what is on disk now
+      await until(() => serials.length === 2);
+      expect(serials[1]).toBe(renewed.certificate.serialNumber.toLowerCase());
+      expect(serials[1]).not.toBe(serials[0]);
+      await until(() => statuses.filter((s) => s === 'online').length >= 2);
+      expect(statuses).toContain('offline'); // the broker published the Last Will when the connection died
+    } finally {
+      broker.mqtt.removeListener('client', onClient);
+      await watcher.stop();
+      // restore the original credentials for the other tests
+      await writeCertificateFile(pki.files.gateway, pki.pem.gateway);
+      await writePrivateKeyFile(pki.files.gatewayKey, pki.pem.gatewayKey, { force: true });
+    }
   });
 });
