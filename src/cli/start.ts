@@ -4,9 +4,10 @@ import type { CommandIo } from './io.js';
 
 export const START_HELP = `Usage: rpm-gateway start
 
-Runs the hub. This release ships the decoding layer (drivers, the decode command); the radio sessions,
-encrypted outbox and mutual-TLS uplink land in the next releases (see README.md, "Status"). Until then
-"start" prints what the hub will do with the bundled drivers and exits 0.
+Runs the hub. This release ships the decoding layer, the encrypted outbox, the PKI, the signed wire format,
+the mutual-TLS uplink and the embedded clinical broker; the Bluetooth sessions and the runtime that wires
+them together behind "start" come next (see README.md, "Status"). Until then "start" prints what the hub
+will do with the bundled drivers and exits 0.
 Options:
   -h, --help  show this help`;
 
@@ -25,10 +26,12 @@ export async function startCommand(argv: readonly string[], io: CommandIo): Prom
     '  3. keep every reading in an encrypted local outbox until the clinic acknowledges it',
     '  4. send readings, signed, over mutual-TLS MQTT to the clinic broker',
     '',
-    'Available now: the decoding layer. Try:',
+    'Available now as commands:',
     '  npx rpm-gateway decode 2a35 00780050005d00   (a blood pressure reading)',
     '  npx rpm-gateway drivers',
-    'Not yet available: radio sessions, outbox, uplink (see README.md, "Status").',
+    '  npx rpm-gateway store status                 (the encrypted outbox)',
+    '  npx rpm-gateway certs init --dir certs/dev   (a development PKI)',
+    'Not yet wired behind "start": Bluetooth sessions and the runtime (see README.md, "Status").',
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
