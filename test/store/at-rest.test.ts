@@ -3,6 +3,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import { auditStoreEvents } from '../../src/store/audit-events.js';
 import { EnvKeyProvider, KeyFileProvider, SystemdCredentialProvider } from '../../src/store/keys.js';
 import { Outbox, type StoreEvent } from '../../src/store/outbox.js';
 import { ManualClock } from '../../src/util/clock.js';
@@ -165,6 +167,14 @@ describe('damage and full disks', () => {
     expect(reopened.stats().rows).toBe(0);
     await reopened.append(spo2Measurement(99));
     reopened.close();
+    // the runtime's wiring sends the event to the audit log
+    const audit = new AuditLog(join(dir, 'audit.log'));
+    auditStoreEvents(audit)(moved as StoreEvent);
+    expect(audit.verify().entries).toBe(1);
+    expect(JSON.parse(await readFile(join(dir, 'audit.log'), 'utf8'))).toMatchObject({
+      type: 'store.moved-aside',
+      details: { to },
+    });
   });
 
   it('a full disk is STORE_DISK_FULL and loses nothing already stored', async () => {
