@@ -1,0 +1,130 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Advertisement, BleError, type CentralPort, type Connection } from '../../src/ble/central.js';
+
+/**
+ * The contract every Central backend passes (sim, bluez against a fake BlueZ on a private D-Bus, noble where
+ * a radio exists). A harness provides the backend and two devices:
+ *   - the cuff: address CUFF.address, name "Cuff-Contract", advertising service 1810; GATT: service 1810 with
+ *     2a35 (indicate) and 2a49 (read, value 03 00); service 1805 with 2a2b (read, write, notify);
+ *   - a neighbour: address NEIGHBOUR.address, name "Neighbour-HR", advertising 180d only.
+ * and controls to make the cuff emit values, inspect writes and drop the link.
+ */
+export const CUFF = { address: 'C0:FF:EE:00:00:01', name: 'Cuff-Contract' } as const;
+export const NEIGHBOUR = { address: 'C0:FF:EE:00:00:02', name: 'Neighbour-HR' } as const;
+
+export interface ContractHarness {
+  readonly central: CentralPort;
+  /** The cuff sends a notification or indication on `characteristic` (2a35 or 2a2b). */
+  emit(characteristic: string, value: Uint8Array): Promise<void>;
+  /** Values the central wrote to `characteristic`, oldest first. */
+  written(characteristic: string): Uint8Array[];
+  /** The cuff drops the link (walks out of range). */
+  dropLink(): Promise<void>;
+  teardown(): Promise<void>;
+}
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export function centralContract(name: string, makeHarness: () => Promise<ContractHarness>): void {
+  describe(`Central contract: ${name}`, () => {
+    let h: ContractHarness;
+    let connection: Connection | undefined;
+
+    beforeEach(async () => {
+      h = await makeHarness();
+      await h.central.start();
+    });
+
+    afterEach(async () => {
+      await connection?.disconnect().catch(() => undefined);
+      connection = undefined;
+      await h.central.stop();
+      await h.teardown();
+    });
+
+    async function scan(services?: string[]): Promise<Advertisement[]> {
+      const seen: Advertisement[] = [];
+      await h.central.scan({ durationMs: 300, ...(services ? { services } : {}) }, (ad) => seen.push(ad));
+      return seen;
+    }
+
+    it('scans with a service filter, and without', async () => {
+      const filtered = await scan(['1810']);
+      expect(new Set(filtered.map((a) => a.address))).toEqual(new Set([CUFF.address]));
+      expect(filtered[0]).toMatchObject({ name: CUFF.name, services: expect.arrayContaining(['1810']) });
+      const all = new Set((await scan()).map((a) => a.address));
+      expect(all).toEqual(new Set([CUFF.address, NEIGHBOUR.address]));
+    });
+
+    it('stops a scan when its signal aborts', async () => {
+      const controller = new AbortController();
+      const started = Date.now();
+      setTimeout(() => controller.abort(), 50);
+      await h.central.scan({ durationMs: 10_000, signal: controller.signal }, () => undefined);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    });
+
+    it('connects, discovers, reads and writes', async () => {
+      connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
+      const services = await connection.discover();
+      const bp = services.find((s) => s.uuid === '1810');
+      expect(bp?.characteristics).toEqual(
+        expect.arrayContaining([
+          { uuid: '2a35', properties: expect.arrayContaining(['indicate']) },
+          { uuid: '2a49', properties: expect.arrayContaining(['read']) },
+        ]),
+      );
+      expect(Buffer.from(await connection.read('1810', '2a49')).toString('hex')).toBe('0300');
+      await connection.write('1805', '2a2b', Uint8Array.of(0xea, 0x07, 11, 28, 12, 0, 0, 6, 0, 1));
+      await until(() => h.written('2a2b').length === 1);
+      expect(Buffer.from(h.written('2a2b')[0] as Uint8Array).toString('hex')).toBe('ea070b1c0c0000060001');
+    });
+
+    it('delivers indications to a subscriber until it unsubscribes', async () => {
+      connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
+      const got: string[] = [];
+      const unsubscribe = await connection.subscribe('1810', '2a35', (v) =>
+        got.push(Buffer.from(v).toString('hex')),
+      );
+      await h.emit('2a35', Uint8Array.from(Buffer.from('00780050005d00', 'hex')));
+      await until(() => got.length === 1);
+      expect(got).toEqual(['00780050005d00']);
+      await unsubscribe();
+      await h.emit('2a35', Uint8Array.from(Buffer.from('00790050005d00', 'hex')));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(got).toHaveLength(1);
+    });
+
+    it('reports a dropped link once, and a new connection starts without old listeners', async () => {
+      connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
+      const stale: string[] = [];
+      await connection.subscribe('1810', '2a35', (v) => stale.push(Buffer.from(v).toString('hex')));
+      const reasons: string[] = [];
+      connection.onDisconnect((reason) => reasons.push(reason));
+      await h.dropLink();
+      await until(() => reasons.length === 1);
+      expect(['remote', 'link-loss']).toContain(reasons[0]);
+      connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
+      const fresh: string[] = [];
+      await connection.subscribe('1810', '2a35', (v) => fresh.push(Buffer.from(v).toString('hex')));
+      await h.emit('2a35', Uint8Array.from(Buffer.from('00780050005d00', 'hex')));
+      await until(() => fresh.length === 1);
+      expect(stale).toEqual([]); // chrvadala/node-ble#12: listeners must not leak across reconnects
+      expect(reasons).toHaveLength(1);
+    });
+
+    it('fails with typed errors: unknown device, unknown characteristic', async () => {
+      await expect(h.central.connect('C0:FF:EE:00:00:99', { timeoutMs: 300 })).rejects.toBeInstanceOf(
+        BleError,
+      );
+      connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
+      await expect(connection.read('1810', '2a99')).rejects.toMatchObject({ code: 'BLE_NOT_FOUND' });
+    });
+  });
+}
