@@ -147,11 +147,12 @@ export class DeviceSession {
         await connection.bond();
       }
       const services = await connection.discover();
+      this.storedPhase = false;
       await this.setUp(connection, services, live);
       if (!live()) return;
       this.attemptsByClass.clear();
-      this.storedPhase = false;
-      this.set('streaming');
+      // With a RACP download under way the state stays 'fetching-stored' until the meter's response code.
+      if (!this.storedPhase) this.set('streaming');
     } catch (error) {
       if (!live()) return;
       const connection = this.connection;
@@ -241,7 +242,10 @@ export class DeviceSession {
       // The RACP response ends the stored-record download (GLS 1.0.1 3.4: "response code" indication).
       try {
         const message = decodeRacp(payload);
-        if (message.opCode === 'response-code') this.storedPhase = false;
+        if (message.opCode === 'response-code' && this.storedPhase) {
+          this.storedPhase = false;
+          this.set('streaming', `stored records: ${message.responseCodeName}`);
+        }
       } catch {
         // decoded above already; nothing else to learn
       }
