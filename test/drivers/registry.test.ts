@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DriverRegistry } from '../../src/drivers/registry.js';
 import { type DriverDefinition, defineDriver } from '../../src/drivers/sdk/define-driver.js';
 import { DriverError } from '../../src/errors.js';
+import { thrownBy } from '../support/errors.js';
 
 function driver(overrides: Partial<DriverDefinition> & { id: string }): ReturnType<typeof defineDriver> {
   return defineDriver({
@@ -17,15 +18,7 @@ function driver(overrides: Partial<DriverDefinition> & { id: string }): ReturnTy
   });
 }
 
-function driverError(fn: () => unknown): DriverError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DriverError) return error;
-    throw error;
-  }
-  throw new Error('expected a DriverError');
-}
+const driverError = (fn: () => unknown): DriverError => thrownBy(DriverError, fn);
 
 describe('defineDriver', () => {
   it.each([

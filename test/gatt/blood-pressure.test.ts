@@ -4,7 +4,6 @@ import {
   bloodPressureMeasurementDecoder,
   intermediateCuffPressureDecoder,
 } from '../../src/drivers/sdk/sig/blood-pressure.js';
-import { DecodeError } from '../../src/errors.js';
 import {
   type BloodPressureMeasurementInput,
   decodeBloodPressureFeature,
@@ -18,16 +17,7 @@ import {
 } from '../../src/gatt/blood-pressure.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
 import { MDC_CODES } from '../../src/model/codes.js';
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
+import { decodeError } from '../support/errors.js';
 
 const ctx = { characteristic: '2a35' };
 

@@ -6,7 +6,6 @@ import {
   pnpIdDecoder,
   serialNumberDecoder,
 } from '../../src/drivers/sdk/sig/device-info.js';
-import { DecodeError } from '../../src/errors.js';
 import {
   decodeBatteryLevel,
   decodeCurrentTime,
@@ -21,16 +20,7 @@ import {
 } from '../../src/gatt/device-info.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
 import { normalizeUuid } from '../../src/gatt/uuid.js';
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
+import { decodeError } from '../support/errors.js';
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 

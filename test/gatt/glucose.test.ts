@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError } from '../../src/errors.js';
 import {
   decodeGlucoseFeature,
   decodeGlucoseMeasurement,
@@ -18,21 +17,12 @@ import {
 } from '../../src/gatt/glucose.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
 import { encodeSfloat, SFLOAT_SPECIAL } from '../../src/gatt/mder-float.js';
+import { decodeError } from '../support/errors.js';
 
 // Vectors: Bluetooth SIG GLS 1.0.1 section 3 and the GATT Specification Supplement (hand-computed), plus
 // NordicSemiconductor/Android-BLE-Common-Library ble-common/src/test/java/no/nordicsemi/android/ble/common/
 // callback/{glucose/GlucoseMeasurementDataCallbackTest, glucose/GlucoseMeasurementContextDataCallbackTest,
 // glucose/GlucoseFeatureDataCallbackTest, RecordAccessControlPointDataCallbackTest}.java.
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
 
 /** 2026-03-14 08:30:00 as Date Time bytes. */
 const BASE = 'ea07030e081e00';

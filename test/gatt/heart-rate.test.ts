@@ -3,7 +3,6 @@ import {
   bodySensorLocationDecoder,
   heartRateMeasurementDecoder,
 } from '../../src/drivers/sdk/sig/heart-rate.js';
-import { DecodeError } from '../../src/errors.js';
 import {
   decodeBodySensorLocation,
   decodeHeartRateMeasurement,
@@ -12,16 +11,7 @@ import {
   encodeHeartRateMeasurement,
 } from '../../src/gatt/heart-rate.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
+import { decodeError } from '../support/errors.js';
 
 const CTX = { characteristic: '2a37' };
 

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError } from '../../src/errors.js';
 import { ByteReader } from '../../src/gatt/byte-reader.js';
 import { dateTimeFromFields, encodeDateTime } from '../../src/gatt/date-time.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
 import { longUuid, normalizeUuid } from '../../src/gatt/uuid.js';
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
+import { decodeError } from '../support/errors.js';
 
 describe('ByteReader', () => {
   it('reads little-endian integers (Core Vol 3 Part G 3.3)', () => {

@@ -10,7 +10,6 @@ import {
   plxFeaturesDecoder,
   plxSpotCheckDecoder,
 } from '../../src/drivers/sdk/index.js';
-import { DecodeError } from '../../src/errors.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
 import {
   decodePlxContinuous,
@@ -24,20 +23,11 @@ import {
   PLX_SUPPORTED_FEATURE_BITS,
   sfloatFor,
 } from '../../src/gatt/pulse-oximetry.js';
+import { decodeError } from '../support/errors.js';
 
 // Vectors: StanfordSpezi/SpeziBluetooth Tests/SpeziBluetoothServicesTests/PLXTests.swift ("spezi"), a ChoiceMMed
 // capture from Stack Overflow question 71264072 ("capture"), and values hand-computed from PLXS 1.0.1 / the GATT
 // Specification Supplement tables ("spec").
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
 
 const ctx = { characteristic: '2a5e' };
 

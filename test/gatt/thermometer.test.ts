@@ -6,7 +6,6 @@ import {
   temperatureMeasurementDecoder,
   temperatureTypeDecoder,
 } from '../../src/drivers/sdk/sig/thermometer.js';
-import { DecodeError } from '../../src/errors.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
 import {
   decodeIntermediateTemperature,
@@ -21,16 +20,7 @@ import {
 } from '../../src/gatt/thermometer.js';
 import { MDC_CODES } from '../../src/model/codes.js';
 import type { Reading } from '../../src/model/observation.js';
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
+import { decodeError } from '../support/errors.js';
 
 const NORDIC = '06b00e00fedc070c050b321b04'; // 37.60 Cel, 2012-12-05 11:50:27, finger
 

@@ -3,7 +3,6 @@ import {
   weightMeasurementDecoder,
   weightScaleFeatureDecoder,
 } from '../../src/drivers/sdk/sig/weight-scale.js';
-import { DecodeError } from '../../src/errors.js';
 import { parseHex, toHex } from '../../src/gatt/hex.js';
 import {
   decodeWeightMeasurement,
@@ -12,16 +11,7 @@ import {
   encodeWeightScaleFeature,
   type WeightMeasurementInput,
 } from '../../src/gatt/weight-scale.js';
-
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
-  }
-  throw new Error('expected a DecodeError');
-}
+import { decodeError } from '../support/errors.js';
 
 const CTX = { characteristic: '2a9d' };
 
