@@ -1,31 +1,14 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../support/cli.js';
 
 const run = promisify(execFile);
 const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
 
-/** Runs the CLI in-process with captured streams. */
-async function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  const input = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  stderr.on('data', (chunk) => {
-    err += chunk;
-  });
-  input.end(stdin);
-  const code = await main(args, { stdin: input, stdout, stderr, env: {} });
-  return { code, stdout: out, stderr: err };
-}
+const cli = (args: string[], stdin = '') => runCli(args, { stdin });
 
 // Blood Pressure Measurement, flags 0 (mmHg, no options): 120/80, MAP 93 (GATT Spec Supplement 3.31).
 const BP = '00780050005d00';

@@ -1,9 +1,8 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../support/cli.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -11,25 +10,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => {
-    out += c;
-  });
-  stderr.on('data', (c) => {
-    err += c;
-  });
-  const code = await main(args, {
-    stdin: new PassThrough(),
-    stdout,
-    stderr,
-    env: { RPM_GATEWAY_DATA_DIR: dir },
-  });
-  return { code, stdout: out, stderr: err };
-}
+const cli = (args: string[]) => runCli(args, { env: { RPM_GATEWAY_DATA_DIR: dir } });
 
 describe('rpm-gateway store', () => {
   it('creates an encrypted store with a 0600 key on first status, rotates the key, and audits it', async () => {

@@ -2,10 +2,9 @@ import { X509Certificate as NodeX509 } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../support/cli.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -13,25 +12,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => {
-    out += c;
-  });
-  stderr.on('data', (c) => {
-    err += c;
-  });
-  const code = await main(args, {
-    stdin: new PassThrough(),
-    stdout,
-    stderr,
-    env: { RPM_GATEWAY_DATA_DIR: dir },
-  });
-  return { code, stdout: out, stderr: err };
-}
+const cli = (args: string[]) => runCli(args, { env: { RPM_GATEWAY_DATA_DIR: dir } });
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
 const DEV_FILES = [
