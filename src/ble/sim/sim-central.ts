@@ -1,0 +1,413 @@
+import { normalizeUuid } from '../../gatt/uuid.js';
+import { realScheduler, type Scheduler, type TimerHandle } from '../../util/scheduler.js';
+import {
+  type Advertisement,
+  BleError,
+  type CentralPort,
+  type Connection,
+  type DisconnectReason,
+  type ScanOptions,
+  type ServiceInfo,
+} from '../central.js';
+import { Random } from './random.js';
+import type { CharacteristicDefinition, PeripheralLink, VirtualPeripheral } from './virtual-peripheral.js';
+
+/** Answers a pairing request that needs a passkey (the user reads it off the device's display). */
+export type PasskeyProvider = (address: string) => Promise<string> | string;
+
+export interface SimCentralOptions {
+  readonly peripherals?: Iterable<VirtualPeripheral>;
+  /** Timers (scan windows, timeouts, latencies); the default is real time. */
+  readonly scheduler?: Scheduler;
+  readonly passkeyProvider?: PasskeyProvider;
+  /** Delay of every GATT operation (default 0: answered on the next microtask, no timer). */
+  readonly latencyMs?: number;
+  /** Delay of a successful connect (default 0). */
+  readonly connectLatencyMs?: number;
+  /** A GATT operation on an unresponsive peripheral fails with BLE_TIMEOUT after this long (default 5 s). */
+  readonly gattTimeoutMs?: number;
+  /** Simultaneous links the adapter supports (default 7, BlueZ's usual controller limit is about that). */
+  readonly maxConnections?: number;
+  /** Seeds the RSSI jitter of advertisements. */
+  readonly seed?: number;
+  /** Identifies this central in peripherals' bond tables. */
+  readonly id?: string;
+}
+
+/**
+ * The simulator backend of the Central port: a radio with no radio. Scans see the VirtualPeripherals in range,
+ * advertising every `advertiseEveryMs`; connections go straight to their GATT tables. Every wait goes through
+ * the injected scheduler, so a VirtualScheduler runs hours of device behaviour in milliseconds.
+ */
+export class SimCentral implements CentralPort {
+  readonly backend = 'sim' as const;
+  readonly id: string;
+  readonly scheduler: Scheduler;
+
+  private readonly devices = new Map<string, VirtualPeripheral>();
+  private readonly connections = new Set<SimConnection>();
+  private readonly scans = new Set<() => void>();
+  private readonly pendingConnects = new Set<(error: BleError) => void>();
+  private readonly random: Random;
+  private readonly passkeyProvider: PasskeyProvider | undefined;
+  readonly latencyMs: number;
+  private readonly connectLatencyMs: number;
+  readonly gattTimeoutMs: number;
+  private readonly maxConnections: number;
+  private powered = false;
+
+  constructor(options: SimCentralOptions = {}) {
+    this.scheduler = options.scheduler ?? realScheduler;
+    this.passkeyProvider = options.passkeyProvider;
+    this.latencyMs = options.latencyMs ?? 0;
+    this.connectLatencyMs = options.connectLatencyMs ?? 0;
+    this.gattTimeoutMs = options.gattTimeoutMs ?? 5_000;
+    this.maxConnections = options.maxConnections ?? 7;
+    this.random = new Random(options.seed ?? 7);
+    this.id = options.id ?? 'sim-central';
+    for (const p of options.peripherals ?? []) this.addPeripheral(p);
+  }
+
+  addPeripheral(peripheral: VirtualPeripheral): void {
+    this.devices.set(normalizeAddress(peripheral.address), peripheral);
+  }
+
+  /** The device disappears entirely (its battery died): links drop, connects fail with BLE_DEVICE_GONE. */
+  removePeripheral(address: string): void {
+    const peripheral = this.devices.get(normalizeAddress(address));
+    if (!peripheral) return;
+    peripheral.dropLink('link-loss');
+    this.devices.delete(normalizeAddress(address));
+  }
+
+  peripheral(address: string): VirtualPeripheral | undefined {
+    return this.devices.get(normalizeAddress(address));
+  }
+
+  async start(): Promise<void> {
+    this.powered = true;
+  }
+
+  async stop(): Promise<void> {
+    this.powerOff();
+  }
+
+  async powerCycle(): Promise<void> {
+    this.powerOff();
+    this.powered = true;
+  }
+
+  private powerOff(): void {
+    this.powered = false;
+    for (const finish of [...this.scans]) finish();
+    for (const fail of [...this.pendingConnects])
+      fail(new BleError('BLE_ADAPTER', 'the adapter was powered off'));
+    for (const connection of [...this.connections]) connection.close('adapter');
+  }
+
+  private requirePowered(): void {
+    if (!this.powered) throw new BleError('BLE_ADAPTER', 'the adapter is not powered (call start first)');
+  }
+
+  scan(options: ScanOptions, onAdvertisement: (advertisement: Advertisement) => void): Promise<void> {
+    this.requirePowered();
+    const wanted = options.services?.map(normalizeUuid);
+    return new Promise((resolve) => {
+      const timers = new Set<TimerHandle>();
+      const finish = () => {
+        if (!this.scans.delete(finish)) return;
+        for (const t of timers) this.scheduler.clearTimeout(t);
+        options.signal?.removeEventListener('abort', finish);
+        resolve();
+      };
+      this.scans.add(finish);
+      if (options.signal?.aborted) return finish();
+      options.signal?.addEventListener('abort', finish, { once: true });
+      timers.add(this.scheduler.setTimeout(finish, options.durationMs));
+      let index = 0;
+      for (const peripheral of this.devices.values()) {
+        const every = Math.max(1, peripheral.advertiseEveryMs);
+        const tick = (timer: { handle?: TimerHandle }) => {
+          if (timer.handle !== undefined) timers.delete(timer.handle);
+          if (!this.scans.has(finish)) return;
+          const ad = this.advertisementOf(peripheral);
+          if (ad && matches(ad, wanted, options.minRssi)) onAdvertisement(ad);
+          const next: { handle?: TimerHandle } = {};
+          next.handle = this.scheduler.setTimeout(() => tick(next), every);
+          timers.add(next.handle);
+        };
+        // Devices advertise out of phase with each other, as real advertising intervals do (plus their
+        // random 0-10 ms advDelay); the phase is fixed per device so a seeded run replays.
+        const first: { handle?: TimerHandle } = {};
+        first.handle = this.scheduler.setTimeout(() => tick(first), (index * 37) % every);
+        timers.add(first.handle);
+        index++;
+      }
+    });
+  }
+
+  private advertisementOf(p: VirtualPeripheral): Advertisement | undefined {
+    if (!p.inRange || p.connected) return undefined; // a connected peripheral stops connectable advertising
+    return {
+      address: p.address,
+      ...(p.name === undefined ? {} : { name: p.name }),
+      services: [...p.services],
+      manufacturerData: new Map([...p.manufacturerData].map(([id, data]) => [id, data.slice()])),
+      rssi: Math.round(p.rssi + this.random.gaussian(0, 2)),
+    };
+  }
+
+  async connect(address: string, options: { readonly timeoutMs: number }): Promise<Connection> {
+    this.requirePowered();
+    const peripheral = this.devices.get(normalizeAddress(address));
+    if (!peripheral) throw new BleError('BLE_DEVICE_GONE', 'no such device (never seen by the adapter)');
+    if (!peripheral.inRange) await this.waitInRange(peripheral, options.timeoutMs);
+    if (this.connectLatencyMs > 0) await this.delay(this.connectLatencyMs);
+    this.requirePowered();
+    if (!peripheral.inRange)
+      throw new BleError('BLE_TIMEOUT', 'the device went out of range while connecting');
+    if (peripheral.connected)
+      throw new BleError('BLE_NO_SLOTS', 'the device already has a link (it takes one)');
+    if (this.connections.size >= this.maxConnections) {
+      throw new BleError('BLE_NO_SLOTS', `the adapter has no free link (${this.maxConnections} in use)`);
+    }
+    const connection = new SimConnection(this, peripheral);
+    this.connections.add(connection);
+    peripheral.attach(connection.link);
+    return connection;
+  }
+
+  /** Pages for an out-of-range device until it shows up or the connect times out. */
+  private waitInRange(peripheral: VirtualPeripheral, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (error?: BleError) => {
+        this.scheduler.clearTimeout(timer);
+        offRange();
+        this.pendingConnects.delete(done);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = this.scheduler.setTimeout(
+        () => done(new BleError('BLE_TIMEOUT', `the device did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const offRange = peripheral.onRangeChange((inRange) => {
+        if (inRange) done();
+      });
+      this.pendingConnects.add(done);
+    });
+  }
+
+  /** Resolves after `ms` on the scheduler. */
+  delay(ms: number): Promise<void> {
+    return new Promise((resolve) => this.scheduler.setTimeout(resolve, ms));
+  }
+
+  /** Called by a connection when it closed. */
+  forget(connection: SimConnection): void {
+    this.connections.delete(connection);
+  }
+
+  async pair(peripheral: VirtualPeripheral): Promise<void> {
+    if (peripheral.passkey !== undefined) {
+      if (!this.passkeyProvider) {
+        throw new BleError('BLE_AUTH_FAILED', 'the device asks for a passkey and no passkey provider is set');
+      }
+      const given = await this.passkeyProvider(peripheral.address);
+      if (given !== peripheral.passkey)
+        throw new BleError('BLE_AUTH_FAILED', 'pairing failed: wrong passkey');
+    }
+    peripheral.addBond(this.id);
+  }
+}
+
+/** One link. Its listeners die with it: a new connection to the same device starts with none. */
+export class SimConnection implements Connection {
+  readonly address: string;
+  readonly link: PeripheralLink;
+  private readonly listeners = new Map<string, Set<(value: Uint8Array) => void>>();
+  private readonly disconnectListeners = new Set<(reason: DisconnectReason) => void>();
+  private closedWith: DisconnectReason | undefined;
+
+  constructor(
+    private readonly central: SimCentral,
+    private readonly peripheral: VirtualPeripheral,
+  ) {
+    this.address = peripheral.address;
+    this.link = {
+      isSubscribed: (characteristic) => (this.listeners.get(characteristic)?.size ?? 0) > 0,
+      deliver: (characteristic, value) => {
+        const set = this.listeners.get(characteristic);
+        if (!set || set.size === 0) return false;
+        for (const listener of [...set]) listener(value.slice());
+        return true;
+      },
+      drop: (reason) => this.close(reason),
+    };
+  }
+
+  get bonded(): boolean {
+    return this.peripheral.hasBond(this.central.id);
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  discover(): Promise<readonly ServiceInfo[]> {
+    return this.op(() => this.peripheral.discover());
+  }
+
+  read(service: string, characteristic: string): Promise<Uint8Array> {
+    return this.op(() => {
+      const c = this.find(service, characteristic);
+      if (!c.properties.includes('read')) throw notSupported('read', c.uuid);
+      this.checkBond(c);
+      return this.peripheral.readValue(c);
+    });
+  }
+
+  write(
+    service: string,
+    characteristic: string,
+    value: Uint8Array,
+    options?: { withResponse?: boolean },
+  ): Promise<void> {
+    return this.op(() => {
+      const c = this.find(service, characteristic);
+      if (!c.properties.includes('write') && !c.properties.includes('write-without-response')) {
+        throw notSupported('write', c.uuid);
+      }
+      this.checkBond(c);
+      try {
+        this.peripheral.acceptWrite(c, value);
+      } catch (error) {
+        // A Write Command gets no answer on the air: the central never learns the device refused it.
+        if (options?.withResponse !== false) throw error;
+      }
+    });
+  }
+
+  subscribe(
+    service: string,
+    characteristic: string,
+    listener: (value: Uint8Array) => void,
+  ): Promise<() => Promise<void>> {
+    return this.op(() => {
+      const c = this.find(service, characteristic);
+      if (!c.properties.includes('notify') && !c.properties.includes('indicate')) {
+        throw notSupported('subscribe to', c.uuid);
+      }
+      this.checkBond(c);
+      // A wrapper per subscription, so the same function subscribed twice is two independent subscriptions.
+      const wrapped = (value: Uint8Array) => listener(value);
+      const set = this.listeners.get(c.uuid) ?? new Set();
+      this.listeners.set(c.uuid, set);
+      set.add(wrapped);
+      if (set.size === 1) this.peripheral.subscribed(c.uuid);
+      let active = true;
+      return async () => {
+        if (!active) return;
+        active = false;
+        if (!set.delete(wrapped) || this.closed) return;
+        if (set.size === 0) this.peripheral.unsubscribed(c.uuid);
+      };
+    });
+  }
+
+  bond(): Promise<void> {
+    return this.op(() => undefined).then(async () => {
+      if (this.bonded) return;
+      await this.central.pair(this.peripheral);
+      if (this.closed) throw gone();
+    });
+  }
+
+  async disconnect(): Promise<void> {
+    this.close('local');
+  }
+
+  onDisconnect(listener: (reason: DisconnectReason) => void): () => void {
+    const reason = this.closedWith;
+    if (reason !== undefined) {
+      // Registered after the end: still told, once, but never synchronously inside the caller.
+      let cancelled = false;
+      queueMicrotask(() => {
+        if (!cancelled) listener(reason);
+      });
+      return () => {
+        cancelled = true;
+      };
+    }
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
+  }
+
+  /** Ends the link once; later calls do nothing. */
+  close(reason: DisconnectReason): void {
+    if (this.closedWith !== undefined) return;
+    this.closedWith = reason;
+    this.listeners.clear();
+    this.central.forget(this);
+    this.peripheral.detach(this.link, reason);
+    const listeners = [...this.disconnectListeners];
+    this.disconnectListeners.clear();
+    for (const listener of listeners) listener(reason);
+  }
+
+  private find(service: string, characteristic: string): CharacteristicDefinition {
+    const c = this.peripheral.characteristic(characteristic, service);
+    if (!c) {
+      throw new BleError('BLE_NOT_FOUND', `no characteristic ${normalizeUuid(characteristic)} in ${service}`);
+    }
+    return c;
+  }
+
+  private checkBond(c: CharacteristicDefinition): void {
+    if (c.requiresBond && !this.bonded) {
+      throw new BleError('BLE_AUTH_FAILED', `characteristic ${c.uuid} needs an encrypted link: bond first`);
+    }
+  }
+
+  /**
+   * Runs a GATT operation the way a stack does: after the link latency, failing with BLE_DEVICE_GONE when the
+   * link is gone and BLE_TIMEOUT when the peripheral does not answer in time.
+   */
+  private op<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(gone());
+    const central = this.central;
+    if (!this.peripheral.responsive) {
+      return central.delay(central.gattTimeoutMs).then(() => {
+        if (this.closed) throw gone();
+        throw new BleError('BLE_TIMEOUT', `the device did not answer within ${central.gattTimeoutMs} ms`);
+      });
+    }
+    const wait = central.latencyMs > 0 ? central.delay(central.latencyMs) : Promise.resolve();
+    return wait.then(() => {
+      if (this.closed) throw gone();
+      return fn();
+    });
+  }
+}
+
+function gone(): BleError {
+  return new BleError('BLE_DEVICE_GONE', 'the link to the device is gone');
+}
+
+function notSupported(what: string, uuid: string): BleError {
+  return new BleError('BLE_NOT_SUPPORTED', `cannot ${what} characteristic ${uuid} (not in its properties)`);
+}
+
+function normalizeAddress(address: string): string {
+  return address.toUpperCase();
+}
+
+function matches(
+  ad: Advertisement,
+  services: readonly string[] | undefined,
+  minRssi: number | undefined,
+): boolean {
+  if (minRssi !== undefined && (ad.rssi ?? -127) < minRssi) return false;
+  if (services && services.length > 0 && !ad.services.some((s) => services.includes(s))) return false;
+  return true;
+}

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { SimCentral, simulatedDevice } from '../../src/ble/sim/index.js';
+import { loadBundledRegistry } from '../../src/drivers/default-registry.js';
+import { stamp } from '../../src/pipeline/stamp.js';
+import { DeviceSession, type SessionReading, type SessionState } from '../../src/session/device-session.js';
+import { VirtualScheduler } from '../../src/util/scheduler.js';
+
+/**
+ * Device sessions against the simulator backend, in virtual time: connect, bond, subscribe, time sync, stored
+ * records, losses and backoff. The sim produces the exact bytes of each device model.
+ */
+const registry = await loadBundledRegistry();
+
+function rig(
+  driverId: string,
+  options: Parameters<typeof simulatedDevice>[1] = {},
+  session: { requiresBonding?: boolean; lastSequence?: () => number | undefined } = {},
+) {
+  const scheduler = new VirtualScheduler(Date.UTC(2026, 10, 28, 8, 0, 0));
+  const device = simulatedDevice(driverId, { scheduler, seed: 7, ...options });
+  const central = new SimCentral({
+    peripherals: [device.peripheral],
+    scheduler,
+    passkeyProvider: () => '123456',
+  });
+  const driver = registry.get(driverId);
+  if (!driver) throw new Error(`no driver ${driverId}`);
+  const readings: SessionReading[] = [];
+  const states: SessionState[] = [];
+  const s = new DeviceSession({
+    device: { id: `dev-${driverId.split('/')[1]}`, address: device.peripheral.address, ...session },
+    driver,
+    central,
+    timers: scheduler,
+    random: () => 0.5,
+    utcOffsetMinutes: () => 0,
+    ...(session.lastSequence ? { lastSequence: session.lastSequence } : {}),
+    onReading: (r) => readings.push(r),
+    onState: (state) => states.push(state),
+  });
+  return { scheduler, device, central, driver, session: s, readings, states };
+}
+
+describe('DeviceSession (sim backend, virtual time)', () => {
+  it('walks a cuff from connect to streaming, writes the device clock, and delivers its indication', async () => {
+    const r = rig('sig/blood-pressure', { clockOffsetMs: 3 * 3600_000 });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(1_000);
+    expect(r.states).toEqual(['connecting', 'subscribing', 'syncing-time', 'streaming']);
+    expect(r.session.clockHandling).toBe('written');
+    r.device.measure();
+    await r.scheduler.advanceAsync(1_000);
+    const bp = r.readings.filter((x) => x.characteristic === '2a35');
+    expect(bp).toHaveLength(1);
+    const sys = bp[0]?.reading.observations.find((o) => o.code === 'MDC_PRESS_BLD_NONINV_SYS');
+    expect(sys?.value).toBeGreaterThan(80);
+    // the device clock was 3 h off and has been set: its timestamp is now within a minute of the truth
+    expect(Math.abs(Date.parse(bp[0]?.time as string) - r.scheduler.now())).toBeLessThan(60_000);
+    const m = stamp(bp[0] as SessionReading, r.driver);
+    expect(m.id).toMatch(/^m1-[0-9a-f]{32}$/);
+    expect(m.timeSource).toBe('device');
+    await r.session.stop();
+  });
+
+  it('reconnects after the link drops, with backoff, and keeps streaming', async () => {
+    const r = rig('sig/pulse-oximeter');
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(5_000);
+    const before = r.readings.length;
+    expect(before).toBeGreaterThan(0);
+    r.device.peripheral.dropLink();
+    await r.scheduler.advanceAsync(10);
+    expect(r.states.at(-2)).toBe('lost');
+    expect(r.states.at(-1)).toBe('backoff');
+    await r.scheduler.advanceAsync(60_000);
+    expect(r.session.state).toBe('streaming');
+    expect(r.readings.length).toBeGreaterThan(before + 10);
+    await r.session.stop();
+  });
+
+  it('backs off while the device is out of range and connects when it returns', async () => {
+    const r = rig('sig/thermometer', { inRange: false });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(10 * 60_000);
+    const attempts = r.states.filter((s) => s === 'connecting').length;
+    expect(attempts).toBeGreaterThan(2);
+    expect(attempts).toBeLessThan(60); // exponential, not a tight loop
+    r.device.peripheral.setInRange(true);
+    await r.scheduler.advanceAsync(6 * 60_000);
+    expect(r.session.state).toBe('streaming');
+    await r.session.stop();
+  });
+
+  it('bonds with a passkey, downloads stored glucose records over RACP, and resumes without duplicates', async () => {
+    const r = rig(
+      'sig/glucose',
+      { preload: 30, preloadEveryMs: 3600_000 },
+      { requiresBonding: true, lastSequence: () => lastSeq },
+    );
+    let lastSeq: number | undefined;
+    const seen = new Set<number>();
+    await r.central.start();
+    r.session.start();
+    // interrupt the download partway: drop the link after a few records
+    for (let i = 0; i < 200 && r.readings.length < 10; i++) await r.scheduler.advanceAsync(5);
+    r.device.peripheral.dropLink();
+    for (const x of r.readings) {
+      const seq = x.reading.details?.['sequenceNumber'] as number;
+      seen.add(seq);
+      lastSeq = Math.max(lastSeq ?? 0, seq);
+    }
+    const firstRun = r.readings.length;
+    expect(firstRun).toBeGreaterThan(0);
+    expect(r.states).toContain('bonding');
+    expect(r.states).toContain('fetching-stored');
+    await r.scheduler.advanceAsync(10 * 60_000);
+    const measurements = r.readings.filter((x) => x.characteristic === '2a18');
+    const sequences = measurements.map((x) => x.reading.details?.['sequenceNumber'] as number);
+    expect(new Set(sequences).size).toBe(sequences.length); // no duplicates across the resume
+    expect(new Set(sequences).size).toBe(30);
+    expect(measurements.every((x) => x.stored)).toBe(true);
+    await r.session.stop();
+  });
+
+  it('stops and asks for pairing when authentication fails', async () => {
+    const r = rig('sig/glucose', { passkey: '999999' }, { requiresBonding: true });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(60_000);
+    expect(r.session.state).toBe('needs-pairing');
+    expect(r.states.filter((s) => s === 'connecting')).toHaveLength(1); // no retry loop that could lock the device
+  });
+
+  it('keeps a vendor stream alive with its repeating setup write (Contec heartbeat)', async () => {
+    const r = rig('vendor/contec-cms50d-bt');
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(2_000);
+    const early = r.readings.length;
+    expect(early).toBeGreaterThan(0);
+    await r.scheduler.advanceAsync(60_000); // far beyond the device's 5 s heartbeat timeout
+    expect(r.readings.length).toBeGreaterThan(early + 30);
+    await r.session.stop();
+  });
+});
