@@ -4,6 +4,7 @@ import { CERTS_HELP, certsCommand } from './certs.js';
 import { DECODE_HELP, decodeCommand } from './decode.js';
 import { DRIVERS_HELP, driversCommand } from './drivers.js';
 import { type CommandIo, processIo } from './io.js';
+import { SCAN_HELP, scanCommand } from './scan.js';
 import { START_HELP, startCommand } from './start.js';
 import { STORE_HELP, storeCommand } from './store.js';
 
@@ -21,6 +22,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     run: decodeCommand,
   },
   drivers: { summary: 'list the bundled device drivers', help: DRIVERS_HELP, run: driversCommand },
+  scan: {
+    summary: 'list nearby supported health devices by profile (no addresses)',
+    help: SCAN_HELP,
+    run: scanCommand,
+  },
   store: {
     summary: 'inspect the encrypted outbox, rotate its key, verify the audit log',
     help: STORE_HELP,
