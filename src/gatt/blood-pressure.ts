@@ -1,7 +1,9 @@
-import type { InvalidReason } from '../model/observation.js';
 import { ByteReader } from './byte-reader.js';
 import { type DeviceDateTime, encodeDateTime } from './date-time.js';
-import { encodeSfloat, type MderNumber, SFLOAT_SPECIAL } from './mder-float.js';
+import { type MderInput, type MderNumber, SFLOAT_SPECIAL, sfloatBits } from './mder-float.js';
+
+// Re-exported: the encoders' callers (simulator, tests) know it from here.
+export { sfloatBits };
 
 /**
  * Blood Pressure Service characteristics (Blood Pressure Service 1.1.1, section 3; GATT Specification
@@ -121,25 +123,29 @@ export function decodeBloodPressureMeasurement(bytes: Uint8Array): BloodPressure
   const systolic = r.sfloat('Systolic');
   const diastolic = r.sfloat('Diastolic');
   const meanArterialPressure = r.sfloat('Mean Arterial Pressure');
-  const timestamp = (flags & BP_FLAG_TIMESTAMP) !== 0 ? r.dateTime('Time Stamp') : undefined;
-  const pulseRate = (flags & BP_FLAG_PULSE_RATE) !== 0 ? r.sfloat('Pulse Rate') : undefined;
-  const userId = (flags & BP_FLAG_USER_ID) !== 0 ? r.u8('User ID') : undefined;
-  const status =
-    (flags & BP_FLAG_MEASUREMENT_STATUS) !== 0
-      ? decodeBloodPressureStatus(r.u16('Measurement Status'))
-      : undefined;
+  const optional = readOptionalFields(r, flags);
   r.end();
+  return { flags, unit: unitOf(flags), systolic, diastolic, meanArterialPressure, ...optional };
+}
+
+/**
+ * The fields after the pressures, the same in 0x2A35 and 0x2A36 (GATT Specification Supplement 3.31, 3.124):
+ * Time Stamp, Pulse Rate, User ID, Measurement Status, each present when its flag bit is set, in this order.
+ */
+function readOptionalFields(r: ByteReader, flags: number) {
   return {
-    flags,
-    unit: (flags & BP_FLAG_UNITS_KPA) !== 0 ? 'kPa' : 'mmHg',
-    systolic,
-    diastolic,
-    meanArterialPressure,
-    timestamp,
-    pulseRate,
-    userId,
-    status,
+    timestamp: (flags & BP_FLAG_TIMESTAMP) !== 0 ? r.dateTime('Time Stamp') : undefined,
+    pulseRate: (flags & BP_FLAG_PULSE_RATE) !== 0 ? r.sfloat('Pulse Rate') : undefined,
+    userId: (flags & BP_FLAG_USER_ID) !== 0 ? r.u8('User ID') : undefined,
+    status:
+      (flags & BP_FLAG_MEASUREMENT_STATUS) !== 0
+        ? decodeBloodPressureStatus(r.u16('Measurement Status'))
+        : undefined,
   };
+}
+
+function unitOf(flags: number): 'kPa' | 'mmHg' {
+  return (flags & BP_FLAG_UNITS_KPA) !== 0 ? 'kPa' : 'mmHg';
 }
 
 /** Decodes 0x2A36. Throws DecodeError (DECODE_TRUNCATED / DECODE_TRAILING_BYTES) on a bad length. */
@@ -149,23 +155,9 @@ export function decodeIntermediateCuffPressure(bytes: Uint8Array): IntermediateC
   const cuffPressure = r.sfloat('Current Cuff Pressure');
   r.u16('Diastolic (unused)');
   r.u16('Mean Arterial Pressure (unused)');
-  const timestamp = (flags & BP_FLAG_TIMESTAMP) !== 0 ? r.dateTime('Time Stamp') : undefined;
-  const pulseRate = (flags & BP_FLAG_PULSE_RATE) !== 0 ? r.sfloat('Pulse Rate') : undefined;
-  const userId = (flags & BP_FLAG_USER_ID) !== 0 ? r.u8('User ID') : undefined;
-  const status =
-    (flags & BP_FLAG_MEASUREMENT_STATUS) !== 0
-      ? decodeBloodPressureStatus(r.u16('Measurement Status'))
-      : undefined;
+  const optional = readOptionalFields(r, flags);
   r.end();
-  return {
-    flags,
-    unit: (flags & BP_FLAG_UNITS_KPA) !== 0 ? 'kPa' : 'mmHg',
-    cuffPressure,
-    timestamp,
-    pulseRate,
-    userId,
-    status,
-  };
+  return { flags, unit: unitOf(flags), cuffPressure, ...optional };
 }
 
 /** Decodes 0x2A49 (a 16-bit field). */
@@ -190,7 +182,7 @@ export function decodeBloodPressureFeature(bytes: Uint8Array): BloodPressureFeat
 // ---- Encoders (for the simulator and round-trip tests) -------------------------------------------------------
 
 /** A number to encode as SFLOAT (the smallest exponent that represents it, down to 10^-3), or a special value. */
-export type SfloatInput = number | InvalidReason;
+export type SfloatInput = MderInput;
 
 export interface DateTimeInput {
   readonly year: number;
@@ -218,18 +210,6 @@ export interface BloodPressureMeasurementInput extends BloodPressureOptionalInpu
 
 export interface IntermediateCuffPressureInput extends BloodPressureOptionalInput {
   readonly cuffPressure: SfloatInput;
-}
-
-/** Raw SFLOAT bits for a number or special value; picks the exponent 0, -1, -2 or -3 that holds it exactly. */
-export function sfloatBits(input: SfloatInput): number {
-  if (typeof input === 'string') return SFLOAT_SPECIAL[input];
-  for (let exponent = 0; exponent >= -3; exponent--) {
-    const scaled = input * 10 ** -exponent;
-    if (Math.abs(scaled - Math.round(scaled)) < 1e-9 && Math.abs(scaled) <= 2045) {
-      return encodeSfloat(input, exponent);
-    }
-  }
-  return encodeSfloat(input, -3);
 }
 
 function encodeBloodPressure(

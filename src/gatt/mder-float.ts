@@ -1,5 +1,8 @@
 import type { InvalidReason } from '../model/observation.js';
 
+/** A number to encode, or the special value to send instead. */
+export type MderInput = number | InvalidReason;
+
 /**
  * IEEE 11073-20601 "medical device encoding rules" numbers, as the Bluetooth SIG health profiles carry them
  * (GATT Specification Supplement, section 2.2 "medfloat16"/"medfloat32"; 11073-20601 Annex F.8).
@@ -104,3 +107,26 @@ export const FLOAT_SPECIAL = {
   '-inf': 0x00800002,
   reserved: 0x00800001,
 } as const;
+
+/**
+ * Raw SFLOAT bits for a number or a special value, with the largest exponent in 0..-3 that holds the number
+ * exactly (120 -> exponent 0, 18.9 -> -1, 1.25 -> -2): what encoders and the simulator send.
+ */
+export function sfloatBits(input: MderInput): number {
+  if (typeof input === 'string') return SFLOAT_SPECIAL[input];
+  return encodeSfloat(input, exactExponent(input, 3, 2045));
+}
+
+/** Raw FLOAT bits, likewise with an exponent in 0..-6. */
+export function floatBits(input: MderInput): number {
+  if (typeof input === 'string') return FLOAT_SPECIAL[input];
+  return (encodeFloat(input, exactExponent(input, 6, 8388605)) | 0) >>> 0;
+}
+
+function exactExponent(value: number, maxDecimals: number, maxMantissa: number): number {
+  for (let exponent = 0; exponent >= -maxDecimals; exponent--) {
+    const scaled = value * 10 ** -exponent;
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-9 && Math.abs(scaled) <= maxMantissa) return exponent;
+  }
+  return -maxDecimals;
+}

@@ -1,7 +1,8 @@
-import type { InvalidReason } from '../model/observation.js';
 import { ByteReader } from './byte-reader.js';
 import { type DeviceDateTime, encodeDateTime } from './date-time.js';
-import { encodeFloat, FLOAT_SPECIAL, type MderNumber } from './mder-float.js';
+import { floatBits, type MderInput, type MderNumber } from './mder-float.js';
+
+export { floatBits };
 
 /**
  * Health Thermometer Service characteristics (Health Thermometer Service 1.0, section 3; GATT Specification
@@ -109,7 +110,7 @@ export function decodeMeasurementInterval(bytes: Uint8Array): number {
 // ---- Encoders (for the simulator and round-trip tests) -------------------------------------------------------
 
 /** A number to encode as FLOAT (the smallest exponent that represents it, down to 10^-6), or a special value. */
-export type FloatInput = number | InvalidReason;
+export type FloatInput = MderInput;
 
 export interface TemperatureMeasurementInput {
   readonly unit: TemperatureUnit;
@@ -123,18 +124,6 @@ export interface TemperatureMeasurementInput {
     readonly seconds: number;
   };
   readonly temperatureType?: number;
-}
-
-/** Raw FLOAT bits for a number or special value; picks the exponent 0 .. -6 that holds it exactly. */
-export function floatBits(input: FloatInput): number {
-  if (typeof input === 'string') return FLOAT_SPECIAL[input];
-  for (let exponent = 0; exponent >= -6; exponent--) {
-    const scaled = input * 10 ** -exponent;
-    if (Math.abs(scaled - Math.round(scaled)) < 1e-9 && Math.abs(scaled) <= 8388605) {
-      return encodeFloat(input, exponent);
-    }
-  }
-  return encodeFloat(input, -6);
 }
 
 /** Encodes 0x2A1C / 0x2A1E. */
