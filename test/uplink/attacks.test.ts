@@ -9,14 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { auditBrokerRefusals } from '../../src/broker/audit-refusals.js';
 import { ClinicalBroker, type Refusal } from '../../src/broker/clinical-broker.js';
+import { identifyClient } from '../../src/broker/identify.js';
 import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import { ClinicReceiver } from '../../src/clinic/receiver.js';
-import {
-  checkServerCertificate,
-  createDevelopmentCa,
-  identityOf,
-  issueGatewayCertificate,
-} from '../../src/pki/index.js';
+import { checkServerCertificate, createDevelopmentCa, issueGatewayCertificate } from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { type CommandEvent, commandHandler } from '../../src/uplink/commands.js';
@@ -43,10 +39,7 @@ let broker: ClinicalBroker;
 let port: number;
 const refusals: Refusal[] = [];
 
-function identify(der: Buffer) {
-  const identity = identityOf(der);
-  return identity.id === null ? undefined : { role: identity.role, id: identity.id };
-}
+const identify = identifyClient;
 
 let audit: AuditLog;
 let auditRefusal: (refusal: Refusal) => void;

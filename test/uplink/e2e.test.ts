@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Refusal } from '../../src/broker/clinical-broker.js';
 import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
+import { identifyClient } from '../../src/broker/identify.js';
 import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import { ClinicReceiver } from '../../src/clinic/receiver.js';
 import type { Measurement } from '../../src/model/measurement.js';
 import {
-  identityOf,
   issueGatewayCertificate,
   loadTlsCredentials,
   writeCertificateFile,
@@ -32,10 +32,7 @@ let broker: ClinicalBroker;
 let port: number;
 const refusals: Refusal[] = [];
 
-function identify(der: Buffer) {
-  const identity = identityOf(der);
-  return identity.id === null ? undefined : { role: identity.role, id: identity.id };
-}
+const identify = identifyClient;
 
 async function startBroker(atPort = 0): Promise<void> {
   broker = new ClinicalBroker({
