@@ -366,6 +366,8 @@ async function drainWorker(variant: DrainVariant, dir: string, port: number, row
       const start = performance.now();
       uplink.start();
       await deadline(Promise.all([received, acknowledged]), timeoutMs, 'uplink drain');
+      // PUBACKs of one event-loop turn are deleted together on the next turn: let that commit land.
+      await new Promise((resolve) => setImmediate(resolve));
       const seconds = (performance.now() - start) / 1000;
       const left = outbox.stats().rows;
       if (left !== 0) throw new Error(`the outbox still holds ${left} rows after the drain`);

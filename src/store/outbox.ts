@@ -119,6 +119,15 @@ export class Outbox {
   private queue: PendingAppend[] = [];
   private flushScheduled = false;
   private nextLeaseId = 1;
+  /**
+   * Leases live in memory only: they end with the process anyway (everything unacknowledged is pending again
+   * at open), so writing them to the database would cost a commit, an fsync, per batch for nothing.
+   */
+  private readonly leases = new Map<number, { lane: number; seqs: number[] }>();
+  private readonly leasedSeqs = new Map<number, number>(); // seq -> lane
+  /** Per lane, the seq after which pending rows start (rows up to it are leased or gone), unless released. */
+  private readonly frontier = [0, 0, 0];
+  private batchSequence = { next: 1, ceiling: 0 };
   private rows = 0;
   private payloadBytes = 0;
   private statements!: ReturnType<typeof prepare>;
@@ -155,6 +164,9 @@ export class Outbox {
       };
       this.rows = totals.rows;
       this.payloadBytes = totals.bytes;
+      const reserved =
+        (this.statements.counter.get('batch-seq') as { value: number } | undefined)?.value ?? 0;
+      this.batchSequence = { next: reserved + 1, ceiling: reserved };
       this.db = db;
       this.options.onEvent?.({
         type: 'store.opened',
@@ -222,11 +234,18 @@ export class Outbox {
     return () => this.committedListeners.delete(listener);
   }
 
-  /** The next batch sequence number of the wire format: durable, so it keeps increasing across restarts. */
+  /**
+   * The next batch sequence number of the wire format: increasing across restarts. Numbers are reserved in
+   * blocks of 1,000 (one commit per block, not per batch), so a restart may skip some: the wire format
+   * promises increasing sequence numbers, not contiguous ones.
+   */
   nextBatchSequence(): number {
     this.requireOpen();
-    this.statements.bump.run('batch-seq', 1);
-    return (this.statements.counter.get('batch-seq') as { value: number }).value;
+    if (this.batchSequence.next > this.batchSequence.ceiling) {
+      this.statements.bump.run('batch-seq', 1_000);
+      this.batchSequence.ceiling = (this.statements.counter.get('batch-seq') as { value: number }).value;
+    }
+    return this.batchSequence.next++;
   }
 
   private insert(measurement: Measurement, lane: Lane): 'stored' | 'duplicate' {
@@ -279,15 +298,12 @@ export class Outbox {
 
   private applyRetention(reason: 'full' | 'expired'): void {
     const db = this.db as SqliteDatabase;
+    const inFlight = (seq: number) => this.leasedSeqs.has(seq);
+    const totals = { rows: this.rows, bytes: this.payloadBytes };
     const outcome =
       reason === 'full'
-        ? enforceRetention(
-            db,
-            this.retention,
-            { rows: this.rows, bytes: this.payloadBytes },
-            this.clock.now(),
-          )
-        : expireOld(db, this.retention, this.clock.now());
+        ? enforceRetention(db, this.retention, totals, this.clock.now(), inFlight)
+        : expireOld(db, this.retention, this.clock.now(), inFlight);
     if (outcome.evicted === 0) {
       if (outcome.refused)
         throw new StoreError('STORE_FULL', 'the outbox is full and its policy is to refuse new readings');
@@ -307,27 +323,52 @@ export class Outbox {
 
   /**
    * Leases up to `maxRows` pending records, and as many as fit in `maxBytes` (at least one, so a record larger
-   * than the budget still goes out), in lane order then append order.
+   * than the budget still goes out), in lane order then append order. Reads stop as soon as the budget is
+   * full, and scanning starts after the rows already leased, so a lease costs about what it returns.
    */
   lease(limits: { maxRows: number; maxBytes?: number; lane?: Lane }): Lease {
-    const db = this.requireOpen();
-    const rows = (
-      limits.lane === undefined
-        ? this.statements.pending.all(limits.maxRows)
-        : this.statements.pendingInLane.all(LANE_NUMBER[limits.lane], limits.maxRows)
-    ) as Row[];
+    this.requireOpen();
+    const lanes = limits.lane === undefined ? [0, 1, 2] : [LANE_NUMBER[limits.lane]];
     const taken: Row[] = [];
     let bytes = 0;
-    for (const row of rows) {
-      if (taken.length > 0 && limits.maxBytes !== undefined && bytes + row.size > limits.maxBytes) break;
-      taken.push(row);
-      bytes += row.size;
+    let full = false;
+    for (const lane of lanes) {
+      for (const row of this.statements.pendingInLane.iterate(
+        lane,
+        this.frontier[lane] as number,
+      ) as IterableIterator<Row>) {
+        if (this.leasedSeqs.has(row.seq)) continue;
+        if (
+          taken.length >= limits.maxRows ||
+          (taken.length > 0 && limits.maxBytes !== undefined && bytes + row.size > limits.maxBytes)
+        ) {
+          full = true;
+          break;
+        }
+        taken.push(row);
+        bytes += row.size;
+      }
+      if (full) break;
     }
     const leaseId = this.nextLeaseId++;
-    db.transaction(() => {
-      for (const row of taken) this.statements.setLease.run(leaseId, row.seq);
-    })();
+    if (taken.length > 0) {
+      for (const row of taken) {
+        this.leasedSeqs.set(row.seq, row.lane);
+        if (row.seq > (this.frontier[row.lane] as number)) this.frontier[row.lane] = row.seq;
+      }
+      this.leases.set(leaseId, { lane: taken[0]?.lane as number, seqs: taken.map((r) => r.seq) });
+    }
     return { leaseId, records: taken.map(toRecord) };
+  }
+
+  /** Forgets leased seqs (acknowledged, quarantined, released); a released row lowers its lane's frontier. */
+  private unlease(seqs: Iterable<number>, released: boolean): void {
+    for (const seq of seqs) {
+      const lane = this.leasedSeqs.get(seq);
+      if (lane === undefined) continue;
+      this.leasedSeqs.delete(seq);
+      if (released && seq <= (this.frontier[lane] as number)) this.frontier[lane] = seq - 1;
+    }
   }
 
   /** Deletes acknowledged records (their freed pages are zeroed: secure_delete). Returns how many were deleted. */
@@ -338,6 +379,7 @@ export class Outbox {
       return db.transaction(() => {
         let deleted = 0;
         for (const seq of seqs) {
+          this.unlease([seq], false);
           const row = this.statements.remove.get(seq) as
             | { id: string; size: number; stable: number }
             | undefined;
@@ -372,6 +414,7 @@ export class Outbox {
     return db.transaction(() => {
       let moved = 0;
       for (const seq of seqs) {
+        this.unlease([seq], false);
         if (this.statements.toQuarantine.run(reason, now, seq).changes === 0) continue;
         const row = this.statements.remove.get(seq) as { size: number } | undefined;
         if (!row) continue;
@@ -387,11 +430,24 @@ export class Outbox {
   /** Returns a lease's unacknowledged records to pending (e.g. the connection dropped mid-batch). */
   release(leaseId: number): number {
     this.requireOpen();
-    return this.statements.release.run(leaseId).changes;
+    const lease = this.leases.get(leaseId);
+    if (!lease) return 0;
+    this.leases.delete(leaseId);
+    const still = lease.seqs.filter((seq) => this.leasedSeqs.has(seq));
+    this.unlease(still, true);
+    return still.length;
   }
 
   releaseAll(): number {
-    return this.requireOpen().prepare('UPDATE outbox SET lease = NULL WHERE lease IS NOT NULL').run().changes;
+    this.requireOpen();
+    let released = 0;
+    for (const leaseId of [...this.leases.keys()]) released += this.release(leaseId);
+    return released;
+  }
+
+  /** Whether a record is in flight (leased); retention never evicts those. */
+  isLeased(seq: number): boolean {
+    return this.leasedSeqs.has(seq);
   }
 
   /** Housekeeping to run now and then: expire readings past the age limit, forget old acknowledged ids. */
@@ -409,14 +465,14 @@ export class Outbox {
     let leased = 0;
     let oldest: number | null = null;
     const groups = db
-      .prepare(
-        'SELECT lane, count(*) AS n, count(lease) AS leased, min(appended_ms) AS oldest FROM outbox GROUP BY lane',
-      )
-      .all() as { lane: number; n: number; leased: number; oldest: number }[];
+      .prepare('SELECT lane, count(*) AS n, min(appended_ms) AS oldest FROM outbox GROUP BY lane')
+      .all() as { lane: number; n: number; oldest: number }[];
+    const leasedByLane = [0, 0, 0];
+    for (const lane of this.leasedSeqs.values()) leasedByLane[lane] = (leasedByLane[lane] as number) + 1;
     for (const g of groups) {
       const lane = LANES[g.lane] as Lane;
-      pending[lane] = g.n - g.leased;
-      leased += g.leased;
+      pending[lane] = g.n - (leasedByLane[g.lane] as number);
+      leased += leasedByLane[g.lane] as number;
       oldest = oldest === null ? g.oldest : Math.min(oldest, g.oldest);
     }
     const counter = (name: string) =>
@@ -466,16 +522,14 @@ function prepare(db: SqliteDatabase) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     isAcked: db.prepare('SELECT 1 FROM acked WHERE id = ?').pluck(),
-    pending: db.prepare(
-      'SELECT seq, id, kind, lane, device, appended_ms, size, body FROM outbox WHERE lease IS NULL ORDER BY lane, seq LIMIT ?',
-    ),
+    // Rows of a lane in append order after a frontier, from the partial index on (lane, seq). `lease IS NULL`
+    // always holds (leases live in memory; the column is cleared at open and never written) but must be in the
+    // query, or SQLite cannot use the partial index and sorts the whole table on every lease.
     pendingInLane: db.prepare(
-      'SELECT seq, id, kind, lane, device, appended_ms, size, body FROM outbox WHERE lease IS NULL AND lane = ? ORDER BY seq LIMIT ?',
+      'SELECT seq, id, kind, lane, device, appended_ms, size, body FROM outbox WHERE lease IS NULL AND lane = ? AND seq > ? ORDER BY seq',
     ),
-    setLease: db.prepare('UPDATE outbox SET lease = ? WHERE seq = ?'),
     remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING id, size, stable'),
     remember: db.prepare('INSERT OR REPLACE INTO acked (id, acked_ms) VALUES (?, ?)'),
-    release: db.prepare('UPDATE outbox SET lease = NULL WHERE lease = ?'),
     forget: db.prepare('DELETE FROM acked WHERE acked_ms < ?'),
     toQuarantine: db.prepare(
       'INSERT OR IGNORE INTO quarantine (seq, id, device, body, reason, quarantined_ms) SELECT seq, id, device, body, ?, ? FROM outbox WHERE seq = ?',

@@ -62,13 +62,14 @@ export function enforceRetention(
   policy: RetentionPolicy,
   totals: { rows: number; bytes: number },
   now: number,
+  inFlight: (seq: number) => boolean,
 ): EvictionOutcome {
   if (totals.rows <= policy.maxRows && totals.bytes <= policy.maxBytes) return NONE;
   if (policy.whenFull === 'reject') return { ...NONE, refused: true };
   const targetRows = Math.floor(policy.maxRows * HEADROOM);
   const targetBytes = Math.floor(policy.maxBytes * HEADROOM);
   const select = db.prepare(
-    'SELECT seq, device, size, measured_at FROM outbox WHERE lane = ? AND kind = 0 AND lease IS NULL AND seq > ? ORDER BY seq LIMIT ?',
+    'SELECT seq, device, size, measured_at FROM outbox WHERE lease IS NULL AND lane = ? AND kind = 0 AND seq > ? ORDER BY seq LIMIT ?',
   );
   const victims: Victim[] = [];
   let rows = totals.rows;
@@ -83,11 +84,12 @@ export function enforceRetention(
       if (chunk.length === 0) break;
       for (const victim of chunk) {
         if (satisfied()) break;
+        after = victim.seq;
+        if (inFlight(victim.seq)) continue; // being sent right now: never evicted
         victims.push(victim);
         devices.add(victim.device);
         rows--;
         bytes -= victim.size;
-        after = victim.seq;
       }
     }
     if (satisfied()) break;
@@ -95,12 +97,19 @@ export function enforceRetention(
   return evict(db, victims, 'evicted-full', now);
 }
 
-export function expireOld(db: SqliteDatabase, policy: RetentionPolicy, now: number): EvictionOutcome {
-  const victims = db
-    .prepare(
-      'SELECT seq, device, size, measured_at FROM outbox WHERE appended_ms < ? AND lane <> 0 AND kind = 0 AND lease IS NULL ORDER BY seq',
-    )
-    .all(now - policy.maxAgeMs) as Victim[];
+export function expireOld(
+  db: SqliteDatabase,
+  policy: RetentionPolicy,
+  now: number,
+  inFlight: (seq: number) => boolean,
+): EvictionOutcome {
+  const victims = (
+    db
+      .prepare(
+        'SELECT seq, device, size, measured_at FROM outbox WHERE appended_ms < ? AND lane <> 0 AND kind = 0 ORDER BY seq',
+      )
+      .all(now - policy.maxAgeMs) as Victim[]
+  ).filter((victim) => !inFlight(victim.seq));
   return evict(db, victims, 'expired', now);
 }
 

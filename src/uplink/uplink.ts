@@ -105,6 +105,8 @@ export class Uplink {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private unsubscribe: (() => void) | undefined;
   private attempts = 0;
+  private pendingAcks: number[] = [];
+  private ackScheduled = false;
 
   constructor(private readonly options: UplinkOptions) {
     this.clock = options.clock ?? systemClock;
@@ -141,6 +143,7 @@ export class Uplink {
       // best effort: the broker publishes the Last Will instead
     }
     await connection.client.endAsync(true).catch(() => undefined);
+    this.flushAcks();
     this.releaseLeases(connection);
   }
 
@@ -247,6 +250,30 @@ export class Uplink {
     this.scheduleReconnect(retryInMs);
   }
 
+  /**
+   * PUBACKs that arrive in the same event-loop turn are deleted in one transaction (one fsync), as appends are
+   * committed together. A PUBACK is never lost by waiting: the rows stay until this commit, and a crash before
+   * it only means they are sent again.
+   */
+  private acknowledge(seqs: readonly number[]): void {
+    this.pendingAcks.push(...seqs);
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    setImmediate(() => this.flushAcks());
+  }
+
+  private flushAcks(): void {
+    this.ackScheduled = false;
+    const batch = this.pendingAcks;
+    this.pendingAcks = [];
+    if (batch.length === 0) return;
+    try {
+      this.options.outbox.ack(batch);
+    } catch {
+      // the store refused (closed, disk error): the rows stay and go out again; nothing is lost
+    }
+  }
+
   private releaseLeases(connection: Connection): number {
     let released = 0;
     for (const lease of connection.leases) {
@@ -304,7 +331,7 @@ export class Uplink {
           if (this.connection !== connection) return;
           connection.leases.delete(lease.leaseId);
           connection.inFlight--;
-          outbox.ack(lease.records.map((r) => r.seq));
+          this.acknowledge(lease.records.map((r) => r.seq));
           this.options.onEvent?.({
             type: 'batch-acked',
             lane,

@@ -60,6 +60,19 @@ describe('Outbox', () => {
     expect(again.records[0]?.payload).toEqual({ type: 'measurement', measurement: spo2Measurement(4) });
   });
 
+  it('hands released rows out again first, and never leases a row twice', async () => {
+    for (let i = 0; i < 6; i++) await outbox.append(spo2Measurement(i), 'backlog');
+    const a = outbox.lease({ maxRows: 2 });
+    const b = outbox.lease({ maxRows: 2 });
+    expect(outbox.release(a.leaseId)).toBe(2);
+    const c = outbox.lease({ maxRows: 10 });
+    expect(c.records.map((r) => r.id.slice(-1))).toEqual(['0', '1', '4', '5']);
+    const seqs = [...a.records, ...b.records, ...c.records].map((r) => r.seq);
+    expect(new Set([...b.records, ...c.records].map((r) => r.seq)).size).toBe(6);
+    expect(seqs).toHaveLength(8);
+    expect(outbox.stats().leased).toBe(6);
+  });
+
   it('is idempotent by measurement id, also after a stored record was acknowledged', async () => {
     const stored = spo2Measurement(7, { deviceTime: '2026-11-28T08:00:07' });
     expect(await outbox.append(stored)).toBe('stored');
@@ -135,6 +148,18 @@ describe('Outbox retention', () => {
       reason: 'evicted-full',
     });
     expect(events.some((e) => e.type === 'store.evicted')).toBe(true);
+  });
+
+  it('never evicts a record that is being sent', async () => {
+    outbox.close();
+    outbox = await openOutbox({ maxRows: 10 });
+    for (let i = 0; i < 10; i++) await outbox.append(spo2Measurement(i), 'backlog');
+    const inFlight = outbox.lease({ maxRows: 3 }); // the three oldest
+    await outbox.append(spo2Measurement(10), 'backlog');
+    const left = new Set(outbox.lease({ maxRows: 100 }).records.map((r) => r.id));
+    for (const record of inFlight.records) expect(left.has(record.id)).toBe(false); // still leased...
+    expect(outbox.ack(inFlight.records.map((r) => r.seq))).toBe(3); // ...and still there to acknowledge
+    expect(left.has(spo2Measurement(3).id)).toBe(false); // the oldest pending one went instead
   });
 
   it('keeps alerts even when nothing else is left to evict', async () => {
