@@ -4,27 +4,46 @@ import type { CentralPort } from './central.js';
 /**
  * Picks a Central backend by name. `bluez` is the default on Linux; `sim` builds virtual devices for every
  * bundled driver (demos, tests, a hub without a radio). Each is imported only when chosen, so a hub without
- * D-Bus can still run the simulator. (The optional noble backend is not part of this release.)
+ * D-Bus can still run the simulator.
  */
 export type BackendName = 'bluez' | 'sim';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['bluez', 'sim'];
 
-export async function createCentral(
-  name: BackendName,
-  options: { agent?: AgentOptions | false } = {},
-): Promise<CentralPort> {
+/**
+ * Asks the user for the 6-digit passkey a device shows while bonding (the CLI prompts on the terminal). One
+ * shape for every backend; each backend adapts it to its own pairing mechanism.
+ */
+export type PasskeyPrompt = () => Promise<number>;
+
+/** The simulator's devices all show this passkey (printed by `scan --backend sim` and `pair --backend sim`). */
+export const SIM_PASSKEY = 123456;
+
+export interface CentralChoice {
+  /** Pairing agent options for bluez (false: do not register an agent, e.g. read-only tools). */
+  readonly agent?: AgentOptions | false;
+  /** Passkey entry; overrides `agent.passkey` for bluez. Without it the sim answers with SIM_PASSKEY. */
+  readonly passkey?: PasskeyPrompt;
+}
+
+export async function createCentral(name: BackendName, options: CentralChoice = {}): Promise<CentralPort> {
+  const { passkey } = options;
   switch (name) {
     case 'bluez': {
       const { BluezCentral } = await import('./bluez/central.js');
-      return new BluezCentral(options.agent === undefined ? {} : { agent: options.agent });
+      if (options.agent === false) return new BluezCentral({ agent: false });
+      const agent: AgentOptions = {
+        ...(options.agent ?? {}),
+        ...(passkey ? { passkey: () => passkey() } : {}),
+      };
+      return new BluezCentral({ agent });
     }
     case 'sim': {
       const { SimCentral, SIMULATED_DRIVER_IDS, simulatedDevice } = await import('./sim/index.js');
       const devices = SIMULATED_DRIVER_IDS.map((id, i) => simulatedDevice(id, { seed: i + 1 }));
       return new SimCentral({
         peripherals: devices.map((d) => d.peripheral),
-        passkeyProvider: () => '123456',
+        passkeyProvider: async () => String(passkey ? await passkey() : SIM_PASSKEY).padStart(6, '0'),
       });
     }
   }
