@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import { GatewayError, UsageError } from '../errors.js';
 import { CERTS_HELP, certsCommand } from './certs.js';
 import { DECODE_HELP, decodeCommand } from './decode.js';
+import { DEVICES_HELP, devicesCommand } from './devices.js';
 import { DRIVERS_HELP, driversCommand } from './drivers.js';
+import { FORGET_HELP, forgetCommand } from './forget.js';
 import { type CommandIo, processIo } from './io.js';
+import { PAIR_HELP, pairCommand } from './pair.js';
 import { SCAN_HELP, scanCommand } from './scan.js';
 import { START_HELP, startCommand } from './start.js';
 import { STORE_HELP, storeCommand } from './store.js';
@@ -27,6 +30,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     help: SCAN_HELP,
     run: scanCommand,
   },
+  pair: {
+    summary: 'enrol a nearby health device (scan, pick, bond, check)',
+    help: PAIR_HELP,
+    run: pairCommand,
+  },
+  devices: { summary: 'list the enrolled devices', help: DEVICES_HELP, run: devicesCommand },
+  forget: { summary: 'remove an enrolled device', help: FORGET_HELP, run: forgetCommand },
   store: {
     summary: 'inspect the encrypted outbox, rotate its key, verify the audit log',
     help: STORE_HELP,

@@ -45,6 +45,27 @@ export const MIGRATIONS: readonly { readonly version: number; readonly sql: stri
       );
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Enrolled devices (src/store/device-registry.ts): only these are ever connected and read. The address is
+      -- PHI-adjacent (it identifies a patient's device), so it lives only here, inside the encrypted store.
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,                   -- 'd1-' + 16 random hex digits, never derived from the address
+        address TEXT NOT NULL UNIQUE,          -- the backend's handle (a Bluetooth address, upper case)
+        driver TEXT NOT NULL,                  -- driver id, e.g. 'sig/blood-pressure'
+        category TEXT NOT NULL,                -- the driver's profile, e.g. 'blood-pressure'
+        label TEXT,                            -- the user's name for it; may identify the patient
+        model TEXT,                            -- Device Information manufacturer and model, when read
+        bonded INTEGER NOT NULL,               -- 1 when the adapter holds a bond (keys) with the device
+        enrolled_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER
+      ) WITHOUT ROWID;
+      -- Ids of forgotten devices: never handed out again, so a reading's device id names one device forever.
+      CREATE TABLE retired_device_ids (id TEXT PRIMARY KEY, retired_ms INTEGER NOT NULL) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,0 +1,247 @@
+import { parseArgs } from 'node:util';
+import { BACKEND_NAMES, type BackendName, createCentral, SIM_PASSKEY } from '../ble/backends.js';
+import { BleError } from '../ble/central.js';
+import { loadBundledRegistry } from '../drivers/default-registry.js';
+import { UsageError } from '../errors.js';
+import { DeviceError } from '../store/device-errors.js';
+import { canonicalAddress, type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
+import { openRegistry, STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
+import type { CommandIo } from './io.js';
+import { type Candidate, findCandidates, pairWith } from './pairing.js';
+import { LinePrompt } from './prompt.js';
+
+export const PAIR_HELP = `Usage: rpm-gateway pair [--backend bluez|sim] [--seconds 10] [--pick N] [--label TEXT] [--yes]
+
+Enrols one of the patient's health devices: scans, lists the supported devices nearby by profile and
+driver (never by address), asks which one, connects, bonds when the device needs it (type the 6-digit
+passkey the device shows), checks it answers, and records it in the encrypted store. Only enrolled devices
+are ever read. Pairing a device that is enrolled already keeps its id and updates it. Stop the running
+gateway first: it owns the store.
+
+Put the device in pairing mode first (most cuffs and meters: hold the Bluetooth button until it blinks).
+Options:
+  --backend <name>       bluez (default on Linux) or sim (simulated devices; passkey ${SIM_PASSKEY})
+  --seconds <n>          how long to listen (default 10)
+  --pick <n>             pair device number <n> of the list without asking (scripts)
+  --label <text>         a name for the device, shown by "rpm-gateway devices" (at most 64 characters;
+                         it stays in the encrypted store and is never sent to the clinic)
+  --bond                 bond even if neither the profile nor the device asks for it
+  --yes                  pair again a device that is enrolled already, without asking
+${STORE_OPTIONS_HELP}
+  -h, --help             show this help`;
+
+const CONNECT_TIMEOUT_MS = 20_000;
+
+export async function pairCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      backend: { type: 'string', default: 'bluez' },
+      seconds: { type: 'string', default: '10' },
+      pick: { type: 'string' },
+      label: { type: 'string' },
+      bond: { type: 'boolean' },
+      yes: { type: 'boolean' },
+      ...STORE_OPTIONS,
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(`${PAIR_HELP}\n`);
+    return 0;
+  }
+  const seconds = Number(values.seconds);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 300)
+    throw new UsageError('--seconds must be more than 0 and at most 300');
+  const backend = values.backend as BackendName;
+  if (!BACKEND_NAMES.includes(backend))
+    throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
+  const pick = values.pick === undefined ? undefined : Number(values.pick);
+  if (pick !== undefined && (!/^\d+$/.test(values.pick ?? '') || pick < 1))
+    throw new UsageError('--pick must be a device number from the list (1, 2, ...)');
+  // Checked before the scan, so a bad label does not cost the user a pairing.
+  if (values.label !== undefined) normalizeLabel(values.label);
+
+  const location = storeLocation(values, io);
+  const prompt = new LinePrompt(io.stdin, io.stdout);
+  const say = (line: string) => io.stdout.write(`${line}\n`);
+  // Opened first: a running gateway (STORE_LOCKED) is reported before the user waits for a scan.
+  const store = await openRegistry(location);
+  try {
+    const drivers = await loadBundledRegistry();
+    let passkeyAsked = false;
+    let passkeyGiven = false;
+    /** The picked device: the only one whose pairing requests the bluez agent entertains. */
+    let target: string | undefined;
+    const central = await createCentral(backend, {
+      passkey: async () => {
+        passkeyAsked = true;
+        const passkey = await askPasskey(prompt, backend, say);
+        passkeyGiven = true;
+        return passkey;
+      },
+      // bluez (doc/org.bluez.Agent.rst): numeric comparison (RequestConfirmation) asks the user to compare the
+      // two displays; Just Works (RequestAuthorization, no passkey) is accepted because the user picked this
+      // device in this command. Requests from any other device (BlueZ routes every pairing to the default
+      // agent, a neighbour's included) are refused.
+      agent: {
+        confirm: async ({ address, passkey }) =>
+          target !== undefined &&
+          address !== undefined &&
+          canonicalAddress(address) === target &&
+          (passkey === undefined ||
+            prompt.confirm(`Does the device show ${String(passkey).padStart(6, '0')}?`)),
+        display: ({ passkey }) => say(`Type ${String(passkey).padStart(6, '0')} on the device.`),
+      },
+    });
+    await central.start();
+    try {
+      say(`scanning for ${seconds} s (${backend}) ...`);
+      const candidates = await findCandidates(central, drivers, seconds * 1000, (address) =>
+        store.registry.findByAddress(address),
+      );
+      if (candidates.length === 0) {
+        throw new DeviceError(
+          'DEVICE_NONE_NEARBY',
+          'no supported health device nearby (is it awake and in pairing mode? most advertise only for a ' +
+            'minute after a measurement or a press of the Bluetooth button)',
+        );
+      }
+      for (const candidate of candidates) say(describeCandidate(candidate));
+      const chosen = await choose(candidates, pick, prompt);
+      target = chosen.address;
+      if (chosen.enrolled && !values.yes) {
+        const again = await prompt.confirm(
+          `Device ${chosen.number} is enrolled already as ${chosen.enrolled.id}; pair it again?`,
+        );
+        if (!again) throw new DeviceError('DEVICE_NOT_CHOSEN', 'nothing was changed');
+      }
+      const { driver } = chosen;
+      let result: Awaited<ReturnType<typeof pairWith>>;
+      try {
+        result = await pairWith(central, chosen, {
+          timeoutMs: CONNECT_TIMEOUT_MS,
+          ...(values.bond ? { forceBond: true } : {}),
+          onStep: (step) => {
+            if (step === 'connecting') say(`connecting to ${chosen.number}. ${driver.category} ...`);
+            if (step === 'bonding') say('bonding ...');
+            if (step === 'checking') say('checking that the device answers ...');
+          },
+        });
+      } catch (error) {
+        if (passkeyAsked && !passkeyGiven) {
+          throw new DeviceError('DEVICE_NOT_CHOSEN', 'no passkey was entered; nothing was paired', {
+            cause: error,
+          });
+        }
+        if (error instanceof BleError && error.code === 'BLE_AUTH_FAILED') {
+          location.audit.record('device.pairing-failed', 'cli', {
+            driver: driver.id,
+            profile: driver.category,
+            reason: passkeyAsked ? 'passkey-refused' : 'authentication-failed',
+          });
+          throw new BleError(
+            'BLE_AUTH_FAILED',
+            passkeyAsked
+              ? 'the passkey was refused; try again (rpm-gateway pair), typing the 6 digits the device shows'
+              : 'the device refused to pair; put it in pairing mode and try again (rpm-gateway pair)',
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+      const { device, created } = store.registry.enrol({
+        address: chosen.address,
+        driverId: driver.id,
+        category: driver.category,
+        bonded: result.bonded,
+        ...(values.label === undefined ? {} : { label: values.label }),
+        ...(result.model === undefined ? {} : { model: result.model }),
+      });
+      // The audit log holds ids, never the address, and not the label (a user's label may name the patient).
+      if (result.bondedNow) {
+        location.audit.record('device.paired', 'cli', {
+          device: device.id,
+          driver: driver.id,
+          profile: driver.category,
+          method: passkeyAsked ? 'passkey' : 'no-passkey',
+        });
+      }
+      location.audit.record(created ? 'device.enrolled' : 'device.re-enrolled', 'cli', {
+        device: device.id,
+        driver: driver.id,
+        profile: driver.category,
+        bonded: device.bonded,
+      });
+      say(
+        `${created ? 'enrolled' : 'updated'} ${device.id}: ${driver.category}, ${driver.id}` +
+          `${device.model ? `, ${device.model}` : ''}, ${device.bonded ? 'bonded' : 'not bonded (the device needs no bond)'}` +
+          `${device.label ? `, label "${device.label}"` : ''}`,
+      );
+      say('the gateway reads it from its next start; see "rpm-gateway devices"');
+      return 0;
+    } finally {
+      await central.stop();
+    }
+  } finally {
+    prompt.close();
+    store.close();
+  }
+}
+
+function describeCandidate(c: Candidate): string {
+  const signal = c.rssi === undefined ? '' : `  ${c.rssi} dBm`;
+  const enrolled = c.enrolled ? `  [enrolled: ${enrolledName(c.enrolled)}]` : '';
+  return `${String(c.number).padStart(2)}. ${c.driver.category.padEnd(15)} ${c.driver.name} (${c.driver.id})${signal}${enrolled}`;
+}
+
+function enrolledName(device: EnrolledDevice): string {
+  return device.label ? `${device.id} "${device.label}"` : device.id;
+}
+
+async function choose(
+  candidates: readonly Candidate[],
+  pick: number | undefined,
+  prompt: LinePrompt,
+): Promise<Candidate> {
+  const count = candidates.length;
+  if (pick !== undefined) {
+    const chosen = candidates[pick - 1];
+    if (!chosen) {
+      throw new DeviceError(
+        'DEVICE_NOT_CHOSEN',
+        `--pick ${pick}: the scan found ${count} device${count === 1 ? '' : 's'}; nothing was paired`,
+      );
+    }
+    return chosen;
+  }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const answer = await prompt.ask(`Pair which device? [1-${count}, Enter to cancel] `);
+    if (answer === undefined || answer === '') {
+      throw new DeviceError('DEVICE_NOT_CHOSEN', 'no device chosen; nothing was paired');
+    }
+    const chosen = /^\d+$/.test(answer) ? candidates[Number(answer) - 1] : undefined;
+    if (chosen) return chosen;
+  }
+  throw new DeviceError('DEVICE_NOT_CHOSEN', `three answers that are not 1 to ${count}; nothing was paired`);
+}
+
+/** Asks for the 6-digit passkey (Core 5.4 Vol 3 Part H 2.3.5.3: 000000-999999), three tries at typing it. */
+async function askPasskey(
+  prompt: LinePrompt,
+  backend: BackendName,
+  say: (line: string) => void,
+): Promise<number> {
+  say(
+    backend === 'sim'
+      ? `the device asks for a passkey (the simulated devices show ${SIM_PASSKEY})`
+      : 'the device asks for a passkey: it shows 6 digits on its display (or on a label)',
+  );
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const answer = await prompt.ask('Passkey: ');
+    if (answer === undefined || answer === '') break;
+    if (/^\d{6}$/.test(answer)) return Number(answer);
+    say('a passkey is 6 digits, e.g. 012345');
+  }
+  throw new DeviceError('DEVICE_NOT_CHOSEN', 'no passkey was entered; nothing was paired');
+}
