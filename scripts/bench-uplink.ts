@@ -67,7 +67,7 @@ import { EnvKeyProvider } from '../src/store/keys.js';
 import { type Lease, Outbox } from '../src/store/outbox.js';
 import { signedCodec } from '../src/uplink/signed-codec.js';
 import { Uplink, type UplinkCodec, type UplinkEvent } from '../src/uplink/uplink.js';
-import { decodeBatch, gatewayTopics, verifyEnvelope } from '../src/wire/index.js';
+import { decodeBatch, gatewayTopics, verifyEnvelope, wireItemRecords } from '../src/wire/index.js';
 import { spo2Measurement } from '../test/support/measurements.js';
 import { freePort, mosquittoAvailable } from '../test/support/mosquitto.js';
 import { createTestPki, signingCredentials } from '../test/support/pki-setup.js';
@@ -338,7 +338,11 @@ async function drainWorker(variant: DrainVariant, dir: string, port: number, row
   const cleanup: (() => Promise<void> | void)[] = [];
   try {
     if (variant === 'uplink') {
-      const outbox = new Outbox({ path: join(work, 'outbox.db'), keys: new EnvKeyProvider('K', { K: KEY }) });
+      const outbox = new Outbox({
+        path: join(work, 'outbox.db'),
+        keys: new EnvKeyProvider('K', { K: KEY }),
+        recordCodec: wireItemRecords,
+      });
       await outbox.open();
       cleanup.push(() => outbox.close());
       const fillStart = performance.now();
@@ -657,7 +661,11 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
     };
 
     // 1. An append on its own (no uplink): call -> durable.
-    const alone = new Outbox({ path: join(work, 'alone.db'), keys: new EnvKeyProvider('K', { K: KEY }) });
+    const alone = new Outbox({
+      path: join(work, 'alone.db'),
+      keys: new EnvKeyProvider('K', { K: KEY }),
+      recordCodec: wireItemRecords,
+    });
     await alone.open();
     const appendAlone: number[] = [];
     try {
@@ -672,7 +680,11 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
     }
 
     // 2. The uplink: append(m, 'live') -> received.
-    const outbox = new Outbox({ path: join(work, 'live.db'), keys: new EnvKeyProvider('K', { K: KEY }) });
+    const outbox = new Outbox({
+      path: join(work, 'live.db'),
+      keys: new EnvKeyProvider('K', { K: KEY }),
+      recordCodec: wireItemRecords,
+    });
     await outbox.open();
     cleanup.unshift(() => outbox.close());
     // Each sample is stamped when its commit is done (a listener registered before the uplink's) and when the

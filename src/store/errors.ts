@@ -27,7 +27,9 @@ export type StoreErrorCode =
   /** Any other I/O failure of the store. */
   | 'STORE_IO'
   /** The store was used after close(). */
-  | 'STORE_CLOSED';
+  | 'STORE_CLOSED'
+  /** A stored record's body format is not one this gateway was configured to read (src/store/record-codec.ts). */
+  | 'STORE_RECORD_FORMAT';
 
 export class StoreError extends GatewayError {
   declare readonly code: StoreErrorCode;

@@ -66,6 +66,48 @@ export const MIGRATIONS: readonly { readonly version: number; readonly sql: stri
       CREATE TABLE retired_device_ids (id TEXT PRIMARY KEY, retired_ms INTEGER NOT NULL) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- 1. Each body names its format (src/store/record-codec.ts): 0 JSON, 1 the wire format's batch item (CBOR),
+      --    so the uplink splices stored items into a batch without decoding and encoding them again.
+      -- 2. Ids are unique only where a duplicate can arrive: ids derived from the device's timestamp (stable = 1,
+      --    a stored record the device may send again). Other ids are random (src/model/ids.ts) and cannot
+      --    collide; leaving them out of the unique index spares every live reading an insert and a delete at a
+      --    random place in that index (the drain of 1 Hz oximeter readings was bound by it).
+      -- SQLite cannot drop a column's UNIQUE, so the table is rebuilt; the AUTOINCREMENT counter is carried
+      -- over, so no seq is ever handed out twice (the quarantine is keyed by seq).
+      CREATE TABLE outbox_v4 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        lane INTEGER NOT NULL,
+        device TEXT NOT NULL,
+        stable INTEGER NOT NULL,
+        measured_at TEXT NOT NULL,
+        appended_ms INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        format INTEGER NOT NULL DEFAULT 0,
+        body BLOB NOT NULL,
+        lease INTEGER
+      );
+      INSERT INTO outbox_v4 (seq, id, kind, lane, device, stable, measured_at, appended_ms, size, format, body, lease)
+        SELECT seq, id, kind, lane, device, stable, measured_at, appended_ms, size, 0, body, lease FROM outbox;
+      DELETE FROM sqlite_sequence WHERE name = 'outbox_v4';
+      INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'outbox_v4', max(seq) FROM (
+          SELECT seq FROM sqlite_sequence WHERE name = 'outbox'
+          UNION ALL SELECT max(seq) FROM quarantine
+          UNION ALL SELECT 0
+        );
+      DROP TABLE outbox;
+      ALTER TABLE outbox_v4 RENAME TO outbox;
+      CREATE UNIQUE INDEX outbox_stable_id ON outbox (id) WHERE stable = 1;
+      CREATE INDEX outbox_pending ON outbox (lane, seq) WHERE lease IS NULL;
+      CREATE INDEX outbox_appended ON outbox (appended_ms);
+      ALTER TABLE quarantine ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

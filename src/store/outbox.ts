@@ -5,6 +5,7 @@ import { openEncryptedDatabase, type SqliteDatabase } from './encrypted-database
 import { StoreError, storeErrorFrom } from './errors.js';
 import { KeyFileProvider, type KeyProvider } from './keys.js';
 import { migrate } from './migrations.js';
+import { decodeBody, JSON_FORMAT, jsonRecords, type RecordCodec } from './record-codec.js';
 import { completePendingRekey } from './rekey.js';
 import { enforceRetention, expireOld, type Gap, type RetentionPolicy } from './retention.js';
 
@@ -12,7 +13,9 @@ import { enforceRetention, expireOld, type Gap, type RetentionPolicy } from './r
  * The encrypted store-and-forward outbox: the source of truth for every reading until the clinic acknowledged
  * it (mqtt.js keeps its queue in memory and loses it on restart: shared/FACTS.md).
  *
- * - append: idempotent by measurement id; appends made in the same event-loop turn share one transaction and
+ * - append: idempotent by measurement id for readings the device timestamped (the ids derived from that time,
+ *   src/model/ids.ts: the only readings a device can send twice, as stored records); other ids are random and
+ *   cannot repeat. Appends made in the same event-loop turn share one transaction and
  *   so one fsync (group commit); the promise resolves once the reading is durable.
  * - lease / ack / release: the uplink leases a batch (lane order: alert, live, backlog; append order within a
  *   lane, so each device's readings stay in order per lane), deletes it only on PUBACK, and returns it on
@@ -32,6 +35,10 @@ export interface OutboxRecord {
   readonly deviceId: string;
   readonly appendedAt: number;
   readonly size: number;
+  /** The stored body and its format (src/store/record-codec.ts): the uplink splices wire items as they are. */
+  readonly format: number;
+  readonly body: Uint8Array;
+  /** The body decoded (on first use). */
   readonly payload: OutboxPayload;
 }
 
@@ -65,6 +72,11 @@ export interface OutboxOptions {
   readonly keys: KeyProvider;
   readonly clock?: Clock;
   readonly retention?: Partial<RetentionPolicy>;
+  /**
+   * How bodies are written (default JSON). The gateway passes the wire format's item codec
+   * (src/wire/record-codec.ts), so the uplink builds batches without decoding and re-encoding each reading.
+   */
+  readonly recordCodec?: RecordCodec;
   /** Logging and the audit log subscribe here. Events carry no PHI. */
   readonly onEvent?: (event: StoreEvent) => void;
 }
@@ -109,12 +121,14 @@ interface Row {
   device: string;
   appended_ms: number;
   size: number;
+  format: number;
   body: Buffer;
 }
 
 export class Outbox {
   private db: SqliteDatabase | undefined;
   private readonly clock: Clock;
+  private readonly codec: RecordCodec;
   readonly retention: RetentionPolicy;
   private queue: PendingAppend[] = [];
   private flushScheduled = false;
@@ -135,6 +149,7 @@ export class Outbox {
 
   constructor(private readonly options: OutboxOptions) {
     this.clock = options.clock ?? systemClock;
+    this.codec = options.recordCodec ?? jsonRecords;
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
   }
 
@@ -252,7 +267,7 @@ export class Outbox {
     const s = this.statements;
     const stable = measurement.deviceTime !== null ? 1 : 0;
     if (stable && s.isAcked.get(measurement.id)) return this.duplicate();
-    const body = Buffer.from(JSON.stringify({ type: 'measurement', measurement }));
+    const { format, body } = this.encode({ type: 'measurement', measurement });
     const info = s.insert.run(
       measurement.id,
       0,
@@ -262,12 +277,28 @@ export class Outbox {
       measurement.time,
       this.clock.now(),
       body.length,
+      format,
       body,
     );
     if (info.changes === 0) return this.duplicate();
     this.rows++;
     this.payloadBytes += body.length;
     return 'stored';
+  }
+
+  /**
+   * The body in the configured format; a payload that format refuses (e.g. a field out of the wire contract) is
+   * kept as JSON, never dropped: the uplink fails to encode it and moves it to the quarantine for inspection.
+   */
+  private encode(payload: OutboxPayload): { format: number; body: Uint8Array } {
+    if (this.codec.format !== JSON_FORMAT) {
+      try {
+        return { format: this.codec.format, body: this.codec.encode(payload) };
+      } catch {
+        // fall through to JSON
+      }
+    }
+    return { format: JSON_FORMAT, body: jsonRecords.encode(payload) };
   }
 
   private duplicate(): 'duplicate' {
@@ -278,7 +309,7 @@ export class Outbox {
   /** Inserts gap records (inside the caller's transaction). */
   private insertGaps(gaps: readonly Gap[]): void {
     for (const gap of gaps) {
-      const body = Buffer.from(JSON.stringify(gap));
+      const { format, body } = this.encode(gap);
       this.statements.insert.run(
         gap.id,
         1,
@@ -288,6 +319,7 @@ export class Outbox {
         gap.lastTime,
         this.clock.now(),
         body.length,
+        format,
         body,
       );
       this.rows++;
@@ -358,7 +390,7 @@ export class Outbox {
       }
       this.leases.set(leaseId, { lane: taken[0]?.lane as number, seqs: taken.map((r) => r.seq) });
     }
-    return { leaseId, records: taken.map(toRecord) };
+    return { leaseId, records: taken.map((row) => toRecord(row, this.codec)) };
   }
 
   /** Forgets leased seqs (acknowledged, quarantined, released); a released row lowers its lane's frontier. */
@@ -371,10 +403,19 @@ export class Outbox {
     }
   }
 
-  /** Deletes acknowledged records (their freed pages are zeroed: secure_delete). Returns how many were deleted. */
+  /**
+   * Deletes acknowledged records (their freed pages are zeroed: secure_delete). Returns how many were deleted.
+   *
+   * This commit does not wait for an fsync: with WAL and synchronous=NORMAL a commit is still atomic and never
+   * corrupts the store, it is only not yet durable against a power cut (sqlite.org/pragma.html#pragma_synchronous,
+   * sqlite.org/wal.html). A power cut that undoes an acknowledgement costs a re-send of readings the clinic drops
+   * as duplicates by id; it never loses one. The next append's FULL commit syncs the WAL, this deletion with it.
+   * Appends keep FULL: a reading is only reported stored once it survives a power cut.
+   */
   ack(seqs: readonly number[]): number {
     const db = this.requireOpen();
     const now = this.clock.now();
+    this.statements.relaxed.run();
     try {
       return db.transaction(() => {
         let deleted = 0;
@@ -401,6 +442,8 @@ export class Outbox {
       this.rows = totals.rows;
       this.payloadBytes = totals.bytes;
       throw storeErrorFrom(error, 'deleting acknowledged readings');
+    } finally {
+      this.statements.durable.run();
     }
   }
 
@@ -518,30 +561,33 @@ export class Outbox {
 function prepare(db: SqliteDatabase) {
   return {
     insert: db.prepare(
-      `INSERT OR IGNORE INTO outbox (id, kind, lane, device, stable, measured_at, appended_ms, size, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO outbox (id, kind, lane, device, stable, measured_at, appended_ms, size, format, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     isAcked: db.prepare('SELECT 1 FROM acked WHERE id = ?').pluck(),
     // Rows of a lane in append order after a frontier, from the partial index on (lane, seq). `lease IS NULL`
     // always holds (leases live in memory; the column is cleared at open and never written) but must be in the
     // query, or SQLite cannot use the partial index and sorts the whole table on every lease.
     pendingInLane: db.prepare(
-      'SELECT seq, id, kind, lane, device, appended_ms, size, body FROM outbox WHERE lease IS NULL AND lane = ? AND seq > ? ORDER BY seq',
+      'SELECT seq, id, kind, lane, device, appended_ms, size, format, body FROM outbox WHERE lease IS NULL AND lane = ? AND seq > ? ORDER BY seq',
     ),
     remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING id, size, stable'),
     remember: db.prepare('INSERT OR REPLACE INTO acked (id, acked_ms) VALUES (?, ?)'),
     forget: db.prepare('DELETE FROM acked WHERE acked_ms < ?'),
     toQuarantine: db.prepare(
-      'INSERT OR IGNORE INTO quarantine (seq, id, device, body, reason, quarantined_ms) SELECT seq, id, device, body, ?, ? FROM outbox WHERE seq = ?',
+      'INSERT OR IGNORE INTO quarantine (seq, id, device, format, body, reason, quarantined_ms) SELECT seq, id, device, format, body, ?, ? FROM outbox WHERE seq = ?',
     ),
     bump: db.prepare(
       'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
     ),
     counter: db.prepare('SELECT value FROM counters WHERE name = ?'),
+    relaxed: db.prepare('PRAGMA synchronous = NORMAL'),
+    durable: db.prepare('PRAGMA synchronous = FULL'),
   };
 }
 
-function toRecord(row: Row): OutboxRecord {
+function toRecord(row: Row, codec: RecordCodec): OutboxRecord {
+  let payload: OutboxPayload | undefined;
   return {
     seq: row.seq,
     id: row.id,
@@ -549,7 +595,13 @@ function toRecord(row: Row): OutboxRecord {
     deviceId: row.device,
     appendedAt: row.appended_ms,
     size: row.size,
-    payload: JSON.parse(row.body.toString('utf8')) as OutboxPayload,
+    format: row.format,
+    body: row.body,
+    // Decoded only when asked for: the uplink sends wire-format bodies as they are.
+    get payload(): OutboxPayload {
+      payload ??= decodeBody(row.format, row.body, codec);
+      return payload;
+    },
   };
 }
 

@@ -3,16 +3,18 @@ import type { Measurement, TimeSource } from '../model/measurement.js';
 import type { InvalidReason, JsonValue, Observation } from '../model/observation.js';
 import { isUcumUnit } from '../model/units.js';
 import type { Gap } from '../store/retention.js';
-import { type CborInput, type CborValue, encodeCbor } from './cbor.js';
+import { type CborInput, CborRaw, type CborValue, decodeCbor, encodeCbor } from './cbor.js';
 import { WireError } from './errors.js';
 import {
   checkJson,
   checkText,
+  checkUint,
   DATE_TIME,
   decodePayload,
   Fields,
   GATEWAY_ID,
   invalid,
+  type TextRule,
   toJson,
   UTC_DATE_TIME,
   WIRE_VERSION,
@@ -48,42 +50,108 @@ const KINDS: readonly Measurement['kind'][] = ['measurement', 'intermediate', 'i
 const INVALID_REASONS: readonly InvalidReason[] = ['nan', 'nres', '+inf', '-inf', 'reserved'];
 const GAP_REASONS: readonly Gap['reason'][] = ['evicted-full', 'expired'];
 
+/**
+ * The rule of every text field, by wire key. The decoder reads with these and the encoder checks with the same
+ * ones, so what the gateway sends is exactly what a receiver following the doc accepts.
+ */
+const RULE = {
+  gw: { pattern: GATEWAY_ID, describe: 'a gateway id' },
+  id: { pattern: MEASUREMENT_ID, describe: '"m1-" and 32 lowercase hex digits' },
+  gapId: { pattern: GAP_ID, describe: '"g1-" and 32 lowercase hex digits' },
+  dev: { min: 1, max: 128, describe: 'a device id (1-128 characters)' },
+  drv: { pattern: DRIVER, describe: 'a driver "id@version"' },
+  chr: { pattern: CHARACTERISTIC, describe: 'a lowercase UUID' },
+  time: { pattern: DATE_TIME, describe: 'an ISO-8601 date-time' },
+  utc: { pattern: UTC_DATE_TIME, describe: 'an ISO-8601 UTC date-time' },
+  tsrc: { oneOf: TIME_SOURCES },
+  kind: { oneOf: KINDS },
+  status: { min: 1, max: 64 },
+  code: { pattern: MDC_SYNTAX, describe: 'an MDC reference id' },
+  unit: { pattern: UCUM_SYNTAX, describe: 'a UCUM unit' },
+  invalid: { oneOf: INVALID_REASONS },
+  qualifier: { min: 1, max: 64, describe: 'a qualifier' },
+  why: { oneOf: GAP_REASONS },
+} satisfies Record<string, TextRule>;
+
 // ---------------------------------------------------------------------------------------------- encode
 
 /**
- * Encodes a batch. The result is decoded again before it is returned, so the gateway never publishes bytes
- * that a receiver following the doc would refuse (a poison batch would be re-sent forever): any field out of
- * contract is WIRE_INVALID_FIELD here, at the source, naming the item and field.
+ * Encodes one batch item (the CBOR map of a measurement or gap record). Every field is checked against the
+ * rules the decoder applies, so the gateway never publishes bytes that a receiver following the doc would
+ * refuse (a poison batch would be re-sent forever): a field out of contract is WIRE_INVALID_FIELD here, at the
+ * source, naming the item and field. The outbox stores readings in this form (src/wire/record-codec.ts), so a
+ * batch is assembled from stored items without encoding them again.
  */
-export function encodeBatch(batch: Batch): Uint8Array {
-  const items: CborInput[] = batch.items.map((item, i) => encodeItem(item, `batch.items[${i}]`));
-  const bytes = encodeCbor({
-    v: WIRE_VERSION,
-    gw: batch.gatewayId,
-    seq: batch.seq,
-    sent: batch.sentAt,
-    items,
-  });
-  decodeBatch(bytes);
-  return bytes;
+export function encodeBatchItem(item: BatchItem, path = 'item'): Uint8Array {
+  return encodeCbor(item.type === 'gap' ? gapItem(item, path) : measurementItem(item, path));
 }
 
-function encodeItem(item: BatchItem, path: string): CborInput {
-  if (item.type === 'gap') {
-    return {
-      t: 'gap',
-      id: item.id,
-      dev: item.deviceId,
-      n: item.count,
-      first: item.firstTime,
-      last: item.lastTime,
-      why: item.reason,
-      rec: item.recordedAt,
-    };
-  }
+/** A batch from items made by encodeBatchItem, spliced in as they are. */
+export function encodeBatchOfItems(
+  header: Pick<Batch, 'gatewayId' | 'seq' | 'sentAt'>,
+  items: readonly Uint8Array[],
+): Uint8Array {
+  checkText(header.gatewayId, 'batch.gw', RULE.gw);
+  checkUint(header.seq, 'batch.seq');
+  checkUint(header.sentAt, 'batch.sent', 'epoch milliseconds (uint)');
+  return encodeCbor({
+    v: WIRE_VERSION,
+    gw: header.gatewayId,
+    seq: header.seq,
+    sent: header.sentAt,
+    items: items.map((bytes) => new CborRaw(bytes)),
+  });
+}
+
+/** Encodes a batch (see encodeBatchItem for the checks). `decodeBatch(encodeBatch(b))` gives `b` back. */
+export function encodeBatch(batch: Batch): Uint8Array {
+  return encodeBatchOfItems(
+    batch,
+    batch.items.map((item, i) => encodeBatchItem(item, `batch.items[${i}]`)),
+  );
+}
+
+function gapItem(gap: Gap, path: string): CborInput {
+  checkText(gap.id, `${path}.id`, RULE.gapId);
+  checkText(gap.deviceId, `${path}.dev`, RULE.dev);
+  if (checkUint(gap.count, `${path}.n`) < 1) invalid(`${path}.n`, 'a count of at least 1');
+  checkText(gap.firstTime, `${path}.first`, RULE.time);
+  checkText(gap.lastTime, `${path}.last`, RULE.time);
+  checkText(gap.reason, `${path}.why`, RULE.why);
+  checkText(gap.recordedAt, `${path}.rec`, RULE.utc);
+  return {
+    t: 'gap',
+    id: gap.id,
+    dev: gap.deviceId,
+    n: gap.count,
+    first: gap.firstTime,
+    last: gap.lastTime,
+    why: gap.reason,
+    rec: gap.recordedAt,
+  };
+}
+
+function measurementItem(item: BatchItem, path: string): CborInput {
   if (item.type !== 'measurement') invalid(`${path}.type`, '"measurement" or "gap"');
   const m = item.measurement;
+  checkText(m.id, `${path}.id`, RULE.id);
+  checkText(m.deviceId, `${path}.dev`, RULE.dev);
+  checkText(m.driver, `${path}.drv`, RULE.drv);
+  checkText(m.characteristic, `${path}.chr`, RULE.chr);
+  checkText(m.time, `${path}.time`, RULE.time);
+  checkText(m.timeSource, `${path}.tsrc`, RULE.tsrc);
+  if (m.deviceTime !== null) {
+    checkText(m.deviceTime, `${path}.dtime`, { ...RULE.time, describe: `${RULE.time.describe} or null` });
+  }
+  checkText(m.receivedAt, `${path}.rcvd`, RULE.utc);
+  checkText(m.kind, `${path}.kind`, RULE.kind);
+  if (!Array.isArray(m.observations)) invalid(`${path}.obs`, 'an array');
+  if (!Array.isArray(m.status)) invalid(`${path}.st`, 'an array');
+  for (const [j, s] of m.status.entries()) checkText(s, `${path}.st[${j}]`, RULE.status);
   checkJson(m.details, `${path}.det`);
+  if (m.details === null || typeof m.details !== 'object' || Array.isArray(m.details)) {
+    invalid(`${path}.det`, 'a map');
+  }
   return {
     t: 'm',
     id: m.id,
@@ -95,17 +163,25 @@ function encodeItem(item: BatchItem, path: string): CborInput {
     dtime: m.deviceTime,
     rcvd: m.receivedAt,
     kind: m.kind,
-    obs: m.observations.map((o, j) => encodeObservation(o, `${path}.obs[${j}]`)),
+    obs: m.observations.map((o, j) => observationItem(o, `${path}.obs[${j}]`)),
     // Empty status and details are left out: ~8 bytes per reading at 86,400 readings a day per oximeter.
     st: m.status.length > 0 ? [...m.status] : undefined,
     det: Object.keys(m.details).length > 0 ? (m.details as CborInput) : undefined,
   };
 }
 
-function encodeObservation(o: Observation, path: string): CborInput {
+function observationItem(o: Observation, path: string): CborInput {
   // The gateway only sends what its own tables know (drivers are checked against them at load time).
   if (!isMdcCode(o.code)) invalid(`${path}[0]`, 'an MDC reference id from src/model/codes.ts');
   if (!isUcumUnit(o.unit)) invalid(`${path}[2]`, 'a UCUM unit from src/model/units.ts');
+  if (o.value !== null && (typeof o.value !== 'number' || !Number.isFinite(o.value))) {
+    invalid(`${path}[1]`, 'a finite number or null');
+  }
+  if (o.invalid !== undefined) checkText(o.invalid, `${path}[3]`, RULE.invalid);
+  if ((o.value === null) !== (o.invalid !== undefined)) {
+    invalid(`${path}[3]`, 'an invalid reason exactly when the value is null');
+  }
+  if (o.qualifier !== undefined) checkText(o.qualifier, `${path}[4]`, RULE.qualifier);
   // Shortest form: [code, value, unit], then the invalid reason (null when only a qualifier follows).
   if (o.qualifier !== undefined) return [o.code, o.value, o.unit, o.invalid ?? null, o.qualifier];
   if (o.invalid !== undefined) return [o.code, o.value, o.unit, o.invalid];
@@ -120,7 +196,7 @@ function encodeObservation(o: Observation, path: string): CborInput {
  */
 export function decodeBatch(payload: Uint8Array, expect: { readonly gatewayId?: string } = {}): Batch {
   const f = decodePayload(payload, 'batch');
-  const gatewayId = f.text('gw', { pattern: GATEWAY_ID, describe: 'a gateway id' });
+  const gatewayId = f.text('gw', RULE.gw);
   if (expect.gatewayId !== undefined && gatewayId !== expect.gatewayId) {
     throw new WireError('WIRE_GATEWAY_MISMATCH', 'batch.gw is not the gateway the topic and signer name');
   }
@@ -130,6 +206,11 @@ export function decodeBatch(payload: Uint8Array, expect: { readonly gatewayId?: 
   return { gatewayId, seq, sentAt, items };
 }
 
+/** Decodes one item made by encodeBatchItem (a stored outbox body; see src/wire/record-codec.ts). */
+export function decodeBatchItem(bytes: Uint8Array, path = 'item'): BatchItem {
+  return decodeItem(decodeCbor(bytes), path);
+}
+
 function decodeItem(value: CborValue, path: string): BatchItem {
   const f = Fields.of(value, path);
   const type = f.text('t', { oneOf: ['m', 'gap'] });
@@ -137,18 +218,18 @@ function decodeItem(value: CborValue, path: string): BatchItem {
 }
 
 function decodeMeasurement(f: Fields): Measurement {
-  const id = f.text('id', { pattern: MEASUREMENT_ID, describe: '"m1-" and 32 lowercase hex digits' });
-  const deviceId = f.text('dev', { min: 1, max: 128, describe: 'a device id (1-128 characters)' });
-  const driver = f.text('drv', { pattern: DRIVER, describe: 'a driver "id@version"' });
-  const characteristic = f.text('chr', { pattern: CHARACTERISTIC, describe: 'a lowercase UUID' });
-  const time = f.text('time', { pattern: DATE_TIME, describe: 'an ISO-8601 date-time' });
-  const timeSource = f.text('tsrc', { oneOf: TIME_SOURCES }) as TimeSource;
-  const deviceTime = f.nullableText('dtime', { pattern: DATE_TIME, describe: 'an ISO-8601 date-time' });
-  const receivedAt = f.text('rcvd', { pattern: UTC_DATE_TIME, describe: 'an ISO-8601 UTC date-time' });
-  const kind = f.text('kind', { oneOf: KINDS }) as Measurement['kind'];
+  const id = f.text('id', RULE.id);
+  const deviceId = f.text('dev', RULE.dev);
+  const driver = f.text('drv', RULE.drv);
+  const characteristic = f.text('chr', RULE.chr);
+  const time = f.text('time', RULE.time);
+  const timeSource = f.text('tsrc', RULE.tsrc) as TimeSource;
+  const deviceTime = f.nullableText('dtime', RULE.time);
+  const receivedAt = f.text('rcvd', RULE.utc);
+  const kind = f.text('kind', RULE.kind) as Measurement['kind'];
   const observations = f.array('obs').map((o, i) => decodeObservation(o, `${f.at('obs')}[${i}]`));
   const status = f.has('st')
-    ? f.array('st').map((s, i) => checkText(s, `${f.at('st')}[${i}]`, { min: 1, max: 64 }))
+    ? f.array('st').map((s, i) => checkText(s, `${f.at('st')}[${i}]`, RULE.status))
     : [];
   let details: { readonly [k: string]: JsonValue } = {};
   if (f.has('det')) {
@@ -177,24 +258,21 @@ function decodeObservation(value: CborValue, path: string): Observation {
     invalid(path, 'an array [code, value, unit, ? invalid, ? qualifier]');
   }
   // A code or unit newer than this build's tables is passed on as it is (see the doc's versioning rules).
-  const code = checkText(value[0], `${path}[0]`, { pattern: MDC_SYNTAX, describe: 'an MDC reference id' });
+  const code = checkText(value[0], `${path}[0]`, RULE.code);
   const number = value[1];
   if (number !== null && (typeof number !== 'number' || !Number.isFinite(number))) {
     invalid(`${path}[1]`, 'a finite number or null');
   }
-  const unit = checkText(value[2], `${path}[2]`, { pattern: UCUM_SYNTAX, describe: 'a UCUM unit' });
+  const unit = checkText(value[2], `${path}[2]`, RULE.unit);
   const reason = value[3];
   let invalidReason: InvalidReason | undefined;
   if (reason !== undefined && reason !== null) {
-    invalidReason = checkText(reason, `${path}[3]`, { oneOf: INVALID_REASONS }) as InvalidReason;
+    invalidReason = checkText(reason, `${path}[3]`, RULE.invalid) as InvalidReason;
   }
   if ((number === null) !== (invalidReason !== undefined)) {
     invalid(`${path}[3]`, 'an invalid reason exactly when the value is null');
   }
-  const qualifier =
-    value.length === 5
-      ? checkText(value[4], `${path}[4]`, { min: 1, max: 64, describe: 'a qualifier' })
-      : undefined;
+  const qualifier = value.length === 5 ? checkText(value[4], `${path}[4]`, RULE.qualifier) : undefined;
   const base = { code: code as Observation['code'], value: number, unit: unit as Observation['unit'] };
   if (invalidReason === undefined) return qualifier === undefined ? base : { ...base, qualifier };
   return qualifier === undefined
@@ -203,13 +281,13 @@ function decodeObservation(value: CborValue, path: string): Observation {
 }
 
 function decodeGap(f: Fields): Gap {
-  const id = f.text('id', { pattern: GAP_ID, describe: '"g1-" and 32 lowercase hex digits' });
-  const deviceId = f.text('dev', { min: 1, max: 128, describe: 'a device id (1-128 characters)' });
+  const id = f.text('id', RULE.gapId);
+  const deviceId = f.text('dev', RULE.dev);
   const count = f.uint('n');
   if (count < 1) invalid(f.at('n'), 'a count of at least 1');
-  const firstTime = f.text('first', { pattern: DATE_TIME, describe: 'an ISO-8601 date-time' });
-  const lastTime = f.text('last', { pattern: DATE_TIME, describe: 'an ISO-8601 date-time' });
-  const reason = f.text('why', { oneOf: GAP_REASONS }) as Gap['reason'];
-  const recordedAt = f.text('rec', { pattern: UTC_DATE_TIME, describe: 'an ISO-8601 UTC date-time' });
+  const firstTime = f.text('first', RULE.time);
+  const lastTime = f.text('last', RULE.time);
+  const reason = f.text('why', RULE.why) as Gap['reason'];
+  const recordedAt = f.text('rec', RULE.utc);
   return { type: 'gap', id, deviceId, count, firstTime, lastTime, reason, recordedAt };
 }

@@ -53,6 +53,15 @@ export class CborFloat {
   ) {}
 }
 
+/**
+ * One data item already encoded by `encodeCbor`, written as it is: a batch is assembled from items encoded when
+ * each reading was stored, without encoding them again. The encoder trusts these bytes; only pass what
+ * encodeCbor produced.
+ */
+export class CborRaw {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** What the encoder takes: plain objects are text-keyed maps; `undefined` object members are left out. */
 export type CborInput =
   | number
@@ -64,6 +73,7 @@ export type CborInput =
   | readonly CborInput[]
   | ReadonlyMap<CborKey, CborInput>
   | CborTag<CborInput>
+  | CborRaw
   | { readonly [key: string]: CborInput | undefined };
 
 // ---------------------------------------------------------------------------------------------- encoder
@@ -223,6 +233,8 @@ function write(w: Writer, value: CborInput, depth: number): void {
   } else if (value instanceof CborTag) {
     w.head(6, value.tag);
     write(w, value.value, depth + 1);
+  } else if (value instanceof CborRaw) {
+    w.bytes(value.bytes);
   } else {
     const object = value as { readonly [key: string]: CborInput | undefined };
     const keys = Object.keys(object);

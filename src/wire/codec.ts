@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import type { OutboxRecord } from '../store/outbox.js';
-import { encodeBatch } from './batch.js';
+import { encodeBatchOfItems } from './batch.js';
 import { signEnvelope } from './cose.js';
+import { batchItemOf } from './record-codec.js';
 import { encodeStatus, type GatewayStatus } from './status.js';
 
 /**
@@ -29,12 +30,10 @@ export function gatewayCodec(options: GatewayCodecOptions): GatewayCodec {
   return {
     batch: (records, sequence, sentAt) =>
       signEnvelope(
-        encodeBatch({
-          gatewayId: options.gatewayId,
-          seq: sequence,
-          sentAt,
-          items: records.map((record) => record.payload),
-        }),
+        encodeBatchOfItems(
+          { gatewayId: options.gatewayId, seq: sequence, sentAt },
+          records.map((record, i) => batchItemOf(record, `batch.items[${i}]`)),
+        ),
         options.key,
         options.kid,
       ),

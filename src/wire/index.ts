@@ -10,5 +10,6 @@ export * from './cose.js';
 export * from './diag.js';
 export * from './errors.js';
 export { WIRE_VERSION } from './fields.js';
+export * from './record-codec.js';
 export * from './status.js';
 export * from './topics.js';

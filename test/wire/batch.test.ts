@@ -2,7 +2,14 @@ import { Decoder as CborxDecoder } from 'cbor-x';
 import { describe, expect, it } from 'vitest';
 import type { Measurement } from '../../src/model/measurement.js';
 import type { Gap } from '../../src/store/retention.js';
-import { type Batch, type BatchItem, decodeBatch, encodeBatch } from '../../src/wire/batch.js';
+import {
+  type Batch,
+  type BatchItem,
+  decodeBatch,
+  decodeBatchItem,
+  encodeBatch,
+  encodeBatchItem,
+} from '../../src/wire/batch.js';
 import { type CborInput, decodeCbor, encodeCbor } from '../../src/wire/cbor.js';
 import { diagnose } from '../../src/wire/diag.js';
 import { spo2Measurement } from '../support/measurements.js';
@@ -447,5 +454,124 @@ describe('encodeBatch refuses what a receiver would refuse', () => {
     expectWireError(() => encodeBatch({ ...batchOf(), gatewayId: 'GW' }), 'WIRE_INVALID_FIELD');
     expectWireError(() => encodeBatch({ ...batchOf(), seq: -1 }), 'WIRE_INVALID_FIELD');
     expectWireError(() => encodeBatch({ ...batchOf(), sentAt: 1.5 }), 'WIRE_INVALID_FIELD');
+  });
+});
+
+describe('the encoder checks exactly what the decoder checks', () => {
+  // The encoder no longer decodes what it wrote: it checks each field with the decoder's rules. This walks
+  // every field through good and bad values and compares the encoder's verdict with a receiver's, on the same
+  // item written without any check.
+  const unchecked = (x: Measurement): Record<string, CborInput | undefined> => ({
+    t: 'm',
+    id: x.id,
+    dev: x.deviceId,
+    drv: x.driver,
+    chr: x.characteristic,
+    time: x.time,
+    tsrc: x.timeSource,
+    dtime: x.deviceTime,
+    rcvd: x.receivedAt,
+    kind: x.kind,
+    obs: x.observations.map((o) =>
+      o.qualifier !== undefined
+        ? [o.code, o.value, o.unit, o.invalid ?? null, o.qualifier]
+        : o.invalid !== undefined
+          ? [o.code, o.value, o.unit, o.invalid]
+          : [o.code, o.value, o.unit],
+    ) as CborInput,
+    st: Array.isArray(x.status)
+      ? x.status.length > 0
+        ? ([...x.status] as CborInput)
+        : undefined
+      : (x.status as CborInput),
+    det: isPlainObject(x.details)
+      ? Object.keys(x.details).length > 0
+        ? (x.details as CborInput)
+        : undefined
+      : (x.details as CborInput),
+  });
+  const isPlainObject = (v: unknown): v is object =>
+    typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+  const texts = [
+    '',
+    'x',
+    'X'.repeat(129),
+    'm1-0000000000000000000000000000000a',
+    'g1-0000000000000000000000000000000a',
+  ];
+  const times = [
+    '2026-11-28T08:00:00',
+    '2026-11-28T08:00:00Z',
+    '2026-11-28T08:00:00.123+01:00',
+    '2026-13-01T00:00:00Z',
+  ];
+  const odd = [0, -1, 1.5, Number.NaN, null, true, [], {}];
+  const values: Record<string, readonly unknown[]> = {
+    id: [...texts, ...odd],
+    deviceId: [...texts, ...odd],
+    driver: ['sig/x@1', 'sig/x', '@1', 'a@b@c', ...texts, ...odd],
+    characteristic: ['2a5f', '2A5F', '2a5', '0000180d-0000-1000-8000-00805f9b34fb', ...odd],
+    time: [...times, ...texts, ...odd],
+    timeSource: ['device', 'device-corrected', 'gateway', 'ntp', ...odd],
+    deviceTime: [...times, ...odd],
+    receivedAt: [...times, ...odd],
+    kind: ['measurement', 'intermediate', 'info', 'final', ...odd],
+    status: [[], ['ok'], [''], ['x'.repeat(65)], [1], 'ok'],
+    details: [{}, { a: 1 }, { a: Number.NaN }, { a: { b: [1, 'x', null] } }, [], null],
+    observations: [
+      [],
+      [{ code: 'MDC_TEMP_BODY', value: 37, unit: 'Cel' }],
+      [{ code: 'MDC_TEMP_BODY', value: null, unit: 'Cel', invalid: 'nan' }],
+      [{ code: 'MDC_TEMP_BODY', value: null, unit: 'Cel' }],
+      [{ code: 'MDC_TEMP_BODY', value: 37, unit: 'Cel', invalid: 'nan' }],
+      [{ code: 'MDC_TEMP_BODY', value: 37, unit: 'Cel', qualifier: 'oral' }],
+      [{ code: 'MDC_TEMP_BODY', value: 37, unit: 'Cel', qualifier: '' }],
+      [{ code: 'MDC_TEMP_BODY', value: Number.POSITIVE_INFINITY, unit: 'Cel' }],
+      [{ code: 'MDC_TEMP_BODY', value: '37', unit: 'Cel' }],
+      [{ code: 'MDC_TEMP_BODY', value: null, unit: 'Cel', invalid: 'overflow' }],
+    ],
+  };
+  const cases = Object.entries(values).flatMap(([field, list]) =>
+    list.map((value, i) => [`${field} #${i}`, field, value] as const),
+  );
+
+  it.each(cases)('%s', (_name, field, value) => {
+    const measurement = { ...spo2Measurement(1), [field]: value } as Measurement;
+    let encoded = true;
+    try {
+      encodeBatchItem({ type: 'measurement', measurement });
+    } catch (error) {
+      expect((error as { code?: string }).code).toBe('WIRE_INVALID_FIELD');
+      encoded = false;
+    }
+    let raw: Uint8Array | undefined;
+    try {
+      raw = encodeCbor(unchecked(measurement));
+    } catch {
+      raw = undefined; // not even CBOR (e.g. a Date): the encoder must have refused it
+    }
+    let accepted = raw !== undefined;
+    if (raw !== undefined) {
+      try {
+        decodeBatchItem(raw);
+      } catch {
+        accepted = false;
+      }
+    }
+    expect(encoded).toBe(accepted);
+  });
+
+  it('refuses what CBOR would silently change (a Date in details would arrive as an empty map)', () => {
+    expectWireError(
+      () => encodeBatchItem(m({ details: { at: new Date() as unknown as string } })),
+      'WIRE_INVALID_FIELD',
+    );
+  });
+
+  it('refuses codes and units that are well-formed but not in its own tables (stricter, never looser)', () => {
+    const item = (code: string, unit: string): BatchItem =>
+      m({ observations: [{ code: code as 'MDC_TEMP_BODY', value: 1, unit: unit as 'Cel' }] });
+    expectWireError(() => encodeBatchItem(item('MDC_FUTURE_THING', 'Cel')), 'WIRE_INVALID_FIELD');
+    expectWireError(() => encodeBatchItem(item('MDC_TEMP_BODY', 'mL/min')), 'WIRE_INVALID_FIELD');
   });
 });
