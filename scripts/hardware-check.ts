@@ -1,9 +1,10 @@
 /**
- * `npm run hardware:check -- [--backend bluez|sim] [--seconds 60] [--pick N]`: the maintainer's check on a
+ * `npm run hardware:check -- [--backend bluez|noble|sim] [--seconds 60] [--pick N]`: the maintainer's check on a
  * real Pi with a real device. Scans for supported health devices, lists them by profile (no addresses), asks
  * which one to use (or takes --pick), then runs a device session on it: bonding (passkey asked on the
  * terminal), subscriptions, time sync, stored records, and prints every decoded reading and every state
- * change until --seconds have passed. With --backend sim it runs against the simulator (no radio needed).
+ * change until --seconds have passed. With --backend sim it runs against the simulator (no radio needed); with
+ * --backend noble it drives the adapter over a raw HCI socket (no bonding: pick a device that needs none).
  */
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
@@ -14,7 +15,7 @@ import type { Driver } from '../src/drivers/sdk/define-driver.js';
 import { DeviceSession } from '../src/session/device-session.js';
 import { realScheduler } from '../src/util/scheduler.js';
 
-const HELP = `Usage: npm run hardware:check -- [--backend bluez|sim] [--scan-seconds 15] [--seconds 60] [--pick N]`;
+const HELP = `Usage: npm run hardware:check -- [--backend ${BACKEND_NAMES.join('|')}] [--scan-seconds 15] [--seconds 60] [--pick N]`;
 
 const { values } = parseArgs({
   options: {
@@ -97,3 +98,5 @@ await session.stop();
 await central.stop();
 terminal.close();
 console.log(`done; clock handling: ${session.clockHandling}`);
+// noble keeps its HCI socket and adapter poll for the life of the process (it has no close): exit explicitly.
+process.exit(0);

@@ -2,13 +2,14 @@ import type { AgentOptions } from './bluez/agent.js';
 import type { CentralPort } from './central.js';
 
 /**
- * Picks a Central backend by name. `bluez` is the default on Linux; `sim` builds virtual devices for every
- * bundled driver (demos, tests, a hub without a radio). Each is imported only when chosen, so a hub without
- * D-Bus can still run the simulator.
+ * Picks a Central backend by name. `bluez` is the default on Linux; `noble` drives the adapter over a raw HCI
+ * socket without BlueZ or D-Bus (optional package @abandonware/noble, no bonding); `sim` builds virtual devices
+ * for every bundled driver (demos, tests, a hub without a radio). Each is imported only when chosen, so a hub
+ * without D-Bus can still run the simulator, and one without noble installed the other two.
  */
-export type BackendName = 'bluez' | 'sim';
+export type BackendName = 'bluez' | 'noble' | 'sim';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['bluez', 'sim'];
+export const BACKEND_NAMES: readonly BackendName[] = ['bluez', 'noble', 'sim'];
 
 /**
  * Asks the user for the 6-digit passkey a device shows while bonding (the CLI prompts on the terminal). One
@@ -37,6 +38,11 @@ export async function createCentral(name: BackendName, options: CentralChoice = 
         ...(passkey ? { passkey: () => passkey() } : {}),
       };
       return new BluezCentral({ agent });
+    }
+    case 'noble': {
+      // noble has no pairing API, so neither the agent nor the passkey prompt applies (bond() says so).
+      const { NobleCentral } = await import('./noble/central.js');
+      return new NobleCentral();
     }
     case 'sim': {
       const { SimCentral, SIMULATED_DRIVER_IDS, simulatedDevice } = await import('./sim/index.js');

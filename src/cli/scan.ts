@@ -4,7 +4,7 @@ import { loadBundledRegistry } from '../drivers/default-registry.js';
 import { UsageError } from '../errors.js';
 import type { CommandIo } from './io.js';
 
-export const SCAN_HELP = `Usage: rpm-gateway scan [--seconds 10] [--backend bluez|sim] [--json]
+export const SCAN_HELP = `Usage: rpm-gateway scan [--seconds 10] [--backend ${BACKEND_NAMES.join('|')}] [--json]
 
 Lists nearby health devices that a bundled driver supports, by profile: pulse oximeters, cuffs,
 thermometers, scales, glucose meters, heart-rate straps. Other devices are not shown, and no address is
@@ -12,7 +12,8 @@ printed or stored: a neighbour's devices stay private. Pick one by its number wh
 "rpm-gateway pair").
 Options:
   --seconds <n>      how long to listen (default 10)
-  --backend <name>   bluez (default on Linux) or sim (simulated devices, no radio needed)
+  --backend <name>   bluez (default on Linux), noble (raw HCI without BlueZ; optional package
+                     @abandonware/noble, see docs/raspberry-pi.md) or sim (simulated devices, no radio)
   --json             one JSON object per device
   -h, --help         show this help`;
 
