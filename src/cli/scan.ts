@@ -8,8 +8,8 @@ export const SCAN_HELP = `Usage: rpm-gateway scan [--seconds 10] [--backend ${BA
 
 Lists nearby health devices that a bundled driver supports, by profile: pulse oximeters, cuffs,
 thermometers, scales, glucose meters, heart-rate straps. Other devices are not shown, and no address is
-printed or stored: a neighbour's devices stay private. Pick one by its number when pairing (coming with
-"rpm-gateway pair").
+printed or stored: a neighbour's devices stay private. To enrol one, run "rpm-gateway pair": it scans
+again and lets you pick by number (docs/enrolment.md).
 Options:
   --seconds <n>      how long to listen (default 10)
   --backend <name>   bluez (default on Linux), noble (raw HCI without BlueZ; optional package
