@@ -82,6 +82,22 @@ export interface CentralPort {
   connect(address: string, options: { readonly timeoutMs: number }): Promise<Connection>;
   /** Recovery of a wedged stack (discovery stuck, scans returning nothing): power the adapter off and on. */
   powerCycle(): Promise<void>;
+  /**
+   * Optional: forgets the services and characteristics the backend cached for a device, so the next
+   * connection discovers them afresh. Stacks cache attributes across connections (BlueZ keeps them in
+   * /var/lib/bluetooth/.../cache when main.conf [GATT] Cache is "always", its default); for a device that is
+   * not bonded nothing tells the stack when the device's database changed (Core 5.x Vol 3 Part G 2.5.2: only
+   * bonded clients get Service Changed indications, and Robust Caching is rare on medical devices), so after
+   * a firmware update, or after a discovery that was cut short, the cached copy lacks characteristics the
+   * device has. Sessions call this once when discovery looks stale (see src/session/gatt-check.ts).
+   *
+   * It must never remove a bond. A backend whose only way to drop the cache also removes the bond (BlueZ:
+   * Adapter1.RemoveDevice deletes the pairing keys too) refuses a bonded device with BLE_NOT_SUPPORTED;
+   * sessions never ask for one (a bonded device goes to needs-pairing instead). An address the backend
+   * knows nothing about has nothing cached: that resolves. A live link to the device may be dropped.
+   * Backends without a persistent cache (they discover on every connection) leave this out.
+   */
+  clearCache?(address: string): Promise<void>;
 }
 
 /**

@@ -5,45 +5,22 @@ import { encodeCurrentTime } from '../gatt/device-info.js';
 import { decodeRacp, encodeRacpReportAll, encodeRacpReportFrom } from '../gatt/glucose-racp.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import type { Reading } from '../model/observation.js';
-import { ClockOffsetEstimator, correctDeviceTime } from './clock-sync.js';
+import { type ClockHandling, DeviceClock, deviceTimeToEpoch, type OffsetEstimate } from './clock-sync.js';
+import { checkServices, describeVerdict, type ServicesVerdict, samePresence } from './gatt-check.js';
+import type { RadioHealth } from './radio-watchdog.js';
 import { RETRY_RULES, retryDelay } from './retry-policy.js';
+import type { SessionState } from './session-states.js';
+import {
+  DEFAULT_REPLAY_TIMING,
+  type ReplayEnd,
+  type ReplayTiming,
+  replayCharacteristics,
+  StoredRecordClassifier,
+} from './stored-replay.js';
+import type { Timers } from './timers.js';
 
-/**
- * One enrolled device's lifecycle, as a state machine:
- *
- *   idle -> connecting -> [bonding] -> subscribing -> syncing-time -> [fetching-stored] -> streaming
- *                 ^                                                                          |
- *                 +------------------- backoff <------------- lost <-------------------------+
- *   any failure -> backoff (per error class) | needs-pairing (authentication) | stopped
- *
- * - Subscribes to every notify/indicate characteristic the driver declares and the device has; reads the
- *   driver's 'read' characteristics first, so decoders see them as ctx.deviceState (e.g. features).
- * - Time: writes Current Time (2A2B) when the device allows it ('written'); otherwise measures the clock offset
- *   from live readings and corrects timestamps ('measured'). Stored records (replayed on connect, or fetched
- *   over RACP) are not used to measure the offset: they are old by nature.
- * - Stored records over RACP (glucose): asks for records after the last sequence number delivered, so an
- *   interrupted download resumes without duplicates (the outbox also drops re-sent ids).
- * - Driver setup writes run after subscribing; repeating ones (keep-alives) run on a timer while connected.
- * - Every timer uses the injected `timers`, so tests run in virtual time.
- */
-export type SessionState =
-  | 'idle'
-  | 'connecting'
-  | 'bonding'
-  | 'subscribing'
-  | 'syncing-time'
-  | 'fetching-stored'
-  | 'streaming'
-  | 'lost'
-  | 'backoff'
-  | 'needs-pairing'
-  | 'stopped';
-
-export interface Timers {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export type { SessionState } from './session-states.js';
+export type { Timers } from './timers.js';
 
 export interface SessionReading {
   readonly deviceId: string;
@@ -54,7 +31,7 @@ export interface SessionReading {
   /** Measurement time (ISO-8601 UTC) and where it came from. */
   readonly time: string;
   readonly timeSource: 'device' | 'device-corrected' | 'gateway';
-  /** True for records the device stored earlier (RACP download, or replayed on connect before the first live). */
+  /** True for records the device stored earlier (RACP download, or replayed in a burst on connect). */
   readonly stored: boolean;
 }
 
@@ -69,47 +46,107 @@ export interface SessionOptions {
   readonly connectTimeoutMs?: number;
   /** The last glucose sequence number already delivered (RACP resume), from the store. */
   readonly lastSequence?: () => number | undefined;
+  /** Timing of the stored-record replay window (stored-replay.ts); defaults suit real cuffs and scales. */
+  readonly storedReplay?: Partial<ReplayTiming>;
+  /** The radio watchdog (radio-watchdog.ts), told about failures, connections and readings. */
+  readonly radio?: RadioHealth;
   readonly onReading: (reading: SessionReading) => void;
   /** Bad bytes from the radio: reported (without the payload) and dropped; the session goes on. */
   readonly onDecodeError?: (characteristic: string, error: DecodeError) => void;
+  /** Every state change, with a detail (error class and message, never an address). */
   readonly onState?: (state: SessionState, detail?: string) => void;
 }
 
 const CURRENT_TIME_SERVICE = '1805';
 const CURRENT_TIME = '2a2b';
 const RACP = '2a52';
-const GLUCOSE_MEASUREMENT = '2a18';
+/** Glucose Measurement and its Context: what a RACP report sends. */
+const RACP_SERVED = new Set(['2a18', '2a34']);
+/** A RACP report that sends nothing (no record, no response code) for this long is over. */
+const RACP_QUIET_MS = 30_000;
 
+/**
+ * One enrolled device's lifecycle, as a state machine (the diagram and every transition: session-states.ts).
+ *
+ * - Discovery first, then a check that it is not a stale GATT cache (gatt-check.ts). A stale-looking discovery
+ *   of an unbonded device is refreshed once: the backend drops its cached attributes (CentralPort.clearCache)
+ *   and the session connects again. A bonded device is not refreshed, because on BlueZ that removes the bond
+ *   (Adapter1.RemoveDevice): if it lacks a characteristic the driver needs, it goes to needs-pairing with the
+ *   reason (pairing again also discovers afresh). A fresh discovery that still lacks one is reported as
+ *   BLE_NOT_SUPPORTED and retried slowly, not in a loop.
+ * - Bonds when the device needs it and has no bond yet.
+ * - Reads the driver's 'read' characteristics first (decoders see them as ctx.deviceState), the device's
+ *   Current Time among them; subscribes to every notify/indicate characteristic the driver declares and the
+ *   device has; runs the driver's setup writes (repeating ones on a timer while connected).
+ * - Stored records: over RACP (glucose) it asks for records after the last sequence number delivered, so an
+ *   interrupted download resumes without duplicates; cuffs, scales and thermometers replay theirs as a burst
+ *   of indications after subscribing, told apart from live readings by stored-replay.ts. Both are delivered
+ *   with `stored: true`, kept out of the clock-offset estimate, and corrected with the device clock as read at
+ *   connect. They come before the time write (see session-states.ts for why).
+ * - Time: then writes Current Time (2A2B) when the device allows it ('written'), unless a live measurement is
+ *   under way; otherwise measures the clock offset and corrects timestamps ('measured'). clock-sync.ts has the
+ *   rules.
+ * - Failures back off per error class with jitter (retry-policy.ts); with a `radio` watchdog, adapter and
+ *   slot errors are reported to it (it decides about power cycles, so sessions never cycle the adapter in a
+ *   loop each); without one, a BLE_ADAPTER failure power-cycles before the retry.
+ * - Every timer uses the injected `timers`, so tests run in virtual time.
+ */
 export class DeviceSession {
   private current: SessionState = 'idle';
   private connection: Connection | undefined;
   private retryTimer: unknown;
   private readonly repeatTimers = new Set<unknown>();
-  private attemptsByClass = new Map<string, number>();
-  private readonly offset = new ClockOffsetEstimator();
-  private timeSync: 'written' | 'measured' | 'none' = 'none';
-  private storedPhase = false;
+  private readonly attemptsByClass = new Map<string, number>();
+  private readonly clock = new DeviceClock();
+  private readonly replay: StoredRecordClassifier;
+  private racpPhase = false;
+  private racpTimer: unknown;
+  private storedWaiter: ((detail: string) => void) | undefined;
+  /** The last replay window saw no record (a device may replay only after its clock is set). */
+  private replayedNothing = false;
+  /** A live measurement began on this connection before the clock could be written. */
+  private measuringNow = false;
   private generation = 0;
+  /** The driver's characteristics the last accepted discovery listed. */
+  private known: ReadonlySet<string> = new Set();
+  /** What the last discovery after a cache clear found (authoritative until the device changes). */
+  private freshPresent: ReadonlySet<string> | undefined;
+  /** The next discovery follows a cache clear. */
+  private expectFresh = false;
 
-  constructor(private readonly options: SessionOptions) {}
+  constructor(private readonly options: SessionOptions) {
+    this.replay = new StoredRecordClassifier(
+      replayCharacteristics(options.driver),
+      options.timers,
+      { ...DEFAULT_REPLAY_TIMING, ...options.storedReplay },
+      (reason, records) => this.replayEnded(reason, records),
+    );
+  }
 
   get state(): SessionState {
     return this.current;
   }
 
-  /** How the device clock is handled: written at connect, or measured from live readings. */
-  get clockHandling(): 'written' | 'measured' | 'none' {
-    return this.timeSync;
+  /** How the device clock is handled on the current connection: written at connect, or measured. */
+  get clockHandling(): ClockHandling {
+    return this.clock.handling;
+  }
+
+  /** The clock offset measured from live readings (device minus gateway), if any. */
+  get clockOffset(): OffsetEstimate | undefined {
+    return this.clock.liveEstimate;
   }
 
   start(): void {
     if (this.current !== 'idle' && this.current !== 'stopped' && this.current !== 'needs-pairing') return;
+    this.freshPresent = undefined;
     void this.run();
   }
 
   async stop(): Promise<void> {
     this.generation++;
     this.clearTimers();
+    this.endAttempt();
     this.set('stopped');
     const connection = this.connection;
     this.connection = undefined;
@@ -124,7 +161,7 @@ export class DeviceSession {
   private async run(): Promise<void> {
     const generation = ++this.generation;
     const live = () => generation === this.generation;
-    const { central, device } = this.options;
+    const { central, device, driver } = this.options;
     try {
       this.set('connecting');
       const connection = await central.connect(device.address, {
@@ -137,31 +174,79 @@ export class DeviceSession {
       this.connection = connection;
       connection.onDisconnect((reason) => {
         if (!live() || this.connection !== connection) return;
-        this.connection = undefined;
-        this.clearRepeats();
-        this.set('lost', reason);
-        this.retry('BLE_DEVICE_GONE');
+        this.linkLost(reason);
       });
+      const services = await connection.discover();
+      if (!live()) return;
+      const verdict = checkServices(services, driver, this.known);
+      if (this.expectFresh) {
+        this.expectFresh = false;
+        this.freshPresent = verdict.present;
+      } else if (verdict.suspect && !this.confirmedByFreshDiscovery(verdict)) {
+        if (await this.staleServices(connection, verdict, live)) return;
+      }
+      if (verdict.missingRequired.length > 0) {
+        const fresh = this.freshPresent !== undefined && samePresence(verdict.present, this.freshPresent);
+        throw new BleError(
+          'BLE_NOT_SUPPORTED',
+          `${describeVerdict(verdict, driver)}${fresh ? ', even after a fresh service discovery' : ''}`,
+        );
+      }
+      this.known = verdict.present;
       if (device.requiresBonding && !connection.bonded) {
         this.set('bonding');
         await connection.bond();
+        if (!live()) return;
       }
-      const services = await connection.discover();
-      this.storedPhase = false;
       await this.setUp(connection, services, live);
       if (!live()) return;
       this.attemptsByClass.clear();
-      // With a RACP download under way the state stays 'fetching-stored' until the meter's response code.
-      if (!this.storedPhase) this.set('streaming');
+      this.options.radio?.sessionConnected();
+      this.set('streaming', `clock ${this.clock.handling}`);
     } catch (error) {
       if (!live()) return;
-      const connection = this.connection;
-      this.connection = undefined;
-      this.clearRepeats();
-      await connection?.disconnect().catch(() => undefined);
-      const code = error instanceof BleError ? error.code : 'unknown';
-      this.retry(code, error);
+      await this.failAttempt(error, live);
     }
+  }
+
+  /** The discovery lacks what the last fresh one lacked too: that is the device, not a stale cache. */
+  private confirmedByFreshDiscovery(verdict: ServicesVerdict): boolean {
+    return this.freshPresent !== undefined && samePresence(verdict.present, this.freshPresent);
+  }
+
+  /**
+   * Handles a discovery that looks stale. Returns true when it took over the attempt (refreshing, or sending a
+   * bonded device to needs-pairing), false when the session should go on with what it has.
+   */
+  private async staleServices(
+    connection: Connection,
+    verdict: ServicesVerdict,
+    live: () => boolean,
+  ): Promise<boolean> {
+    const { central, device, driver } = this.options;
+    const detail = describeVerdict(verdict, driver);
+    if (connection.bonded) {
+      // Refreshing would remove the bond on BlueZ; not worth it for optional characteristics.
+      if (verdict.missingRequired.length === 0) return false;
+      this.connection = undefined;
+      await connection.disconnect().catch(() => undefined);
+      if (!live()) return true;
+      this.set(
+        'needs-pairing',
+        `BLE_NOT_FOUND: ${detail}; the device is bonded and refreshing its cached services would remove the bond: pair it again`,
+      );
+      return true;
+    }
+    // Let go of the link before telling anyone: its end is ours, not a loss.
+    this.connection = undefined;
+    this.set('refreshing-services', detail);
+    await connection.disconnect().catch(() => undefined);
+    if (!live()) return true;
+    await central.clearCache?.(device.address);
+    if (!live()) return true;
+    this.expectFresh = true;
+    void this.run();
+    return true;
   }
 
   private async setUp(
@@ -169,34 +254,48 @@ export class DeviceSession {
     services: readonly ServiceInfo[],
     live: () => boolean,
   ): Promise<void> {
-    const { driver } = this.options;
+    const { driver, timers } = this.options;
     const present = new Map<string, { service: string; properties: readonly string[] }>();
     for (const service of services) {
       for (const c of service.characteristics)
         present.set(normalizeUuid(c.uuid), { service: service.uuid, properties: c.properties });
     }
-    // Reads first, so that decoders of notifications see them (ctx.deviceState).
+    this.clock.newConnection();
+    this.replay.reset();
+    this.replayedNothing = false;
+    this.measuringNow = false;
+    // Reads first, so that decoders of notifications see them (ctx.deviceState); the Current Time read here,
+    // before any write, says what the clock that stamped the stored records shows.
     const deviceState: Record<string, Reading | undefined> = {};
     for (const spec of driver.characteristics) {
       const uuid = normalizeUuid(spec.uuid);
       if (spec.access !== 'read' || !present.has(uuid)) continue;
       try {
         const value = await connection.read(normalizeUuid(spec.service), uuid);
-        deviceState[uuid] = spec.decode(value, { characteristic: uuid })[0];
+        const readAt = timers.now();
+        const state = spec.decode(value, { characteristic: uuid })[0];
+        deviceState[uuid] = state;
+        if (uuid === CURRENT_TIME && state?.time) {
+          const fractions = state.details?.['fractions256'];
+          this.clock.noteClockRead(
+            state.time,
+            this.options.utcOffsetMinutes(),
+            readAt,
+            typeof fractions === 'number' ? fractions : 0,
+          );
+        }
       } catch (error) {
         if (error instanceof DecodeError) this.options.onDecodeError?.(uuid, error);
         else if (!spec.optional) throw error;
       }
     }
+    if (!live()) return;
     this.set('subscribing');
-    const hasLiveTime = present.has(CURRENT_TIME) && present.get(CURRENT_TIME)?.properties.includes('write');
     for (const spec of driver.characteristics) {
       const uuid = normalizeUuid(spec.uuid);
-      if (spec.access === 'read') continue;
-      if (!present.has(uuid)) {
-        if (spec.optional) continue;
-        throw new BleError('BLE_NOT_FOUND', `the device lacks ${spec.name}, which ${driver.id} needs`);
-      }
+      if (spec.access === 'read' || !present.has(uuid)) continue;
+      // The device starts replaying stored records as soon as this CCCD is written.
+      if (this.replay.replays(uuid) && !this.replay.windowOpen) this.replay.openWindow();
       await connection.subscribe(normalizeUuid(spec.service), uuid, (value) => {
         if (live()) this.deliver(uuid, value, deviceState);
       });
@@ -209,22 +308,85 @@ export class DeviceSession {
       await send();
       if (write.repeatEveryMs !== undefined) this.repeat(send, write.repeatEveryMs, live);
     }
-    this.set('syncing-time');
-    if (hasLiveTime) {
-      await connection.write(CURRENT_TIME_SERVICE, CURRENT_TIME, encodeCurrentTime(this.localFields()), {
-        withResponse: true,
-      });
-      this.timeSync = 'written';
-    } else {
-      this.timeSync = 'measured';
-    }
+    if (!live()) return;
+    // Stored records before the time write: they were stamped by the clock as it is now, which the Current
+    // Time read above measured. Writing first would leave a record cut off by a dropped link to arrive on the
+    // next connection stamped by a clock that no longer exists.
+    let storedDetail: string | undefined;
     if (present.has(RACP) && driver.characteristics.some((c) => normalizeUuid(c.uuid) === RACP)) {
-      this.set('fetching-stored');
-      this.storedPhase = true;
+      this.set('fetching-stored', 'RACP report');
+      const done = this.waitForStored();
+      this.racpPhase = true;
+      this.armRacpQuiet();
       const last = this.options.lastSequence?.();
       const request = last === undefined ? encodeRacpReportAll() : encodeRacpReportFrom((last + 1) & 0xffff);
       await connection.write(present.get(RACP)?.service ?? '1808', RACP, request, { withResponse: true });
+      storedDetail = await done;
+    } else if (this.replay.windowOpen) {
+      this.set('fetching-stored', 'stored records replayed after subscribing');
+      storedDetail = await this.waitForStored();
     }
+    if (!live()) return;
+    this.set('syncing-time', storedDetail);
+    await this.syncTime(connection, present.get(CURRENT_TIME)?.properties.includes('write') === true);
+    if (!live()) return;
+    // Some devices replay only once their clock is set: a second window after the write catches them.
+    if (this.clock.handling === 'written' && this.replayedNothing) {
+      this.replay.openWindow();
+    }
+  }
+
+  /** Resolves (with a detail for the log) when the stored-record phase ends, or the attempt does. */
+  private waitForStored(): Promise<string> {
+    return new Promise((resolve) => {
+      this.storedWaiter = resolve;
+    });
+  }
+
+  private storedPhaseEnded(detail: string): void {
+    const resolve = this.storedWaiter;
+    this.storedWaiter = undefined;
+    this.racpPhase = false;
+    if (this.racpTimer !== undefined) this.options.timers.clearTimeout(this.racpTimer);
+    this.racpTimer = undefined;
+    resolve?.(detail);
+  }
+
+  /** A meter that stops sending in the middle of a report (no response code) does not hold the session. */
+  private armRacpQuiet(): void {
+    if (this.racpTimer !== undefined) this.options.timers.clearTimeout(this.racpTimer);
+    this.racpTimer = this.options.timers.setTimeout(() => {
+      this.racpTimer = undefined;
+      if (this.racpPhase)
+        this.storedPhaseEnded(`stored records: no response code within ${RACP_QUIET_MS} ms`);
+    }, RACP_QUIET_MS);
+  }
+
+  /**
+   * Writes Current Time when allowed; a device that refuses the write has its clock measured instead. Not while
+   * a measurement is under way (intermediate values came): the device may stamp it with the time it started.
+   */
+  private async syncTime(connection: Connection, writable: boolean): Promise<void> {
+    if (!writable || this.measuringNow) {
+      this.clock.handling = 'measured';
+      return;
+    }
+    try {
+      await connection.write(CURRENT_TIME_SERVICE, CURRENT_TIME, encodeCurrentTime(this.localFields()), {
+        withResponse: true,
+      });
+      this.clock.handling = 'written';
+    } catch (error) {
+      // CTS 1.1: a server may reject a time it does not accept ("Data field ignored"); the link is fine.
+      if (!(error instanceof BleError) || error.code !== 'BLE_NOT_SUPPORTED') throw error;
+      this.clock.handling = 'measured';
+    }
+  }
+
+  private replayEnded(reason: ReplayEnd, records: number): void {
+    this.replayedNothing = records === 0;
+    if (reason === 'live-measurement') this.measuringNow = true;
+    if (!this.racpPhase) this.storedPhaseEnded(`stored records: ${records} (${reason})`);
   }
 
   private deliver(uuid: string, payload: Uint8Array, deviceState: Record<string, Reading | undefined>): void {
@@ -238,13 +400,13 @@ export class DeviceSession {
       if (error instanceof DecodeError) this.options.onDecodeError?.(uuid, error);
       return;
     }
+    this.options.radio?.activity();
     if (uuid === RACP) {
       // The RACP response ends the stored-record download (GLS 1.0.1 3.4: "response code" indication).
       try {
         const message = decodeRacp(payload);
-        if (message.opCode === 'response-code' && this.storedPhase) {
-          this.storedPhase = false;
-          this.set('streaming', `stored records: ${message.responseCodeName}`);
+        if (message.opCode === 'response-code' && this.racpPhase) {
+          this.storedPhaseEnded(`stored records: ${message.responseCodeName}`);
         }
       } catch {
         // decoded above already; nothing else to learn
@@ -252,19 +414,22 @@ export class DeviceSession {
       return;
     }
     const receivedAt = this.options.timers.now();
-    const stored = this.storedPhase && uuid === GLUCOSE_MEASUREMENT;
+    const utcOffset = this.options.utcOffsetMinutes();
+    if (this.racpPhase && RACP_SERVED.has(uuid)) this.armRacpQuiet();
     for (const reading of readings) {
+      const deviceEpoch = reading.time === null ? undefined : deviceTimeToEpoch(reading.time, utcOffset);
+      const stored =
+        (this.racpPhase && RACP_SERVED.has(uuid)) ||
+        this.replay.classify(uuid, reading, deviceEpoch, this.clock.handling === 'written');
       let time = new Date(receivedAt).toISOString();
       let timeSource: SessionReading['timeSource'] = 'gateway';
       if (reading.time !== null) {
-        const utcOffset = this.options.utcOffsetMinutes();
-        if (!stored && this.timeSync === 'measured' && reading.kind !== 'info') {
-          this.offset.add(Date.parse(`${reading.time}Z`) - utcOffset * 60_000, receivedAt);
-        }
-        const corrected = correctDeviceTime(
+        const corrected = this.clock.timeOf(
           reading.time,
           utcOffset,
-          this.timeSync === 'measured' ? this.offset.estimate() : undefined,
+          receivedAt,
+          stored,
+          reading.kind !== 'info',
         );
         time = corrected.time;
         timeSource = corrected.source;
@@ -282,28 +447,60 @@ export class DeviceSession {
     }
   }
 
+  /** The link ended while the session held it: this attempt is over, in-flight calls are ignored. */
+  private linkLost(reason: string): void {
+    this.generation++;
+    this.connection = undefined;
+    this.endAttempt();
+    this.set('lost', reason);
+    this.retry('BLE_DEVICE_GONE');
+  }
+
+  private async failAttempt(error: unknown, live: () => boolean): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    this.endAttempt();
+    await connection?.disconnect().catch(() => undefined);
+    if (!live()) return;
+    const code = error instanceof BleError ? error.code : 'unknown';
+    this.retry(code, error);
+  }
+
   private retry(code: string, error?: unknown): void {
-    const rule = RETRY_RULES[code as keyof typeof RETRY_RULES] ?? RETRY_RULES.unknown;
+    const known = code in RETRY_RULES ? (code as keyof typeof RETRY_RULES) : 'unknown';
+    const rule = RETRY_RULES[known];
+    this.options.radio?.sessionFailed(known);
+    const message = error instanceof Error ? `: ${error.message}` : '';
     if (rule.action === 'wait-for-user') {
-      this.set('needs-pairing', code);
+      this.set('needs-pairing', `${code}${message}`);
       return;
     }
     const attempt = this.attemptsByClass.get(code) ?? 0;
     this.attemptsByClass.set(code, attempt + 1);
     const delay = retryDelay(rule, attempt, this.options.random ?? Math.random);
-    this.set('backoff', `${code}${error instanceof Error ? `: ${error.message}` : ''}`);
+    this.set('backoff', `${code}${message}`);
+    if (this.retryTimer !== undefined) this.options.timers.clearTimeout(this.retryTimer);
     this.retryTimer = this.options.timers.setTimeout(() => {
       this.retryTimer = undefined;
       if (this.current !== 'backoff') return;
-      if (rule.action === 'recover-adapter') {
+      if (rule.action === 'recover-adapter' && !this.options.radio) {
         void this.options.central
           .powerCycle()
           .catch(() => undefined)
-          .then(() => this.run());
+          .then(() => {
+            if (this.current === 'backoff') void this.run();
+          });
       } else {
         void this.run();
       }
     }, delay);
+  }
+
+  /** Ends what belongs to one attempt: keep-alive timers, the replay window, a pending stored phase. */
+  private endAttempt(): void {
+    this.clearRepeats();
+    this.replay.cancel();
+    this.storedPhaseEnded('the attempt ended');
   }
 
   private repeat(send: () => Promise<void>, everyMs: number, live: () => boolean): void {

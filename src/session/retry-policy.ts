@@ -26,6 +26,8 @@ export const RETRY_RULES: Readonly<Record<BleErrorCode | 'unknown', RetryRule>> 
   BLE_AUTH_FAILED: { baseMs: 0, capMs: 0, action: 'wait-for-user' },
   // A characteristic the driver needs is missing: likely a stale GATT cache; reconnect after a pause.
   BLE_NOT_FOUND: { baseMs: 5_000, capMs: 60_000, action: 'retry' },
+  // The device cannot do what the driver needs (it lacks a required characteristic even after a fresh
+  // discovery): nothing will change soon, but a firmware update or a flaky discovery might; retry rarely.
   BLE_NOT_SUPPORTED: { baseMs: 60_000, capMs: 30 * 60_000, action: 'retry' },
   // The adapter is off, wedged or gone: power-cycle it, then retry.
   BLE_ADAPTER: { baseMs: 5_000, capMs: 2 * 60_000, action: 'recover-adapter' },

@@ -132,6 +132,72 @@ describe('BluezCentral against a fake BlueZ', () => {
     });
   });
 
+  describe('clearCache (Adapter1.RemoveDevice)', () => {
+    const shape = (services: readonly { uuid: string; characteristics: readonly { uuid: string }[] }[]) =>
+      services.flatMap((service) => service.characteristics.map((c) => `${service.uuid}/${c.uuid}`)).sort();
+
+    it('refreshes attributes BlueZ cached before a firmware update', async () => {
+      const { fake, central } = await setUp();
+      let connection = await central.connect(CUFF.address, { timeoutMs: 2_000 });
+      expect(shape(await connection.discover())).not.toContain('1810/2a36');
+      await connection.disconnect();
+      fake.updateFirmware(CUFF.address, {
+        '1810': [
+          { uuid: '2a35', flags: ['indicate'] },
+          { uuid: '2a36', flags: ['notify'] },
+          { uuid: '2a49', flags: ['read'], value: Buffer.from([0x03, 0x00]) },
+        ],
+      });
+      connection = await central.connect(CUFF.address, { timeoutMs: 2_000 });
+      expect(shape(await connection.discover())).not.toContain('1810/2a36'); // the stale cached copy
+      await connection.disconnect();
+      await central.clearCache(CUFF.address);
+      expect(fake.removedDevices).toEqual(['/org/bluez/hci0/dev_C0_FF_EE_00_00_01']);
+      connection = await central.connect(CUFF.address, { timeoutMs: 2_000 });
+      expect(shape(await connection.discover())).toEqual(['1810/2a35', '1810/2a36', '1810/2a49']);
+      await connection.disconnect();
+    });
+
+    it('refuses a bonded device, because RemoveDevice would remove the bond too', async () => {
+      const { fake, central } = await setUp();
+      const connection = await central.connect(CUFF.address, { timeoutMs: 2_000 });
+      await connection.disconnect();
+      fake.setPaired(CUFF.address);
+      await expect(central.clearCache(CUFF.address)).rejects.toMatchObject({ code: 'BLE_NOT_SUPPORTED' });
+      expect(fake.removedDevices).toEqual([]);
+      expect(fake.isPaired(CUFF.address)).toBe(true);
+    });
+
+    it('closes our own link to the device first', async () => {
+      const { fake, central } = await setUp();
+      const connection = await central.connect(CUFF.address, { timeoutMs: 2_000 });
+      const reasons: string[] = [];
+      connection.onDisconnect((reason) => reasons.push(reason));
+      await central.clearCache(CUFF.address);
+      expect(reasons).toEqual(['local']);
+      expect(fake.isConnected(CUFF.address)).toBe(false);
+      expect(fake.removedDevices).toHaveLength(1);
+    });
+
+    it('has a deadline, and classifies BlueZ errors', async () => {
+      const { fake, central } = await setUp({ timeoutMs: 200 });
+      await (await central.connect(CUFF.address, { timeoutMs: 2_000 })).disconnect();
+      fake.hangNext('RemoveDevice');
+      const started = Date.now();
+      await expect(central.clearCache(CUFF.address)).rejects.toMatchObject({ code: 'BLE_TIMEOUT' });
+      expect(Date.now() - started).toBeLessThan(1_000);
+      fake.failNext('RemoveDevice', 'org.bluez.Error.NotReady', 'Resource Not Ready');
+      await expect(central.clearCache(CUFF.address)).rejects.toMatchObject({ code: 'BLE_ADAPTER' });
+      fake.failNext('RemoveDevice', 'org.bluez.Error.InvalidArguments', 'Invalid arguments');
+      const error = await central.clearCache(CUFF.address).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'BLE_NOT_SUPPORTED' });
+      expect((error as BleError).message).not.toContain(CUFF.address);
+      // BlueZ dropped the object itself meanwhile: nothing left to clear.
+      fake.failNext('RemoveDevice', 'org.bluez.Error.DoesNotExist', 'Does Not Exist');
+      await expect(central.clearCache(CUFF.address)).resolves.toBeUndefined();
+    });
+  });
+
   describe('timeouts', () => {
     it('a D-Bus call that never answers fails with BLE_TIMEOUT', async () => {
       const { fake, central } = await setUp({ timeoutMs: 200 });

@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Advertisement, BleError, type CentralPort, type Connection } from '../../src/ble/central.js';
 
 /**
- * The contract every Central backend passes (sim, bluez against a fake BlueZ on a private D-Bus, noble where
- * a radio exists). A harness provides the backend and two devices:
+ * The contract every Central backend passes (sim, bluez against a fake BlueZ on a private D-Bus, noble against a
+ * fake of noble's API over the simulator's peripherals). A harness provides the backend and two devices:
  *   - the cuff: address CUFF.address, name "Cuff-Contract", advertising service 1810; GATT: service 1810 with
  *     2a35 (indicate) and 2a49 (read, value 03 00); service 1805 with 2a2b (read, write, notify);
  *   - a neighbour: address NEIGHBOUR.address, name "Neighbour-HR", advertising 180d only.
@@ -117,6 +117,28 @@ export function centralContract(name: string, makeHarness: () => Promise<Contrac
       await until(() => fresh.length === 1);
       expect(stale).toEqual([]); // chrvadala/node-ble#12: listeners must not leak across reconnects
       expect(reasons).toHaveLength(1);
+    });
+
+    // CentralPort.clearCache is optional (backends that discover on every connection leave it out).
+    it('clearCache: the device is found, connected and discovered afresh afterwards', async (ctx) => {
+      const clearCache = h.central.clearCache?.bind(h.central);
+      if (!clearCache) return ctx.skip();
+      connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
+      const before = await connection.discover();
+      await connection.disconnect();
+      await clearCache(CUFF.address);
+      connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
+      const after = await connection.discover();
+      const shape = (services: typeof before) =>
+        services.flatMap((s) => s.characteristics.map((c) => `${s.uuid}/${c.uuid}`)).sort();
+      expect(shape(after)).toEqual(shape(before));
+      expect(Buffer.from(await connection.read('1810', '2a49')).toString('hex')).toBe('0300');
+    });
+
+    it('clearCache: a device the backend never saw has nothing cached, and that is fine', async (ctx) => {
+      const clearCache = h.central.clearCache?.bind(h.central);
+      if (!clearCache) return ctx.skip();
+      await expect(clearCache('C0:FF:EE:00:00:98')).resolves.toBeUndefined();
     });
 
     it('fails with typed errors: unknown device, unknown characteristic', async () => {

@@ -181,10 +181,18 @@ class FakeAdapter extends Interface {
     if (!this.discovering) throw new DBusError('org.bluez.Error.Failed', 'No discovery started');
     this.setDiscovering(false);
   }
-  RemoveDevice(path: string): void {
+  readonly removed: string[] = [];
+  RemoveDevice(path: string): Promise<never> | undefined {
+    const fault = this.bluez.faults.take('RemoveDevice');
+    if (fault) return fault;
     const device = [...this.bluez.devices.values()].find((each) => each.path === path && each.exported);
     if (!device) throw new DBusError('org.bluez.Error.DoesNotExist', 'Does Not Exist');
+    this.removed.push(path);
+    // Adapter.rst RemoveDevice: the object goes with its cached attributes and its bonding information.
     this.bluez.unexportDevice(device);
+    device.paired = false;
+    device.refreshGatt();
+    return undefined;
   }
   private setDiscovering(on: boolean): void {
     if (this.discovering === on) return;
@@ -337,8 +345,10 @@ class FakeDevice extends Interface {
   paired = false;
   rssi: number;
   readonly path: string;
-  readonly services: FakeService[] = [];
-  readonly characteristics: FakeCharacteristic[] = [];
+  services: FakeService[] = [];
+  characteristics: FakeCharacteristic[] = [];
+  /** The device's real attribute table; the exported objects are BlueZ's (cached) copy of it. */
+  private gatt: Record<string, CharacteristicModel[]>;
   constructor(
     readonly bluez: FakeBluezService,
     readonly model: DeviceModel,
@@ -346,14 +356,31 @@ class FakeDevice extends Interface {
     super('org.bluez.Device1');
     this.path = `/org/bluez/hci0/dev_${model.address.replace(/:/g, '_')}`;
     this.rssi = model.rssi;
+    this.gatt = model.gatt;
+    this.buildGatt();
+  }
+  /**
+   * A firmware update changes the device's attributes; BlueZ keeps exporting its cached copy (no Service
+   * Changed reaches an unbonded client) until the device object is removed.
+   */
+  updateFirmware(gatt: Record<string, CharacteristicModel[]>): void {
+    this.gatt = gatt;
+  }
+  /** After RemoveDevice: the next discovery finds the device's current attributes. */
+  refreshGatt(): void {
+    this.buildGatt();
+  }
+  private buildGatt(): void {
+    this.services = [];
+    this.characteristics = [];
     let s = 0;
     let c = 0;
-    for (const [uuid, characteristics] of Object.entries(model.gatt)) {
+    for (const [uuid, characteristics] of Object.entries(this.gatt)) {
       const servicePath = `${this.path}/service${(s++).toString(16).padStart(4, '0')}`;
       this.services.push(new FakeService(servicePath, uuid, this.path));
       for (const characteristic of characteristics) {
         const path = `${servicePath}/char${(c++).toString(16).padStart(4, '0')}`;
-        this.characteristics.push(new FakeCharacteristic(path, servicePath, characteristic, this));
+        this.characteristics.push(new FakeCharacteristic(path, servicePath, { ...characteristic }, this));
       }
     }
   }
@@ -577,6 +604,15 @@ export interface FakeBluez {
   readonly discovering: boolean;
   /** The agent the client registered, if any. */
   readonly agentPath: string | undefined;
+  /** Device object paths the client removed with Adapter1.RemoveDevice, in order. */
+  readonly removedDevices: readonly string[];
+  /** The device gets new attributes (see FakeDevice.updateFirmware): BlueZ's cached copy is now stale. */
+  updateFirmware(
+    address: string,
+    gatt: Record<string, { uuid: string; flags: string[]; value?: Buffer }[]>,
+  ): void;
+  /** Pairs the device without an agent (a bond made earlier, e.g. with bluetoothctl). */
+  setPaired(address: string): void;
   isPaired(address: string): boolean;
   isConnected(address: string): boolean;
   /**
@@ -663,6 +699,23 @@ export async function startFakeBluez(options: { withSecureDevice?: boolean } = {
     },
     get agentPath() {
       return service.agentManager.agent?.path;
+    },
+    get removedDevices() {
+      return [...service.adapter.removed];
+    },
+    updateFirmware(address, gatt) {
+      const target = device(address);
+      if (!target) throw new Error('no such device in the fake');
+      const models: Record<string, CharacteristicModel[]> = {};
+      for (const [uuid, list] of Object.entries(gatt)) {
+        models[uuid] = list.map((c) => ({ uuid: c.uuid, flags: c.flags, value: c.value ?? Buffer.alloc(0) }));
+      }
+      target.updateFirmware(models);
+    },
+    setPaired(address) {
+      const target = device(address);
+      if (!target) throw new Error('no such device in the fake');
+      target.paired = true;
     },
     isPaired: (address) => device(address)?.paired ?? false,
     isConnected: (address) => device(address)?.connected ?? false,

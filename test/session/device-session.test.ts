@@ -46,8 +46,8 @@ describe('DeviceSession (sim backend, virtual time)', () => {
     const r = rig('sig/blood-pressure', { clockOffsetMs: 3 * 3600_000 });
     await r.central.start();
     r.session.start();
-    await r.scheduler.advanceAsync(1_000);
-    expect(r.states).toEqual(['connecting', 'subscribing', 'syncing-time', 'streaming']);
+    await r.scheduler.advanceAsync(10_000); // the replay window closes when no stored record came
+    expect(r.states).toEqual(['connecting', 'subscribing', 'fetching-stored', 'syncing-time', 'streaming']);
     expect(r.session.clockHandling).toBe('written');
     r.device.measure();
     await r.scheduler.advanceAsync(1_000);

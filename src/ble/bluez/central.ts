@@ -260,6 +260,39 @@ export class BluezCentral implements CentralPort {
     this.adapterDown = false;
   }
 
+  /**
+   * CentralPort.clearCache on BlueZ: Adapter1.RemoveDevice (doc/org.bluez.Adapter.rst) removes the device
+   * object with its cached attributes, which is how bleak-retry-connector's clear_cache refreshes a stale
+   * cache. It also deletes the pairing keys (bleak's unpair() is the same call), so a paired device is refused
+   * with BLE_NOT_SUPPORTED before anything is removed. Our own link to the device is closed first (RemoveDevice
+   * would drop it anyway). The device object comes back at the next discovery, with a fresh GATT discovery at
+   * the next connection. Both calls have the backend's deadline.
+   */
+  async clearCache(address: string): Promise<void> {
+    this.requireStarted();
+    const path = devicePath(this.adapterName, address);
+    if (!this.devices.has(path)) return; // BlueZ has no object for it, so no cache either
+    const paired = await this.deviceProperty(path, 'Paired');
+    if (paired === undefined) return; // removed meanwhile
+    if (paired === true) {
+      throw new BleError(
+        'BLE_NOT_SUPPORTED',
+        'the device is bonded: removing its cached services (Adapter1.RemoveDevice) would remove the bond too',
+      );
+    }
+    for (const connection of [...this.connections]) {
+      if (connection.address === address.toUpperCase()) await connection.disconnect().catch(() => undefined);
+    }
+    try {
+      await this.call(callProxy(this.adapterIface as ClientInterface, 'RemoveDevice', path), 'cache clear');
+    } catch (error) {
+      // DoesNotExist: BlueZ dropped the object meanwhile (it does for unpaired devices it has not seen for a
+      // while, main.conf TemporaryTimeout); there is nothing left to clear.
+      if (!(error instanceof BleError && error.code === 'BLE_NOT_FOUND')) throw error;
+    }
+    this.devices.delete(path);
+  }
+
   async scan(options: ScanOptions, onAdvertisement: (advertisement: Advertisement) => void): Promise<void> {
     this.requireStarted();
     if (options.signal?.aborted) return;
@@ -386,6 +419,19 @@ export class BluezCentral implements CentralPort {
     );
     for (const [path, interfaces] of Object.entries(objects))
       this.interfacesAdded(path, record(interfaces), false);
+  }
+
+  /** A Device1 property read over D-Bus, or undefined when the device object is gone. */
+  private async deviceProperty(path: string, name: string): Promise<unknown> {
+    try {
+      const object = await this.call(this.dbus.getProxyObject(BLUEZ, path), 'device state');
+      const props = object.getInterface('org.freedesktop.DBus.Properties');
+      return unwrap(await this.call(callProxy(props, 'Get', 'org.bluez.Device1', name), 'device state'));
+    } catch (error) {
+      const failure = classify(error, 'device state');
+      if (failure.code === 'BLE_NOT_FOUND') return undefined;
+      throw failure;
+    }
   }
 
   private async getAdapterProperty(name: string): Promise<unknown> {

@@ -85,6 +85,17 @@ export interface SimulatedDeviceOptions {
   readonly misalignedStream?: boolean;
   /** Glucose only: the sequence number of the first record (default 1). */
   readonly firstSequenceNumber?: number;
+  /**
+   * The device's Current Time characteristic (SIG models with a clock): 'writable' (default; the gateway sets
+   * the clock), 'read-only' (CTS 1.1 makes Write optional: the clock can be read, not set) or 'none' (no
+   * Current Time Service: the gateway can only infer the clock from live readings).
+   */
+  readonly currentTime?: 'writable' | 'read-only' | 'none';
+  /**
+   * Spot devices (cuff, scale, thermometer, oximeter spot-checks): end the link this long after handing over
+   * the stored records, as devices in transfer mode do. Default: stay connected.
+   */
+  readonly hangUpAfterTransferMs?: number;
 }
 
 /** One simulated device: a VirtualPeripheral whose GATT table and bytes follow one driver's device. */
@@ -188,6 +199,7 @@ class ModelContext {
       ...(o.inRange === undefined ? {} : { inRange: o.inRange }),
       ...(o.advertiseEveryMs === undefined ? {} : { advertiseEveryMs: o.advertiseEveryMs }),
       ...(o.clockOffsetMs === undefined ? {} : { clockOffsetMs: o.clockOffsetMs }),
+      ...(o.hangUpAfterTransferMs === undefined ? {} : { hangUpAfterTransferMs: o.hangUpAfterTransferMs }),
       ...(o.faults ? { faults: o.faults } : {}),
       ...(this.passkey === undefined ? {} : { passkey: this.passkey }),
     });
@@ -229,17 +241,20 @@ class ModelContext {
         ],
       },
     ];
+    const currentTime = this.options.currentTime ?? 'writable';
+    if (currentTime === 'none') return services;
     services.push({
       uuid: CURRENT_TIME,
       characteristics: [
         {
           uuid: '2a2b',
-          properties: ['read', 'write', 'notify'],
+          properties: currentTime === 'writable' ? ['read', 'write', 'notify'] : ['read', 'notify'],
           read: () => {
             const p = clock();
-            return encodeCurrentTime(
-              p ? p.deviceTime() : { year: 0, month: 0, day: 0, hours: 0, minutes: 0, seconds: 0 },
-            );
+            if (!p) return encodeCurrentTime({ year: 0, month: 0, day: 0, hours: 0, minutes: 0, seconds: 0 });
+            // Exact Time 256 carries the fraction of the second too (CTS 1.1, 3.1).
+            const millis = (((this.scheduler.now() + p.clockOffsetMs) % 1000) + 1000) % 1000;
+            return encodeCurrentTime({ ...p.deviceTime(), fractions256: Math.floor((millis * 256) / 1000) });
           },
           onWrite: (value) => {
             const p = clock();

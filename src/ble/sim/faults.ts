@@ -40,3 +40,26 @@ export function malform(value: Uint8Array, mode: MalformMode, random: Random): U
     }
   }
 }
+
+/**
+ * Where a link drops during an indication (ATT Handle Value Indication, Core Vol 3 Part F 3.4.7.2): the
+ * server counts an indication as done only when the client's Handle Value Confirmation arrives.
+ *   - 'before-delivery': the link drops before the value reaches the central: nothing arrives, and the device
+ *     keeps the record for the next connection.
+ *   - 'before-confirmation': the central received (and passed on) the value, but the confirmation never
+ *     reached the device, so the device keeps the record and sends it again on the next connection: the
+ *     gateway sees the same bytes twice (the stable measurement id makes the second a duplicate).
+ */
+export type IndicationCut = 'before-delivery' | 'before-confirmation';
+
+/**
+ * Ways a real adapter or BlueZ wedges, for the radio watchdog (src/session/radio-watchdog.ts). Each lasts until
+ * the adapter is power-cycled, unless injected as persistent (a dead controller that a power cycle cannot fix).
+ *   - 'stuck-scan': a scan never ends by itself, neither at its duration nor on abort, and reports nothing
+ *     (bluetoothd's discovery state machine stuck; Discovering stays true).
+ *   - 'discovery-in-progress': every scan fails at once with BLE_ABORTED, as BlueZ answers StartDiscovery with
+ *     org.bluez.Error.InProgress when a discovery it lost track of is still "running".
+ *   - 'deaf': scans run their course but see no advertisement, and connects time out (the controller hears
+ *     nothing, e.g. after a firmware crash of a combo Wi-Fi/Bluetooth chip).
+ */
+export type RadioFault = 'stuck-scan' | 'discovery-in-progress' | 'deaf';

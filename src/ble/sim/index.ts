@@ -8,7 +8,14 @@ export {
   type SimulatedDriverId,
   simulatedDevice,
 } from './devices.js';
-export { type FaultOptions, MALFORM_MODES, type MalformMode, malform } from './faults.js';
+export {
+  type FaultOptions,
+  type IndicationCut,
+  MALFORM_MODES,
+  type MalformMode,
+  malform,
+  type RadioFault,
+} from './faults.js';
 export { CardioProcess, DEFAULT_SUBJECT, plethAt, Subject, type SubjectProfile } from './physiology.js';
 export { type GlucoseRecord, RacpServer, type RacpServerOptions } from './racp.js';
 export { Random } from './random.js';

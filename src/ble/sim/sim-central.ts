@@ -9,6 +9,7 @@ import {
   type ScanOptions,
   type ServiceInfo,
 } from '../central.js';
+import type { RadioFault } from './faults.js';
 import { Random } from './random.js';
 import type { CharacteristicDefinition, PeripheralLink, VirtualPeripheral } from './virtual-peripheral.js';
 
@@ -32,6 +33,12 @@ export interface SimCentralOptions {
   readonly seed?: number;
   /** Identifies this central in peripherals' bond tables. */
   readonly id?: string;
+  /**
+   * Keep each device's services from its first discovery and show that copy on later connections, as BlueZ
+   * does (main.conf [GATT] Cache=always, its default) until clearCache. Default true; false discovers afresh
+   * on every connection.
+   */
+  readonly cacheAttributes?: boolean;
 }
 
 /**
@@ -54,6 +61,12 @@ export class SimCentral implements CentralPort {
   private readonly connectLatencyMs: number;
   readonly gattTimeoutMs: number;
   private readonly maxConnections: number;
+  private readonly cacheAttributes: boolean;
+  private readonly gattCache = new Map<string, ServiceInfo[]>();
+  private readonly radioFaults = new Map<RadioFault, { persistent: boolean }>();
+  private readonly connectFailures: BleError[] = [];
+  private powerCycleCount = 0;
+  private cacheClearCount = 0;
   private powered = false;
 
   constructor(options: SimCentralOptions = {}) {
@@ -65,6 +78,7 @@ export class SimCentral implements CentralPort {
     this.maxConnections = options.maxConnections ?? 7;
     this.random = new Random(options.seed ?? 7);
     this.id = options.id ?? 'sim-central';
+    this.cacheAttributes = options.cacheAttributes ?? true;
     for (const p of options.peripherals ?? []) this.addPeripheral(p);
   }
 
@@ -94,7 +108,70 @@ export class SimCentral implements CentralPort {
 
   async powerCycle(): Promise<void> {
     this.powerOff();
+    this.powerCycleCount++;
+    for (const [fault, { persistent }] of [...this.radioFaults])
+      if (!persistent) this.radioFaults.delete(fault);
     this.powered = true;
+  }
+
+  /** How many times the adapter was power-cycled. */
+  get powerCycles(): number {
+    return this.powerCycleCount;
+  }
+
+  /** Wedges the radio (see RadioFault) until a power cycle, or for good when `persistent`. */
+  injectRadioFault(fault: RadioFault, options: { persistent?: boolean } = {}): void {
+    this.radioFaults.set(fault, { persistent: options.persistent ?? false });
+  }
+
+  clearRadioFaults(): void {
+    this.radioFaults.clear();
+  }
+
+  /** The next `count` connects fail with `error` (any class: a test of the sessions' backoff per class). */
+  failNextConnects(error: BleError, count = 1): void {
+    for (let i = 0; i < count; i++) this.connectFailures.push(error);
+  }
+
+  // ---- GATT cache (see CentralPort.clearCache) -------------------------------------------------------------
+
+  /**
+   * The services a new connection to `peripheral` sees: the cached copy when there is one, else a fresh
+   * discovery (which is cached).
+   */
+  servicesFor(peripheral: VirtualPeripheral): ServiceInfo[] {
+    const key = normalizeAddress(peripheral.address);
+    const cached = this.gattCache.get(key);
+    if (cached) return cloneServices(cached);
+    const fresh = peripheral.discover();
+    if (this.cacheAttributes) this.gattCache.set(key, cloneServices(fresh));
+    return fresh;
+  }
+
+  /**
+   * Puts a stale copy in the cache, as an older firmware's database, or a discovery cut short (BlueZ then keeps
+   * a partial or empty list), would leave it.
+   */
+  seedGattCache(address: string, services: readonly ServiceInfo[]): void {
+    this.gattCache.set(normalizeAddress(address), cloneServices(services));
+  }
+
+  /** The cached services of a device, if any. */
+  cachedServices(address: string): ServiceInfo[] | undefined {
+    const cached = this.gattCache.get(normalizeAddress(address));
+    return cached ? cloneServices(cached) : undefined;
+  }
+
+  /** Drops the cached services; the simulator has no pairing keys tied to them, so bonds stay. */
+  async clearCache(address: string): Promise<void> {
+    this.requirePowered();
+    this.cacheClearCount++;
+    this.gattCache.delete(normalizeAddress(address));
+  }
+
+  /** How many times clearCache was called. */
+  get cacheClears(): number {
+    return this.cacheClearCount;
   }
 
   private powerOff(): void {
@@ -111,6 +188,22 @@ export class SimCentral implements CentralPort {
 
   scan(options: ScanOptions, onAdvertisement: (advertisement: Advertisement) => void): Promise<void> {
     this.requirePowered();
+    if (this.radioFaults.has('discovery-in-progress')) {
+      return Promise.reject(
+        new BleError('BLE_ABORTED', 'discovery start failed: a discovery is already in progress'),
+      );
+    }
+    if (this.radioFaults.has('stuck-scan')) {
+      // Neither the duration nor the signal ends it: only powering the adapter off does.
+      return new Promise((resolve) => {
+        const finish = () => {
+          this.scans.delete(finish);
+          resolve();
+        };
+        this.scans.add(finish);
+      });
+    }
+    const deaf = this.radioFaults.has('deaf');
     const wanted = options.services?.map(normalizeUuid);
     return new Promise((resolve) => {
       const timers = new Set<TimerHandle>();
@@ -130,7 +223,7 @@ export class SimCentral implements CentralPort {
         const tick = (timer: { handle?: TimerHandle }) => {
           if (timer.handle !== undefined) timers.delete(timer.handle);
           if (!this.scans.has(finish)) return;
-          const ad = this.advertisementOf(peripheral);
+          const ad = deaf ? undefined : this.advertisementOf(peripheral);
           if (ad && matches(ad, wanted, options.minRssi)) onAdvertisement(ad);
           const next: { handle?: TimerHandle } = {};
           next.handle = this.scheduler.setTimeout(() => tick(next), every);
@@ -159,6 +252,12 @@ export class SimCentral implements CentralPort {
 
   async connect(address: string, options: { readonly timeoutMs: number }): Promise<Connection> {
     this.requirePowered();
+    const failure = this.connectFailures.shift();
+    if (failure) throw failure;
+    if (this.radioFaults.has('deaf')) {
+      await this.delay(options.timeoutMs);
+      throw new BleError('BLE_TIMEOUT', `the device did not answer within ${options.timeoutMs} ms`);
+    }
     const peripheral = this.devices.get(normalizeAddress(address));
     if (!peripheral) throw new BleError('BLE_DEVICE_GONE', 'no such device (never seen by the adapter)');
     if (!peripheral.inRange) await this.waitInRange(peripheral, options.timeoutMs);
@@ -171,7 +270,7 @@ export class SimCentral implements CentralPort {
     if (this.connections.size >= this.maxConnections) {
       throw new BleError('BLE_NO_SLOTS', `the adapter has no free link (${this.maxConnections} in use)`);
     }
-    const connection = new SimConnection(this, peripheral);
+    const connection = new SimConnection(this, peripheral, this.servicesFor(peripheral));
     this.connections.add(connection);
     peripheral.attach(connection.link);
     return connection;
@@ -232,6 +331,8 @@ export class SimConnection implements Connection {
   constructor(
     private readonly central: SimCentral,
     private readonly peripheral: VirtualPeripheral,
+    /** What this link's discovery found (maybe a stale cached copy): only these can be used, as on BlueZ. */
+    private readonly services: readonly ServiceInfo[],
   ) {
     this.address = peripheral.address;
     this.link = {
@@ -255,7 +356,7 @@ export class SimConnection implements Connection {
   }
 
   discover(): Promise<readonly ServiceInfo[]> {
-    return this.op(() => this.peripheral.discover());
+    return this.op(() => cloneServices(this.services));
   }
 
   read(service: string, characteristic: string): Promise<Uint8Array> {
@@ -356,7 +457,13 @@ export class SimConnection implements Connection {
   }
 
   private find(service: string, characteristic: string): CharacteristicDefinition {
-    const c = this.peripheral.characteristic(characteristic, service);
+    const uuid = normalizeUuid(characteristic);
+    const known = this.services
+      .find((s) => s.uuid === normalizeUuid(service))
+      ?.characteristics.some((c) => c.uuid === uuid);
+    // A characteristic the (cached) discovery does not list has no handle on this link; one it lists that the
+    // device no longer has answers "attribute not found".
+    const c = known ? this.peripheral.characteristic(characteristic, service) : undefined;
     if (!c) {
       throw new BleError('BLE_NOT_FOUND', `no characteristic ${normalizeUuid(characteristic)} in ${service}`);
     }
@@ -396,6 +503,13 @@ function gone(): BleError {
 
 function notSupported(what: string, uuid: string): BleError {
   return new BleError('BLE_NOT_SUPPORTED', `cannot ${what} characteristic ${uuid} (not in its properties)`);
+}
+
+function cloneServices(services: readonly ServiceInfo[]): ServiceInfo[] {
+  return services.map((s) => ({
+    uuid: s.uuid,
+    characteristics: s.characteristics.map((c) => ({ uuid: c.uuid, properties: [...c.properties] })),
+  }));
 }
 
 function normalizeAddress(address: string): string {

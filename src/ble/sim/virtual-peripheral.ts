@@ -2,7 +2,7 @@ import type { DateTimeFields } from '../../gatt/glucose.js';
 import { normalizeUuid } from '../../gatt/uuid.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../../util/scheduler.js';
 import type { CharacteristicInfo, DisconnectReason, ServiceInfo } from '../central.js';
-import { type FaultOptions, MALFORM_MODES, type MalformMode, malform } from './faults.js';
+import { type FaultOptions, type IndicationCut, MALFORM_MODES, type MalformMode, malform } from './faults.js';
 import { Random } from './random.js';
 
 export type CharacteristicProperty = CharacteristicInfo['properties'][number];
@@ -49,6 +49,12 @@ export interface VirtualPeripheralOptions {
   readonly clockOffsetMs?: number;
   /** Gap between stored records handed over after a subscription (default 20 ms). */
   readonly storedRecordSpacingMs?: number;
+  /**
+   * Ends the link itself ('remote') this long after it handed over its last stored record, as many cuffs and
+   * scales in a transfer mode do to save battery (derdilla/blood-pressure-monitor-fl: "automatically
+   * disconnects after reading"). Default: never.
+   */
+  readonly hangUpAfterTransferMs?: number;
   readonly scheduler?: Scheduler;
 }
 
@@ -109,6 +115,10 @@ export class VirtualPeripheral {
   private readonly stored: StoredRecord[] = [];
   private readonly bondedCentrals = new Set<string>();
   private handoverTimer: TimerHandle | undefined;
+  private hangUpTimer: TimerHandle | undefined;
+  private readonly hangUpAfterTransferMs: number | undefined;
+  private transferredThisLink = 0;
+  private readonly cuts: { when: IndicationCut; skip: number }[] = [];
   private emittedCount = 0;
 
   constructor(options: VirtualPeripheralOptions) {
@@ -128,6 +138,7 @@ export class VirtualPeripheral {
     this.random = new Random(options.seed ?? 1);
     this.clockOffsetMs = options.clockOffsetMs ?? 0;
     this.storedRecordSpacingMs = options.storedRecordSpacingMs ?? 20;
+    this.hangUpAfterTransferMs = options.hangUpAfterTransferMs;
     this.scheduler = options.scheduler ?? realScheduler;
   }
 
@@ -222,10 +233,41 @@ export class VirtualPeripheral {
     if (!this.characteristic(uuid)) throw new RangeError(`no characteristic ${uuid} on this peripheral`);
     const link = this.link;
     if (!link?.isSubscribed(uuid)) return false;
+    const cut = this.takeCut(uuid);
+    if (cut === 'before-delivery') {
+      this.dropLink('link-loss');
+      return false;
+    }
     const delivered = link.deliver(uuid, this.mangle(value));
     this.emittedCount++;
+    if (cut === 'before-confirmation') {
+      // The central has the value; the device never hears the confirmation and counts it as not sent.
+      this.dropLink('link-loss');
+      return false;
+    }
     if (delivered && this.random.chance(this.faults.disconnectProbability ?? 0)) this.dropLink('link-loss');
     return delivered;
+  }
+
+  /**
+   * Drops the link during an indication: the one after `skip` further indications (0: the next). See
+   * IndicationCut for what the central and the device each see. Notifications are not affected (they have no
+   * confirmation). Cuts queue up, and survive reconnections until used.
+   */
+  cutLinkDuringIndication(when: IndicationCut, skip = 0): void {
+    this.cuts.push({ when, skip });
+  }
+
+  /** The cut planned for this emission, if it is an indication and one is due. */
+  private takeCut(uuid: string): IndicationCut | undefined {
+    const first = this.cuts[0];
+    if (!first || !this.characteristic(uuid)?.properties.includes('indicate')) return undefined;
+    if (first.skip > 0) {
+      first.skip--;
+      return undefined;
+    }
+    this.cuts.shift();
+    return first.when;
   }
 
   /** Values emitted to a subscriber so far (malformed ones included). */
@@ -290,14 +332,31 @@ export class VirtualPeripheral {
   private scheduleHandover(): void {
     if (this.handoverTimer !== undefined) return;
     const next = this.stored.find((r) => this.link?.isSubscribed(r.characteristic));
-    if (!next) return;
+    if (!next) {
+      this.scheduleHangUp();
+      return;
+    }
     this.handoverTimer = this.scheduler.setTimeout(() => {
       this.handoverTimer = undefined;
       const index = this.stored.indexOf(next);
       if (index < 0 || !this.link?.isSubscribed(next.characteristic)) return this.scheduleHandover();
-      if (this.emit(next.characteristic, next.value)) this.stored.splice(index, 1);
+      if (this.emit(next.characteristic, next.value)) {
+        this.stored.splice(index, 1);
+        this.transferredThisLink++;
+      }
       this.scheduleHandover();
     }, this.storedRecordSpacingMs);
+  }
+
+  /** Transfer mode: after the last stored record went out on this link, the device ends the link itself. */
+  private scheduleHangUp(): void {
+    if (this.hangUpAfterTransferMs === undefined || this.transferredThisLink === 0 || !this.link) return;
+    if (this.hangUpTimer !== undefined) this.scheduler.clearTimeout(this.hangUpTimer);
+    this.hangUpTimer = this.scheduler.setTimeout(() => {
+      this.hangUpTimer = undefined;
+      if (this.stored.some((r) => this.link?.isSubscribed(r.characteristic))) return;
+      this.dropLink('remote');
+    }, this.hangUpAfterTransferMs);
   }
 
   // ---- Bonds --------------------------------------------------------------------------------------------
@@ -325,6 +384,7 @@ export class VirtualPeripheral {
   /** Called by the central when a link is established. */
   attach(link: PeripheralLink): void {
     this.link = link;
+    this.transferredThisLink = 0;
     for (const h of [...this.hooks]) h.onConnect?.();
   }
 
@@ -335,6 +395,10 @@ export class VirtualPeripheral {
     if (this.handoverTimer !== undefined) {
       this.scheduler.clearTimeout(this.handoverTimer);
       this.handoverTimer = undefined;
+    }
+    if (this.hangUpTimer !== undefined) {
+      this.scheduler.clearTimeout(this.hangUpTimer);
+      this.hangUpTimer = undefined;
     }
     for (const h of [...this.hooks]) h.onDisconnect?.(reason);
   }
