@@ -137,8 +137,12 @@ export class Outbox {
    * Leases live in memory only: they end with the process anyway (everything unacknowledged is pending again
    * at open), so writing them to the database would cost a commit, an fsync, per batch for nothing.
    */
-  private readonly leases = new Map<number, { lane: number; seqs: number[] }>();
-  private readonly leasedSeqs = new Map<number, number>(); // seq -> lane
+  private readonly leases = new Map<number, { seqs: number[]; outstanding: number }>();
+  private readonly leasedSeqs = new Map<number, { lane: number; leaseId: number }>();
+  /** Lease ids taken by onStaged listeners during the append transaction now running (void if it fails). */
+  private staged: number[] | undefined;
+  /** After a failed append transaction that reserved batch numbers: numbers up to here may have been used. */
+  private batchSequenceFloor = 0;
   /** Per lane, the seq after which pending rows start (rows up to it are leased or gone), unless released. */
   private readonly frontier = [0, 0, 0];
   private batchSequence = { next: 1, ceiling: 0 };
@@ -146,6 +150,7 @@ export class Outbox {
   private payloadBytes = 0;
   private statements!: ReturnType<typeof prepare>;
   private readonly committedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
+  private readonly stagedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
 
   constructor(private readonly options: OutboxOptions) {
     this.clock = options.clock ?? systemClock;
@@ -219,25 +224,70 @@ export class Outbox {
       return;
     }
     let results: ('stored' | 'duplicate')[];
-    const before = { rows: this.rows, bytes: this.payloadBytes };
+    const before = { rows: this.rows, bytes: this.payloadBytes, sequence: { ...this.batchSequence } };
+    const storedLanes = () =>
+      new Set(batch.filter((_, i) => results[i] === 'stored').map((item) => item.lane));
     try {
       results = db.transaction(() => {
         const out = batch.map((item) => this.insert(item.measurement, item.lane));
         this.applyRetention('full');
+        results = out;
+        if (out.includes('stored') && this.stagedListeners.size > 0) this.stage(storedLanes());
         return out;
       })();
     } catch (error) {
       this.rows = before.rows;
       this.payloadBytes = before.bytes;
+      this.voidStagedLeases(before.sequence);
       const failure = storeErrorFrom(error, 'storing readings');
       for (const item of batch) item.reject(failure);
       return;
+    } finally {
+      this.staged = undefined;
     }
     for (const [i, item] of batch.entries()) item.resolve(results[i] as 'stored' | 'duplicate');
     if (results.includes('stored')) {
-      const lanes = new Set(batch.filter((_, i) => results[i] === 'stored').map((item) => item.lane));
+      const lanes = storedLanes();
       for (const listener of this.committedListeners) listener(lanes);
     }
+  }
+
+  /** Runs the onStaged listeners inside the append transaction; a listener's failure never fails the append. */
+  private stage(lanes: ReadonlySet<Lane>): void {
+    this.staged = [];
+    for (const listener of this.stagedListeners) {
+      try {
+        listener(lanes);
+      } catch {
+        // the listener's own problem (e.g. a publish that failed): the readings are stored all the same
+      }
+    }
+  }
+
+  /**
+   * The append transaction failed after onStaged listeners leased its rows: those rows do not exist, so their
+   * leases end here (a late acknowledgement of them deletes nothing: ackLeases ignores unknown leases), and
+   * batch numbers they reserved in the rolled-back transaction are reserved again before the next is used.
+   */
+  private voidStagedLeases(sequence: { next: number; ceiling: number }): void {
+    for (const leaseId of this.staged ?? []) this.release(leaseId);
+    if (this.batchSequence.ceiling !== sequence.ceiling) {
+      this.batchSequenceFloor = this.batchSequence.next - 1;
+      this.batchSequence.ceiling = 0;
+    }
+  }
+
+  /**
+   * Calls `listener` inside the append transaction, after the new rows are written and before the commit and
+   * its fsync, with the lanes that got new readings. The uplink leases and publishes a live reading here, so
+   * its trip to the broker overlaps the fsync instead of following it; the acknowledgement (ackLeases) comes
+   * after the commit in any case. If the commit fails, the leases taken here are void (the rows are gone) and
+   * the reading may have reached the clinic anyway: at-least-once, never lost. Listeners must not write to the
+   * store other than through lease and nextBatchSequence; an exception from a listener is ignored.
+   */
+  onStaged(listener: (lanes: ReadonlySet<Lane>) => void): () => void {
+    this.stagedListeners.add(listener);
+    return () => this.stagedListeners.delete(listener);
   }
 
   /**
@@ -257,8 +307,14 @@ export class Outbox {
   nextBatchSequence(): number {
     this.requireOpen();
     if (this.batchSequence.next > this.batchSequence.ceiling) {
+      if (this.batchSequenceFloor > 0) {
+        // Numbers up to the floor may have gone out in a transaction that was rolled back: skip past them.
+        this.statements.atLeast.run({ name: 'batch-seq', value: this.batchSequenceFloor });
+        this.batchSequenceFloor = 0;
+      }
       this.statements.bump.run('batch-seq', 1_000);
-      this.batchSequence.ceiling = (this.statements.counter.get('batch-seq') as { value: number }).value;
+      const ceiling = (this.statements.counter.get('batch-seq') as { value: number }).value;
+      this.batchSequence = { next: Math.max(this.batchSequence.next, ceiling - 999), ceiling };
     }
     return this.batchSequence.next++;
   }
@@ -385,10 +441,11 @@ export class Outbox {
     const leaseId = this.nextLeaseId++;
     if (taken.length > 0) {
       for (const row of taken) {
-        this.leasedSeqs.set(row.seq, row.lane);
+        this.leasedSeqs.set(row.seq, { lane: row.lane, leaseId });
         if (row.seq > (this.frontier[row.lane] as number)) this.frontier[row.lane] = row.seq;
       }
-      this.leases.set(leaseId, { lane: taken[0]?.lane as number, seqs: taken.map((r) => r.seq) });
+      this.leases.set(leaseId, { seqs: taken.map((r) => r.seq), outstanding: taken.length });
+      this.staged?.push(leaseId);
     }
     return { leaseId, records: taken.map((row) => toRecord(row, this.codec)) };
   }
@@ -396,11 +453,28 @@ export class Outbox {
   /** Forgets leased seqs (acknowledged, quarantined, released); a released row lowers its lane's frontier. */
   private unlease(seqs: Iterable<number>, released: boolean): void {
     for (const seq of seqs) {
-      const lane = this.leasedSeqs.get(seq);
-      if (lane === undefined) continue;
+      const leased = this.leasedSeqs.get(seq);
+      if (leased === undefined) continue;
       this.leasedSeqs.delete(seq);
-      if (released && seq <= (this.frontier[lane] as number)) this.frontier[lane] = seq - 1;
+      const lease = this.leases.get(leased.leaseId);
+      if (lease && --lease.outstanding === 0) this.leases.delete(leased.leaseId);
+      if (released && seq <= (this.frontier[leased.lane] as number)) this.frontier[leased.lane] = seq - 1;
     }
+  }
+
+  /**
+   * Deletes the records of these leases (the uplink's PUBACKs): see ack. A lease that is no longer known
+   * (released, or voided because its append transaction failed) deletes nothing, so a late PUBACK can never
+   * delete rows that were leased again, or rows that took over the seq of rolled-back ones.
+   */
+  ackLeases(leaseIds: readonly number[]): number {
+    const seqs: number[] = [];
+    for (const leaseId of leaseIds) {
+      for (const seq of this.leases.get(leaseId)?.seqs ?? []) {
+        if (this.leasedSeqs.get(seq)?.leaseId === leaseId) seqs.push(seq);
+      }
+    }
+    return seqs.length === 0 ? 0 : this.ack(seqs);
   }
 
   /**
@@ -475,9 +549,9 @@ export class Outbox {
     this.requireOpen();
     const lease = this.leases.get(leaseId);
     if (!lease) return 0;
-    this.leases.delete(leaseId);
-    const still = lease.seqs.filter((seq) => this.leasedSeqs.has(seq));
+    const still = lease.seqs.filter((seq) => this.leasedSeqs.get(seq)?.leaseId === leaseId);
     this.unlease(still, true);
+    this.leases.delete(leaseId);
     return still.length;
   }
 
@@ -511,7 +585,7 @@ export class Outbox {
       .prepare('SELECT lane, count(*) AS n, min(appended_ms) AS oldest FROM outbox GROUP BY lane')
       .all() as { lane: number; n: number; oldest: number }[];
     const leasedByLane = [0, 0, 0];
-    for (const lane of this.leasedSeqs.values()) leasedByLane[lane] = (leasedByLane[lane] as number) + 1;
+    for (const { lane } of this.leasedSeqs.values()) leasedByLane[lane] = (leasedByLane[lane] as number) + 1;
     for (const g of groups) {
       const lane = LANES[g.lane] as Lane;
       pending[lane] = g.n - (leasedByLane[g.lane] as number);
@@ -581,6 +655,9 @@ function prepare(db: SqliteDatabase) {
       'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
     ),
     counter: db.prepare('SELECT value FROM counters WHERE name = ?'),
+    atLeast: db.prepare(
+      'INSERT INTO counters (name, value) VALUES (@name, @value) ON CONFLICT (name) DO UPDATE SET value = max(value, @value)',
+    ),
     relaxed: db.prepare('PRAGMA synchronous = NORMAL'),
     durable: db.prepare('PRAGMA synchronous = FULL'),
   };

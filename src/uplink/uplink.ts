@@ -18,6 +18,9 @@ import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
  * - Adaptive batching: the pump leases lane by lane (alert, live, backlog). A reading appended to an idle
  *   outbox goes out at once in a batch of its own; a backlog drains in batches of up to `backlogBatchBytes`,
  *   with up to `window` batches awaiting PUBACK at a time.
+ * - Live readings leave while their append commits: the pump runs for the alert and live lanes inside the
+ *   append transaction (Outbox.onStaged), so the trip to the broker overlaps the fsync; the rows are deleted
+ *   only on PUBACK, which is handled after the commit. Backlog batches are only leased from committed rows.
  * - TLS: TLS 1.2 minimum, the configured CA as the only trust anchor, certificate and host name
  *   verification always on. There is deliberately no option to turn verification off.
  */
@@ -85,6 +88,7 @@ export interface UplinkOptions {
 }
 
 const LANE_ORDER: readonly Lane[] = ['alert', 'live', 'backlog'];
+const URGENT_LANES: readonly Lane[] = ['alert', 'live'];
 
 interface Connection {
   readonly client: MqttClient;
@@ -103,9 +107,9 @@ export class Uplink {
   private running = false;
   private pumping = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private unsubscribe: (() => void) | undefined;
+  private unsubscribe: (() => void)[] = [];
   private attempts = 0;
-  private pendingAcks: number[] = [];
+  private pendingAcks: number[] = []; // lease ids
   private ackScheduled = false;
 
   constructor(private readonly options: UplinkOptions) {
@@ -118,14 +122,20 @@ export class Uplink {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.options.outbox.onCommitted(() => this.pump());
+    this.unsubscribe = [
+      this.options.outbox.onCommitted(() => this.pump()),
+      this.options.outbox.onStaged((lanes) => {
+        if (lanes.has('alert') || lanes.has('live')) this.pump(URGENT_LANES);
+      }),
+    ];
     void this.connect();
   }
 
   /** Publishes the offline status, disconnects cleanly, and returns every lease to the outbox. */
   async stop(): Promise<void> {
     this.running = false;
-    this.unsubscribe?.();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
+    this.unsubscribe = [];
     if (this.reconnectTimer) this.timers.clearTimeout(this.reconnectTimer);
     const connection = this.connection;
     if (!connection) return;
@@ -255,8 +265,8 @@ export class Uplink {
    * committed together. A PUBACK is never lost by waiting: the rows stay until this commit, and a crash before
    * it only means they are sent again.
    */
-  private acknowledge(seqs: readonly number[]): void {
-    this.pendingAcks.push(...seqs);
+  private acknowledge(leaseId: number): void {
+    this.pendingAcks.push(leaseId);
     if (this.ackScheduled) return;
     this.ackScheduled = true;
     setImmediate(() => this.flushAcks());
@@ -268,7 +278,7 @@ export class Uplink {
     this.pendingAcks = [];
     if (batch.length === 0) return;
     try {
-      this.options.outbox.ack(batch);
+      this.options.outbox.ackLeases(batch);
     } catch {
       // the store refused (closed, disk error): the rows stay and go out again; nothing is lost
     }
@@ -288,7 +298,7 @@ export class Uplink {
   }
 
   /** Fills the PUBACK window from the outbox, lane by lane. Re-entrant calls coalesce. */
-  private pump(): void {
+  private pump(lanes: readonly Lane[] = LANE_ORDER): void {
     if (this.pumping) return;
     this.pumping = true;
     try {
@@ -296,16 +306,16 @@ export class Uplink {
       for (;;) {
         const connection = this.connection;
         if (!connection || connection.inFlight >= window) return;
-        if (!this.sendNextBatch(connection)) return;
+        if (!this.sendNextBatch(connection, lanes)) return;
       }
     } finally {
       this.pumping = false;
     }
   }
 
-  private sendNextBatch(connection: Connection): boolean {
+  private sendNextBatch(connection: Connection, lanes: readonly Lane[]): boolean {
     const { outbox, codec, topics } = this.options;
-    for (const lane of LANE_ORDER) {
+    for (const lane of lanes) {
       const maxBytes =
         lane === 'backlog'
           ? (this.options.backlogBatchBytes ?? 64 * 1024)
@@ -331,7 +341,7 @@ export class Uplink {
           if (this.connection !== connection) return;
           connection.leases.delete(lease.leaseId);
           connection.inFlight--;
-          this.acknowledge(lease.records.map((r) => r.seq));
+          this.acknowledge(lease.leaseId);
           this.options.onEvent?.({
             type: 'batch-acked',
             lane,

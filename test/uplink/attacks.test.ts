@@ -30,6 +30,7 @@ import {
   verifyEnvelope,
   type WireError,
 } from '../../src/wire/index.js';
+import { wireItemRecords } from '../../src/wire/record-codec.js';
 import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
 
 /** Each attack from the uplink issue, over real TLS sockets against the real broker. */
@@ -222,6 +223,7 @@ describe('TLS-level attacks', () => {
     const outbox = new Outbox({
       path: join(dir, 'impostor.db'),
       keys: new EnvKeyProvider('K', { K: 'd1'.repeat(32) }),
+      recordCodec: wireItemRecords,
     });
     await outbox.open();
     const events: UplinkEvent[] = [];
@@ -343,6 +345,7 @@ describe('downlink commands', () => {
     const outbox = new Outbox({
       path: join(dir, 'commands.db'),
       keys: new EnvKeyProvider('K', { K: 'e2'.repeat(32) }),
+      recordCodec: wireItemRecords,
     });
     await outbox.open();
     const clock = { now: () => Date.now() };

@@ -19,6 +19,7 @@ import { Outbox } from '../../src/store/outbox.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink, type UplinkEvent } from '../../src/uplink/uplink.js';
 import { gatewayTopics } from '../../src/wire/index.js';
+import { wireItemRecords } from '../../src/wire/record-codec.js';
 import { spo2Measurement } from '../support/measurements.js';
 import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
 
@@ -78,6 +79,7 @@ async function rig(
   const outbox = new Outbox({
     path: join(dir, `${name}.db`),
     keys: new EnvKeyProvider('K', { K: 'c4'.repeat(32) }),
+    recordCodec: wireItemRecords,
   });
   await outbox.open();
   const received: Measurement[] = [];

@@ -12,6 +12,7 @@ import { Outbox } from '../../src/store/outbox.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink } from '../../src/uplink/uplink.js';
 import { gatewayTopics } from '../../src/wire/index.js';
+import { wireItemRecords } from '../../src/wire/record-codec.js';
 import { spo2Measurement } from '../support/measurements.js';
 import { mosquittoAvailable, type RunningMosquitto, startMosquitto } from '../support/mosquitto.js';
 import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
@@ -62,6 +63,7 @@ describe.skipIf(!available)('uplink against Mosquitto', () => {
       const outbox = new Outbox({
         path: join(dir, `m${protocolVersion}.db`),
         keys: new EnvKeyProvider('K', { K: 'f0'.repeat(32) }),
+        recordCodec: wireItemRecords,
       });
       await outbox.open();
       const received: Measurement[] = [];
