@@ -457,12 +457,20 @@ export class DeviceSession {
   }
 
   private async failAttempt(error: unknown, live: () => boolean): Promise<void> {
+    const during = this.current;
     const connection = this.connection;
     this.connection = undefined;
     this.endAttempt();
     await connection?.disconnect().catch(() => undefined);
     if (!live()) return;
     const code = error instanceof BleError ? error.code : 'unknown';
+    if (during === 'bonding' && code === 'BLE_NOT_SUPPORTED') {
+      // The backend cannot bond at all (noble has no pairing API): retrying will not change that, and each try
+      // wakes the device. Stop for the user, as after a refused passkey; the detail says why.
+      this.options.radio?.sessionFailed(code);
+      this.set('needs-pairing', `${code}: ${(error as Error).message}`);
+      return;
+    }
     this.retry(code, error);
   }
 

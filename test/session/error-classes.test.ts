@@ -112,6 +112,34 @@ describe('backoff per error class', () => {
     expect(r.session.state).toBe('streaming');
   });
 
+  it('a backend that cannot bond (noble): the session stops for the user instead of retrying', async () => {
+    const r = sessionRig('sig/thermometer', { session: { requiresBonding: true } });
+    await r.central.start();
+    const connect = r.central.connect.bind(r.central);
+    let bonds = 0;
+    r.central.connect = async (address, options) => {
+      const connection = await connect(address, options);
+      return new Proxy(connection, {
+        get(target, key) {
+          if (key === 'bond') {
+            return () => {
+              bonds++;
+              return Promise.reject(new BleError('BLE_NOT_SUPPORTED', 'this backend cannot bond'));
+            };
+          }
+          const value = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    };
+    r.session.start();
+    await r.advance(24 * 3_600_000);
+    expect(bonds).toBe(1);
+    expect(r.session.state).toBe('needs-pairing');
+    expect(r.states).toEqual(['connecting', 'bonding', 'needs-pairing']);
+    expect(r.details.at(-1)).toBe('BLE_NOT_SUPPORTED: this backend cannot bond');
+  });
+
   it('BLE_ADAPTER without a watchdog: the session power-cycles the adapter before its retry', async () => {
     const r = sessionRig('sig/thermometer', { session: { random: () => 0.999_999 } });
     await r.central.start();
