@@ -163,7 +163,18 @@ interface Stage {
   received?: number;
 }
 
-type ToChild = { type: 'received'; count: number };
+type ToChild =
+  | { type: 'received'; count: number }
+  /** The clinic subscriber got these readings at `at` (monotonicMs, comparable across processes). */
+  | { type: 'arrived'; ids: string[]; at: number };
+
+/**
+ * CLOCK_MONOTONIC in ms: one clock for every process on this machine (performance.now() is per process), so the
+ * gateway process can time a reading from its append to its arrival at the clinic process's subscriber.
+ */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
 type FromChild = { type: 'result'; result: DrainResult | LatencyResult };
 
 const read = (path: string) => readFileSync(path, 'utf8');
@@ -250,6 +261,7 @@ function identify(der: Buffer) {
 async function startClinic(
   pki: PkiInfo,
   counting?: { format: 'batch' | 'json'; expect: number; onAll: (count: number) => void },
+  timing?: (ids: string[], at: number) => void,
 ): Promise<Clinic> {
   const refusals: Refusal[] = [];
   const broker = new ClinicalBroker({
@@ -288,6 +300,16 @@ async function startClinic(
           notified = true;
           counting.onAll(ids.size);
         }
+      });
+      await subscriber.subscribeAsync('rpm/v1/+/obs', { qos: 1 });
+    } else if (timing) {
+      const directory = directoryOf(pki);
+      subscriber = await mqtt.connectAsync(tlsOptions(pki, port, 'clinic', 'clinic-latency'));
+      subscriber.on('message', (_topic, payload) => {
+        const at = monotonicMs(); // before decoding: the latency is the transport's
+        // Raw samples are JSON (an object), uplink samples a COSE_Sign1 (a CBOR tag or array).
+        const json = payload[0] === 0x7b;
+        timing(json ? [jsonId(payload)] : batchIds(payload, directory, pki.gatewayId), at);
       });
       await subscriber.subscribeAsync('rpm/v1/+/obs', { qos: 1 });
     }
@@ -632,30 +654,26 @@ function accepts(port: number): Promise<boolean> {
 async function latencyWorker(dir: string, port: number, samples: number): Promise<LatencyResult> {
   const pki = readPki(dir);
   const topic = gatewayTopics(pki.gatewayId).obs;
-  const directory = directoryOf(pki);
   const work = join(dir, 'latency');
   mkdirSync(work, { recursive: true });
   const cleanup: (() => Promise<void> | void)[] = [];
   const starts = new Map<string, number>();
   const stages = new Map<string, Stage>();
   let current: number[] = [];
-  let format: 'batch' | 'json' = 'batch';
   try {
-    const subscriber = await mqtt.connectAsync(tlsOptions(pki, port, 'clinic', 'clinic-latency'));
-    cleanup.push(() => subscriber.endAsync(true).catch(() => undefined));
-    subscriber.on('message', (_topic, payload) => {
-      const at = performance.now(); // before decoding: the latency is the transport's
-      const ids = format === 'batch' ? batchIds(payload, directory, pki.gatewayId) : [jsonId(payload)];
-      for (const id of ids) {
+    // The subscriber is the clinic's, in the parent process (as a clinic is another machine): it stamps each
+    // arrival with monotonicMs() and tells this process over IPC.
+    process.on('message', (message: ToChild) => {
+      if (message.type !== 'arrived') return;
+      for (const id of message.ids) {
         const start = starts.get(id);
         if (start === undefined) continue;
         starts.delete(id);
-        current.push(at - start);
+        current.push(message.at - start);
         const stage = stages.get(id);
-        if (stage) stage.received = at;
+        if (stage) stage.received = message.at;
       }
     });
-    await subscriber.subscribeAsync('rpm/v1/+/obs', { qos: 1 });
 
     /** Warm-up, then `samples` timed sends ~10 ms apart; returns the latencies in ms. */
     const run = async (first: number, send: (m: Measurement) => void): Promise<number[]> => {
@@ -666,7 +684,7 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
         current = [];
         for (let i = 0; i < count; i++) {
           const m = spo2Measurement(first + (record ? WARMUP : 0) + i);
-          starts.set(m.id, performance.now());
+          starts.set(m.id, monotonicMs());
           send(m);
           await sleep(SPACING_MS);
         }
@@ -686,9 +704,9 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
     const appendAlone: number[] = [];
     try {
       for (let i = 0; i < WARMUP + samples; i++) {
-        const start = performance.now();
+        const start = monotonicMs();
         await alone.append(spo2Measurement(3_000_000 + i), 'live');
-        if (i >= WARMUP) appendAlone.push(performance.now() - start);
+        if (i >= WARMUP) appendAlone.push(monotonicMs() - start);
         await sleep(SPACING_MS);
       }
     } finally {
@@ -707,7 +725,7 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
     // calls publishAsync), which happens inside the append transaction, and when its commit is done.
     let uncommitted: Stage[] = [];
     outbox.onCommitted(() => {
-      const now = performance.now();
+      const now = monotonicMs();
       for (const stage of uncommitted) stage.committed = now;
       uncommitted = [];
     });
@@ -717,7 +735,7 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
       outbox,
       () => undefined,
       (ids) => {
-        const now = performance.now();
+        const now = monotonicMs();
         for (const id of ids) {
           const stage = stages.get(id);
           if (stage && stage.published === undefined) stage.published = now;
@@ -728,7 +746,6 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
     uplink.start();
     await waitFor(() => uplink.connected, 15_000, 'the uplink to connect');
     await sleep(200);
-    format = 'batch';
     const live = await run(1_000_000, (m) => {
       const stage: Stage = { start: starts.get(m.id) as number };
       stages.set(m.id, stage);
@@ -745,7 +762,6 @@ async function latencyWorker(dir: string, port: number, samples: number): Promis
     const client = await mqtt.connectAsync(tlsOptions(pki, port, 'gateway', pki.gatewayId));
     cleanup.unshift(() => client.endAsync(true).catch(() => undefined));
     await sleep(200);
-    format = 'json';
     const raw = await run(2_000_000, (m) => {
       client.publish(topic, JSON.stringify(m), { qos: 1 });
     });
@@ -914,12 +930,20 @@ if (values.role) {
     if (!only || only.includes('latency')) {
       process.stderr.write(`running live latency (${samples} samples per variant)...\n`);
       settleDisk();
-      const clinic = await startClinic(pki);
+      let child: ChildProcess | undefined;
+      const clinic = await startClinic(pki, undefined, (ids, at) =>
+        child?.send({ type: 'arrived', ids, at } satisfies ToChild),
+      );
       try {
-        latency = await resultOf<LatencyResult>(
-          spawnChild(['--role', 'latency', '--port', String(clinic.port), '--samples', String(samples)]),
+        child = spawnChild([
+          '--role',
           'latency',
-        );
+          '--port',
+          String(clinic.port),
+          '--samples',
+          String(samples),
+        ]);
+        latency = await resultOf<LatencyResult>(child, 'latency');
       } finally {
         await clinic.stop();
       }

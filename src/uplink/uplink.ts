@@ -351,6 +351,7 @@ export class Uplink {
           this.pump();
         })
         .catch((error: unknown) => this.lost(connection, `publish failed: ${describe(error)}`));
+      sendNow(connection.client);
       return true;
     }
     return false;
@@ -383,6 +384,17 @@ export class Uplink {
     this.options.onEvent?.({ type: 'quarantined', records: moved, error: describe(error) });
     return true;
   }
+}
+
+/**
+ * mqtt-packet corks the socket while it writes a packet and uncorks it on process.nextTick (writeToStream.js),
+ * which runs only after the current synchronous work. For a live batch published inside its append transaction
+ * that work is the commit and its fsync, so the packet would wait for the disk after all. Uncorking now sends it
+ * before the fsync starts; mqtt-packet's own uncork then finds nothing corked and does nothing.
+ */
+function sendNow(client: MqttClient): void {
+  const stream = client.stream as { writableCorked?: number; uncork?: () => void } | undefined;
+  while (stream?.uncork && (stream.writableCorked ?? 0) > 0) stream.uncork();
 }
 
 function describe(error: unknown): string {
