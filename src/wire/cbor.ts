@@ -82,9 +82,14 @@ const MAX_UINT64 = 0xffff_ffff_ffff_ffffn;
 const textEncoder = new TextEncoder();
 
 class Writer {
-  private buffer = new Uint8Array(256);
+  private buffer = new Uint8Array(4096);
   private view = new DataView(this.buffer.buffer);
   length = 0;
+
+  /** Starts a new item in the same buffer (the buffer only grows, up to the largest item written). */
+  reset(): void {
+    this.length = 0;
+  }
 
   private ensure(extra: number): void {
     if (this.length + extra <= this.buffer.length) return;
@@ -185,11 +190,15 @@ class Writer {
   }
 }
 
+const scratch = new Writer();
+
 /** Encodes one data item. Throws WIRE_INVALID_FIELD for values CBOR cannot carry (functions, symbols...). */
 export function encodeCbor(value: CborInput): Uint8Array {
-  const writer = new Writer();
-  write(writer, value, 0);
-  return writer.result();
+  // One writer for every call: encoding is synchronous and never re-enters itself, and a fresh buffer per item
+  // (allocated, grown, copied out) cost more than the encoding of a small item.
+  scratch.reset();
+  write(scratch, value, 0);
+  return scratch.result();
 }
 
 function write(w: Writer, value: CborInput, depth: number): void {
@@ -327,11 +336,11 @@ class Reader {
     throw new WireError('WIRE_MALFORMED', `CBOR: ${message}`, { offset: at });
   }
 
-  need(count: number | bigint): number {
-    if (BigInt(this.offset) + BigInt(count) > BigInt(this.bytes.length)) {
+  need(count: number): number {
+    if (this.offset + count > this.bytes.length) {
       this.fail('truncated: the data ends inside an item', this.bytes.length);
     }
-    return Number(count);
+    return count;
   }
 
   u8(): number {
@@ -406,13 +415,7 @@ class Reader {
       }
       case 3: {
         const length = this.length(info, start, 1);
-        const raw = this.bytes.subarray(this.offset, this.offset + length);
-        let text: string;
-        try {
-          text = textDecoder.decode(raw);
-        } catch {
-          return this.fail('text string is not valid UTF-8', start);
-        }
+        const text = shortAscii(this.bytes, this.offset, length) ?? this.utf8(length, start);
         this.offset += length;
         return text;
       }
@@ -446,6 +449,14 @@ class Reader {
       }
       default:
         return this.simple(info, start);
+    }
+  }
+
+  utf8(length: number, start: number): string {
+    try {
+      return textDecoder.decode(this.bytes.subarray(this.offset, this.offset + length));
+    } catch {
+      return this.fail('text string is not valid UTF-8', start);
     }
   }
 
@@ -489,6 +500,19 @@ class Reader {
         );
     }
   }
+}
+
+/**
+ * Most text in the format is short ASCII (keys, ids, codes, times), for which TextDecoder's call costs more than
+ * the decoding: build those strings directly. ASCII is valid UTF-8, so nothing the strict decoder would refuse
+ * gets through; any byte above 0x7f (or a long string) goes to TextDecoder.
+ */
+function shortAscii(bytes: Uint8Array, offset: number, length: number): string | undefined {
+  if (length > 64) return undefined;
+  for (let i = offset; i < offset + length; i++) if ((bytes[i] as number) > 0x7f) return undefined;
+  // One flat string from the code units (concatenating char by char builds ropes that regexes then flatten);
+  // apply takes any array-like, though the lib types ask for number[].
+  return String.fromCharCode.apply(null, bytes.subarray(offset, offset + length) as unknown as number[]);
 }
 
 /** Decodes exactly one data item filling all of `bytes`; anything else is WIRE_MALFORMED. */
