@@ -7,6 +7,7 @@ import { normalizeUuid } from '../gatt/uuid.js';
 import type { Reading } from '../model/observation.js';
 import { type ClockHandling, DeviceClock, deviceTimeToEpoch, type OffsetEstimate } from './clock-sync.js';
 import { checkServices, describeVerdict, type ServicesVerdict, samePresence } from './gatt-check.js';
+import type { Presence } from './presence.js';
 import type { RadioHealth } from './radio-watchdog.js';
 import { RETRY_RULES, retryDelay } from './retry-policy.js';
 import type { SessionState } from './session-states.js';
@@ -50,6 +51,18 @@ export interface SessionOptions {
   readonly storedReplay?: Partial<ReplayTiming>;
   /** The radio watchdog (radio-watchdog.ts), told about failures, connections and readings. */
   readonly radio?: RadioHealth;
+  /**
+   * The shared scan (presence.ts). With it, a session whose device was not there (not found, gone, link lost,
+   * connect unanswered) waits for the device's advertisement as well as its backoff timer, and connects on
+   * whichever comes first (through 'discovered'). Without it, only the timer.
+   */
+  readonly presence?: Presence;
+  /**
+   * With `presence`: an advertisement wakes the session no sooner than this after the failure, doubling with
+   * each advertisement-woken attempt in a row (a timer-woken one resets it), so a device that advertises but
+   * drops every link is not reconnected in a tight loop. Default 1 s.
+   */
+  readonly presenceMinGapMs?: number;
   readonly onReading: (reading: SessionReading) => void;
   /** Bad bytes from the radio: reported (without the payload) and dropped; the session goes on. */
   readonly onDecodeError?: (characteristic: string, error: DecodeError) => void;
@@ -64,6 +77,7 @@ const RACP = '2a52';
 const RACP_SERVED = new Set(['2a18', '2a34']);
 /** A RACP report that sends nothing (no record, no response code) for this long is over. */
 const RACP_QUIET_MS = 30_000;
+const PRESENCE_MIN_GAP_MS = 1_000;
 
 /**
  * One enrolled device's lifecycle, as a state machine (the diagram and every transition: session-states.ts).
@@ -89,6 +103,11 @@ const RACP_QUIET_MS = 30_000;
  * - Failures back off per error class with jitter (retry-policy.ts); with a `radio` watchdog, adapter and
  *   slot errors are reported to it (it decides about power cycles, so sessions never cycle the adapter in a
  *   loop each); without one, a BLE_ADAPTER failure power-cycles before the retry.
+ * - With `presence` (presence.ts), a device that was not there (BLE_NOT_FOUND or BLE_TIMEOUT from the connect
+ *   itself, BLE_DEVICE_GONE, a lost link) is also waited for by its advertisement: sleeping cuffs and scales
+ *   advertise only briefly after a measurement, and a timer at its 5-minute cap would miss that window. The
+ *   advertisement wins over the timer only after a short gap that doubles while advertisement-woken attempts
+ *   keep failing (`presenceMinGapMs`).
  * - Every timer uses the injected `timers`, so tests run in virtual time.
  */
 export class DeviceSession {
@@ -113,6 +132,10 @@ export class DeviceSession {
   private freshPresent: ReadonlySet<string> | undefined;
   /** The next discovery follows a cache clear. */
   private expectFresh = false;
+  /** Ends the current wait for the device's advertisement (presence), if any. */
+  private presenceWait: AbortController | undefined;
+  /** Advertisement-woken attempts in a row; the gap before the next such wake doubles with each. */
+  private earlyWakes = 0;
 
   constructor(private readonly options: SessionOptions) {
     this.replay = new StoredRecordClassifier(
@@ -140,6 +163,7 @@ export class DeviceSession {
   start(): void {
     if (this.current !== 'idle' && this.current !== 'stopped' && this.current !== 'needs-pairing') return;
     this.freshPresent = undefined;
+    this.earlyWakes = 0;
     void this.run();
   }
 
@@ -453,12 +477,14 @@ export class DeviceSession {
     this.connection = undefined;
     this.endAttempt();
     this.set('lost', reason);
-    this.retry('BLE_DEVICE_GONE');
+    this.retry('BLE_DEVICE_GONE', undefined, true);
   }
 
   private async failAttempt(error: unknown, live: () => boolean): Promise<void> {
     const during = this.current;
     const connection = this.connection;
+    // No link yet while connecting: the connect call itself failed (the device was not found or did not answer).
+    const atConnect = during === 'connecting' && connection === undefined;
     this.connection = undefined;
     this.endAttempt();
     await connection?.disconnect().catch(() => undefined);
@@ -471,10 +497,12 @@ export class DeviceSession {
       this.set('needs-pairing', `${code}: ${(error as Error).message}`);
       return;
     }
-    this.retry(code, error);
+    this.retry(code, error, absent(code, atConnect));
   }
 
-  private retry(code: string, error?: unknown): void {
+  /** `deviceAbsent`: the device was not there; with `presence`, its advertisement may end the backoff early. */
+  private retry(code: string, error?: unknown, deviceAbsent = false): void {
+    this.cancelPresenceWait();
     const known = code in RETRY_RULES ? (code as keyof typeof RETRY_RULES) : 'unknown';
     const rule = RETRY_RULES[known];
     this.options.radio?.sessionFailed(known);
@@ -491,6 +519,8 @@ export class DeviceSession {
     this.retryTimer = this.options.timers.setTimeout(() => {
       this.retryTimer = undefined;
       if (this.current !== 'backoff') return;
+      this.cancelPresenceWait();
+      this.earlyWakes = 0;
       if (rule.action === 'recover-adapter' && !this.options.radio) {
         void this.options.central
           .powerCycle()
@@ -502,6 +532,49 @@ export class DeviceSession {
         void this.run();
       }
     }, delay);
+    if (deviceAbsent && rule.action === 'retry') this.awaitPresence(delay);
+  }
+
+  /**
+   * Waits for the device's advertisement alongside the backoff timer (`timerDelay`). The wait starts after the
+   * early-wake gap, so that only an advertisement after it counts; when the gap is not shorter than the timer,
+   * the timer decides alone.
+   */
+  private awaitPresence(timerDelay: number): void {
+    const { presence, timers, device } = this.options;
+    if (!presence) return;
+    this.cancelPresenceWait();
+    const base = this.options.presenceMinGapMs ?? PRESENCE_MIN_GAP_MS;
+    const gap = base * 2 ** Math.min(this.earlyWakes, 30);
+    if (gap >= timerDelay) return;
+    const controller = new AbortController();
+    this.presenceWait = controller;
+    const generation = this.generation;
+    const gapTimer = timers.setTimeout(() => {
+      if (controller.signal.aborted) return;
+      presence.waitFor(device.address, controller.signal).then(
+        () => {
+          if (controller.signal.aborted || this.generation !== generation || this.current !== 'backoff')
+            return;
+          this.presenceWait = undefined;
+          if (this.retryTimer !== undefined) timers.clearTimeout(this.retryTimer);
+          this.retryTimer = undefined;
+          this.earlyWakes++;
+          this.set('discovered', 'advertisement seen');
+          // onState may have stopped the session in 'discovered'.
+          if (this.state === 'discovered') void this.run();
+        },
+        // Cancelled (the timer won, stop(), or the monitor closed): the timer, if any, goes on alone.
+        () => undefined,
+      );
+    }, gap);
+    controller.signal.addEventListener('abort', () => timers.clearTimeout(gapTimer), { once: true });
+  }
+
+  private cancelPresenceWait(): void {
+    const controller = this.presenceWait;
+    this.presenceWait = undefined;
+    controller?.abort();
   }
 
   /** Ends what belongs to one attempt: keep-alive timers, the replay window, a pending stored phase. */
@@ -530,6 +603,7 @@ export class DeviceSession {
 
   private clearTimers(): void {
     this.clearRepeats();
+    this.cancelPresenceWait();
     if (this.retryTimer !== undefined) this.options.timers.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
@@ -545,4 +619,15 @@ export class DeviceSession {
       seconds: local.getUTCSeconds(),
     };
   }
+}
+
+/**
+ * Failures that mean the device was not there (asleep, out of range), so its advertisement is news: not found
+ * or unanswered at connect (BlueZ answers BLE_NOT_FOUND after a discovery that did not see it; a page that got
+ * no answer times out), or gone (link or device). A BLE_NOT_FOUND or BLE_TIMEOUT on a live link is about the
+ * GATT database or a busy device, which an advertisement says nothing about.
+ */
+function absent(code: string, atConnect: boolean): boolean {
+  if (code === 'BLE_DEVICE_GONE') return true;
+  return atConnect && (code === 'BLE_NOT_FOUND' || code === 'BLE_TIMEOUT');
 }

@@ -4,6 +4,7 @@
  *
  *   idle -> connecting -> [refreshing-services -> connecting] -> [bonding] -> subscribing
  *        -> [fetching-stored] -> syncing-time -> streaming
+ *   lost -> backoff -> [discovered] -> connecting
  *
  *   - connecting: connect, then service discovery. A discovery that looks stale (src/session/gatt-check.ts)
  *     sends an unbonded device through refreshing-services once (the backend's cached attributes are dropped
@@ -16,7 +17,11 @@
  *     all delivered would leave a record cut off by a dropped link stamped by a clock that no longer exists.
  *   - syncing-time: writes Current Time, or decides to measure the clock offset instead.
  *   - lost: the link ended while connected (from any state that holds a link); always followed by backoff.
- *   - backoff: waits per error class (src/session/retry-policy.ts), then connects again.
+ *   - backoff: waits per error class (src/session/retry-policy.ts), then connects again. With a presence
+ *     monitor (src/session/presence.ts) and a device that was not there (not found, gone, lost, unanswered
+ *     connect), it also waits for the device's advertisement, and whichever comes first ends the wait.
+ *   - discovered: the device's advertisement ended the backoff (a sleeping cuff or scale woke up and advertises
+ *     for a short while only); the session connects at once.
  *   - needs-pairing: authentication failed, or a bonded device's cache is stale; waits for start().
  *   - stopped: stop() was called; start() begins again.
  */
@@ -31,6 +36,7 @@ export type SessionState =
   | 'streaming'
   | 'lost'
   | 'backoff'
+  | 'discovered'
   | 'needs-pairing'
   | 'stopped';
 
@@ -51,7 +57,8 @@ export const SESSION_TRANSITIONS: ReadonlyMap<SessionState, readonly SessionStat
   ['syncing-time', ['streaming', 'backoff', 'lost', 'stopped']],
   ['streaming', ['lost', 'stopped']],
   ['lost', ['backoff']],
-  ['backoff', ['connecting', 'stopped']],
+  ['backoff', ['connecting', 'discovered', 'stopped']],
+  ['discovered', ['connecting', 'stopped']],
   ['needs-pairing', ['connecting', 'stopped']],
   ['stopped', ['connecting']],
 ]);

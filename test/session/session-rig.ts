@@ -1,3 +1,4 @@
+import type { CentralPort } from '../../src/ble/central.js';
 import { SimCentral, type SimulatedDevice, simulatedDevice } from '../../src/ble/sim/index.js';
 import { loadBundledRegistry } from '../../src/drivers/default-registry.js';
 import type { Driver } from '../../src/drivers/sdk/define-driver.js';
@@ -48,6 +49,8 @@ export interface RigOptions {
   /** Other peripherals in the room (neighbours). */
   readonly others?: readonly SimulatedDevice[];
   readonly maxConnections?: number;
+  /** The port the session talks to, built around the simulator (a fake that behaves like another stack). */
+  readonly port?: (central: SimCentral) => CentralPort;
 }
 
 export function sessionRig(driverId: string, options: RigOptions = {}): SessionRig {
@@ -79,7 +82,7 @@ export function sessionRig(driverId: string, options: RigOptions = {}): SessionR
       ...(requiresBonding === undefined ? {} : { requiresBonding }),
     },
     driver,
-    central,
+    central: options.port ? options.port(central) : central,
     timers: scheduler,
     random: () => 0.5,
     utcOffsetMinutes: () => 0,

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { SimCentral } from '../../src/ble/sim/index.js';
+import { PresenceMonitor } from '../../src/session/presence.js';
 import {
   allSessionTransitions,
   isSessionTransition,
   type SessionState,
 } from '../../src/session/session-states.js';
-import { onceIn, type RigOptions, type SessionRig, sessionRig } from './session-rig.js';
+import { VirtualScheduler } from '../../src/util/scheduler.js';
+import { onceIn, type RigOptions, type SessionRig, START, sessionRig } from './session-rig.js';
 
 /**
  * Walks every transition of the session's state machine on the simulator, in virtual time, and checks the
@@ -39,6 +42,20 @@ const startAndWait = (ms: number) => async (rig: SessionRig) => {
 };
 
 const GLUCOSE: RigOptions = { session: { requiresBonding: true } };
+
+/** A sleeping thermometer, and a session that waits for its advertisement on a shared scan (presence.ts). */
+function asleepWithPresence(extra: Partial<RigOptions> = {}): RigOptions {
+  const scheduler = new VirtualScheduler(START);
+  const central = new SimCentral({ scheduler });
+  const presence = new PresenceMonitor({ scanner: central, timers: scheduler, random: () => 0.5 });
+  return {
+    scheduler,
+    central,
+    device: { inRange: false, advertiseEveryMs: 250 },
+    session: { presence, connectTimeoutMs: 1_000, random: () => 0.999 },
+    ...extra,
+  };
+}
 
 describe('session state machine: every transition', () => {
   it('a cuff: connect, subscribe, stored phase, time, streaming; lost, backoff, back; stopped and started', async () => {
@@ -237,6 +254,38 @@ describe('session state machine: every transition', () => {
       });
     }
   }
+
+  it('a sleeping device advertises: backoff -> discovered -> connecting (presence)', async () => {
+    const rig = await run('sig/thermometer', asleepWithPresence(), async (r) => {
+      r.session.start();
+      await r.advance(2_500); // the connect timed out; the session waits for the timer or the device
+      r.device.peripheral.setInRange(true);
+      await r.advance(10_000);
+      expect(r.session.state).toBe('streaming');
+    });
+    expect(rig.transitions.slice(0, 4)).toEqual([
+      'idle->connecting',
+      'connecting->backoff',
+      'backoff->discovered',
+      'discovered->connecting',
+    ]);
+  });
+
+  it('stopped the moment the device was discovered: discovered -> stopped', async () => {
+    const rig = await run(
+      'sig/thermometer',
+      asleepWithPresence({ onEnter: onceIn('discovered', (r) => void r.session.stop()) }),
+      async (r) => {
+        r.session.start();
+        await r.advance(2_500);
+        r.device.peripheral.setInRange(true);
+        await r.advance(2_000);
+      },
+    );
+    expect(rig.transitions.slice(-2)).toEqual(['backoff->discovered', 'discovered->stopped']);
+    expect(rig.session.state).toBe('stopped');
+    expect(rig.device.peripheral.connected).toBe(false);
+  });
 
   it('stopped while connecting: connecting -> stopped', async () => {
     const rig = await run(
