@@ -323,6 +323,8 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 class Reader {
   offset = 0;
   private readonly view: DataView;
+  /** The same bytes as a Buffer (no copy), for its native Latin-1 slicing. */
+  private readonly buffer: Buffer;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -330,6 +332,7 @@ class Reader {
     readonly keepFloats: boolean,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   fail(message: string, at = this.offset): never {
@@ -415,7 +418,7 @@ class Reader {
       }
       case 3: {
         const length = this.length(info, start, 1);
-        const text = shortAscii(this.bytes, this.offset, length) ?? this.utf8(length, start);
+        const text = shortAscii(this.buffer, this.offset, length) ?? this.utf8(length, start);
         this.offset += length;
         return text;
       }
@@ -504,15 +507,14 @@ class Reader {
 
 /**
  * Most text in the format is short ASCII (keys, ids, codes, times), for which TextDecoder's call costs more than
- * the decoding: build those strings directly. ASCII is valid UTF-8, so nothing the strict decoder would refuse
- * gets through; any byte above 0x7f (or a long string) goes to TextDecoder.
+ * the decoding: copy those out as Latin-1, which for bytes below 0x80 is the same string. ASCII is valid UTF-8,
+ * so nothing the strict decoder would refuse gets through; any byte above 0x7f (or a long string) goes to
+ * TextDecoder.
  */
-function shortAscii(bytes: Uint8Array, offset: number, length: number): string | undefined {
+function shortAscii(bytes: Buffer, offset: number, length: number): string | undefined {
   if (length > 64) return undefined;
   for (let i = offset; i < offset + length; i++) if ((bytes[i] as number) > 0x7f) return undefined;
-  // One flat string from the code units (concatenating char by char builds ropes that regexes then flatten);
-  // apply takes any array-like, though the lib types ask for number[].
-  return String.fromCharCode.apply(null, bytes.subarray(offset, offset + length) as unknown as number[]);
+  return bytes.toString('latin1', offset, offset + length);
 }
 
 /** Decodes exactly one data item filling all of `bytes`; anything else is WIRE_MALFORMED. */
