@@ -116,7 +116,7 @@ interface PendingAppend {
 interface Row {
   seq: number;
   id: string;
-  kind: number;
+  stable: number;
   lane: number;
   device: string;
   appended_ms: number;
@@ -138,7 +138,11 @@ export class Outbox {
    * at open), so writing them to the database would cost a commit, an fsync, per batch for nothing.
    */
   private readonly leases = new Map<number, { seqs: number[]; outstanding: number }>();
-  private readonly leasedSeqs = new Map<number, { lane: number; leaseId: number }>();
+  /** What an acknowledgement needs of each leased row, so deleting it is a plain DELETE by seq. */
+  private readonly leasedSeqs = new Map<
+    number,
+    { lane: number; leaseId: number; size: number; stableId: string | undefined }
+  >();
   /** Lease ids taken by onStaged listeners during the append transaction now running (void if it fails). */
   private staged: number[] | undefined;
   /** After a failed append transaction that reserved batch numbers: numbers up to here may have been used. */
@@ -147,6 +151,8 @@ export class Outbox {
   private readonly frontier = [0, 0, 0];
   private batchSequence = { next: 1, ceiling: 0 };
   private rows = 0;
+  /** Rows per lane (alert, live, backlog), kept as rows come and go so stats() never scans the table. */
+  private laneRows = [0, 0, 0];
   private payloadBytes = 0;
   private statements!: ReturnType<typeof prepare>;
   private readonly committedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
@@ -184,6 +190,7 @@ export class Outbox {
       };
       this.rows = totals.rows;
       this.payloadBytes = totals.bytes;
+      this.countLanes(db);
       const reserved =
         (this.statements.counter.get('batch-seq') as { value: number } | undefined)?.value ?? 0;
       this.batchSequence = { next: reserved + 1, ceiling: reserved };
@@ -224,7 +231,12 @@ export class Outbox {
       return;
     }
     let results: ('stored' | 'duplicate')[];
-    const before = { rows: this.rows, bytes: this.payloadBytes, sequence: { ...this.batchSequence } };
+    const before = {
+      rows: this.rows,
+      bytes: this.payloadBytes,
+      lanes: [...this.laneRows],
+      sequence: { ...this.batchSequence },
+    };
     const storedLanes = () =>
       new Set(batch.filter((_, i) => results[i] === 'stored').map((item) => item.lane));
     try {
@@ -238,6 +250,7 @@ export class Outbox {
     } catch (error) {
       this.rows = before.rows;
       this.payloadBytes = before.bytes;
+      this.laneRows = before.lanes;
       this.voidStagedLeases(before.sequence);
       const failure = storeErrorFrom(error, 'storing readings');
       for (const item of batch) item.reject(failure);
@@ -338,6 +351,7 @@ export class Outbox {
     );
     if (info.changes === 0) return this.duplicate();
     this.rows++;
+    this.laneRows[LANE_NUMBER[lane]] = (this.laneRows[LANE_NUMBER[lane]] as number) + 1;
     this.payloadBytes += body.length;
     return 'stored';
   }
@@ -379,6 +393,7 @@ export class Outbox {
         body,
       );
       this.rows++;
+      this.laneRows[LANE_NUMBER.live] = (this.laneRows[LANE_NUMBER.live] as number) + 1;
       this.payloadBytes += body.length;
     }
     if (gaps.length > 0) this.statements.bump.run('gaps', gaps.length);
@@ -398,6 +413,9 @@ export class Outbox {
       return;
     }
     this.rows -= outcome.evicted;
+    for (const [lane, count] of outcome.evictedByLane.entries()) {
+      this.laneRows[lane] = (this.laneRows[lane] as number) - count;
+    }
     this.payloadBytes -= outcome.evictedBytes;
     this.statements.bump.run('evicted', outcome.evicted);
     this.insertGaps(outcome.gaps);
@@ -441,7 +459,12 @@ export class Outbox {
     const leaseId = this.nextLeaseId++;
     if (taken.length > 0) {
       for (const row of taken) {
-        this.leasedSeqs.set(row.seq, { lane: row.lane, leaseId });
+        this.leasedSeqs.set(row.seq, {
+          lane: row.lane,
+          leaseId,
+          size: row.size,
+          stableId: row.stable ? row.id : undefined,
+        });
         if (row.seq > (this.frontier[row.lane] as number)) this.frontier[row.lane] = row.seq;
       }
       this.leases.set(leaseId, { seqs: taken.map((r) => r.seq), outstanding: taken.length });
@@ -494,13 +517,22 @@ export class Outbox {
       return db.transaction(() => {
         let deleted = 0;
         for (const seq of seqs) {
+          const leased = this.leasedSeqs.get(seq);
           this.unlease([seq], false);
-          const row = this.statements.remove.get(seq) as
-            | { id: string; size: number; stable: number }
-            | undefined;
+          let row: { id: string | undefined; size: number; lane: number } | undefined;
+          if (leased) {
+            // Known from the lease: a plain DELETE, cheaper than one that returns the row.
+            if (this.statements.removeLeased.run(seq).changes === 1) {
+              row = { id: leased.stableId, size: leased.size, lane: leased.lane };
+            }
+          } else {
+            const gone = this.statements.remove.get(seq) as RemovedRow | undefined;
+            if (gone) row = { id: gone.stable ? gone.id : undefined, size: gone.size, lane: gone.lane };
+          }
           if (!row) continue;
-          if (row.stable) this.statements.remember.run(row.id, now);
+          if (row.id !== undefined) this.statements.remember.run(row.id, now);
           this.rows--;
+          this.laneRows[row.lane] = (this.laneRows[row.lane] as number) - 1;
           this.payloadBytes -= row.size;
           deleted++;
         }
@@ -515,6 +547,7 @@ export class Outbox {
       };
       this.rows = totals.rows;
       this.payloadBytes = totals.bytes;
+      this.countLanes(db);
       throw storeErrorFrom(error, 'deleting acknowledged readings');
     } finally {
       this.statements.durable.run();
@@ -533,9 +566,10 @@ export class Outbox {
       for (const seq of seqs) {
         this.unlease([seq], false);
         if (this.statements.toQuarantine.run(reason, now, seq).changes === 0) continue;
-        const row = this.statements.remove.get(seq) as { size: number } | undefined;
+        const row = this.statements.remove.get(seq) as RemovedRow | undefined;
         if (!row) continue;
         this.rows--;
+        this.laneRows[row.lane] = (this.laneRows[row.lane] as number) - 1;
         this.payloadBytes -= row.size;
         moved++;
       }
@@ -577,20 +611,21 @@ export class Outbox {
   }
 
   stats(): OutboxStats {
-    const db = this.requireOpen();
+    this.requireOpen();
     const pending: Record<Lane, number> = { alert: 0, live: 0, backlog: 0 };
     let leased = 0;
     let oldest: number | null = null;
-    const groups = db
-      .prepare('SELECT lane, count(*) AS n, min(appended_ms) AS oldest FROM outbox GROUP BY lane')
-      .all() as { lane: number; n: number; oldest: number }[];
     const leasedByLane = [0, 0, 0];
     for (const { lane } of this.leasedSeqs.values()) leasedByLane[lane] = (leasedByLane[lane] as number) + 1;
-    for (const g of groups) {
-      const lane = LANES[g.lane] as Lane;
-      pending[lane] = g.n - (leasedByLane[g.lane] as number);
-      leased += leasedByLane[g.lane] as number;
-      oldest = oldest === null ? g.oldest : Math.min(oldest, g.oldest);
+    for (const [lane, name] of LANES.entries()) {
+      const rows = this.laneRows[lane] as number;
+      if (rows === 0) continue;
+      pending[name] = rows - (leasedByLane[lane] as number);
+      leased += leasedByLane[lane] as number;
+      // The first row of a lane in append order (an index seek, not a scan): the oldest, unless the clock was
+      // set back while readings were waiting.
+      const first = this.statements.firstInLane.get(lane) as number | undefined;
+      if (first !== undefined) oldest = oldest === null ? first : Math.min(oldest, first);
     }
     const counter = (name: string) =>
       (this.statements.counter.get(name) as { value: number } | undefined)?.value ?? 0;
@@ -606,6 +641,16 @@ export class Outbox {
       duplicatesTotal: counter('duplicates'),
       quarantinedTotal: counter('quarantined'),
     };
+  }
+
+  private countLanes(db: SqliteDatabase): void {
+    this.laneRows = [0, 0, 0];
+    for (const { lane, n } of db.prepare('SELECT lane, count(*) AS n FROM outbox GROUP BY lane').all() as {
+      lane: number;
+      n: number;
+    }[]) {
+      this.laneRows[lane] = n;
+    }
   }
 
   /** Flushes queued appends, checkpoints the WAL and closes. */
@@ -643,9 +688,10 @@ function prepare(db: SqliteDatabase) {
     // always holds (leases live in memory; the column is cleared at open and never written) but must be in the
     // query, or SQLite cannot use the partial index and sorts the whole table on every lease.
     pendingInLane: db.prepare(
-      'SELECT seq, id, kind, lane, device, appended_ms, size, format, body FROM outbox WHERE lease IS NULL AND lane = ? AND seq > ? ORDER BY seq',
+      'SELECT seq, id, stable, lane, device, appended_ms, size, format, body FROM outbox WHERE lease IS NULL AND lane = ? AND seq > ? ORDER BY seq',
     ),
-    remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING id, size, stable'),
+    remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING id, size, stable, lane'),
+    removeLeased: db.prepare('DELETE FROM outbox WHERE seq = ?'),
     remember: db.prepare('INSERT OR REPLACE INTO acked (id, acked_ms) VALUES (?, ?)'),
     forget: db.prepare('DELETE FROM acked WHERE acked_ms < ?'),
     toQuarantine: db.prepare(
@@ -658,9 +704,19 @@ function prepare(db: SqliteDatabase) {
     atLeast: db.prepare(
       'INSERT INTO counters (name, value) VALUES (@name, @value) ON CONFLICT (name) DO UPDATE SET value = max(value, @value)',
     ),
+    firstInLane: db
+      .prepare('SELECT appended_ms FROM outbox WHERE lease IS NULL AND lane = ? ORDER BY seq LIMIT 1')
+      .pluck(),
     relaxed: db.prepare('PRAGMA synchronous = NORMAL'),
     durable: db.prepare('PRAGMA synchronous = FULL'),
   };
+}
+
+interface RemovedRow {
+  id: string;
+  size: number;
+  stable: number;
+  lane: number;
 }
 
 function toRecord(row: Row, codec: RecordCodec): OutboxRecord {

@@ -37,6 +37,8 @@ export interface Gap {
 
 export interface EvictionOutcome {
   readonly evicted: number;
+  /** How many of them per lane (index 0 alert, 1 live, 2 backlog). */
+  readonly evictedByLane: readonly number[];
   readonly evictedBytes: number;
   readonly gaps: readonly Gap[];
   readonly refused: boolean;
@@ -50,12 +52,19 @@ const CHUNK = 512;
 
 interface Victim {
   seq: number;
+  lane: number;
   device: string;
   size: number;
   measured_at: string;
 }
 
-const NONE: EvictionOutcome = { evicted: 0, evictedBytes: 0, gaps: [], refused: false };
+const NONE: EvictionOutcome = {
+  evicted: 0,
+  evictedByLane: [0, 0, 0],
+  evictedBytes: 0,
+  gaps: [],
+  refused: false,
+};
 
 export function enforceRetention(
   db: SqliteDatabase,
@@ -69,7 +78,7 @@ export function enforceRetention(
   const targetRows = Math.floor(policy.maxRows * HEADROOM);
   const targetBytes = Math.floor(policy.maxBytes * HEADROOM);
   const select = db.prepare(
-    'SELECT seq, device, size, measured_at FROM outbox WHERE lease IS NULL AND lane = ? AND kind = 0 AND seq > ? ORDER BY seq LIMIT ?',
+    'SELECT seq, lane, device, size, measured_at FROM outbox WHERE lease IS NULL AND lane = ? AND kind = 0 AND seq > ? ORDER BY seq LIMIT ?',
   );
   const victims: Victim[] = [];
   let rows = totals.rows;
@@ -106,7 +115,7 @@ export function expireOld(
   const victims = (
     db
       .prepare(
-        'SELECT seq, device, size, measured_at FROM outbox WHERE appended_ms < ? AND lane <> 0 AND kind = 0 ORDER BY seq',
+        'SELECT seq, lane, device, size, measured_at FROM outbox WHERE appended_ms < ? AND lane <> 0 AND kind = 0 ORDER BY seq',
       )
       .all(now - policy.maxAgeMs) as Victim[]
   ).filter((victim) => !inFlight(victim.seq));
@@ -123,9 +132,11 @@ function evict(
   const remove = db.prepare('DELETE FROM outbox WHERE seq = ?');
   const perDevice = new Map<string, { count: number; first: string; last: string }>();
   let bytes = 0;
+  const evictedByLane = [0, 0, 0];
   for (const victim of victims) {
     remove.run(victim.seq);
     bytes += victim.size;
+    evictedByLane[victim.lane] = (evictedByLane[victim.lane] as number) + 1;
     const entry = perDevice.get(victim.device);
     if (!entry)
       perDevice.set(victim.device, { count: 1, first: victim.measured_at, last: victim.measured_at });
@@ -146,5 +157,5 @@ function evict(
     reason,
     recordedAt,
   }));
-  return { evicted: victims.length, evictedBytes: bytes, gaps, refused: false };
+  return { evicted: victims.length, evictedByLane, evictedBytes: bytes, gaps, refused: false };
 }

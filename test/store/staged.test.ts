@@ -106,3 +106,58 @@ describe('Outbox.onStaged', () => {
     expect(outbox.releaseAll()).toBe(0);
   });
 });
+
+describe('Outbox.stats without a table scan', () => {
+  it('keeps per-lane counts that agree with the table through appends, acks, quarantine and evictions', async () => {
+    outbox.close();
+    outbox = new Outbox({
+      path: join(dir, 'counted.db'),
+      keys: new EnvKeyProvider('K', { K: 'd'.repeat(64) }),
+      recordCodec: wireItemRecords,
+      retention: { maxRows: 40 },
+    });
+    await outbox.open();
+    const lanes: Lane[] = ['alert', 'live', 'backlog'];
+    const check = () => {
+      const counted = Object.fromEntries(
+        (
+          outbox.database.prepare('SELECT lane, count(*) AS n FROM outbox GROUP BY lane').all() as {
+            lane: number;
+            n: number;
+          }[]
+        ).map((r) => [lanes[r.lane], r.n]),
+      );
+      const stats = outbox.stats();
+      for (const lane of lanes) {
+        expect(stats.pending[lane]).toBeLessThanOrEqual(counted[lane] ?? 0);
+      }
+      expect(stats.pending.alert + stats.pending.live + stats.pending.backlog + stats.leased).toBe(
+        Object.values(counted).reduce((a: number, b) => a + (b as number), 0),
+      );
+      expect(stats.rows).toBe(
+        stats.pending.alert + stats.pending.live + stats.pending.backlog + stats.leased,
+      );
+    };
+    for (let n = 0; n < 60; n++) await outbox.append(spo2Measurement(100 + n), lanes[n % 3]); // evicts
+    check();
+    const lease = outbox.lease({ maxRows: 7 });
+    check();
+    outbox.ackLeases([lease.leaseId]);
+    check();
+    const bad = outbox.lease({ maxRows: 2, lane: 'backlog' });
+    outbox.quarantine(
+      bad.records.map((r) => r.seq),
+      'test',
+    );
+    check();
+    outbox.close();
+    outbox = new Outbox({
+      path: join(dir, 'counted.db'),
+      keys: new EnvKeyProvider('K', { K: 'd'.repeat(64) }),
+      recordCodec: wireItemRecords,
+    });
+    await outbox.open();
+    check();
+    expect(outbox.stats().oldestPendingAgeMs).not.toBeNull();
+  });
+});
