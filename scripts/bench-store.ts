@@ -5,7 +5,10 @@
  * per variant). Every variant appends the same N SpO2 measurements as JSON rows in the same bursts (a burst is
  * the appends of one event-loop turn, 1-200 readings, mean ~100: a 1 Hz oximeter pair plus a backlog
  * replay), with WAL and synchronous=FULL:
- *   outbox            this project's Outbox (ChaCha20-Poly1305, group commit, idempotency, retention)
+ *   outbox            this project's Outbox (ChaCha20-Poly1305, group commit, idempotency, retention), rows
+ *                     as JSON (its default record codec)
+ *   outbox-wire       the same with the gateway's record codec: each row stored as its checked wire-format
+ *                     batch item (CBOR), what the running gateway does (src/wire/record-codec.ts)
  *   plain             better-sqlite3 without encryption, same schema, one transaction per burst
  *   raw-chacha20      SQLite3MultipleCiphers ChaCha20-Poly1305, same schema and batching (no outbox logic)
  *   raw-sqlcipher     SQLite3MultipleCiphers SQLCipher v4 (AES-256-CBC + HMAC-SHA512), same again
@@ -102,13 +105,15 @@ async function worker(variant: string, dir: string, rows: number): Promise<Resul
   const path = join(dir, `${variant}.db`);
   const sizes = bursts(rows);
   let result: Result;
-  if (variant === 'outbox') {
+  if (variant === 'outbox' || variant === 'outbox-wire') {
     const { Outbox } = await import('../src/store/outbox.js');
     const { EnvKeyProvider } = await import('../src/store/keys.js');
+    const { wireItemRecords } = await import('../src/wire/record-codec.js');
     const outbox = new Outbox({
       path,
       keys: new EnvKeyProvider('K', { K: KEY }),
       retention: { maxRows: rows * 2, maxBytes: 1e12 },
+      ...(variant === 'outbox-wire' ? { recordCodec: wireItemRecords } : {}),
     });
     await outbox.open();
     let n = 0;
@@ -194,7 +199,7 @@ if (values.worker) {
   const rows = Number(values.rows);
   const dir = mkdtempSync(join(tmpdir(), 'rpm-bench-store-'));
   const self = fileURLToPath(import.meta.url);
-  const batched = ['outbox', 'plain', 'raw-chacha20', 'raw-sqlcipher'];
+  const batched = ['outbox', 'outbox-wire', 'plain', 'raw-chacha20', 'raw-sqlcipher'];
   const plan: [string, number][] = [
     ...batched.map((v): [string, number] => [v, rows]),
     ['row-per-txn', Number(values['row-per-txn-rows'])],
@@ -252,10 +257,13 @@ if (values.worker) {
     );
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
-  const drain = runs.find((r) => r.drain)?.drain;
-  if (drain) {
+  for (const variant of ['outbox', 'outbox-wire']) {
+    const drained = runs.filter((r) => r.variant === variant && r.drain);
+    if (drained.length === 0) continue;
+    const drain = drained.reduce((a, b) => ((b.drain?.seconds ?? 1e9) < (a.drain?.seconds ?? 1e9) ? b : a))
+      .drain as NonNullable<Result['drain']>;
     console.log(
-      `\ndrain (lease 500 + ack, secure_delete): ${Math.round(rows / drain.seconds).toLocaleString('en')} rows/s; ` +
+      `${variant === 'outbox' ? '\n' : ''}${variant} drain (lease 500 + ack, secure_delete): ${Math.round(rows / drain.seconds).toLocaleString('en')} rows/s; ` +
         `RSS ${drain.rssBeforeMb} MB before, ${drain.rssAfterMb} MB after, ${drain.peakRssMb} MB peak while draining`,
     );
   }
