@@ -23,31 +23,31 @@
  *                          clinic broker over mutual TLS with the gateway certificate. Clock starts once the
  *                          bridge is connected. max_queued_messages 0 is set: Mosquitto's default (1000) drops
  *                          QoS 1 messages queued beyond it, which no store-and-forward setup can accept.
- * B. Latency of a live reading, M samples ~10 ms apart, subscriber in the gateway process (arrival time is taken
- *    before the message is decoded):
+ * B. Latency of a live reading, M samples ~10 ms apart. The subscriber is the clinic's, in this process beside
+ *    the broker (a clinic is another machine; a subscriber inside the gateway process would wait for the
+ *    gateway's own fsync before it could read anything). It stamps each arrival before decoding, with
+ *    CLOCK_MONOTONIC (process.hrtime), which all processes on the machine share, and tells the gateway process:
  *   uplink live            outbox.append(m, 'live') called -> reading received.
  *   raw mqtt.js            client.publish(QoS 1) called -> message received; same broker, same TLS.
  *   Both after 20 unrecorded warm-up samples. A breakdown of the live path follows: an append on its own (no
  *   uplink: call -> durable), the stages of each uplink sample, and the outbox calls the uplink makes per batch.
  * Before each phase the script runs `sync`, so the writeback of an earlier phase does not land in its fsyncs.
  *
- * What it showed (2-core dev VM, ext4 on virtio, Node 20.20; five runs of the defaults with no other load on the
- * box; this VM is shared and moves a lot from run to run, so these are ranges):
- *   Drain: uplink 9,200-13,800 readings/s, naive (await PUBACK) 6,400-9,200/s, so 1.1-2.2x: the goal (>= 5x)
- *   is NOT met. naive (pipelined) 9,700-13,700/s, mosquitto bridge 9,500-11,800/s. On loopback a PUBACK round
- *   trip costs ~0.1 ms, so awaiting it is cheap; the uplink is bound by its own synchronous work, ~9.3-9.7 of
- *   ~10.4-10.9 ms wall per batch of ~144 readings (the line under table A): Outbox.lease ~5-6 ms (it SELECTs and
- *   decrypts maxBatchRows = 1000 rows, ~3.5 ms measured alone, to keep the ~144 that fit in backlogBatchBytes
- *   = 64 KB, then writes the lease into each row and commits), ack ~1.8-2.3 ms (secure_delete, commit), encode +
- *   self-check decode + ES256 ~1.3-1.7 ms, nextBatchSequence ~0.3 ms (a commit of its own). All of it runs
- *   on the event loop, so the window of 8 batches awaiting PUBACK overlaps little of it with the network.
- *   Live: uplink p50 3.4-3.9 ms, p99 7.7-11.5 ms; raw p50 0.5-0.9 ms, p99 2.4-4.4 ms; p99 ratio 2.2-3.5x: the
- *   goal (within 2x) is NOT met. What dominates is the outbox's commits with synchronous=FULL (an fsync
- *   each): three before the publish, the append (~0.75-0.9 ms p50, ~2.6-4 ms p99; an append alone, without
- *   the uplink: 0.75-1.2 ms p50, 1.7-7.5 ms p99), the lease of the live lane (~0.4 ms) and nextBatchSequence
- *   (~0.2 ms), and a fourth, the ack, which runs in the PUBACK handler on the same event loop before the
- *   in-process subscriber's message is handled (~0.6 ms p50, ~2-3 ms p99). Signing and CBOR add ~0.5 ms. In
- *   the slowest 1% the fsync tails of these commits add up. The raw path has none of these steps.
+ * What it showed (2-core dev VM, ext4 on virtio, Node 20.20, no other load; two runs of the defaults on
+ * 2026-11-28; this VM is shared and moves from run to run):
+ *   Drain: uplink 54,400-56,600 readings/s against naive (await PUBACK) 9,500-9,800/s: 5.75-5.80x, the goal
+ *   (>= 5x) is met. naive (pipelined) 13,700-14,200/s, mosquitto bridge 11,300-11,700/s. Per batch of ~253
+ *   readings (64 KB of CBOR items) the uplink spends ~3.7-3.9 of ~4.5-4.7 ms wall on synchronous work: lease
+ *   ~1.6 ms (SQLite reads and decrypts the rows; the bodies are already wire items), ack ~1.7-1.9 ms (delete
+ *   with secure_delete, commit without fsync), encode + sign ~0.3 ms (a concatenation and one ES256).
+ *   Earlier the same day it was 26,500/s (2.6x): JSON rows parsed and re-encoded per batch, an encoder that
+ *   decoded its own output, a unique index on random ids, an fsync per ack, and a full-table count for the
+ *   status published at connect.
+ *   Live: uplink p50 0.9-1.8 ms, p99 3.0-3.9 ms; raw p50 1.0-1.1 ms, p99 2.6-3.1 ms; p99 ratio 1.18-1.27x, the
+ *   goal (within 2x) is met. The reading is published from inside its append transaction and the socket is
+ *   uncorked (mqtt-packet would send it on the next tick, after the fsync), so the trip to the broker overlaps
+ *   the commit (append -> durable ~1.7-2.8 ms p50 runs beside it). Before this, with the publish after the
+ *   commit and a subscriber inside the gateway process, p99 was 5.9-8 ms (2.5-3x).
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
