@@ -7,10 +7,19 @@ import { normalizeUuid } from '../gatt/uuid.js';
 import type { Reading } from '../model/observation.js';
 import { type ClockHandling, DeviceClock, deviceTimeToEpoch, type OffsetEstimate } from './clock-sync.js';
 import { checkServices, describeVerdict, type ServicesVerdict, samePresence } from './gatt-check.js';
+import {
+  type DeviceState,
+  KeepAlives,
+  presentCharacteristics,
+  readDeviceState,
+  runSetupWrites,
+  subscribeDriverCharacteristics,
+} from './link-setup.js';
 import type { Presence } from './presence.js';
 import type { RadioHealth } from './radio-watchdog.js';
 import { RETRY_RULES, retryDelay } from './retry-policy.js';
 import type { SessionState } from './session-states.js';
+import { RACP_SERVED, StoredPhase } from './stored-phase.js';
 import {
   DEFAULT_REPLAY_TIMING,
   type ReplayEnd,
@@ -73,10 +82,6 @@ export interface SessionOptions {
 const CURRENT_TIME_SERVICE = '1805';
 const CURRENT_TIME = '2a2b';
 const RACP = '2a52';
-/** Glucose Measurement and its Context: what a RACP report sends. */
-const RACP_SERVED = new Set(['2a18', '2a34']);
-/** A RACP report that sends nothing (no record, no response code) for this long is over. */
-const RACP_QUIET_MS = 30_000;
 const PRESENCE_MIN_GAP_MS = 1_000;
 
 /**
@@ -91,7 +96,8 @@ const PRESENCE_MIN_GAP_MS = 1_000;
  * - Bonds when the device needs it and has no bond yet.
  * - Reads the driver's 'read' characteristics first (decoders see them as ctx.deviceState), the device's
  *   Current Time among them; subscribes to every notify/indicate characteristic the driver declares and the
- *   device has; runs the driver's setup writes (repeating ones on a timer while connected).
+ *   device has; runs the driver's setup writes (repeating ones on a timer while connected). The steps
+ *   themselves are in link-setup.ts; this file orders them and owns the states between them.
  * - Stored records: over RACP (glucose) it asks for records after the last sequence number delivered, so an
  *   interrupted download resumes without duplicates; cuffs, scales and thermometers replay theirs as a burst
  *   of indications after subscribing, told apart from live readings by stored-replay.ts. Both are delivered
@@ -114,13 +120,11 @@ export class DeviceSession {
   private current: SessionState = 'idle';
   private connection: Connection | undefined;
   private retryTimer: unknown;
-  private readonly repeatTimers = new Set<unknown>();
+  private readonly keepAlives: KeepAlives;
   private readonly attemptsByClass = new Map<string, number>();
   private readonly clock = new DeviceClock();
   private readonly replay: StoredRecordClassifier;
-  private racpPhase = false;
-  private racpTimer: unknown;
-  private storedWaiter: ((detail: string) => void) | undefined;
+  private readonly storedPhase: StoredPhase;
   /** The last replay window saw no record (a device may replay only after its clock is set). */
   private replayedNothing = false;
   /** A live measurement began on this connection before the clock could be written. */
@@ -138,6 +142,8 @@ export class DeviceSession {
   private earlyWakes = 0;
 
   constructor(private readonly options: SessionOptions) {
+    this.keepAlives = new KeepAlives(options.timers);
+    this.storedPhase = new StoredPhase(options.timers);
     this.replay = new StoredRecordClassifier(
       replayCharacteristics(options.driver),
       options.timers,
@@ -279,59 +285,36 @@ export class DeviceSession {
     live: () => boolean,
   ): Promise<void> {
     const { driver, timers } = this.options;
-    const present = new Map<string, { service: string; properties: readonly string[] }>();
-    for (const service of services) {
-      for (const c of service.characteristics)
-        present.set(normalizeUuid(c.uuid), { service: service.uuid, properties: c.properties });
-    }
+    const present = presentCharacteristics(services);
     this.clock.newConnection();
     this.replay.reset();
     this.replayedNothing = false;
     this.measuringNow = false;
     // Reads first, so that decoders of notifications see them (ctx.deviceState); the Current Time read here,
     // before any write, says what the clock that stamped the stored records shows.
-    const deviceState: Record<string, Reading | undefined> = {};
-    for (const spec of driver.characteristics) {
-      const uuid = normalizeUuid(spec.uuid);
-      if (spec.access !== 'read' || !present.has(uuid)) continue;
-      try {
-        const value = await connection.read(normalizeUuid(spec.service), uuid);
-        const readAt = timers.now();
-        const state = spec.decode(value, { characteristic: uuid })[0];
-        deviceState[uuid] = state;
-        if (uuid === CURRENT_TIME && state?.time) {
-          const fractions = state.details?.['fractions256'];
-          this.clock.noteClockRead(
-            state.time,
-            this.options.utcOffsetMinutes(),
-            readAt,
-            typeof fractions === 'number' ? fractions : 0,
-          );
-        }
-      } catch (error) {
-        if (error instanceof DecodeError) this.options.onDecodeError?.(uuid, error);
-        else if (!spec.optional) throw error;
-      }
-    }
+    const deviceState = await readDeviceState(connection, driver, present, {
+      timers,
+      onDecodeError: (uuid, error) => this.options.onDecodeError?.(uuid, error),
+      onDeviceTime: (uuid, time, readAt, fractions256) => {
+        if (uuid === CURRENT_TIME)
+          this.clock.noteClockRead(time, this.options.utcOffsetMinutes(), readAt, fractions256);
+      },
+    });
     if (!live()) return;
     this.set('subscribing');
-    for (const spec of driver.characteristics) {
-      const uuid = normalizeUuid(spec.uuid);
-      if (spec.access === 'read' || !present.has(uuid)) continue;
-      // The device starts replaying stored records as soon as this CCCD is written.
-      if (this.replay.replays(uuid) && !this.replay.windowOpen) this.replay.openWindow();
-      await connection.subscribe(normalizeUuid(spec.service), uuid, (value) => {
+    await subscribeDriverCharacteristics(
+      connection,
+      driver,
+      present,
+      (uuid) => {
+        // The device starts replaying stored records as soon as this CCCD is written.
+        if (this.replay.replays(uuid) && !this.replay.windowOpen) this.replay.openWindow();
+      },
+      (uuid, value) => {
         if (live()) this.deliver(uuid, value, deviceState);
-      });
-    }
-    for (const write of driver.setup ?? []) {
-      const send = () =>
-        connection.write(normalizeUuid(write.service), normalizeUuid(write.characteristic), write.value, {
-          withResponse: write.withResponse ?? true,
-        });
-      await send();
-      if (write.repeatEveryMs !== undefined) this.repeat(send, write.repeatEveryMs, live);
-    }
+      },
+    );
+    await runSetupWrites(connection, driver, this.keepAlives, () => live() && this.connection !== undefined);
     if (!live()) return;
     // Stored records before the time write: they were stamped by the clock as it is now, which the Current
     // Time read above measured. Writing first would leave a record cut off by a dropped link to arrive on the
@@ -339,16 +322,15 @@ export class DeviceSession {
     let storedDetail: string | undefined;
     if (present.has(RACP) && driver.characteristics.some((c) => normalizeUuid(c.uuid) === RACP)) {
       this.set('fetching-stored', 'RACP report');
-      const done = this.waitForStored();
-      this.racpPhase = true;
-      this.armRacpQuiet();
+      const done = this.storedPhase.wait();
+      this.storedPhase.beginRacpReport();
       const last = this.options.lastSequence?.();
       const request = last === undefined ? encodeRacpReportAll() : encodeRacpReportFrom((last + 1) & 0xffff);
       await connection.write(present.get(RACP)?.service ?? '1808', RACP, request, { withResponse: true });
       storedDetail = await done;
     } else if (this.replay.windowOpen) {
       this.set('fetching-stored', 'stored records replayed after subscribing');
-      storedDetail = await this.waitForStored();
+      storedDetail = await this.storedPhase.wait();
     }
     if (!live()) return;
     this.set('syncing-time', storedDetail);
@@ -358,32 +340,6 @@ export class DeviceSession {
     if (this.clock.handling === 'written' && this.replayedNothing) {
       this.replay.openWindow();
     }
-  }
-
-  /** Resolves (with a detail for the log) when the stored-record phase ends, or the attempt does. */
-  private waitForStored(): Promise<string> {
-    return new Promise((resolve) => {
-      this.storedWaiter = resolve;
-    });
-  }
-
-  private storedPhaseEnded(detail: string): void {
-    const resolve = this.storedWaiter;
-    this.storedWaiter = undefined;
-    this.racpPhase = false;
-    if (this.racpTimer !== undefined) this.options.timers.clearTimeout(this.racpTimer);
-    this.racpTimer = undefined;
-    resolve?.(detail);
-  }
-
-  /** A meter that stops sending in the middle of a report (no response code) does not hold the session. */
-  private armRacpQuiet(): void {
-    if (this.racpTimer !== undefined) this.options.timers.clearTimeout(this.racpTimer);
-    this.racpTimer = this.options.timers.setTimeout(() => {
-      this.racpTimer = undefined;
-      if (this.racpPhase)
-        this.storedPhaseEnded(`stored records: no response code within ${RACP_QUIET_MS} ms`);
-    }, RACP_QUIET_MS);
   }
 
   /**
@@ -410,10 +366,10 @@ export class DeviceSession {
   private replayEnded(reason: ReplayEnd, records: number): void {
     this.replayedNothing = records === 0;
     if (reason === 'live-measurement') this.measuringNow = true;
-    if (!this.racpPhase) this.storedPhaseEnded(`stored records: ${records} (${reason})`);
+    if (!this.storedPhase.racpReport) this.storedPhase.end(`stored records: ${records} (${reason})`);
   }
 
-  private deliver(uuid: string, payload: Uint8Array, deviceState: Record<string, Reading | undefined>): void {
+  private deliver(uuid: string, payload: Uint8Array, deviceState: DeviceState): void {
     const { driver, device } = this.options;
     const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === uuid);
     if (!spec) return;
@@ -429,8 +385,8 @@ export class DeviceSession {
       // The RACP response ends the stored-record download (GLS 1.0.1 3.4: "response code" indication).
       try {
         const message = decodeRacp(payload);
-        if (message.opCode === 'response-code' && this.racpPhase) {
-          this.storedPhaseEnded(`stored records: ${message.responseCodeName}`);
+        if (message.opCode === 'response-code' && this.storedPhase.racpReport) {
+          this.storedPhase.end(`stored records: ${message.responseCodeName}`);
         }
       } catch {
         // decoded above already; nothing else to learn
@@ -439,11 +395,11 @@ export class DeviceSession {
     }
     const receivedAt = this.options.timers.now();
     const utcOffset = this.options.utcOffsetMinutes();
-    if (this.racpPhase && RACP_SERVED.has(uuid)) this.armRacpQuiet();
+    if (this.storedPhase.racpReport && RACP_SERVED.has(uuid)) this.storedPhase.reportAlive();
     for (const reading of readings) {
       const deviceEpoch = reading.time === null ? undefined : deviceTimeToEpoch(reading.time, utcOffset);
       const stored =
-        (this.racpPhase && RACP_SERVED.has(uuid)) ||
+        (this.storedPhase.racpReport && RACP_SERVED.has(uuid)) ||
         this.replay.classify(uuid, reading, deviceEpoch, this.clock.handling === 'written');
       let time = new Date(receivedAt).toISOString();
       let timeSource: SessionReading['timeSource'] = 'gateway';
@@ -579,30 +535,13 @@ export class DeviceSession {
 
   /** Ends what belongs to one attempt: keep-alive timers, the replay window, a pending stored phase. */
   private endAttempt(): void {
-    this.clearRepeats();
+    this.keepAlives.clear();
     this.replay.cancel();
-    this.storedPhaseEnded('the attempt ended');
-  }
-
-  private repeat(send: () => Promise<void>, everyMs: number, live: () => boolean): void {
-    const tick = () => {
-      this.repeatTimers.delete(handle);
-      if (!live() || !this.connection) return;
-      void send().catch(() => undefined);
-      handle = this.options.timers.setTimeout(tick, everyMs);
-      this.repeatTimers.add(handle);
-    };
-    let handle = this.options.timers.setTimeout(tick, everyMs);
-    this.repeatTimers.add(handle);
-  }
-
-  private clearRepeats(): void {
-    for (const handle of this.repeatTimers) this.options.timers.clearTimeout(handle);
-    this.repeatTimers.clear();
+    this.storedPhase.end('the attempt ended');
   }
 
   private clearTimers(): void {
-    this.clearRepeats();
+    this.keepAlives.clear();
     this.cancelPresenceWait();
     if (this.retryTimer !== undefined) this.options.timers.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

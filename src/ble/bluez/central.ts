@@ -1,19 +1,16 @@
-import nodeBle from 'node-ble';
+import type nodeBle from 'node-ble';
 import { longUuid, normalizeUuid } from '../../gatt/uuid.js';
 import {
   type Advertisement,
   BleError,
   type CentralPort,
-  type CharacteristicInfo,
   type Connection,
-  type DisconnectReason,
   type ScanOptions,
-  type ServiceInfo,
 } from '../central.js';
 import { type AgentOptions, BluezAgent } from './agent.js';
+import { BluezConnection, type LinkContext } from './connection.js';
 import {
   adapterPath,
-  addressFromPath,
   BLUEZ,
   type ClientInterface,
   callProxy,
@@ -25,7 +22,16 @@ import {
   unwrap,
   Variant,
 } from './dbus.js';
+import {
+  ADVERTISEMENT_PROPERTIES,
+  advertisementOf,
+  type DeviceState,
+  newDeviceState,
+  record,
+  updateDevice,
+} from './device-state.js';
 import { classify, withTimeout } from './errors.js';
+import { busOf, type NodeBleBluetooth, openBluetooth } from './node-ble-internals.js';
 
 /**
  * The BlueZ backend of the Central port: node-ble over the system D-Bus for devices and GATT, plus the few
@@ -48,120 +54,7 @@ export interface BluezCentralOptions {
   readonly agent?: AgentOptions | false;
 }
 
-type NodeBleBluetooth = ReturnType<typeof nodeBle.createBluetooth>;
-type NodeBleDevice = nodeBle.Device;
-type NodeBleCharacteristic = nodeBle.GattCharacteristic;
-
-/**
- * node-ble's BusHelper, which its typings do not declare. Needed to remove the D-Bus signal listeners node-ble
- * leaves behind after a link drops (chrvadala/node-ble#12) and to see Device1 PropertiesChanged.
- */
-interface NodeBleHelper {
-  on(event: 'PropertiesChanged', listener: (changed: Record<string, unknown>) => void): unknown;
-  off(event: 'PropertiesChanged', listener: (changed: Record<string, unknown>) => void): unknown;
-  removeListeners(): void;
-}
-
-/** dbus-next's client-side view of a signal subscription (lib/client/proxy-interface.js, untyped). */
-interface ProxySignals {
-  listenerCount(event: string): number;
-  _signalMatchRuleString(event: string): string;
-}
-
-/**
- * dbus-next 0.10.2 never sends RemoveMatch: `_removeMatch` tests `hasOwnProperty.call(match, this._matchRules)`
- * with the arguments swapped, so it always returns early, while `_addMatch` always sends AddMatch. Each link
- * would leave its PropertiesChanged rules on the daemon until the system bus's per-connection limit
- * (max_match_rules_per_connection) refuses new ones. Detected from the source, so a fixed dbus-next is left alone.
- */
-function removeMatchIsBroken(bus: MessageBus): boolean {
-  const removeMatch = (bus as unknown as { _removeMatch?: () => unknown })._removeMatch;
-  return (
-    typeof removeMatch === 'function' &&
-    removeMatch.toString().includes('hasOwnProperty.call(match, this._matchRules)')
-  );
-}
-
-/**
- * Removes node-ble's signal listeners on one object, and the daemon-side match rule dbus-next leaves behind.
- * node-ble subscribes PropertiesChanged once per BusHelper (src/BusHelper.js `_prepare` with usePropsEvents).
- */
-function dropSignalListeners(
-  object: NodeBleDevice | NodeBleCharacteristic,
-  bus: MessageBus,
-  broken: boolean,
-): void {
-  const helper = helperOf(object);
-  // node-ble keeps its Properties proxy in the untyped `_propsProxy` field (src/BusHelper.js).
-  const proxy = (helper as unknown as { _propsProxy: ProxySignals | null })._propsProxy;
-  const subscribed = proxy !== null && proxy.listenerCount('PropertiesChanged') > 0;
-  const rule = subscribed ? proxy._signalMatchRuleString('PropertiesChanged') : undefined;
-  helper.removeListeners();
-  if (rule !== undefined && broken) {
-    bus
-      .call(
-        new Message({
-          destination: 'org.freedesktop.DBus',
-          path: '/org/freedesktop/DBus',
-          interface: 'org.freedesktop.DBus',
-          member: 'RemoveMatch',
-          signature: 's',
-          body: [rule],
-        }),
-      )
-      .catch(() => undefined);
-  }
-}
-
-function helperOf(object: NodeBleDevice | NodeBleCharacteristic): NodeBleHelper {
-  // node-ble keeps its BusHelper in the untyped `helper` field (src/Device.js, src/GattCharacteristic.js).
-  return (object as unknown as { helper: NodeBleHelper }).helper;
-}
-
-function busOf(bluetooth: NodeBleBluetooth['bluetooth']): MessageBus {
-  // node-ble's Bluetooth keeps the dbus-next MessageBus in the untyped `dbus` field (src/Bluetooth.js); the agent
-  // must live on this connection, because BlueZ calls an agent back on the connection that registered it.
-  return (bluetooth as unknown as { dbus: MessageBus }).dbus;
-}
-
-/** dbus-next's systemBus() reads DBUS_SYSTEM_BUS_ADDRESS synchronously; node-ble has no other way in. */
-function openBluetooth(busAddress: string | undefined): NodeBleBluetooth {
-  if (busAddress === undefined) return nodeBle.createBluetooth();
-  const saved = process.env.DBUS_SYSTEM_BUS_ADDRESS;
-  process.env.DBUS_SYSTEM_BUS_ADDRESS = busAddress;
-  try {
-    return nodeBle.createBluetooth();
-  } finally {
-    if (saved === undefined) delete process.env.DBUS_SYSTEM_BUS_ADDRESS;
-    else process.env.DBUS_SYSTEM_BUS_ADDRESS = saved;
-  }
-}
-
-/** What BlueZ has told us about one device (Device1 properties), from GetManagedObjects and signals. */
-interface DeviceState {
-  address: string;
-  name?: string;
-  uuids: string[];
-  manufacturerData: Map<number, Uint8Array>;
-  rssi?: number;
-}
-
-/** Device1 properties that change when an advertisement arrives (Device.rst). */
-const ADVERTISEMENT_PROPERTIES = ['RSSI', 'ManufacturerData', 'ServiceData', 'UUIDs', 'TxPower', 'Name'];
-
-const GATT_PROPERTIES = new Set<CharacteristicInfo['properties'][number]>([
-  'read',
-  'write',
-  'write-without-response',
-  'notify',
-  'indicate',
-]);
-
-function record(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-}
-
-export class BluezCentral implements CentralPort {
+export class BluezCentral implements CentralPort, LinkContext {
   readonly backend = 'bluez' as const;
   private readonly timeoutMs: number;
   private session: NodeBleBluetooth | undefined;
@@ -302,13 +195,7 @@ export class BluezCentral implements CentralPort {
       if (!state) return;
       if (wanted && !state.uuids.some((uuid) => wanted.includes(uuid))) return;
       if (options.minRssi !== undefined && (state.rssi === undefined || state.rssi < options.minRssi)) return;
-      onAdvertisement({
-        address: state.address,
-        ...(state.name === undefined ? {} : { name: state.name }),
-        services: [...state.uuids],
-        manufacturerData: new Map(state.manufacturerData),
-        ...(state.rssi === undefined ? {} : { rssi: state.rssi }),
-      });
+      onAdvertisement(advertisementOf(state));
     };
     this.advertisementListeners.add(listener);
     try {
@@ -537,7 +424,7 @@ export class BluezCentral implements CentralPort {
     if (iface !== 'org.bluez.Device1') return;
     const state = this.devices.get(message.path);
     if (!state) return;
-    this.updateDevice(state, changed);
+    updateDevice(state, changed);
     if (ADVERTISEMENT_PROPERTIES.some((name) => name in changed)) {
       for (const listener of this.advertisementListeners) listener(message.path);
     }
@@ -546,314 +433,8 @@ export class BluezCentral implements CentralPort {
   private interfacesAdded(path: string, interfaces: Record<string, unknown>, live: boolean): void {
     if (!('org.bluez.Device1' in interfaces)) return;
     if (!path.startsWith(`${adapterPath(this.adapterName)}/`)) return;
-    const properties = record(interfaces['org.bluez.Device1']);
-    const address = unwrap(properties['Address']);
-    const state: DeviceState = {
-      address: typeof address === 'string' ? address.toUpperCase() : (addressFromPath(path) ?? ''),
-      uuids: [],
-      manufacturerData: new Map(),
-    };
-    this.updateDevice(state, properties);
-    this.devices.set(path, state);
+    this.devices.set(path, newDeviceState(path, record(interfaces['org.bluez.Device1'])));
     for (const waiter of this.deviceWaiters) waiter(path);
     if (live) for (const listener of this.advertisementListeners) listener(path);
-  }
-
-  private updateDevice(state: DeviceState, changed: Record<string, unknown>): void {
-    const name = unwrap(changed['Name']) ?? unwrap(changed['Alias']);
-    if (typeof name === 'string' && 'Name' in changed) state.name = name;
-    const rssi = unwrap(changed['RSSI']);
-    if (typeof rssi === 'number') state.rssi = rssi;
-    const uuids = unwrap(changed['UUIDs']);
-    if (Array.isArray(uuids)) {
-      state.uuids = uuids.flatMap((uuid) => {
-        try {
-          return [normalizeUuid(String(uuid))];
-        } catch {
-          return [];
-        }
-      });
-    }
-    if ('ManufacturerData' in changed) {
-      state.manufacturerData = new Map();
-      for (const [id, value] of Object.entries(record(unwrap(changed['ManufacturerData'])))) {
-        const bytes = unwrap(value);
-        if (bytes instanceof Uint8Array) state.manufacturerData.set(Number(id), Uint8Array.from(bytes));
-      }
-    }
-  }
-}
-
-interface CharacteristicEntry {
-  readonly service: string;
-  readonly uuid: string;
-  readonly characteristic: NodeBleCharacteristic;
-  flags?: readonly string[];
-  readonly listeners: Set<(value: Uint8Array) => void>;
-  forward?: (value: Buffer) => void;
-}
-
-class BluezConnection implements Connection {
-  private readonly characteristics = new Map<string, CharacteristicEntry>();
-  private readonly disconnectListeners = new Set<(reason: DisconnectReason) => void>();
-  private open_ = false;
-  private ended = false;
-  private localDisconnect = false;
-  private paired = false;
-  private readonly onProperties = (changed: Record<string, unknown>) => {
-    if ('Connected' in changed && unwrap(changed['Connected']) === false) {
-      this.end(this.adapterDown() ? 'adapter' : this.localDisconnect ? 'local' : 'remote');
-    }
-    if ('Paired' in changed) this.paired = unwrap(changed['Paired']) === true;
-  };
-
-  constructor(
-    private readonly central: BluezCentral,
-    private readonly device: NodeBleDevice,
-    readonly address: string,
-    private readonly adapterDown: () => boolean,
-  ) {}
-
-  get bonded(): boolean {
-    return this.paired;
-  }
-
-  /** Device1.Connect, then waits for ServicesResolved (Device.rst) so the GATT objects exist. */
-  async open(remaining: () => number, timeoutMs: number): Promise<void> {
-    const helper = helperOf(this.device);
-    // Reading a property first makes node-ble subscribe to the device's PropertiesChanged before Connect.
-    // node-ble types isPaired() as Promise<string>; BlueZ's Paired is a boolean (Device.rst).
-    const paired: unknown = await this.central.call(this.device.isPaired(), 'device state', timeoutMs);
-    this.paired = paired === true;
-    helper.on('PropertiesChanged', this.onProperties);
-    let resolved: () => void = () => undefined;
-    const servicesResolved = new Promise<void>((resolve) => {
-      resolved = resolve;
-    });
-    const watch = (changed: Record<string, unknown>) => {
-      if (unwrap(changed['ServicesResolved']) === true) resolved();
-    };
-    helper.on('PropertiesChanged', watch);
-    try {
-      await this.central.call(this.device.connect(), 'connect', remaining(), 'BLE_DEVICE_GONE');
-      this.open_ = true;
-      const already = await this.central.call(this.servicesResolved(), 'service discovery', remaining());
-      if (!already) await this.central.call(servicesResolved, 'service discovery', remaining());
-      const gatt = await this.central.call(this.device.gatt(), 'service discovery', remaining());
-      for (const serviceUuid of await gatt.services()) {
-        const service = await gatt.getPrimaryService(serviceUuid);
-        for (const characteristicUuid of await this.central.call(
-          service.characteristics(),
-          'service discovery',
-        )) {
-          const characteristic = await service.getCharacteristic(characteristicUuid);
-          const entry = {
-            service: normalizeUuid(serviceUuid),
-            uuid: normalizeUuid(characteristicUuid),
-            characteristic,
-            listeners: new Set<(value: Uint8Array) => void>(),
-          };
-          this.characteristics.set(`${entry.service}/${entry.uuid}`, entry);
-        }
-      }
-    } catch (error) {
-      if (error instanceof BleError && error.code === 'BLE_TIMEOUT') {
-        // Device.rst Disconnect also cancels a pending connection attempt.
-        await this.central.call(this.device.disconnect(), 'connect cancel').catch(() => undefined);
-      }
-      throw error;
-    } finally {
-      helper.off('PropertiesChanged', watch);
-    }
-    if (this.ended) throw new BleError('BLE_DEVICE_GONE', 'the link dropped during service discovery');
-  }
-
-  private async servicesResolved(): Promise<boolean> {
-    // node-ble's typings lack ServicesResolved; its BusHelper reads any Device1 property.
-    const helper = helperOf(this.device) as NodeBleHelper & { prop(name: string): Promise<unknown> };
-    return (await helper.prop('ServicesResolved')) === true;
-  }
-
-  /** Cleans up after a connection attempt that failed. */
-  abandon(): void {
-    this.ended = true;
-    this.release();
-  }
-
-  async discover(): Promise<readonly ServiceInfo[]> {
-    const services = new Map<string, CharacteristicInfo[]>();
-    for (const entry of this.characteristics.values()) {
-      const flags = await this.flags(entry);
-      const properties = flags.filter((flag): flag is CharacteristicInfo['properties'][number] =>
-        GATT_PROPERTIES.has(flag as CharacteristicInfo['properties'][number]),
-      );
-      const list = services.get(entry.service) ?? [];
-      list.push({ uuid: entry.uuid, properties });
-      services.set(entry.service, list);
-    }
-    return [...services].map(([uuid, characteristics]) => ({ uuid, characteristics }));
-  }
-
-  async read(service: string, characteristic: string): Promise<Uint8Array> {
-    const entry = this.lookup(service, characteristic);
-    const value = await this.central.call(
-      entry.characteristic.readValue(),
-      'read',
-      undefined,
-      'BLE_DEVICE_GONE',
-    );
-    return Uint8Array.from(value);
-  }
-
-  async write(
-    service: string,
-    characteristic: string,
-    value: Uint8Array,
-    options?: { withResponse?: boolean },
-  ): Promise<void> {
-    const entry = this.lookup(service, characteristic);
-    const buffer = Buffer.from(value);
-    // GattCharacteristic.rst WriteValue option "type": "request" waits for the ATT response, "command" does not.
-    const work =
-      options?.withResponse === false
-        ? entry.characteristic.writeValueWithoutResponse(buffer)
-        : entry.characteristic.writeValueWithResponse(buffer);
-    await this.central.call(work, 'write', undefined, 'BLE_DEVICE_GONE');
-  }
-
-  async subscribe(
-    service: string,
-    characteristic: string,
-    listener: (value: Uint8Array) => void,
-  ): Promise<() => Promise<void>> {
-    const entry = this.lookup(service, characteristic);
-    const flags = await this.flags(entry);
-    if (!flags.includes('notify') && !flags.includes('indicate')) {
-      throw new BleError('BLE_NOT_SUPPORTED', 'the characteristic neither notifies nor indicates');
-    }
-    entry.listeners.add(listener);
-    if (!entry.forward) {
-      // GattCharacteristic.rst StartNotify: values then arrive as PropertiesChanged of Value; node-ble turns them
-      // into 'valuechanged'. BlueZ acknowledges indications itself.
-      const forward = (value: Buffer) => {
-        if (this.ended) return;
-        for (const each of [...entry.listeners]) each(Uint8Array.from(value));
-      };
-      entry.forward = forward;
-      entry.characteristic.on('valuechanged', forward);
-      try {
-        await this.central.call(
-          entry.characteristic.startNotifications(),
-          'subscribe',
-          undefined,
-          'BLE_DEVICE_GONE',
-        );
-      } catch (error) {
-        entry.listeners.delete(listener);
-        this.stopForwarding(entry);
-        throw error;
-      }
-    }
-    let active = true;
-    return async () => {
-      if (!active) return;
-      active = false;
-      entry.listeners.delete(listener);
-      if (entry.listeners.size > 0 || !entry.forward) return;
-      this.stopForwarding(entry);
-      if (!this.ended) {
-        await this.central.call(
-          entry.characteristic.stopNotifications(),
-          'unsubscribe',
-          undefined,
-          'BLE_DEVICE_GONE',
-        );
-      }
-    };
-  }
-
-  async bond(): Promise<void> {
-    if (this.ended) throw new BleError('BLE_DEVICE_GONE', 'not connected');
-    try {
-      // Device.rst Pair: BlueZ asks our Agent1 (agent.ts) for the passkey or confirmation as the device needs.
-      await this.central.call(
-        this.device.pair(),
-        'pairing',
-        this.central.pairingTimeoutMs,
-        'BLE_DEVICE_GONE',
-      );
-    } catch (error) {
-      // Device.rst Pair: AlreadyExists means the device is bonded already.
-      const cause = error instanceof BleError ? error.cause : undefined;
-      if ((cause as { type?: unknown } | undefined)?.type !== 'org.bluez.Error.AlreadyExists') throw error;
-    }
-    this.paired = true;
-  }
-
-  async disconnect(): Promise<void> {
-    if (this.ended) return;
-    this.localDisconnect = true;
-    try {
-      await this.central.call(this.device.disconnect(), 'disconnect', undefined, 'BLE_DEVICE_GONE');
-    } finally {
-      // node-ble's disconnect() drops the device's signal listeners, so the Connected=false signal may never
-      // reach us: end here.
-      this.end('local');
-    }
-  }
-
-  onDisconnect(listener: (reason: DisconnectReason) => void): () => void {
-    this.disconnectListeners.add(listener);
-    return () => this.disconnectListeners.delete(listener);
-  }
-
-  private end(reason: DisconnectReason): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.open_ = false;
-    this.release();
-    for (const listener of [...this.disconnectListeners]) listener(reason);
-    this.disconnectListeners.clear();
-  }
-
-  /**
-   * Removes every D-Bus signal listener node-ble registered for this link. Its characteristic objects keep
-   * listening for PropertiesChanged after the link drops, so a reconnect would deliver values to the old
-   * subscribers too (chrvadala/node-ble#12).
-   */
-  private release(): void {
-    const bus = this.central.dbus;
-    const broken = removeMatchIsBroken(bus);
-    for (const entry of this.characteristics.values()) {
-      entry.listeners.clear();
-      this.stopForwarding(entry);
-      entry.characteristic.removeAllListeners('valuechanged');
-      dropSignalListeners(entry.characteristic, bus, broken);
-    }
-    helperOf(this.device).off('PropertiesChanged', this.onProperties);
-    dropSignalListeners(this.device, bus, broken);
-    this.device.removeAllListeners();
-  }
-
-  private stopForwarding(entry: CharacteristicEntry): void {
-    if (entry.forward) entry.characteristic.off('valuechanged', entry.forward);
-    entry.forward = undefined;
-  }
-
-  private lookup(service: string, characteristic: string): CharacteristicEntry {
-    if (this.ended || !this.open_) throw new BleError('BLE_DEVICE_GONE', 'not connected');
-    const entry = this.characteristics.get(`${normalizeUuid(service)}/${normalizeUuid(characteristic)}`);
-    if (!entry) throw new BleError('BLE_NOT_FOUND', 'no such characteristic on the device');
-    return entry;
-  }
-
-  private async flags(entry: CharacteristicEntry): Promise<readonly string[]> {
-    entry.flags ??= await this.central.call(
-      entry.characteristic.getFlags(),
-      'discover',
-      undefined,
-      'BLE_DEVICE_GONE',
-    );
-    return entry.flags;
   }
 }

@@ -7,6 +7,7 @@ import {
   type DisconnectReason,
   type ServiceInfo,
 } from '../central.js';
+import { DisconnectListeners } from '../disconnect-listeners.js';
 import { classify, disconnectReason, withDeadline } from './errors.js';
 import { fromNobleUuid, type NobleCharacteristic, type NoblePeripheral } from './noble-api.js';
 
@@ -57,8 +58,7 @@ function gone(): BleError {
 export class NobleConnection implements Connection {
   private readonly entries = new Map<string, CharacteristicEntry>();
   private readonly services: string[] = [];
-  private readonly disconnectListeners = new Set<(reason: DisconnectReason) => void>();
-  private endedWith: DisconnectReason | undefined;
+  private readonly disconnects = new DisconnectListeners();
   private connected = false;
   private localDisconnect = false;
   private markGone: (error: BleError) => void = () => undefined;
@@ -82,7 +82,7 @@ export class NobleConnection implements Connection {
   }
 
   get ended(): boolean {
-    return this.endedWith !== undefined;
+    return this.disconnects.endedWith !== undefined;
   }
 
   /**
@@ -148,8 +148,7 @@ export class NobleConnection implements Connection {
 
   /** Ends a link that never opened: cleans up without telling anyone (nobody holds it). */
   private abandon(): void {
-    if (this.endedWith !== undefined) return;
-    this.endedWith = 'local';
+    if (!this.disconnects.endSilently('local')) return;
     this.release();
     this.markGone(gone());
   }
@@ -250,19 +249,7 @@ export class NobleConnection implements Connection {
   }
 
   onDisconnect(listener: (reason: DisconnectReason) => void): () => void {
-    const reason = this.endedWith;
-    if (reason !== undefined) {
-      // Registered after the end: still told, once, but never synchronously inside the caller.
-      let cancelled = false;
-      queueMicrotask(() => {
-        if (!cancelled) listener(reason);
-      });
-      return () => {
-        cancelled = true;
-      };
-    }
-    this.disconnectListeners.add(listener);
-    return () => this.disconnectListeners.delete(listener);
+    return this.disconnects.add(listener);
   }
 
   /**
@@ -286,13 +273,10 @@ export class NobleConnection implements Connection {
 
   /** Ends the link once; later calls do nothing. */
   private end(reason: DisconnectReason): void {
-    if (this.endedWith !== undefined) return;
-    this.endedWith = reason;
-    this.release();
-    this.markGone(gone());
-    const listeners = [...this.disconnectListeners];
-    this.disconnectListeners.clear();
-    for (const listener of listeners) listener(reason);
+    this.disconnects.fire(reason, () => {
+      this.release();
+      this.markGone(gone());
+    });
   }
 
   /**

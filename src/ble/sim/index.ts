@@ -7,7 +7,7 @@ export {
   type SimulatedDeviceOptions,
   type SimulatedDriverId,
   simulatedDevice,
-} from './devices.js';
+} from './devices/index.js';
 export {
   type FaultOptions,
   type IndicationCut,

@@ -9,6 +9,7 @@ import {
   type ScanOptions,
   type ServiceInfo,
 } from '../central.js';
+import { DisconnectListeners } from '../disconnect-listeners.js';
 import type { RadioFault } from './faults.js';
 import { Random } from './random.js';
 import type { CharacteristicDefinition, PeripheralLink, VirtualPeripheral } from './virtual-peripheral.js';
@@ -325,8 +326,7 @@ export class SimConnection implements Connection {
   readonly address: string;
   readonly link: PeripheralLink;
   private readonly listeners = new Map<string, Set<(value: Uint8Array) => void>>();
-  private readonly disconnectListeners = new Set<(reason: DisconnectReason) => void>();
-  private closedWith: DisconnectReason | undefined;
+  private readonly disconnects = new DisconnectListeners();
 
   constructor(
     private readonly central: SimCentral,
@@ -352,7 +352,7 @@ export class SimConnection implements Connection {
   }
 
   get closed(): boolean {
-    return this.closedWith !== undefined;
+    return this.disconnects.endedWith !== undefined;
   }
 
   discover(): Promise<readonly ServiceInfo[]> {
@@ -429,31 +429,16 @@ export class SimConnection implements Connection {
   }
 
   onDisconnect(listener: (reason: DisconnectReason) => void): () => void {
-    const reason = this.closedWith;
-    if (reason !== undefined) {
-      // Registered after the end: still told, once, but never synchronously inside the caller.
-      let cancelled = false;
-      queueMicrotask(() => {
-        if (!cancelled) listener(reason);
-      });
-      return () => {
-        cancelled = true;
-      };
-    }
-    this.disconnectListeners.add(listener);
-    return () => this.disconnectListeners.delete(listener);
+    return this.disconnects.add(listener);
   }
 
   /** Ends the link once; later calls do nothing. */
   close(reason: DisconnectReason): void {
-    if (this.closedWith !== undefined) return;
-    this.closedWith = reason;
-    this.listeners.clear();
-    this.central.forget(this);
-    this.peripheral.detach(this.link, reason);
-    const listeners = [...this.disconnectListeners];
-    this.disconnectListeners.clear();
-    for (const listener of listeners) listener(reason);
+    this.disconnects.fire(reason, () => {
+      this.listeners.clear();
+      this.central.forget(this);
+      this.peripheral.detach(this.link, reason);
+    });
   }
 
   private find(service: string, characteristic: string): CharacteristicDefinition {

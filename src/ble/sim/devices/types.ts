@@ -1,0 +1,93 @@
+import type { Scheduler } from '../../../util/scheduler.js';
+import type { FaultOptions } from '../faults.js';
+import type { Subject, SubjectProfile } from '../physiology.js';
+import type { RacpServer } from '../racp.js';
+import type { VirtualPeripheral } from '../virtual-peripheral.js';
+
+/** The drivers in devices/ that have a device model (one module each in this folder). */
+export const SIMULATED_DRIVER_IDS = [
+  'sig/pulse-oximeter',
+  'sig/blood-pressure',
+  'sig/thermometer',
+  'sig/weight-scale',
+  'sig/glucose',
+  'sig/heart-rate',
+  'vendor/berrymed-bm1000',
+  'vendor/contec-cms50d-bt',
+] as const;
+
+export type SimulatedDriverId = (typeof SIMULATED_DRIVER_IDS)[number];
+
+/** The glucose model's pairing passkey unless another is given (meters print theirs on a label or screen). */
+export const DEFAULT_GLUCOSE_PASSKEY = '123456';
+
+export interface SimulatedDeviceOptions {
+  readonly address?: string;
+  readonly name?: string;
+  /** Seeds the physiology and the fault injection: the same seed gives the same bytes. */
+  readonly seed?: number;
+  readonly scheduler?: Scheduler;
+  /** The device clock is this far off true time (a wrong clock); timestamps in payloads follow it. */
+  readonly clockOffsetMs?: number;
+  readonly faults?: FaultOptions;
+  readonly rssi?: number;
+  readonly inRange?: boolean;
+  readonly advertiseEveryMs?: number;
+  readonly manufacturerData?: ReadonlyMap<number, Uint8Array>;
+  readonly subject?: Partial<SubjectProfile>;
+  /** The measurement characteristics need a bond (default: the glucose meter only, as GLS requires). */
+  readonly requireBonding?: boolean;
+  /**
+   * Pairing needs this passkey (default: DEFAULT_GLUCOSE_PASSKEY for the glucose meter when it needs a bond,
+   * none otherwise). Give `null` for Just Works.
+   */
+  readonly passkey?: string | null;
+  /** Period of a streaming device's notifications (defaults: 1 s; BerryMed 40 ms, four frames each). */
+  readonly streamEveryMs?: number;
+  /** Historic measurements in the device's memory, `preloadEveryMs` apart, ending now. */
+  readonly preload?: number;
+  readonly preloadEveryMs?: number;
+  /**
+   * BerryMed only: notifications are 20-byte slices of the UART stream that do not start on a frame (each
+   * carries a 3-byte tail, three frames and a 2-byte head), as some firmware sends them. Default: aligned.
+   */
+  readonly misalignedStream?: boolean;
+  /** Glucose only: the sequence number of the first record (default 1). */
+  readonly firstSequenceNumber?: number;
+  /**
+   * The device's Current Time characteristic (SIG models with a clock): 'writable' (default; the gateway sets
+   * the clock), 'read-only' (CTS 1.1 makes Write optional: the clock can be read, not set) or 'none' (no
+   * Current Time Service: the gateway can only infer the clock from live readings).
+   */
+  readonly currentTime?: 'writable' | 'read-only' | 'none';
+  /**
+   * Spot devices (cuff, scale, thermometer, oximeter spot-checks): end the link this long after handing over
+   * the stored records, as devices in transfer mode do. Default: stay connected.
+   */
+  readonly hangUpAfterTransferMs?: number;
+}
+
+/** One simulated device: a VirtualPeripheral whose GATT table and bytes follow one driver's device. */
+export interface SimulatedDevice {
+  readonly driverId: SimulatedDriverId;
+  readonly peripheral: VirtualPeripheral;
+  readonly subject: Subject;
+  /** Where the driver's measurement values arrive. */
+  readonly measurement: { readonly service: string; readonly characteristic: string };
+  /** Sends values by itself while subscribed (after its start command, for Contec); else measures on demand. */
+  readonly streams: boolean;
+  /**
+   * Takes a measurement now. Spot devices indicate it to a subscribed central or else keep it in memory for
+   * the next connection (the glucose meter always keeps it: it is read through RACP); streaming devices send
+   * their next frame at once.
+   */
+  measure(): void;
+  /** Adds `count` historic measurements `everyMs` apart, ending now, to the device memory. */
+  preload(count: number, everyMs?: number): void;
+  /** Glucose only: the meter's record store. */
+  readonly racp?: RacpServer;
+}
+
+export function isSimulatedDriverId(id: string): id is SimulatedDriverId {
+  return (SIMULATED_DRIVER_IDS as readonly string[]).includes(id);
+}
