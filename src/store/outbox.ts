@@ -156,6 +156,8 @@ export class Outbox {
   private payloadBytes = 0;
   private statements!: ReturnType<typeof prepare>;
   private readonly committedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
+  /** Events of the transaction now running, told only once it committed (a rolled-back eviction never was). */
+  private pendingEvents: StoreEvent[] = [];
   private readonly stagedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
 
   constructor(private readonly options: OutboxOptions) {
@@ -231,27 +233,19 @@ export class Outbox {
       return;
     }
     let results: ('stored' | 'duplicate')[];
-    const before = {
-      rows: this.rows,
-      bytes: this.payloadBytes,
-      lanes: [...this.laneRows],
-      sequence: { ...this.batchSequence },
-    };
+    const sequence = { ...this.batchSequence };
     const storedLanes = () =>
       new Set(batch.filter((_, i) => results[i] === 'stored').map((item) => item.lane));
     try {
-      results = db.transaction(() => {
+      results = this.inTransaction(db, () => {
         const out = batch.map((item) => this.insert(item.measurement, item.lane));
         this.applyRetention('full');
         results = out;
         if (out.includes('stored') && this.stagedListeners.size > 0) this.stage(storedLanes());
         return out;
-      })();
+      });
     } catch (error) {
-      this.rows = before.rows;
-      this.payloadBytes = before.bytes;
-      this.laneRows = before.lanes;
-      this.voidStagedLeases(before.sequence);
+      this.voidStagedLeases(sequence);
       const failure = storeErrorFrom(error, 'storing readings');
       for (const item of batch) item.reject(failure);
       return;
@@ -287,7 +281,48 @@ export class Outbox {
     if (this.batchSequence.ceiling !== sequence.ceiling) {
       this.batchSequenceFloor = this.batchSequence.next - 1;
       this.batchSequence.ceiling = 0;
+      try {
+        // Made durable at once, so a crash before the next reservation cannot hand these numbers out again.
+        this.statements.atLeast.run({ name: 'batch-seq', value: this.batchSequenceFloor });
+      } catch {
+        // the store is failing: the floor stays in memory and is written with the next reservation
+      }
     }
+  }
+
+  /**
+   * Runs `fn` in a transaction. If it fails, the in-memory counters are put back as they were, every lane is
+   * scanned again from its start at the next lease (rows a failed transaction unleased, or seqs a rolled-back
+   * AUTOINCREMENT hands out again, may lie below a lane's frontier), and the transaction's events are dropped;
+   * if it commits, its events are told.
+   */
+  private inTransaction<T>(db: SqliteDatabase, fn: () => T): T {
+    const outermost = !db.inTransaction;
+    const before = { rows: this.rows, bytes: this.payloadBytes, lanes: [...this.laneRows] };
+    const events = this.pendingEvents.length;
+    let result: T;
+    try {
+      result = db.transaction(fn)();
+    } catch (error) {
+      this.rows = before.rows;
+      this.payloadBytes = before.bytes;
+      this.laneRows = before.lanes;
+      this.frontier.fill(0);
+      this.pendingEvents.length = events;
+      throw error;
+    }
+    if (outermost) {
+      const told = this.pendingEvents;
+      this.pendingEvents = [];
+      for (const event of told) {
+        try {
+          this.options.onEvent?.(event);
+        } catch {
+          // the listener's failure (say, the audit log's disk is full) is its own: this store's work is committed
+        }
+      }
+    }
+    return result;
   }
 
   /**
@@ -419,7 +454,7 @@ export class Outbox {
     this.payloadBytes -= outcome.evictedBytes;
     this.statements.bump.run('evicted', outcome.evicted);
     this.insertGaps(outcome.gaps);
-    this.options.onEvent?.({
+    this.pendingEvents.push({
       type: 'store.evicted',
       count: outcome.evicted,
       reason,
@@ -512,9 +547,10 @@ export class Outbox {
   ack(seqs: readonly number[]): number {
     const db = this.requireOpen();
     const now = this.clock.now();
-    this.statements.relaxed.run();
+    // db.pragma, not a prepared statement: SQLite applies this pragma when the statement is compiled.
+    if (!db.inTransaction) db.pragma('synchronous = NORMAL');
     try {
-      return db.transaction(() => {
+      return this.inTransaction(db, () => {
         let deleted = 0;
         for (const seq of seqs) {
           const leased = this.leasedSeqs.get(seq);
@@ -537,20 +573,13 @@ export class Outbox {
           deleted++;
         }
         return deleted;
-      })();
+      });
     } catch (error) {
-      const totals = db
-        .prepare('SELECT count(*) AS rows, coalesce(sum(size), 0) AS bytes FROM outbox')
-        .get() as {
-        rows: number;
-        bytes: number;
-      };
-      this.rows = totals.rows;
-      this.payloadBytes = totals.bytes;
-      this.countLanes(db);
+      // Nothing was deleted: the rows are pending again (inTransaction rescans the lanes), to be sent again.
+      this.unlease(seqs, true);
       throw storeErrorFrom(error, 'deleting acknowledged readings');
     } finally {
-      this.statements.durable.run();
+      if (!db.inTransaction) db.pragma('synchronous = FULL');
     }
   }
 
@@ -561,21 +590,28 @@ export class Outbox {
   quarantine(seqs: readonly number[], reason: string): number {
     const db = this.requireOpen();
     const now = this.clock.now();
-    return db.transaction(() => {
-      let moved = 0;
-      for (const seq of seqs) {
-        this.unlease([seq], false);
-        if (this.statements.toQuarantine.run(reason, now, seq).changes === 0) continue;
-        const row = this.statements.remove.get(seq) as RemovedRow | undefined;
-        if (!row) continue;
-        this.rows--;
-        this.laneRows[row.lane] = (this.laneRows[row.lane] as number) - 1;
-        this.payloadBytes -= row.size;
-        moved++;
-      }
-      if (moved > 0) this.statements.bump.run('quarantined', moved);
-      return moved;
-    })();
+    try {
+      return this.inTransaction(db, () => this.moveToQuarantine(seqs, reason, now));
+    } catch (error) {
+      this.unlease(seqs, true);
+      throw storeErrorFrom(error, 'moving records to the quarantine');
+    }
+  }
+
+  private moveToQuarantine(seqs: readonly number[], reason: string, now: number): number {
+    let moved = 0;
+    for (const seq of seqs) {
+      this.unlease([seq], false);
+      if (this.statements.toQuarantine.run(reason, now, seq).changes === 0) continue;
+      const row = this.statements.remove.get(seq) as RemovedRow | undefined;
+      if (!row) continue;
+      this.rows--;
+      this.laneRows[row.lane] = (this.laneRows[row.lane] as number) - 1;
+      this.payloadBytes -= row.size;
+      moved++;
+    }
+    if (moved > 0) this.statements.bump.run('quarantined', moved);
+    return moved;
   }
 
   /** Returns a lease's unacknowledged records to pending (e.g. the connection dropped mid-batch). */
@@ -604,10 +640,14 @@ export class Outbox {
   /** Housekeeping to run now and then: expire readings past the age limit, forget old acknowledged ids. */
   maintain(): void {
     const db = this.requireOpen();
-    db.transaction(() => {
-      this.applyRetention('expired');
-      this.statements.forget.run(this.clock.now() - this.retention.ackedIdRetentionMs);
-    })();
+    try {
+      this.inTransaction(db, () => {
+        this.applyRetention('expired');
+        this.statements.forget.run(this.clock.now() - this.retention.ackedIdRetentionMs);
+      });
+    } catch (error) {
+      throw storeErrorFrom(error, 'expiring old readings');
+    }
   }
 
   stats(): OutboxStats {
@@ -707,8 +747,6 @@ function prepare(db: SqliteDatabase) {
     firstInLane: db
       .prepare('SELECT appended_ms FROM outbox WHERE lease IS NULL AND lane = ? ORDER BY seq LIMIT 1')
       .pluck(),
-    relaxed: db.prepare('PRAGMA synchronous = NORMAL'),
-    durable: db.prepare('PRAGMA synchronous = FULL'),
   };
 }
 

@@ -364,6 +364,15 @@ export class Uplink {
    */
   private setAside(leaseId: number, records: readonly OutboxRecord[], error: unknown): boolean {
     const { outbox, codec } = this.options;
+    try {
+      // A failure that is not about any record (no signing key, credentials being renewed): an empty batch fails
+      // the same way. Then every record is innocent: pause instead of quarantining the whole outbox.
+      codec.batch([], 0, this.clock.now());
+    } catch {
+      outbox.release(leaseId);
+      this.options.onEvent?.({ type: 'batch-failed', error: describe(error) });
+      return false;
+    }
     const poisoned = records.filter((record) => {
       try {
         codec.batch([record], 0, this.clock.now());

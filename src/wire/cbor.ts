@@ -79,6 +79,8 @@ export type CborInput =
 // ---------------------------------------------------------------------------------------------- encoder
 
 const MAX_UINT64 = 0xffff_ffff_ffff_ffffn;
+/** A UTF-16 surrogate not in a pair: with the `u` flag a pair is one code point, so only lone ones match. */
+export const LONE_SURROGATE = /\p{Cs}/u;
 const textEncoder = new TextEncoder();
 
 class Writer {
@@ -159,6 +161,10 @@ class Writer {
         this.length += n;
         return;
       }
+    }
+    // TextEncoder would turn a lone surrogate into U+FFFD silently (two keys could then collide): refuse it.
+    if (LONE_SURROGATE.test(value)) {
+      throw new WireError('WIRE_INVALID_FIELD', 'text with a lone surrogate is not valid Unicode');
     }
     const encoded = textEncoder.encode(value);
     this.head(3, encoded.length);
@@ -260,13 +266,12 @@ function write(w: Writer, value: CborInput, depth: number): void {
 }
 
 function writeNumber(w: Writer, value: number): void {
-  // Integral doubles are integers on the wire (an epoch-ms time is uint, not float64); -0 becomes 0.
+  // Integral doubles are integers on the wire (an epoch-ms time is uint, not float64); -0 becomes 0. Beyond
+  // 2^53 a JavaScript number is no longer an exact integer, and the decoder returns such integers as bigint, so
+  // those stay floats (exactly the same double); an exact 64-bit integer is written from a bigint.
   if (Number.isInteger(value) && Math.abs(value) <= Number.MAX_SAFE_INTEGER) {
     if (value >= 0) w.head(0, value);
     else w.head(1, -1 - value);
-  } else if (Number.isInteger(value) && Math.abs(value) < 2 ** 64) {
-    if (value >= 0) w.head(0, BigInt(value));
-    else w.head(1, -1n - BigInt(value));
   } else {
     w.float(value);
   }

@@ -1,5 +1,5 @@
 import type { JsonValue } from '../model/observation.js';
-import { type CborMap, type CborValue, decodeCbor } from './cbor.js';
+import { type CborMap, type CborValue, decodeCbor, LONE_SURROGATE } from './cbor.js';
 import { WireError } from './errors.js';
 
 /**
@@ -119,6 +119,7 @@ export function checkText(value: CborValue, path: string, rule: TextRule = {}): 
   if (value.length < (rule.min ?? 0) || value.length > (rule.max ?? 1024)) invalid(path, describe);
   if (rule.pattern && !rule.pattern.test(value)) invalid(path, describe);
   if (rule.oneOf && !rule.oneOf.includes(value)) invalid(path, `one of ${rule.oneOf.join(', ')}`);
+  if (LONE_SURROGATE.test(value)) invalid(path, `${describe} (valid Unicode)`);
   return value;
 }
 
@@ -160,6 +161,8 @@ export function checkJson(value: unknown, path: string, depth = 0): void {
   if (depth > 16) invalid(path, 'JSON nested at most 16 deep');
   switch (typeof value) {
     case 'string':
+      if (LONE_SURROGATE.test(value)) invalid(path, 'valid Unicode text');
+      return;
     case 'boolean':
       return;
     case 'number':
@@ -178,5 +181,8 @@ export function checkJson(value: unknown, path: string, depth = 0): void {
   if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
     invalid(path, 'a plain object');
   }
-  for (const [key, item] of Object.entries(value)) checkJson(item, `${path}.${key}`, depth + 1);
+  for (const [key, item] of Object.entries(value)) {
+    if (LONE_SURROGATE.test(key)) invalid(path, 'keys in valid Unicode');
+    checkJson(item, `${path}.${key}`, depth + 1);
+  }
 }

@@ -161,3 +161,54 @@ describe('Outbox.stats without a table scan', () => {
     expect(outbox.stats().oldestPendingAgeMs).not.toBeNull();
   });
 });
+
+describe('Outbox failures leave nothing stranded', () => {
+  it('a failed append does not hide a later reading that takes over a rolled-back seq', async () => {
+    const stop = outbox.onStaged(() => {
+      outbox.lease({ maxRows: 10, lane: 'live' }); // the live row's seq is above the backlog row's
+      outbox.database.exec('ROLLBACK');
+    });
+    const backlog = outbox.append(spo2Measurement(40), 'backlog');
+    const live = outbox.append(spo2Measurement(41), 'live');
+    await expect(Promise.all([backlog, live])).rejects.toMatchObject({ code: 'STORE_IO' });
+    stop();
+    await outbox.append(spo2Measurement(42), 'live'); // may get the seq the backlog row had
+    expect(outbox.lease({ maxRows: 10, lane: 'live' }).records.map((r) => r.id)).toEqual([
+      spo2Measurement(42).id,
+    ]);
+  });
+
+  it('a failed acknowledgement leaves its rows pending, to be leased and sent again', async () => {
+    await outbox.append(spo2Measurement(50, { deviceTime: '2026-11-28T08:00:50' }), 'live');
+    await outbox.append(spo2Measurement(51), 'live');
+    const lease = outbox.lease({ maxRows: 10 });
+    outbox.database.exec('DROP TABLE acked'); // remembering the stable id fails mid-transaction
+    expect(() => outbox.ackLeases([lease.leaseId])).toThrow();
+    expect(outbox.stats()).toMatchObject({ rows: 2, leased: 0 });
+    expect(outbox.stats().pending.live).toBe(2);
+    expect(outbox.lease({ maxRows: 10 }).records).toHaveLength(2);
+    expect(outbox.database.pragma('synchronous', { simple: true })).toBe(2); // back to FULL
+  });
+
+  it('an event listener that throws neither fails the housekeeping nor skews the counts', async () => {
+    outbox.close();
+    let now = Date.UTC(2026, 10, 28);
+    outbox = new Outbox({
+      path: join(dir, 'expiring.db'),
+      keys: new EnvKeyProvider('K', { K: 'd'.repeat(64) }),
+      recordCodec: wireItemRecords,
+      clock: { now: () => now },
+      retention: { maxAgeMs: 60_000 },
+      onEvent: (event) => {
+        if (event.type === 'store.evicted') throw new Error('audit log disk full');
+      },
+    });
+    await outbox.open();
+    for (let n = 0; n < 4; n++) await outbox.append(spo2Measurement(60 + n), 'backlog');
+    now += 120_000;
+    outbox.maintain();
+    const counted = outbox.database.prepare('SELECT count(*) FROM outbox').pluck().get();
+    expect(outbox.stats().rows).toBe(counted);
+    expect(outbox.stats().evictedTotal).toBe(4);
+  });
+});

@@ -75,6 +75,7 @@ afterEach(async () => {
 async function rig(
   name: string,
   options: { window?: number; backlogBatchBytes?: number } = {},
+  signing?: () => ReturnType<typeof signingCredentials>,
 ): Promise<Rig> {
   const outbox = new Outbox({
     path: join(dir, `${name}.db`),
@@ -109,7 +110,7 @@ async function rig(
       gatewayId: pki.gatewayId,
       version: '0.1.0',
       outbox,
-      credentials: () => credentials,
+      credentials: signing ?? (() => credentials),
     }),
     topics: gatewayTopics(pki.gatewayId),
     backoff: { baseMs: 50, capMs: 200, stableAfterMs: 60_000 },
@@ -205,6 +206,26 @@ describe('uplink over mutual TLS to the embedded broker', () => {
     expect(r.events).toContainEqual(expect.objectContaining({ type: 'quarantined', records: 1 }));
     const kept = r.outbox.database.prepare('SELECT id FROM quarantine').pluck().all();
     expect(kept).toEqual([poison.id]); // kept for inspection, not deleted
+  });
+
+  it('pauses, quarantining nothing, when batches fail for a reason that is not a record (no signing key)', async () => {
+    const good = signingCredentials(pki.pem.gateway, pki.pem.gatewayKey);
+    let keyMissing = false;
+    const r = await rig('no-key', {}, () => {
+      if (keyMissing) throw new Error('the signing key is being renewed');
+      return good;
+    });
+    r.uplink.start();
+    await until(() => r.uplink.connected);
+    keyMissing = true;
+    for (let n = 0; n < 5; n++) await r.outbox.append(spo2Measurement(31_000 + n), 'backlog');
+    await until(() => r.events.some((e) => e.type === 'batch-failed'));
+    expect(r.outbox.stats()).toMatchObject({ rows: 5, quarantinedTotal: 0 });
+    keyMissing = false;
+    await r.outbox.append(spo2Measurement(31_005), 'live'); // the next commit wakes the pump
+    await until(() => r.received.length === 6);
+    await until(() => r.outbox.stats().rows === 0);
+    expect(r.outbox.stats().quarantinedTotal).toBe(0);
   });
 
   it('uses a renewed certificate at the next reconnect, without a restart, and leaves a retained Last Will', async () => {

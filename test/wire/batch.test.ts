@@ -495,6 +495,7 @@ describe('the encoder checks exactly what the decoder checks', () => {
   const texts = [
     '',
     'x',
+    'x\uD800',
     'X'.repeat(129),
     'm1-0000000000000000000000000000000a',
     'g1-0000000000000000000000000000000a',
@@ -517,7 +518,17 @@ describe('the encoder checks exactly what the decoder checks', () => {
     receivedAt: [...times, ...odd],
     kind: ['measurement', 'intermediate', 'info', 'final', ...odd],
     status: [[], ['ok'], [''], ['x'.repeat(65)], [1], 'ok'],
-    details: [{}, { a: 1 }, { a: Number.NaN }, { a: { b: [1, 'x', null] } }, [], null],
+    details: [
+      {},
+      { a: 1 },
+      { a: Number.NaN },
+      { a: { b: [1, 'x', null] } },
+      [],
+      null,
+      { big: 2 ** 53, bigger: 1e16 },
+      { 'a\uD800': 1, 'a\uDC00': 2 },
+      { a: 'x\uD800' },
+    ],
     observations: [
       [],
       [{ code: 'MDC_TEMP_BODY', value: 37, unit: 'Cel' }],
@@ -529,6 +540,9 @@ describe('the encoder checks exactly what the decoder checks', () => {
       [{ code: 'MDC_TEMP_BODY', value: Number.POSITIVE_INFINITY, unit: 'Cel' }],
       [{ code: 'MDC_TEMP_BODY', value: '37', unit: 'Cel' }],
       [{ code: 'MDC_TEMP_BODY', value: null, unit: 'Cel', invalid: 'overflow' }],
+      [{ code: 'MDC_TEMP_BODY', value: 2 ** 53, unit: 'Cel' }],
+      [{ code: 'MDC_TEMP_BODY', value: -1e16, unit: 'Cel' }],
+      [{ code: 'MDC_TEMP_BODY', value: 37, unit: 'Cel', qualifier: 'oral\uD800' }],
     ],
   };
   const cases = Object.entries(values).flatMap(([field, list]) =>

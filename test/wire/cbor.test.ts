@@ -71,6 +71,21 @@ describe('CBOR encoder (RFC 8949 preferred serialization)', () => {
     expect(toHex(encodeCbor(2 ** 32 - 1))).toBe('1affffffff');
   });
 
+  it('writes numbers beyond 2^53 as floats, so every number decodes to the same number', () => {
+    for (const value of [2 ** 53, -(2 ** 53), 1e16, 2 ** 64, 1e300]) {
+      const bytes = encodeCbor(value);
+      expect((bytes[0] as number) >> 5).toBe(7); // major type 7: a float, not a (bigint-sized) integer
+      expect(decodeCbor(bytes)).toBe(value);
+    }
+    expect(toHex(encodeCbor(2n ** 53n))).toBe('1b0020000000000000'); // exact integers come as bigint
+  });
+
+  it('refuses text with a lone surrogate instead of writing U+FFFD', () => {
+    expectWireError(() => encodeCbor('a\uD800'), 'WIRE_INVALID_FIELD');
+    expectWireError(() => encodeCbor({ ['k\uDC00']: 1 }), 'WIRE_INVALID_FIELD');
+    expect(decodeCbor(encodeCbor('\u{1F600}'))).toBe('\u{1F600}'); // a pair is fine
+  });
+
   it('chooses the shortest exact float and writes -0 as the integer 0', () => {
     expect(toHex(encodeCbor(98.5))).toBe('f95628');
     expect(toHex(encodeCbor(36.6))).toBe('fb40424ccccccccccd');
