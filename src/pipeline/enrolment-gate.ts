@@ -1,6 +1,5 @@
 /**
- * The enrolment gate: only enrolled devices are read; a neighbour's sensor is ignored (shared/DESIGN.md,
- * security stance). The runtime asks it twice:
+ * The enrolment gate: only enrolled devices are read; a neighbour's sensor is ignored (docs/enrolment.md). The runtime asks it twice:
  *
  * - on the radio side, `deviceIdFor(address)`: which enrolled device an advertisement or a connection belongs
  *   to. An address that is not enrolled gets no id, so nothing is connected, decoded or stored for it;

@@ -19,7 +19,8 @@ export type SqliteDatabase = Database.Database;
  * Opens (or creates) a SQLite3MultipleCiphers database encrypted with ChaCha20-Poly1305 (the library's
  * "chacha20" cipher, sqleet-compatible): every page, in the main file and in the WAL, is encrypted and carries a
  * Poly1305 tag, so a flipped bit on the SD card is detected rather than read as data. ChaCha20 rather than
- * SQLCipher's AES-256-CBC+HMAC because the Pi 3, 4 and Zero 2 W have no AES instructions (shared/FACTS.md);
+ * SQLCipher's AES-256-CBC+HMAC because the Pi 3, 4 and Zero 2 W have no AES instructions (Raspberry Pi
+ * product briefs: Cortex-A53/A72 without the ARMv8 Crypto Extensions);
  * `npm run bench:store` measures the cost against plain SQLite. The key is raw (256 random bits), so no KDF.
  *
  * SQLite says "file is not a database" both for a wrong key and for a damaged file. To tell them apart the store

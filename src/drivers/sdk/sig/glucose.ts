@@ -23,7 +23,7 @@ import { bitNames, observe } from '../observe.js';
  * to IEEE 11073-10101 coded readings (11073-10417 glucose meter terms).
  *
  * - Concentration: GATT carries kg/L or mol/L; readings carry what clinicians read, mg/dL (kg/L x 100,000) or
- *   mmol/L (mol/L x 1,000) (shared/DESIGN.md, contract 1).
+ *   mmol/L (mol/L x 1,000) (the `decode` output, devices/README.md).
  * - Code: follows the measurement's Type nibble (capillary/venous/arterial/undetermined whole blood or plasma,
  *   interstitial fluid, control solution). A reserved Type value (0, 11-15) falls back to the contract's default
  *   MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD with details.sampleType 'reserved' and the raw nibble in
