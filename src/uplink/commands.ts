@@ -4,19 +4,21 @@ import {
   type Command,
   type CommandResult,
   type ConfigValue,
-  type KeyResolver,
   type ReplayCache,
+  refusalResult,
   verifyCommand,
   WireError,
 } from '../wire/index.js';
+import type { CommandSigners } from './command-signers.js';
 
 /**
  * Downlink commands on the gateway: a short closed list (ping, resync a device's stored records, set
- * whitelisted configuration keys), accepted only when signed by a clinic key, fresh, addressed to this
- * gateway and not replayed (src/wire/commands.ts does those checks). Every command, accepted or refused, is
- * reported through `onEvent` for the audit log. A refusal whose signature verified gets a signed error reply
- * (the clinic learns why); an unsigned or forged one gets no reply at all, so the gateway cannot be used to
- * reflect traffic.
+ * whitelisted configuration keys), accepted only when signed by a clinic command-signing certificate
+ * (command-signers.ts), fresh, addressed to this gateway and not replayed (src/wire/commands.ts does those
+ * checks). Every command, accepted or refused, is reported through `onEvent` for the audit log. A refusal whose
+ * signature verified gets a signed error reply (the clinic learns why), except a replay or an expired command
+ * (refusalResult: it may be a redelivery of a command already answered, and the first answer stands); an
+ * unsigned or forged one gets no reply at all, so the gateway cannot be used to reflect traffic.
  */
 export interface CommandActions {
   /** Schedules a full stored-record download from the device at its next connection. */
@@ -32,12 +34,19 @@ export type CommandEvent =
       readonly cmd: Command['cmd'];
       readonly ok: boolean;
     }
-  | { readonly type: 'command.refused'; readonly code: string; readonly id?: string };
+  | {
+      readonly type: 'command.refused';
+      readonly code: string;
+      /** The refusal's message: field paths, certificate serials, config keys; never a payload value. */
+      readonly reason: string;
+      readonly id?: string;
+    };
 
 export interface CommandHandlerOptions {
   readonly gatewayId: string;
   readonly clock: Clock;
-  readonly resolveClinicKey: KeyResolver;
+  /** The clinic CA and command-signing certificates: who may command this gateway. */
+  readonly signers: CommandSigners;
   readonly replayCache: ReplayCache;
   readonly allowedConfigKeys: ReadonlySet<string>;
   /** Commands issued before this (epoch ms) are refused: see VerifyCommandOptions.notBefore. */
@@ -69,7 +78,7 @@ async function handle(
     command = verifyCommand(payload, {
       gatewayId: options.gatewayId,
       now,
-      resolveClinicKey: options.resolveClinicKey,
+      resolveClinicKey: options.signers.resolverAt(now),
       replayCache: options.replayCache,
       allowedConfigKeys: options.allowedConfigKeys,
       notBefore: options.notBefore,
@@ -79,19 +88,11 @@ async function handle(
     options.onEvent?.({
       type: 'command.refused',
       code: error.code,
+      reason: error.message,
       ...(error.commandId ? { id: error.commandId } : {}),
     });
-    if (error.commandId && error.code.startsWith('WIRE_CMD_')) {
-      await reply(
-        options.sign({
-          gatewayId: options.gatewayId,
-          id: error.commandId,
-          sentAt: now,
-          ok: false,
-          error: { code: error.code, message: error.message },
-        }),
-      );
-    }
+    const refusal = refusalResult(error, options.gatewayId, now);
+    if (refusal !== undefined) await reply(options.sign(refusal));
     return;
   }
   const outcome = await execute(command, options.actions);

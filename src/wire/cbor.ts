@@ -14,7 +14,8 @@ import { WireError } from './errors.js';
  * Decoder: accepts well-formed CBOR (section 5.1) that is also valid (section 5.3: UTF-8 text, no duplicate
  * map keys) with these restrictions, each refused as WIRE_MALFORMED with the byte offset:
  * - indefinite-length items (section 3.2.2): the format's senders never write them;
- * - map keys other than integers and text strings;
+ * - map keys other than integers (major types 0 and 1, within 2^53) and text strings: floats, byte strings,
+ *   arrays, maps, tags and simple values are refused, even a float such as 1.0 that equals an integer;
  * - simple values other than false, true, null, undefined (section 3.3);
  * - nesting deeper than `maxDepth` (a stack guard against `[[[[...]]]]` bombs);
  * - bytes left after the top-level item.
@@ -440,6 +441,14 @@ class Reader {
         const map: CborMap = new Map();
         for (let i = 0; i < count; i++) {
           const keyAt = this.offset;
+          // Decided by the key's major type, not by the JavaScript value it decodes to: a float key (f93c00,
+          // 1.0) decodes to the number 1 and would pass for the integer key 1. Integer keys beyond 2^53 come
+          // back as bigint and are refused too (no label of this format is that large).
+          this.need(1);
+          const keyMajor = (this.bytes[keyAt] as number) >>> 5;
+          if (keyMajor !== 0 && keyMajor !== 1 && keyMajor !== 3) {
+            this.fail('map keys must be integers or text strings', keyAt);
+          }
           const key = this.item(depth + 1);
           if (typeof key !== 'string' && typeof key !== 'number') {
             this.fail('map keys must be integers or text strings', keyAt);

@@ -22,7 +22,8 @@ import {
  * Freshness instead of sequence numbers: the clinic may run several senders and the gateway may restart, so a
  * command carries its own short validity window (at most 5 minutes) and a random id; the gateway remembers ids
  * until their window has closed, which makes every replay within the window a WIRE_CMD_REPLAYED and every
- * replay after it a WIRE_CMD_EXPIRED.
+ * replay after it a WIRE_CMD_EXPIRED. Neither gets a result (refusalResult): a QoS 1 redelivery of a command
+ * already answered is indistinguishable from a replay.
  */
 
 /** A command may live at most this long (exp - iat). */
@@ -239,7 +240,11 @@ export interface VerifyCommandOptions {
   readonly gatewayId: string;
   /** The gateway clock, epoch ms. */
   readonly now: number;
-  /** Keys of the clinic's command-signing certificates by kid (SHA-256 of the certificate DER). */
+  /**
+   * Keys of the clinic's command-signing certificates by kid (SHA-256 of the certificate DER). It must apply
+   * docs/wire-format.md section 4 (issued by the clinic CA, clinic role, valid now) and throw a WireError when a
+   * known certificate fails: the gateway uses src/uplink/command-signers.ts.
+   */
   readonly resolveClinicKey: KeyResolver;
   readonly replayCache: ReplayCache;
   /** Config keys a `config` command may set; any other key is WIRE_CMD_BAD_ARGS. */
@@ -328,13 +333,27 @@ export function signCommandResult(result: CommandResult, key: KeyObject, kid: Ui
   return signEnvelope(encodeCommandResult(result), key, kid);
 }
 
-/** A refusal result for a command that was authenticated but refused (WireError.commandId is set). */
+/**
+ * Refusals that are never answered, though the command was authenticated (docs/wire-format.md section 9.5).
+ * Each depends on what the gateway remembers or on its clock, so the same envelope may have been accepted and
+ * answered before: a QoS 1 redelivery after a reconnect or a restart (MQTT 3.1.1 section 4.3.2 lets the broker
+ * send a message again until the gateway's PUBACK arrived), or a replay. Answering it would send the clinic a
+ * second, contradictory result for one id; the first answer stands. The refusals that are answered (a field,
+ * the target, the command name, the arguments) depend only on the signed bytes, so a redelivery of such a
+ * command would get the same answer again.
+ */
+const UNANSWERED: ReadonlySet<string> = new Set(['WIRE_CMD_REPLAYED', 'WIRE_CMD_EXPIRED']);
+
+/**
+ * The result to publish for a refused command, or undefined when none may be sent: the command was not
+ * authenticated or has no readable id (WireError.commandId is unset), or the refusal is one of UNANSWERED.
+ */
 export function refusalResult(
   error: WireError,
   gatewayId: string,
   sentAt: number,
 ): CommandResult | undefined {
-  if (error.commandId === undefined || error.code === 'WIRE_CMD_REPLAYED') return undefined;
+  if (error.commandId === undefined || UNANSWERED.has(error.code)) return undefined;
   return {
     gatewayId,
     id: error.commandId,

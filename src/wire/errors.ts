@@ -14,6 +14,12 @@ export type WireErrorCode =
   | 'WIRE_UNSUPPORTED_ALG'
   /** No key is known for the envelope's kid. */
   | 'WIRE_UNKNOWN_KID'
+  /** A command's signer certificate was not issued by the clinic CA. */
+  | 'WIRE_SIGNER_UNTRUSTED'
+  /** A command's signer certificate is not a clinic certificate (e.g. a gateway's). */
+  | 'WIRE_SIGNER_NOT_CLINIC'
+  /** A command's signer certificate is expired or not valid yet (60 s of clock difference allowed). */
+  | 'WIRE_SIGNER_EXPIRED'
   /** The ES256 signature does not verify over the Sig_structure. */
   | 'WIRE_BAD_SIGNATURE'
   /** The payload's `v` is not a version this code reads. */

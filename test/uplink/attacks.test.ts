@@ -1,25 +1,33 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { auditBrokerRefusals } from '../../src/broker/audit-refusals.js';
 import { ClinicalBroker, type Refusal } from '../../src/broker/clinical-broker.js';
 import { identifyClient } from '../../src/broker/identify.js';
 import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import { ClinicReceiver } from '../../src/clinic/receiver.js';
-import { checkServerCertificate, createDevelopmentCa, issueGatewayCertificate } from '../../src/pki/index.js';
+import {
+  checkServerCertificate,
+  createDevelopmentCa,
+  issueClinicCertificate,
+  issueGatewayCertificate,
+} from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
+import { auditCommandEvents } from '../../src/uplink/command-audit.js';
+import { CommandSigners } from '../../src/uplink/command-signers.js';
 import { type CommandEvent, commandHandler } from '../../src/uplink/commands.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink, type UplinkEvent } from '../../src/uplink/uplink.js';
 import { ManualClock } from '../../src/util/clock.js';
 import {
+  type CommandResult,
   decodeCommandResult,
   encodeCommand,
   gatewayTopics,
@@ -43,6 +51,8 @@ const refusals: Refusal[] = [];
 const identify = identifyClient;
 
 let audit: AuditLog;
+/** How long a test waits for something that must happen (a TLS handshake on a busy machine can take seconds). */
+const WAIT = { timeout: 5_000, interval: 10 };
 let auditRefusal: (refusal: Refusal) => void;
 
 beforeAll(async () => {
@@ -137,19 +147,11 @@ function attempt(options: Parameters<typeof connect>[0]): Promise<'connected' | 
   });
 }
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('TLS-level attacks', () => {
   it('refuses a client without a certificate', async () => {
     const before = refusals.length;
     await expect(connect({ clientId: pki.gatewayId })).rejects.toThrow();
-    await until(() => refusals.slice(before).some((r) => r.stage === 'tls'));
+    await vi.waitFor(() => expect(refusals.slice(before).some((r) => r.stage === 'tls')).toBe(true), WAIT);
   });
 
   it('refuses a certificate from another CA', async () => {
@@ -159,7 +161,7 @@ describe('TLS-level attacks', () => {
     expect(
       await attempt({ clientId: pki.gatewayId, cert: forged.certificatePem, key: forged.privateKeyPem }),
     ).toBe('refused');
-    await until(() => refusals.slice(before).some((r) => r.stage === 'tls'));
+    await vi.waitFor(() => expect(refusals.slice(before).some((r) => r.stage === 'tls')).toBe(true), WAIT);
   });
 
   it('refuses an expired certificate', async () => {
@@ -173,7 +175,7 @@ describe('TLS-level attacks', () => {
     expect(
       await attempt({ clientId: pki.gatewayId, cert: expired.certificatePem, key: expired.privateKeyPem }),
     ).toBe('refused');
-    await until(() => refusals.slice(before).some((r) => r.stage === 'tls'));
+    await vi.waitFor(() => expect(refusals.slice(before).some((r) => r.stage === 'tls')).toBe(true), WAIT);
     // and the hub itself will not even try with it
     const { writeCertificateFile, writePrivateKeyFile, loadTlsCredentials } = await import(
       '../../src/pki/index.js'
@@ -244,7 +246,7 @@ describe('TLS-level attacks', () => {
     });
     uplink.start();
     try {
-      await until(() => events.some((e) => e.type === 'connect-failed'));
+      await vi.waitFor(() => expect(events.some((e) => e.type === 'connect-failed')).toBe(true), WAIT);
       const failure = events.find((e) => e.type === 'connect-failed') as Extract<
         UplinkEvent,
         { type: 'connect-failed' }
@@ -319,7 +321,7 @@ describe('MQTT-level attacks', () => {
       await client.publishAsync(`rpm/v1/${pki.gatewayId}/obs`, Buffer.from([0xd2, 0x84, 0x43, 0xa1]), {
         qos: 1,
       });
-      await until(() => rejected.length === 1);
+      await vi.waitFor(() => expect(rejected).toHaveLength(1), WAIT);
       expect(rejected[0]?.code).toBe('WIRE_MALFORMED');
       const before = refusals.length;
       const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -336,20 +338,74 @@ describe('MQTT-level attacks', () => {
 });
 
 describe('downlink commands', () => {
-  it('runs a signed ping once, refuses its replay and a forged command', async () => {
-    const clinicCert = new X509Certificate(pki.pem.clinic);
-    const clinicKid = kidForCertificate(new Uint8Array(clinicCert.raw));
+  const DAY = 24 * 3600 * 1000;
+  const commandTopic = () => `rpm/v1/${pki.gatewayId}/cmd`;
+  const commandEvents: CommandEvent[] = [];
+  const replies: CommandResult[] = [];
+  /** A command-signing identity: the certificate's key and kid. */
+  type Signer = { readonly key: KeyObject; readonly kid: Uint8Array };
+  const signers: Record<'clinic' | 'rotated' | 'gateway' | 'expired' | 'otherCa', Signer> = {} as never;
+  let outbox: Outbox;
+  let uplink: Uplink;
+  let clinic: MqttClient;
+
+  function signerOf(issued: { certificatePem: string; privateKeyPem: string }): Signer {
+    return {
+      key: createPrivateKey(issued.privateKeyPem),
+      kid: kidForCertificate(new Uint8Array(new X509Certificate(issued.certificatePem).raw)),
+    };
+  }
+
+  function ping(signer: Signer, overrides: { now?: number } = {}): { id: string; bytes: Uint8Array } {
+    const command = newCommand(
+      { cmd: 'ping', args: {} },
+      { gatewayId: pki.gatewayId, now: overrides.now ?? Date.now() },
+    );
+    return { id: command.id, bytes: encodeCommand(command, signer.key, signer.kid) };
+  }
+
+  async function send(bytes: Uint8Array): Promise<void> {
+    await clinic.publishAsync(commandTopic(), Buffer.from(bytes), { qos: 1 });
+  }
+
+  /**
+   * Sends a valid ping and waits for its answer. The gateway handles its commands in the order the broker
+   * delivers them and publishes a refusal before it starts on the next command; the broker keeps one
+   * publisher's messages on one topic in order (MQTT 3.1.1 section 4.6). So once this answer is in, any answer
+   * to a command sent before it would have arrived first: what `replies` holds then is complete.
+   */
+  async function answeredMarker(): Promise<string> {
+    const marker = ping(signers.clinic);
+    await send(marker.bytes);
+    await vi.waitFor(() => expect(replies.map((r) => r.id)).toContain(marker.id), WAIT);
+    return marker.id;
+  }
+
+  beforeAll(async () => {
+    signers.clinic = signerOf({ certificatePem: pki.pem.clinic, privateKeyPem: pki.pem.clinicKey });
+    signers.gateway = signerOf({ certificatePem: pki.pem.gateway, privateKeyPem: pki.pem.gatewayKey });
+    const expired = await issueClinicCertificate(pki.ca, {
+      name: 'clinic-old',
+      validityDays: 1,
+      clock: new ManualClock(Date.now() - 10 * DAY),
+    });
+    signers.expired = signerOf(expired);
+    const otherCa = await createDevelopmentCa({ commonName: 'attacker CA' });
+    const foreign = await issueClinicCertificate(otherCa, { name: 'clinic-test' });
+    signers.otherCa = signerOf(foreign);
+    const rotated = await issueClinicCertificate(pki.ca, { name: 'clinic-rotated' });
+    signers.rotated = signerOf(rotated);
+
     const gatewaySigning = signingCredentials(pki.pem.gateway, pki.pem.gatewayKey);
     const gatewayKid = kidForCertificate(gatewaySigning.certificateDer);
-    const commandEvents: CommandEvent[] = [];
-    const outbox = new Outbox({
+    const toAudit = auditCommandEvents(audit);
+    outbox = new Outbox({
       path: join(dir, 'commands.db'),
       keys: new EnvKeyProvider('K', { K: 'e2'.repeat(32) }),
       recordCodec: wireItemRecords,
     });
     await outbox.open();
-    const clock = { now: () => Date.now() };
-    const uplink = new Uplink({
+    uplink = new Uplink({
       gatewayId: pki.gatewayId,
       broker: { host: '127.0.0.1', port, servername: 'localhost' },
       tls: async () => ({ ca: pki.pem.ca, cert: pki.pem.gateway, key: pki.pem.gatewayKey }),
@@ -363,63 +419,118 @@ describe('downlink commands', () => {
       topics: gatewayTopics(pki.gatewayId),
       onCommand: commandHandler({
         gatewayId: pki.gatewayId,
-        clock,
-        resolveClinicKey: (kid) =>
-          Buffer.from(kid).equals(Buffer.from(clinicKid)) ? clinicCert.publicKey : undefined,
+        clock: { now: () => Date.now() },
+        // Every certificate this gateway could find, as a careless configuration might list them: only the
+        // two valid clinic certificates of the clinic CA may sign.
+        signers: new CommandSigners({
+          clinicCa: pki.pem.ca,
+          certificates: [
+            pki.pem.clinic,
+            rotated.certificatePem,
+            pki.pem.gateway,
+            expired.certificatePem,
+            foreign.certificatePem,
+          ],
+        }),
         replayCache: new MemoryReplayCache(),
         allowedConfigKeys: new Set(['uplink.window']),
         notBefore: Date.now() - 60_000,
         actions: {},
         sign: (result) => signCommandResult(result, gatewaySigning.key, gatewayKid),
-        onEvent: (e) => commandEvents.push(e),
+        onEvent: (event) => {
+          commandEvents.push(event);
+          toAudit(event);
+        },
       }),
     });
     uplink.start();
-    await until(() => uplink.connected);
-    const clinic = await connect({
-      clientId: 'clinic-commander',
-      cert: pki.pem.clinic,
-      key: pki.pem.clinicKey,
-    });
-    const replies: ReturnType<typeof decodeCommandResult>[] = [];
+    await vi.waitFor(() => expect(uplink.connected).toBe(true), WAIT);
+    clinic = await connect({ clientId: 'clinic-commander', cert: pki.pem.clinic, key: pki.pem.clinicKey });
     const gatewayPublicKey = new X509Certificate(pki.pem.gateway).publicKey;
     clinic.on('message', (_topic, payload) => {
       // replies are signed by the gateway: verify before reading
       const { payload: result } = verifyEnvelope(new Uint8Array(payload), () => gatewayPublicKey);
-      replies.push(decodeCommandResult(result));
+      replies.push(decodeCommandResult(result, { gatewayId: pki.gatewayId }));
     });
     await clinic.subscribeAsync(`rpm/v1/${pki.gatewayId}/cmd/res`, { qos: 1 });
-    try {
-      const ping = encodeCommand(
-        newCommand({ cmd: 'ping', args: {} }, { gatewayId: pki.gatewayId, now: Date.now() }),
-        createPrivateKey(pki.pem.clinicKey),
-        clinicKid,
-      );
-      await clinic.publishAsync(`rpm/v1/${pki.gatewayId}/cmd`, Buffer.from(ping), { qos: 1 });
-      await until(() => replies.length === 1);
-      expect(replies[0]).toMatchObject({ ok: true, result: { pong: true } });
-      await clinic.publishAsync(`rpm/v1/${pki.gatewayId}/cmd`, Buffer.from(ping), { qos: 1 }); // replay
-      await until(() => replies.length === 2);
-      expect(replies[1]).toMatchObject({ ok: false, error: { code: 'WIRE_CMD_REPLAYED' } });
-      // forged: signed with the gateway's own key, which is not a clinic key
-      const forged = encodeCommand(
-        newCommand({ cmd: 'ping', args: {} }, { gatewayId: pki.gatewayId, now: Date.now() }),
-        gatewaySigning.key,
-        gatewayKid,
-      );
-      await clinic.publishAsync(`rpm/v1/${pki.gatewayId}/cmd`, Buffer.from(forged), { qos: 1 });
-      await until(() => commandEvents.length === 3);
-      expect(commandEvents.map((e) => (e.type === 'command.refused' ? e.code : e.type))).toEqual([
-        'command.accepted',
-        'WIRE_CMD_REPLAYED',
-        'WIRE_UNKNOWN_KID',
-      ]);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(replies).toHaveLength(2); // no reply to a forgery
-    } finally {
-      clinic.end(true);
-      await uplink.stop();
-      outbox.close();
-    }
+  });
+
+  afterAll(async () => {
+    clinic.end(true);
+    await uplink.stop();
+    outbox.close();
+  });
+
+  function auditedRefusals(): { code: string; id?: string }[] {
+    return readFileSync(join(dir, 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; details: { code: string; id?: string } })
+      .filter((entry) => entry.type === 'command.refused')
+      .map((entry) => entry.details);
+  }
+
+  it('answers a signed ping once; the same envelope again (a replay, or a QoS 1 redelivery) is refused, audited and not answered', async () => {
+    const first = ping(signers.clinic);
+    await send(first.bytes);
+    await vi.waitFor(() => expect(replies.map((r) => r.id)).toContain(first.id), WAIT);
+    expect(replies.find((r) => r.id === first.id)).toMatchObject({ ok: true, result: { pong: true } });
+    const before = replies.length;
+    await send(first.bytes);
+    const marker = await answeredMarker();
+    // Only the marker's answer came: no second, contradictory answer to `first`.
+    expect(replies.slice(before).map((r) => r.id)).toEqual([marker]);
+    expect(replies.filter((r) => r.id === first.id)).toHaveLength(1);
+    expect(commandEvents).toContainEqual(
+      expect.objectContaining({ type: 'command.refused', code: 'WIRE_CMD_REPLAYED', id: first.id }),
+    );
+    expect(auditedRefusals()).toContainEqual(
+      expect.objectContaining({ code: 'WIRE_CMD_REPLAYED', id: first.id }),
+    );
+  });
+
+  it('refuses an expired command without answering (it may have been answered before a restart)', async () => {
+    const stale = ping(signers.clinic, { now: Date.now() - 7 * 60_000 });
+    const before = replies.length;
+    await send(stale.bytes);
+    const marker = await answeredMarker();
+    expect(replies.slice(before).map((r) => r.id)).toEqual([marker]);
+    expect(auditedRefusals()).toContainEqual(
+      expect.objectContaining({ code: 'WIRE_CMD_EXPIRED', id: stale.id }),
+    );
+  });
+
+  it.each([
+    ['a gateway certificate of the same CA', 'gateway', 'WIRE_SIGNER_NOT_CLINIC'],
+    ['an expired clinic certificate', 'expired', 'WIRE_SIGNER_EXPIRED'],
+    ['a clinic certificate from another CA', 'otherCa', 'WIRE_SIGNER_UNTRUSTED'],
+  ] as const)('refuses a command signed by %s (%s): audited, not answered', async (_name, who, code) => {
+    const forged = ping(signers[who]);
+    const before = replies.length;
+    const refusedBefore = commandEvents.length;
+    await send(forged.bytes);
+    const marker = await answeredMarker();
+    expect(replies.slice(before).map((r) => r.id)).toEqual([marker]);
+    expect(
+      commandEvents.slice(refusedBefore).map((e) => (e.type === 'command.refused' ? e.code : e.type)),
+    ).toEqual([code, 'command.accepted']);
+    expect(auditedRefusals().map((r) => r.code)).toContain(code);
+  });
+
+  it('refuses a command whose kid names no configured certificate', async () => {
+    const stranger = signerOf(await issueClinicCertificate(pki.ca, { name: 'clinic-unlisted' }));
+    const before = replies.length;
+    const refusedBefore = commandEvents.length;
+    await send(ping(stranger).bytes);
+    const marker = await answeredMarker();
+    expect(replies.slice(before).map((r) => r.id)).toEqual([marker]);
+    expect(commandEvents[refusedBefore]).toMatchObject({ type: 'command.refused', code: 'WIRE_UNKNOWN_KID' });
+  });
+
+  it('accepts a command signed by another valid clinic certificate of the clinic CA (rotation)', async () => {
+    const rotated = ping(signers.rotated);
+    await send(rotated.bytes);
+    await vi.waitFor(() => expect(replies.map((r) => r.id)).toContain(rotated.id), WAIT);
+    expect(replies.find((r) => r.id === rotated.id)).toMatchObject({ ok: true, result: { pong: true } });
   });
 });

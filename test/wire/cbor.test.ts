@@ -164,6 +164,12 @@ describe('CBOR decoder', () => {
     ['UTF-8 surrogate', '63 eda080'],
     ['array as map key', 'a1 80 01'],
     ['byte string as map key', 'a1 41 00 01'],
+    ['float map key equal to an integer (1.0 as float16)', 'a1 f93c00 26'],
+    ['float map key equal to an integer (1.0 as float64)', 'a1 fb3ff0000000000000 26'],
+    ['float map key', 'a1 f93e00 26'],
+    ['integer map key beyond 2^53', 'a1 1b0020000000000000 26'],
+    ['tagged map key', 'a1 c1 01 26'],
+    ['simple value as map key', 'a1 f5 26'],
     ['count larger than the data', '9a ffffffff'],
     ['byte length larger than the data', '5b 0000000100000000'],
     ['length beyond 2^53', '7b ffffffffffffffff'],
@@ -173,6 +179,12 @@ describe('CBOR decoder', () => {
   ])('refuses %s as WIRE_MALFORMED', (_name, bytes) => {
     const error = expectWireError(() => decodeCbor(hex(bytes)), 'WIRE_MALFORMED');
     expect(error.offset).toBeTypeOf('number');
+  });
+
+  it('reports a float map key at the key, also beside an integer key it would have equalled', () => {
+    expect(expectWireError(() => decodeCbor(hex('a1 f93c00 26')), 'WIRE_MALFORMED').offset).toBe(1);
+    expect(expectWireError(() => decodeCbor(hex('a2 01 26 f93c00 26')), 'WIRE_MALFORMED').offset).toBe(3);
+    expect(decodeCbor(hex('a1 01 26'))).toEqual(new Map([[1, -7]]));
   });
 
   it('reports the byte offset of the problem', () => {

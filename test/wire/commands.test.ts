@@ -337,4 +337,32 @@ describe('command results', () => {
     );
     expect(refusalResult(unsigned, GATEWAY, NOW)).toBeUndefined();
   });
+
+  it('answers no refusal that depends on memory or clock: the command may have been answered before', () => {
+    // A QoS 1 redelivery after a restart or a long outage: expired by time, or issued before the replay horizon.
+    const late = command(PING);
+    const expired = expectWireError(
+      () => verifyCommand(sealed(late), options({ now: late.expiresAt + CLOCK_SKEW_MS + 1 })),
+      'WIRE_CMD_EXPIRED',
+    );
+    expect(expired.commandId).toBe(late.id);
+    expect(refusalResult(expired, GATEWAY, NOW)).toBeUndefined();
+    const beforeRestart = expectWireError(
+      () => verifyCommand(sealed(command(PING)), options({ notBefore: NOW + 1 })),
+      'WIRE_CMD_EXPIRED',
+    );
+    expect(refusalResult(beforeRestart, GATEWAY, NOW)).toBeUndefined();
+  });
+
+  it('answers a refusal that depends only on the signed bytes, such as a bad field with a readable id', () => {
+    const error = expectWireError(
+      () => verifyCommand(raw({ exp: NOW - 1 }), options()),
+      'WIRE_INVALID_FIELD',
+    );
+    expect(refusalResult(error, GATEWAY, NOW)).toMatchObject({
+      id: error.commandId,
+      ok: false,
+      error: { code: 'WIRE_INVALID_FIELD' },
+    });
+  });
 });

@@ -16,7 +16,8 @@ import {
 } from '../../src/wire/cose.js';
 import { WireError } from '../../src/wire/errors.js';
 import { decodeStatus } from '../../src/wire/status.js';
-import { expectWireError, hex, newSigner, prng, resolverFor, toHex, wireError } from './support.js';
+import { fuzzCorpus } from './fuzz-corpus.js';
+import { expectWireError, hex, newSigner, resolverFor, toHex, wireError } from './support.js';
 
 /**
  * COSE WG examples (https://github.com/cose-wg/Examples), all made with P-256 key "11":
@@ -380,66 +381,28 @@ describe('truncated and fuzzed envelopes', () => {
   });
 
   it('20,000 random and mutated envelopes and payloads give only WireErrors', () => {
-    const random = prng(20_000);
-    const int = (n: number) => Math.floor(random() * n);
-    const sources = examples.map((e) => e.envelope);
-    const payloads = examples.map((e) => e.payload);
     const decoders = [decodeBatch, decodeStatus, decodeCommandPayload] as ((bytes: Uint8Array) => unknown)[];
+    const corpus = fuzzCorpus({
+      envelopes: examples.map((e) => e.envelope),
+      payloads: examples.map((e) => e.payload),
+      count: 20_000,
+      seed: 20_000,
+    });
     const counts: Record<string, number> = {};
     let accepted = 0;
-
-    function mutate(source: Uint8Array): Uint8Array {
-      const bytes = Array.from(source);
-      for (let m = 1 + int(4); m > 0; m--) {
-        const at = int(bytes.length + 1);
-        switch (int(6)) {
-          case 0: // flip a bit
-            if (at < bytes.length) bytes[at] = (bytes[at] as number) ^ (1 << int(8));
-            break;
-          case 1: // set a byte to an interesting value (heads of every major type, break, lengths)
-            if (at < bytes.length)
-              bytes[at] = [0x00, 0x17, 0x18, 0x1b, 0x1f, 0x5f, 0x7f, 0x9f, 0xbf, 0xd2, 0xf7, 0xfb, 0xff][
-                int(13)
-              ] as number;
-            break;
-          case 2: // delete a run
-            bytes.splice(at, 1 + int(8));
-            break;
-          case 3: // insert random bytes
-            bytes.splice(at, 0, ...Array.from({ length: 1 + int(8) }, () => int(256)));
-            break;
-          case 4: // duplicate a run
-            bytes.splice(at, 0, ...bytes.slice(at, at + 1 + int(16)));
-            break;
-          default: // truncate
-            bytes.length = Math.min(bytes.length, at);
-        }
-      }
-      return Uint8Array.from(bytes);
-    }
-
-    for (let i = 0; i < 20_000; i++) {
-      const kind = i % 4;
+    corpus.forEach((entry, i) => {
       try {
-        if (kind === 0) {
-          verifyEnvelope(
-            Uint8Array.from({ length: int(300) }, () => int(256)),
-            resolve,
-          );
-        } else if (kind === 1 || kind === 2) {
-          verifyEnvelope(mutate(sources[int(sources.length)] as Uint8Array), resolve, { maxBytes: 4096 });
-        } else {
-          // Mutated payloads, as if a signer with a valid key sent them: the decoders behind the signature.
-          const which = int(payloads.length);
-          (decoders[which] as (bytes: Uint8Array) => unknown)(mutate(payloads[which] as Uint8Array));
-        }
+        if (entry.kind === 'random') verifyEnvelope(entry.bytes, resolve);
+        else if (entry.kind === 'envelope') verifyEnvelope(entry.bytes, resolve, { maxBytes: 4096 });
+        // Mutated payloads, as if a signer with a valid key sent them: the decoders behind the signature.
+        else (decoders[entry.which] as (bytes: Uint8Array) => unknown)(entry.bytes);
         accepted++;
       } catch (error) {
         if (!(error instanceof WireError))
           throw new Error(`iteration ${i}: ${String(error)}`, { cause: error });
         counts[error.code] = (counts[error.code] ?? 0) + 1;
       }
-    }
+    });
     expect(Object.values(counts).reduce((a, b) => a + b, 0) + accepted).toBe(20_000);
     expect(counts['WIRE_MALFORMED']).toBeGreaterThan(1000);
     expect(counts['WIRE_BAD_SIGNATURE']).toBeGreaterThan(100);
