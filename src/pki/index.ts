@@ -38,4 +38,22 @@ export {
   identityUri,
 } from './identity.js';
 export { publicKeySha256 } from './keys.js';
-export { checkClientCertificate, checkServerCertificate } from './tls.js';
+export {
+  CRL_FILE,
+  DEFAULT_CRL_DAYS,
+  findRevocation,
+  normalizeSerial,
+  parseRevocationList,
+  REVOCATION_REASONS,
+  type RevocationList,
+  type RevocationReason,
+  type RevokedEntry,
+  signRevocationList,
+} from './crl.js';
+export { CrlFile, type CrlState, type CrlUpdate, renewRevocationList, revokeCertificate } from './crl-file.js';
+export {
+  checkClientCertificate,
+  checkServerCertificate,
+  TLS_MIN_VERSION,
+  TLS12_AEAD_CIPHERS,
+} from './tls.js';
