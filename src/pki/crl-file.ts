@@ -53,7 +53,10 @@ export async function revokeCertificate(
     ) ||
     !(await certificate.verify({ publicKey: caCertificate.publicKey, signatureOnly: true }))
   ) {
-    throw new PkiError('PKI_MISMATCH', `${certificate.subject} was not issued by the CA ${caCertificate.subject}`);
+    throw new PkiError(
+      'PKI_MISMATCH',
+      `${certificate.subject} was not issued by the CA ${caCertificate.subject}`,
+    );
   }
   const file = options.crlFile ?? join(caDir, CRL_FILE);
   const current = await readCurrent(file, ca);
@@ -155,7 +158,10 @@ export class CrlFile {
     try {
       if (stamp === 'absent') {
         if (!last) return { status: 'absent' };
-        throw new PkiError('PKI_BAD_CRL', `the CRL ${this.path} disappeared; the last one read stays in force`);
+        throw new PkiError(
+          'PKI_BAD_CRL',
+          `the CRL ${this.path} disappeared; the last one read stays in force`,
+        );
       }
       const list = parseRevocationList(readFileSync(this.path, 'utf8'), this.caPem);
       if (last && list.number < last.number) {
@@ -170,7 +176,9 @@ export class CrlFile {
         error instanceof PkiError
           ? error
           : new PkiError('PKI_BAD_CRL', `cannot read the CRL ${this.path}`, { cause: error });
-      return last ? { status: 'unusable', error: pkiError, list: last } : { status: 'unusable', error: pkiError };
+      return last
+        ? { status: 'unusable', error: pkiError, list: last }
+        : { status: 'unusable', error: pkiError };
     }
   }
 }

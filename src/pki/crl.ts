@@ -72,7 +72,10 @@ export function parseRevocationList(input: string | Uint8Array, caPem: string | 
   const ca = new NodeX509(caPem);
   const caName = new x509.X509Certificate(new Uint8Array(ca.raw)).subjectName;
   if (!sameBytes(crl.issuerName.toArrayBuffer(), caName.toArrayBuffer())) {
-    throw new PkiError('PKI_BAD_CRL', `the CRL was issued by ${crl.issuer}, not by the CA ${caName.toString()}`);
+    throw new PkiError(
+      'PKI_BAD_CRL',
+      `the CRL was issued by ${crl.issuer}, not by the CA ${caName.toString()}`,
+    );
   }
   const { tbs, algorithm, signature } = splitCertificateList(new Uint8Array(crl.rawData));
   if (algorithm !== OID_ECDSA_SHA256 || !verifySignature('sha256', tbs, ca.publicKey, signature)) {
@@ -166,7 +169,8 @@ function decodeInteger(der: Uint8Array): bigint {
     throw new PkiError('PKI_BAD_CRL', 'the CRL number is not a DER INTEGER');
   }
   const body = der.subarray(2);
-  if (body.length === 0 || (body[0] ?? 0) & 0x80) throw new PkiError('PKI_BAD_CRL', 'the CRL number is negative');
+  if (body.length === 0 || (body[0] ?? 0) & 0x80)
+    throw new PkiError('PKI_BAD_CRL', 'the CRL number is negative');
   return BigInt(`0x${Buffer.from(body).toString('hex')}`);
 }
 
@@ -174,7 +178,11 @@ function decodeInteger(der: Uint8Array): bigint {
  * CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 5.1):
  * the signed bytes, the algorithm OID and the DER ECDSA signature. The parser above already accepted the DER.
  */
-function splitCertificateList(der: Uint8Array): { tbs: Uint8Array; algorithm: string; signature: Uint8Array } {
+function splitCertificateList(der: Uint8Array): {
+  tbs: Uint8Array;
+  algorithm: string;
+  signature: Uint8Array;
+} {
   const outer = readTlv(der, 0);
   const tbs = readTlv(der, outer.contentStart);
   const algorithmSequence = readTlv(der, tbs.end);
@@ -191,7 +199,10 @@ function splitCertificateList(der: Uint8Array): { tbs: Uint8Array; algorithm: st
   };
 }
 
-function readTlv(der: Uint8Array, start: number): { tag: number; start: number; contentStart: number; end: number } {
+function readTlv(
+  der: Uint8Array,
+  start: number,
+): { tag: number; start: number; contentStart: number; end: number } {
   const tag = der[start];
   let length = der[start + 1];
   if (tag === undefined || length === undefined) throw new PkiError('PKI_BAD_CRL', 'the CRL is truncated');

@@ -122,7 +122,9 @@ describe('client ids are bound to certificates', () => {
         details: { reason: expect.stringContaining(pki.gatewayId) },
       });
       // the clinic under its own id: its command reaches the gateway on the connection it had all along
-      clinic = await mqtt.connectAsync(mqttOptions('clinic-test-takeover', pki.pem.clinic, pki.pem.clinicKey));
+      clinic = await mqtt.connectAsync(
+        mqttOptions('clinic-test-takeover', pki.pem.clinic, pki.pem.clinicKey),
+      );
       await clinic.publishAsync(`rpm/v1/${pki.gatewayId}/cmd`, 'after the attempt', { qos: 1 });
       await vi.waitFor(() => expect(commands).toEqual(['after the attempt']), { timeout: 5_000 });
       expect(gateway.connected).toBe(true);
@@ -204,12 +206,12 @@ async function certificateWithoutEku(): Promise<IssuedCredentials> {
 }
 
 describe('TLS refusals name the real reason', () => {
-  it.each([
-    ['TLSv1.2' as const],
-    ['TLSv1.3' as const],
-  ])('no client certificate -> no-certificate (%s)', async (maxVersion) => {
-    expect(await handshake({ maxVersion })).toMatchObject({ stage: 'tls', reason: 'no-certificate' });
-  });
+  it.each([['TLSv1.2' as const], ['TLSv1.3' as const]])(
+    'no client certificate -> no-certificate (%s)',
+    async (maxVersion) => {
+      expect(await handshake({ maxVersion })).toMatchObject({ stage: 'tls', reason: 'no-certificate' });
+    },
+  );
 
   it('a certificate from another CA, and a self-signed one -> unknown-ca', async () => {
     const otherCa = await createDevelopmentCa({ commonName: 'attacker CA' });
@@ -221,9 +223,12 @@ describe('TLS refusals name the real reason', () => {
     // self-signed the usual way (openssl req -x509), naming our gateway
     const key = join(dir, 'self.key');
     const crt = join(dir, 'self.crt');
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-      .concat(['-keyout', key, '-out', crt, '-days', '2', '-subj', `/OU=gateway/CN=${pki.gatewayId}`])
-      .concat(['-addext', `subjectAltName=URI:urn:rpm-gateway:gateway:${pki.gatewayId}`]));
+    await run(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+        .concat(['-keyout', key, '-out', crt, '-days', '2', '-subj', `/OU=gateway/CN=${pki.gatewayId}`])
+        .concat(['-addext', `subjectAltName=URI:urn:rpm-gateway:gateway:${pki.gatewayId}`]),
+    );
     expect(
       await handshake({ cert: await readFile(crt, 'utf8'), key: await readFile(key, 'utf8') }),
     ).toMatchObject({ reason: 'unknown-ca', detail: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
@@ -262,7 +267,12 @@ describe('TLS refusals name the real reason', () => {
 
   it('TLS 1.1 -> protocol-version', async () => {
     expect(
-      await handshake({ cert: pki.pem.gateway, key: pki.pem.gatewayKey, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
+      await handshake({
+        cert: pki.pem.gateway,
+        key: pki.pem.gatewayKey,
+        minVersion: 'TLSv1',
+        maxVersion: 'TLSv1.1',
+      }),
     ).toMatchObject({ reason: 'protocol-version' });
   });
 
@@ -289,10 +299,19 @@ describe('TLS 1.2 offers only ECDHE with AEAD ciphers (openssl s_client)', () =>
     'ECDHE-ECDSA-ARIA128-GCM-SHA256',
   ])('refuses %s', async (cipher) => {
     const before = refusals.length;
-    const result = await openssl(['s_client', ...client(), ...withCertificate(), '-tls1_2', '-cipher', cipher]);
+    const result = await openssl([
+      's_client',
+      ...client(),
+      ...withCertificate(),
+      '-tls1_2',
+      '-cipher',
+      cipher,
+    ]);
     expect(result.out).toMatch(/alert handshake failure/);
-    expect(result.out).toContain("Cipher is (NONE)");
-    await vi.waitFor(() => expect(refusals.slice(before)).toContainEqual(expect.objectContaining({ reason: 'no-shared-cipher' })));
+    expect(result.out).toContain('Cipher is (NONE)');
+    await vi.waitFor(() =>
+      expect(refusals.slice(before)).toContainEqual(expect.objectContaining({ reason: 'no-shared-cipher' })),
+    );
   });
 
   it.each([
@@ -300,20 +319,31 @@ describe('TLS 1.2 offers only ECDHE with AEAD ciphers (openssl s_client)', () =>
     'ECDHE-ECDSA-AES256-GCM-SHA384',
     'ECDHE-ECDSA-CHACHA20-POLY1305',
   ])('accepts %s', async (cipher) => {
-    const result = await openssl(['s_client', ...client(), ...withCertificate(), '-tls1_2', '-cipher', cipher]);
+    const result = await openssl([
+      's_client',
+      ...client(),
+      ...withCertificate(),
+      '-tls1_2',
+      '-cipher',
+      cipher,
+    ]);
     expect(result.out).toContain(`Cipher is ${cipher}`);
   });
 
   it('still speaks TLS 1.3', async () => {
     const result = await openssl(['s_client', ...client(), ...withCertificate(), '-tls1_3']);
-    expect(result.out).toMatch(/New, TLSv1.3, Cipher is TLS_(AES_256_GCM_SHA384|AES_128_GCM_SHA256|CHACHA20)/);
+    expect(result.out).toMatch(
+      /New, TLSv1.3, Cipher is TLS_(AES_256_GCM_SHA384|AES_128_GCM_SHA256|CHACHA20)/,
+    );
   });
 });
 
 describe('revocation: the CA CRL, reloaded at the next connection', () => {
   function attempt(credentials: IssuedCredentials, clientId: string): Promise<'connected' | 'refused'> {
     return new Promise((resolve) => {
-      const client = mqtt.connect(mqttOptions(clientId, credentials.certificatePem, credentials.privateKeyPem));
+      const client = mqtt.connect(
+        mqttOptions(clientId, credentials.certificatePem, credentials.privateKeyPem),
+      );
       const settle = (outcome: 'connected' | 'refused') => {
         client.end(true);
         resolve(outcome);
@@ -331,14 +361,26 @@ describe('revocation: the CA CRL, reloaded at the next connection', () => {
     const before = refusals.length;
     expect(await attempt(doomed, 'gw-doomed-0001')).toBe('refused');
     await vi.waitFor(() =>
-      expect(refusals.slice(before)).toContainEqual({ stage: 'tls', reason: 'revoked', detail: 'CERT_REVOKED' }),
+      expect(refusals.slice(before)).toContainEqual({
+        stage: 'tls',
+        reason: 'revoked',
+        detail: 'CERT_REVOKED',
+      }),
     );
     expect(await auditEntries()).toContainEqual(
-      expect.objectContaining({ type: 'broker.refused.tls', details: expect.objectContaining({ reason: 'revoked' }) }),
+      expect.objectContaining({
+        type: 'broker.refused.tls',
+        details: expect.objectContaining({ reason: 'revoked' }),
+      }),
     );
     expect(entry?.reason).toBe('keyCompromise');
     // the CRL names that certificate only: the test gateway still connects
-    expect(await attempt({ certificatePem: pki.pem.gateway, privateKeyPem: pki.pem.gatewayKey } as IssuedCredentials, pki.gatewayId)).toBe('connected');
+    expect(
+      await attempt(
+        { certificatePem: pki.pem.gateway, privateKeyPem: pki.pem.gatewayKey } as IssuedCredentials,
+        pki.gatewayId,
+      ),
+    ).toBe('connected');
   });
 
   it('refuses EVERY client once the CRL nextUpdate has passed (OpenSSL CRL_HAS_EXPIRED)', async () => {
