@@ -6,6 +6,7 @@ import {
   mayPublish,
   maySubscribe,
 } from '../../src/broker/acl.js';
+import { gatewayProfile } from '../../src/pki/ca.js';
 
 const gw: ClientIdentity = { role: 'gateway', id: 'gw-0001' };
 const clinic: ClientIdentity = { role: 'clinic', id: 'clinic-a' };
@@ -19,6 +20,8 @@ describe('broker ACL', () => {
     expect(mayConnect({ role: 'gateway', id: 'GW/+' }, 'GW/+')).toMatchObject({ allowed: false });
     // a gateway named like a clinic client id would collide with the clinic's session
     expect(mayConnect({ role: 'gateway', id: 'clinic-a' }, 'clinic-a')).toMatchObject({ allowed: false });
+    // and the CA never issues one (certs sign, certs init)
+    expect(() => gatewayProfile('clinic-a')).toThrow(expect.objectContaining({ code: 'PKI_INVALID_ID' }));
   });
 
   it("never lets a clinic take a gateway's client id (its session): only clinic-<name>[-<suffix>]", () => {
