@@ -62,7 +62,13 @@ import mqtt, { type IClientOptions, type MqttClient, UniqueMessageIdProvider } f
 import { ClinicalBroker, type Refusal } from '../src/broker/clinical-broker.js';
 import { GatewayDirectory } from '../src/clinic/gateway-directory.js';
 import type { Measurement } from '../src/model/measurement.js';
-import { checkServerCertificate, identityOf, loadTlsCredentials } from '../src/pki/index.js';
+import {
+  checkServerCertificate,
+  identityOf,
+  loadTlsCredentials,
+  TLS_MIN_VERSION,
+  TLS12_AEAD_CIPHERS,
+} from '../src/pki/index.js';
 import { EnvKeyProvider } from '../src/store/keys.js';
 import { type Lease, Outbox } from '../src/store/outbox.js';
 import { signedCodec } from '../src/uplink/signed-codec.js';
@@ -190,7 +196,7 @@ function tlsOptions(
   as: 'gateway' | 'clinic',
   clientId: string,
   extra: IClientOptions = {},
-): IClientOptions & Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity'> {
+): IClientOptions & Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> {
   return {
     protocol: 'mqtts',
     host: '127.0.0.1',
@@ -201,7 +207,8 @@ function tlsOptions(
     key: read(as === 'gateway' ? pki.files.gatewayKey : pki.files.clinicKey),
     rejectUnauthorized: true,
     checkServerIdentity: checkServerCertificate,
-    minVersion: 'TLSv1.2',
+    minVersion: TLS_MIN_VERSION,
+    ciphers: TLS12_AEAD_CIPHERS, // ECDHE + AEAD only in TLS 1.2 (src/pki/tls.ts)
     protocolVersion: 4,
     clientId,
     clean: true,
@@ -281,7 +288,7 @@ async function startClinic(
   try {
     if (counting) {
       const directory = directoryOf(pki);
-      subscriber = await mqtt.connectAsync(tlsOptions(pki, port, 'clinic', 'clinic-bench'));
+      subscriber = await mqtt.connectAsync(tlsOptions(pki, port, 'clinic', 'clinic-test-bench'));
       let notified = false;
       subscriber.on('message', (_topic, payload) => {
         let received: string[];
@@ -304,7 +311,7 @@ async function startClinic(
       await subscriber.subscribeAsync('rpm/v1/+/obs', { qos: 1 });
     } else if (timing) {
       const directory = directoryOf(pki);
-      subscriber = await mqtt.connectAsync(tlsOptions(pki, port, 'clinic', 'clinic-latency'));
+      subscriber = await mqtt.connectAsync(tlsOptions(pki, port, 'clinic', 'clinic-test-latency'));
       subscriber.on('message', (_topic, payload) => {
         const at = monotonicMs(); // before decoding: the latency is the transport's
         // Raw samples are JSON (an object), uplink samples a COSE_Sign1 (a CBOR tag or array).

@@ -23,6 +23,7 @@ import {
   writeCertificateFile,
   writePrivateKeyFile,
 } from '../pki/index.js';
+import { CRL_HELP, crlAction, REVOKE_HELP, revokeAction } from './certs-revoke.js';
 import type { CommandIo } from './io.js';
 
 const INIT_HELP = `Usage: rpm-gateway certs init [options]
@@ -81,12 +82,14 @@ Options:
   --json              one JSON object per certificate
   -h, --help          show this help`;
 
-export const CERTS_HELP = `Usage: rpm-gateway certs <init|csr|sign|check> [options]
+export const CERTS_HELP = `Usage: rpm-gateway certs <init|csr|sign|check|revoke|crl> [options]
 
   init    create a development CA and broker, clinic and gateway certificates (never ship it)
   csr     on a hub: make the gateway key and a certificate request (enrolment)
   sign    at the clinic: issue a certificate for a request
   check   show a certificate's identity and expiry
+  revoke  at the clinic: put a certificate on the CA's revocation list (crl.pem)
+  crl     at the clinic: re-sign the revocation list before its next update
 
 Run "rpm-gateway certs <action> --help" for the options of each. See certs/README.md.`;
 
@@ -97,6 +100,8 @@ const ACTIONS: Readonly<
   csr: { help: CSR_HELP, run: csrAction },
   sign: { help: SIGN_HELP, run: signAction },
   check: { help: CHECK_HELP, run: checkAction },
+  revoke: { help: REVOKE_HELP, run: revokeAction },
+  crl: { help: CRL_HELP, run: crlAction },
 };
 
 export async function certsCommand(argv: readonly string[], io: CommandIo): Promise<number> {
@@ -105,7 +110,7 @@ export async function certsCommand(argv: readonly string[], io: CommandIo): Prom
     io.stdout.write(`${CERTS_HELP}\n`);
     return 0;
   }
-  if (action === undefined) throw new UsageError('name one action: init, csr, sign or check');
+  if (action === undefined) throw new UsageError('name one action: init, csr, sign, check, revoke or crl');
   const entry = ACTIONS[action];
   if (!entry) throw new UsageError(`unknown certs action "${action}"`);
   if (rest.includes('-h') || rest.includes('--help')) {

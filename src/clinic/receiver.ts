@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Measurement } from '../model/measurement.js';
-import { checkServerCertificate } from '../pki/index.js';
+import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../pki/index.js';
 import type { Gap } from '../store/retention.js';
 import type { TlsMaterial } from '../uplink/uplink.js';
 import {
@@ -45,7 +45,8 @@ export class ClinicReceiver {
 
   async start(): Promise<void> {
     const { broker, tls } = this.options;
-    const connectOptions: IClientOptions & Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity'> = {
+    const connectOptions: IClientOptions &
+      Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
       protocol: 'mqtts',
       host: broker.host,
       port: broker.port,
@@ -55,7 +56,8 @@ export class ClinicReceiver {
       key: tls.key,
       rejectUnauthorized: true,
       checkServerIdentity: checkServerCertificate,
-      minVersion: 'TLSv1.2',
+      minVersion: TLS_MIN_VERSION,
+      ciphers: TLS12_AEAD_CIPHERS, // ECDHE + AEAD only in TLS 1.2 (src/pki/tls.ts)
       clientId: this.options.clientId,
       protocolVersion: this.options.protocolVersion ?? 4,
       clean: false,

@@ -62,6 +62,11 @@ export interface LeafProfile {
 
 export function gatewayProfile(gatewayId: string): LeafProfile {
   const id = assertValidId(gatewayId, 'gateway id');
+  if (id.startsWith('clinic-')) {
+    // The broker keeps client ids `clinic-...` for clinic receivers (src/broker/acl.ts): a gateway there
+    // could take over a clinic's MQTT session, so such a gateway would be refused at every CONNECT.
+    throw new PkiError('PKI_INVALID_ID', `gateway id ${JSON.stringify(id)} must not start with "clinic-"`);
+  }
   return {
     subject: [{ OU: ['gateway'] }, { CN: [id] }],
     extendedKeyUsages: [EKU_CLIENT_AUTH],

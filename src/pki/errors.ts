@@ -20,6 +20,8 @@ export type PkiErrorCode =
   | 'PKI_MISMATCH'
   /** Refused to overwrite an existing key (or key pair) without --force. */
   | 'PKI_EXISTS'
+  /** A certificate revocation list is unreadable, not the CA's, not signed by its key, or lacks a required field. */
+  | 'PKI_BAD_CRL'
   /** Any other file-system failure reading or writing certificate material. */
   | 'PKI_IO';
 

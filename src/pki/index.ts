@@ -24,6 +24,25 @@ export {
   type TlsCredentials,
   type TlsFiles,
 } from './credentials.js';
+export {
+  CRL_FILE,
+  DEFAULT_CRL_DAYS,
+  findRevocation,
+  normalizeSerial,
+  parseRevocationList,
+  REVOCATION_REASONS,
+  type RevocationList,
+  type RevocationReason,
+  type RevokedEntry,
+  signRevocationList,
+} from './crl.js';
+export {
+  CrlFile,
+  type CrlState,
+  type CrlUpdate,
+  renewRevocationList,
+  revokeCertificate,
+} from './crl-file.js';
 export { type CertificateRequest, createCsr, createGatewayCsr, type SignCsrOptions, signCsr } from './csr.js';
 export { PkiError, type PkiErrorCode } from './errors.js';
 export { checkExpiry, type Expiry, type ExpiryStatus } from './expiry.js';
@@ -38,4 +57,9 @@ export {
   identityUri,
 } from './identity.js';
 export { publicKeySha256 } from './keys.js';
-export { checkClientCertificate, checkServerCertificate } from './tls.js';
+export {
+  checkClientCertificate,
+  checkServerCertificate,
+  TLS_MIN_VERSION,
+  TLS12_AEAD_CIPHERS,
+} from './tls.js';

@@ -3,6 +3,28 @@ import { PkiError } from './errors.js';
 import { EKU_CLIENT_AUTH, EKU_SERVER_AUTH, extendedKeyUsages, toCertificate } from './identity.js';
 
 /**
+ * The only TLS 1.2 cipher suites offered or accepted, by the broker and by every client here: ECDHE key
+ * exchange (forward secrecy) with an AEAD cipher (AES-GCM or ChaCha20-Poly1305), as RFC 9325 section 4.2
+ * recommends and BSI TR-02102-2 / NIST SP 800-52r2 allow. Left out on purpose: CBC suites (SHA-1 and SHA-2
+ * MACs, mac-then-encrypt: Lucky 13 and its kin), AES-CCM_8 (a 64-bit tag), ARIA and Camellia (no
+ * reason to carry them), non-ECDHE key exchange. The PKI issues ECDSA keys only, so the broker's certificate
+ * selects the ECDSA suites; the RSA ones stay for hubs that dial a third-party broker with an RSA certificate
+ * (AWS IoT's default endpoint certificates are RSA). TLS 1.3 suites are all AEAD and keep OpenSSL's default
+ * list: a cipher string without TLS_ names leaves them alone (Node, tls.createSecureContext "ciphers").
+ */
+export const TLS12_AEAD_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** TLS 1.2 is the floor everywhere (RFC 8996 deprecates 1.0 and 1.1). */
+export const TLS_MIN_VERSION = 'TLSv1.2' as const;
+
+/**
  * Purpose checks on top of what TLS already verified. OpenSSL, under Node's tls, applies the "SSL server"
  * purpose when a client verifies a server and "SSL client" when a server verifies a client, so a certificate
  * whose EKU lacks serverAuth (resp. clientAuth) already fails the handshake (test/pki/tls.test.ts proves it

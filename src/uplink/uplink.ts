@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { checkServerCertificate } from '../pki/index.js';
+import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../pki/index.js';
 import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
@@ -170,7 +170,8 @@ export class Uplink {
       const material = await this.options.tls();
       const will = this.options.codec.status('offline', this.clock.now());
       // mqtt.js hands every option to tls.connect(); its type just does not list these two.
-      const options: IClientOptions & Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity'> = {
+      const options: IClientOptions &
+        Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
         protocol: 'mqtts',
         host: broker.host,
         port: broker.port,
@@ -181,7 +182,8 @@ export class Uplink {
         rejectUnauthorized: true,
         // Host name (RFC 6125) and serverAuth EKU: a gateway's client certificate cannot pose as the broker.
         checkServerIdentity: checkServerCertificate,
-        minVersion: 'TLSv1.2',
+        minVersion: TLS_MIN_VERSION,
+        ciphers: TLS12_AEAD_CIPHERS, // ECDHE + AEAD only in TLS 1.2 (src/pki/tls.ts)
         protocolVersion: this.options.protocolVersion ?? 4,
         clientId: this.options.gatewayId,
         clean: false,

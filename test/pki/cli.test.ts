@@ -30,9 +30,9 @@ describe('rpm-gateway certs', () => {
   it('has help for the command and for each action, and is listed by rpm-gateway --help', async () => {
     expect((await cli(['--help'])).stdout).toMatch(/certs\s+development CA/);
     expect((await cli(['certs', '--help'])).stdout).toMatch(
-      /Usage: rpm-gateway certs <init\|csr\|sign\|check>/,
+      /Usage: rpm-gateway certs <init\|csr\|sign\|check\|revoke\|crl>/,
     );
-    for (const action of ['init', 'csr', 'sign', 'check']) {
+    for (const action of ['init', 'csr', 'sign', 'check', 'revoke', 'crl']) {
       const result = await cli(['certs', action, '--help']);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(new RegExp(`^Usage: rpm-gateway certs ${action}`));

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
+import { TLS12_AEAD_CIPHERS } from '../../src/pki/tls.js';
 
 /**
  * Starts a real Mosquitto (Debian package, 2.0.x) for interoperability tests: 127.0.0.1 only, mutual TLS
@@ -71,6 +72,7 @@ export async function startMosquitto(options: {
       'require_certificate true',
       'use_identity_as_username true',
       'tls_version tlsv1.2',
+      `ciphers ${TLS12_AEAD_CIPHERS}`, // TLS 1.2 suites: ECDHE + AEAD only, as docs/brokers.md says
       '',
     ].join('\n'),
   );

@@ -90,7 +90,7 @@ async function rig(
   const receiver = new ClinicReceiver({
     broker: { host: '127.0.0.1', port, servername: 'localhost' },
     tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
-    clientId: `clinic-${name}`,
+    clientId: `clinic-test-${name}`, // clinic-<certificate name>-<suffix> (src/broker/acl.ts)
     directory,
     onMeasurement: (_gw, m) => received.push(m),
   });
@@ -234,7 +234,7 @@ describe('uplink over mutual TLS to the embedded broker', () => {
     const watcher = new ClinicReceiver({
       broker: { host: '127.0.0.1', port, servername: 'localhost' },
       tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
-      clientId: 'clinic-renew-status',
+      clientId: 'clinic-test-renew-status',
       directory: (() => {
         const d = new GatewayDirectory(pki.pem.ca);
         d.add(pki.pem.gateway);
