@@ -308,7 +308,7 @@ describe('MQTT-level attacks', () => {
     const receiver = new ClinicReceiver({
       broker: { host: '127.0.0.1', port, servername: 'localhost' },
       tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
-      clientId: 'clinic-attacks',
+      clientId: 'clinic-test-attacks',
       directory,
       onMeasurement: () => {
         throw new Error('nothing valid was sent');
@@ -445,7 +445,7 @@ describe('downlink commands', () => {
     });
     uplink.start();
     await vi.waitFor(() => expect(uplink.connected).toBe(true), WAIT);
-    clinic = await connect({ clientId: 'clinic-commander', cert: pki.pem.clinic, key: pki.pem.clinicKey });
+    clinic = await connect({ clientId: 'clinic-test-commander', cert: pki.pem.clinic, key: pki.pem.clinicKey });
     const gatewayPublicKey = new X509Certificate(pki.pem.gateway).publicKey;
     clinic.on('message', (_topic, payload) => {
       // replies are signed by the gateway: verify before reading
