@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Advertisement, BleError, type CentralPort, type Connection } from '../../src/ble/central.js';
+import { until } from '../support/until.js';
 
 /**
  * The contract every Central backend passes (sim, bluez against a fake BlueZ on a private D-Bus, noble against a
@@ -23,13 +24,8 @@ export interface ContractHarness {
   teardown(): Promise<void>;
 }
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const hex = (value: Uint8Array) => Buffer.from(value).toString('hex');
+const bytes = (hexString: string) => Uint8Array.from(Buffer.from(hexString, 'hex'));
 
 export function centralContract(name: string, makeHarness: () => Promise<ContractHarness>): void {
   describe(`Central contract: ${name}`, () => {
@@ -82,23 +78,36 @@ export function centralContract(name: string, makeHarness: () => Promise<Contrac
       );
       expect(Buffer.from(await connection.read('1810', '2a49')).toString('hex')).toBe('0300');
       await connection.write('1805', '2a2b', Uint8Array.of(0xea, 0x07, 11, 28, 12, 0, 0, 6, 0, 1));
-      await until(() => h.written('2a2b').length === 1);
+      await until('the cuff to receive the write', () => h.written('2a2b').length === 1);
       expect(Buffer.from(h.written('2a2b')[0] as Uint8Array).toString('hex')).toBe('ea070b1c0c0000060001');
     });
 
     it('delivers indications to a subscriber until it unsubscribes', async () => {
       connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
       const got: string[] = [];
-      const unsubscribe = await connection.subscribe('1810', '2a35', (v) =>
-        got.push(Buffer.from(v).toString('hex')),
-      );
-      await h.emit('2a35', Uint8Array.from(Buffer.from('00780050005d00', 'hex')));
-      await until(() => got.length === 1);
+      const unsubscribe = await connection.subscribe('1810', '2a35', (v) => got.push(hex(v)));
+      // A second subscriber stays: values on one characteristic reach the listeners in the order the device
+      // sent them (one ATT bearer; one D-Bus sender), so once the witness has a value, a listener that were
+      // still attached would have it too. That proves the absence without waiting for nothing.
+      const witness: string[] = [];
+      const unsubscribeWitness = await connection.subscribe('1810', '2a35', (v) => witness.push(hex(v)));
+      await h.emit('2a35', bytes('00780050005d00'));
+      await until('both subscribers to get the first indication', () => witness.length === 1);
       expect(got).toEqual(['00780050005d00']);
       await unsubscribe();
-      await h.emit('2a35', Uint8Array.from(Buffer.from('00790050005d00', 'hex')));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(got).toHaveLength(1);
+      await h.emit('2a35', bytes('00790050005d00'));
+      await until('the remaining subscriber to get the second indication', () => witness.length === 2);
+      expect(got).toEqual(['00780050005d00']);
+      // The last subscriber gone, nothing is delivered; a new subscriber gets only what the device sends after.
+      await unsubscribeWitness();
+      await h.emit('2a35', bytes('007a0050005d00'));
+      const fresh: string[] = [];
+      await connection.subscribe('1810', '2a35', (v) => fresh.push(hex(v)));
+      await h.emit('2a35', bytes('007b0050005d00'));
+      await until('a new subscriber to get the fourth indication', () => fresh.length > 0);
+      expect(fresh).toEqual(['007b0050005d00']);
+      expect(witness).toEqual(['00780050005d00', '00790050005d00']);
+      expect(got).toEqual(['00780050005d00']);
     });
 
     it('reports a dropped link once, and a new connection starts without old listeners', async () => {
@@ -108,13 +117,13 @@ export function centralContract(name: string, makeHarness: () => Promise<Contrac
       const reasons: string[] = [];
       connection.onDisconnect((reason) => reasons.push(reason));
       await h.dropLink();
-      await until(() => reasons.length === 1);
+      await until('the dropped link to be reported', () => reasons.length === 1);
       expect(['remote', 'link-loss']).toContain(reasons[0]);
       connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
       const fresh: string[] = [];
       await connection.subscribe('1810', '2a35', (v) => fresh.push(Buffer.from(v).toString('hex')));
       await h.emit('2a35', Uint8Array.from(Buffer.from('00780050005d00', 'hex')));
-      await until(() => fresh.length === 1);
+      await until('the new connection to deliver an indication', () => fresh.length === 1);
       expect(stale).toEqual([]); // chrvadala/node-ble#12: listeners must not leak across reconnects
       expect(reasons).toHaveLength(1);
     });
@@ -142,9 +151,13 @@ export function centralContract(name: string, makeHarness: () => Promise<Contrac
     });
 
     it('fails with typed errors: unknown device, unknown characteristic', async () => {
-      await expect(h.central.connect('C0:FF:EE:00:00:99', { timeoutMs: 300 })).rejects.toBeInstanceOf(
-        BleError,
-      );
+      // A device nobody advertises: the stack does not know it (BLE_NOT_FOUND: BlueZ, noble) or it is out of
+      // range (BLE_DEVICE_GONE: the simulator). Never the adapter, a timeout or anything else.
+      const unknown = h.central.connect('C0:FF:EE:00:00:99', { timeoutMs: 300 });
+      await expect(unknown).rejects.toBeInstanceOf(BleError);
+      await expect(unknown).rejects.toMatchObject({
+        code: expect.stringMatching(/^BLE_(NOT_FOUND|DEVICE_GONE)$/),
+      });
       connection = await h.central.connect(CUFF.address, { timeoutMs: 5_000 });
       await expect(connection.read('1810', '2a99')).rejects.toMatchObject({ code: 'BLE_NOT_FOUND' });
     });

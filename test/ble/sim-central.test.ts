@@ -632,7 +632,9 @@ describe('SimCentral', () => {
 
   it('typed errors: write without the property, closed link, unresponsive device, adapter off', async () => {
     const r = await rig('sig/blood-pressure');
-    await expect(r.central.connect(r.device.peripheral.address, { timeoutMs: 10 })).resolves.toBeDefined();
+    await expect(r.central.connect(r.device.peripheral.address, { timeoutMs: 10 })).resolves.toMatchObject({
+      address: r.device.peripheral.address,
+    });
     const c = (await r.central
       .connect(r.device.peripheral.address, { timeoutMs: 10 })
       .catch((e) => e)) as BleError;

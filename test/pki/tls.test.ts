@@ -37,6 +37,8 @@ interface TestServer {
   server: tls.Server;
   port: number;
   accepted: CertificateIdentity[];
+  /** Why the server refused each client it refused (tlsClientError), oldest first. */
+  refused: NodeJS.ErrnoException[];
 }
 const servers: TestServer[] = [];
 
@@ -49,15 +51,15 @@ async function startServer(credentials: IssuedCredentials, trust: string): Promi
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
   });
-  const entry: TestServer = { server, port: 0, accepted: [] };
+  const entry: TestServer = { server, port: 0, accepted: [], refused: [] };
   server.on('secureConnection', (socket) => {
     // What the broker will do: map the verified client certificate to an identity.
     const identity = identityOf(socket.getPeerCertificate());
     entry.accepted.push(identity);
     socket.end(`hello ${identity.role}:${identity.id}\n`);
   });
-  server.on('tlsClientError', () => {
-    // Refusals are asserted on the client side and through `accepted`; nothing to do here.
+  server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
+    entry.refused.push(error);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -160,14 +162,19 @@ describe('the broker side: mutual TLS with requestCert + rejectUnauthorized', ()
     expect(brokerServer.accepted.length).toBe(before);
   });
 
-  it('refuses TLS below 1.2', async () => {
+  it('refuses TLS below 1.2: the server answers a TLS 1.1 hello with a protocol_version alert', async () => {
+    const before = brokerServer.refused.length;
     const result = await connect(brokerServer.port, {
       ...as(gateway),
       minVersion: 'TLSv1',
       maxVersion: 'TLSv1.1',
     });
     expect(result.data).toBe('');
-    expect(result.error).toBeDefined();
+    // The client did offer TLS 1.1 and the server refused that version: alert 70, protocol_version (RFC 5246
+    // 7.2.2). Any other failure (the client unable to offer TLS 1.1 at all, a cipher mismatch, a certificate
+    // refusal; a server allowing TLS 1.0 fails later with internal_error) shows a different code.
+    expect(result.error?.code).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
+    expect(brokerServer.refused.slice(before).map((e) => e.code)).toEqual(['ERR_SSL_UNSUPPORTED_PROTOCOL']);
   });
 });
 

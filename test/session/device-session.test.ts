@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SimCentral, simulatedDevice } from '../../src/ble/sim/index.js';
 import { loadBundledRegistry } from '../../src/drivers/default-registry.js';
+import { encodeRacpReportAll, encodeRacpReportFrom } from '../../src/gatt/glucose-racp.js';
+import { toHex } from '../../src/gatt/hex.js';
 import { stamp } from '../../src/pipeline/stamp.js';
 import { DeviceSession, type SessionReading, type SessionState } from '../../src/session/device-session.js';
 import { VirtualScheduler } from '../../src/util/scheduler.js';
@@ -40,6 +42,9 @@ function rig(
   });
   return { scheduler, device, central, driver, session: s, readings, states };
 }
+
+/** from, from + 1, …, to */
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('DeviceSession (sim backend, virtual time)', () => {
   it('walks a cuff from connect to streaming, writes the device clock, and delivers its indication', async () => {
@@ -101,26 +106,32 @@ describe('DeviceSession (sim backend, virtual time)', () => {
       { requiresBonding: true, lastSequence: () => lastSeq },
     );
     let lastSeq: number | undefined;
-    const seen = new Set<number>();
+    const sequenceOf = (x: SessionReading) => x.reading.details?.['sequenceNumber'] as number;
+    const glucose = () => r.readings.filter((x) => x.characteristic === '2a18');
     await r.central.start();
     r.session.start();
     // interrupt the download partway: drop the link after a few records
     for (let i = 0; i < 200 && r.readings.length < 10; i++) await r.scheduler.advanceAsync(5);
     r.device.peripheral.dropLink();
-    for (const x of r.readings) {
-      const seq = x.reading.details?.['sequenceNumber'] as number;
-      seen.add(seq);
-      lastSeq = Math.max(lastSeq ?? 0, seq);
-    }
-    const firstRun = r.readings.length;
-    expect(firstRun).toBeGreaterThan(0);
+    const seen = glucose().map(sequenceOf);
+    lastSeq = seen.at(-1);
+    // The first connection asked for every record and got the oldest ones, in order, none skipped; the drop
+    // really cut the download short (else nothing below tests a resume).
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.length).toBeLessThan(30);
+    expect(seen).toEqual(range(1, seen.length));
     expect(r.states).toContain('bonding');
     expect(r.states).toContain('fetching-stored');
     await r.scheduler.advanceAsync(10 * 60_000);
-    const measurements = r.readings.filter((x) => x.characteristic === '2a18');
-    const sequences = measurements.map((x) => x.reading.details?.['sequenceNumber'] as number);
-    expect(new Set(sequences).size).toBe(sequences.length); // no duplicates across the resume
-    expect(new Set(sequences).size).toBe(30);
+    // The second connection asked only for the records after the last one delivered (RACP "report stored
+    // records", operator "greater than or equal to" a sequence number: GLS 1.0.1 3.4), and got exactly those:
+    // every record once, in order, across the resume.
+    expect(r.device.peripheral.written('2a52').map(toHex)).toEqual([
+      toHex(encodeRacpReportAll()),
+      toHex(encodeRacpReportFrom(seen.length + 1)),
+    ]);
+    const measurements = glucose();
+    expect(measurements.map(sequenceOf)).toEqual(range(1, 30));
     expect(measurements.every((x) => x.stored)).toBe(true);
     await r.session.stop();
   });

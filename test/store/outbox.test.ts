@@ -6,6 +6,7 @@ import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox, type StoreEvent } from '../../src/store/outbox.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { spo2Measurement } from '../support/measurements.js';
+import { commitsBetween, readWal } from '../support/sqlite-wal.js';
 
 const KEY = 'a'.repeat(64);
 let dir: string;
@@ -84,11 +85,17 @@ describe('Outbox', () => {
   });
 
   it('commits a burst of appends in one transaction', async () => {
+    await outbox.append(spo2Measurement(1000)); // any restart of the WAL a first write brings happens here
+    const wal = join(dir, 'outbox.db-wal');
+    const before = readWal(wal);
     const results = await Promise.all(
       Array.from({ length: 500 }, (_, i) => outbox.append(spo2Measurement(i))),
     );
+    // The commits as SQLite wrote them: commit records in the WAL (one per transaction, one fsync each).
+    const commits = commitsBetween(before, readWal(wal));
     expect(results.every((r) => r === 'stored')).toBe(true);
-    expect(outbox.stats().rows).toBe(500);
+    expect(outbox.stats().rows).toBe(501);
+    expect(commits).toBe(1);
   });
 
   it('limits a lease by bytes but always leases at least one record', async () => {

@@ -2,9 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/store/errors.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { type Lane, type Lease, Outbox } from '../../src/store/outbox.js';
 import { wireItemRecords } from '../../src/wire/record-codec.js';
+import { thrownBy } from '../support/errors.js';
 import { spo2Measurement } from '../support/measurements.js';
 
 // Outbox.onStaged: the uplink leases and publishes live readings inside the append transaction, before its
@@ -183,7 +185,9 @@ describe('Outbox failures leave nothing stranded', () => {
     await outbox.append(spo2Measurement(51), 'live');
     const lease = outbox.lease({ maxRows: 10 });
     outbox.database.exec('DROP TABLE acked'); // remembering the stable id fails mid-transaction
-    expect(() => outbox.ackLeases([lease.leaseId])).toThrow();
+    const failure = thrownBy(StoreError, () => outbox.ackLeases([lease.leaseId]));
+    expect(failure.code).toBe('STORE_IO');
+    expect((failure.cause as Error).message).toBe('no such table: acked'); // failed where the test broke it
     expect(outbox.stats()).toMatchObject({ rows: 2, leased: 0 });
     expect(outbox.stats().pending.live).toBe(2);
     expect(outbox.lease({ maxRows: 10 }).records).toHaveLength(2);

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { TLS12_AEAD_CIPHERS } from '../../src/pki/tls.js';
+import { until } from './until.js';
 
 /**
  * Starts a real Mosquitto (Debian package, 2.0.x) for interoperability tests: 127.0.0.1 only, mutual TLS
@@ -83,13 +84,18 @@ export async function startMosquitto(options: {
   proc.stderr?.on('data', (chunk) => {
     stderr += chunk;
   });
-  const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`mosquitto did not start: ${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await until(
+      'mosquitto to accept connections',
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`mosquitto exited with status ${proc.exitCode}`);
+        return accepts(port);
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+  } catch (error) {
+    proc.kill('SIGKILL');
+    throw new Error(`mosquitto did not start (${(error as Error).message}): ${stderr}`);
   }
   return {
     port,

@@ -22,6 +22,7 @@ import { gatewayTopics } from '../../src/wire/index.js';
 import { wireItemRecords } from '../../src/wire/record-codec.js';
 import { spo2Measurement } from '../support/measurements.js';
 import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
+import { until } from '../support/until.js';
 
 /**
  * The whole uplink over real mutual TLS: outbox -> uplink (signed CBOR batches, QoS 1) -> embedded clinical
@@ -133,23 +134,15 @@ async function rig(
   return r;
 }
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('uplink over mutual TLS to the embedded broker', () => {
   it('sends a live reading at once, signed, and deletes it only after the PUBACK', async () => {
     const r = await rig('live');
     r.uplink.start();
-    await until(() => r.uplink.connected);
+    await until('the uplink to connect', () => r.uplink.connected);
     await r.outbox.append(spo2Measurement(1), 'live');
-    await until(() => r.received.length === 1);
+    await until('the clinic to receive the reading', () => r.received.length === 1);
     expect(r.received[0]).toEqual(spo2Measurement(1));
-    await until(() => r.outbox.stats().rows === 0);
+    await until('the outbox to be empty', () => r.outbox.stats().rows === 0);
     expect(r.events.filter((e) => e.type === 'batch-acked')).toHaveLength(1);
   });
 
@@ -159,12 +152,14 @@ describe('uplink over mutual TLS to the embedded broker', () => {
       Array.from({ length: 3_000 }, (_, i) => r.outbox.append(spo2Measurement(10_000 + i), 'backlog')),
     );
     r.uplink.start();
-    await until(() => r.received.length === 3_000, 30_000);
+    await until('the clinic to receive 3,000 readings', () => r.received.length === 3_000, {
+      timeoutMs: 30_000,
+    });
     const ids = new Set(r.received.map((m) => m.id));
     expect(ids.size).toBe(3_000);
     const batches = r.events.filter((e) => e.type === 'batch-acked');
     expect(batches.length).toBeLessThan(100); // batched, not one message per reading
-    await until(() => r.outbox.stats().rows === 0);
+    await until('the outbox to be empty', () => r.outbox.stats().rows === 0);
   });
 
   it('loses nothing when the broker drops the connection mid-drain: re-sent, de-duplicated by the clinic', async () => {
@@ -181,8 +176,9 @@ describe('uplink over mutual TLS to the embedded broker', () => {
     });
     r.uplink.start();
     await until(
+      'the outbox to drain and the clinic to see all 2,000 readings',
       () => r.outbox.stats().rows === 0 && r.received.length + r.receiver.duplicates >= 2_000,
-      30_000,
+      { timeoutMs: 30_000 },
     );
     expect(dropped).toBe(true);
     expect(r.events.some((e) => e.type === 'disconnected' && e.released > 0)).toBe(true);
@@ -199,8 +195,8 @@ describe('uplink over mutual TLS to the embedded broker', () => {
     await r.outbox.append(poison, 'backlog');
     await r.outbox.append(spo2Measurement(30_002), 'backlog');
     r.uplink.start();
-    await until(() => r.received.length === 2);
-    await until(() => r.outbox.stats().rows === 0);
+    await until('the clinic to receive the two good readings', () => r.received.length === 2);
+    await until('the outbox to be empty', () => r.outbox.stats().rows === 0);
     expect(r.received.map((m) => m.id)).toEqual([spo2Measurement(30_001).id, spo2Measurement(30_002).id]);
     expect(r.outbox.stats().quarantinedTotal).toBe(1);
     expect(r.events).toContainEqual(expect.objectContaining({ type: 'quarantined', records: 1 }));
@@ -216,15 +212,15 @@ describe('uplink over mutual TLS to the embedded broker', () => {
       return good;
     });
     r.uplink.start();
-    await until(() => r.uplink.connected);
+    await until('the uplink to connect', () => r.uplink.connected);
     keyMissing = true;
     for (let n = 0; n < 5; n++) await r.outbox.append(spo2Measurement(31_000 + n), 'backlog');
-    await until(() => r.events.some((e) => e.type === 'batch-failed'));
+    await until('a batch to fail', () => r.events.some((e) => e.type === 'batch-failed'));
     expect(r.outbox.stats()).toMatchObject({ rows: 5, quarantinedTotal: 0 });
     keyMissing = false;
     await r.outbox.append(spo2Measurement(31_005), 'live'); // the next commit wakes the pump
-    await until(() => r.received.length === 6);
-    await until(() => r.outbox.stats().rows === 0);
+    await until('the clinic to receive all six readings', () => r.received.length === 6);
+    await until('the outbox to be empty', () => r.outbox.stats().rows === 0);
     expect(r.outbox.stats().quarantinedTotal).toBe(0);
   });
 
@@ -255,16 +251,22 @@ describe('uplink over mutual TLS to the embedded broker', () => {
     broker.mqtt.on('client', onClient);
     try {
       r.uplink.start();
-      await until(() => serials.length === 1 && statuses.includes('online'));
+      await until(
+        'the hub to connect and the clinic to see it online',
+        () => serials.length === 1 && statuses.includes('online'),
+      );
       // the clinic renews the hub's certificate; the hub's files are replaced while it runs
       const renewed = await issueGatewayCertificate(pki.ca, { gatewayId: pki.gatewayId });
       await writeCertificateFile(pki.files.gateway, renewed.certificatePem);
       await writePrivateKeyFile(pki.files.gatewayKey, renewed.privateKeyPem, { force: true });
       hubClient?.close(); // the broker drops the connection: the hub reconnects with what is on disk now
-      await until(() => serials.length === 2);
+      await until('the hub to reconnect', () => serials.length === 2);
       expect(serials[1]).toBe(renewed.certificate.serialNumber.toLowerCase());
       expect(serials[1]).not.toBe(serials[0]);
-      await until(() => statuses.filter((s) => s === 'online').length >= 2);
+      await until(
+        'the clinic to see the hub online again',
+        () => statuses.filter((s) => s === 'online').length >= 2,
+      );
       expect(statuses).toContain('offline'); // the broker published the Last Will when the connection died
     } finally {
       broker.mqtt.removeListener('client', onClient);

@@ -16,6 +16,7 @@ import { wireItemRecords } from '../../src/wire/record-codec.js';
 import { spo2Measurement } from '../support/measurements.js';
 import { mosquittoAvailable, type RunningMosquitto, startMosquitto } from '../support/mosquitto.js';
 import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
+import { until } from '../support/until.js';
 
 /**
  * Interoperability with a real, independent broker: Debian's Mosquitto 2.0 with require_certificate,
@@ -25,6 +26,8 @@ import { createTestPki, signingCredentials, type TestPki } from '../support/pki-
 const available = mosquittoAvailable();
 if (!available && process.env.CI)
   throw new Error('mosquitto is not installed (.ci/run should have installed it)');
+/** A real broker on a shared machine: waits get more room than in-process ones. */
+const WAIT = { timeoutMs: 15_000 };
 
 let dir: string;
 let pki: TestPki;
@@ -47,14 +50,6 @@ afterAll(async () => {
   await mosquitto?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function until(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe.skipIf(!available)('uplink against Mosquitto', () => {
   it.each([4, 5] as const)(
@@ -103,11 +98,11 @@ describe.skipIf(!available)('uplink against Mosquitto', () => {
       });
       uplink.start();
       try {
-        await until(() => received.length === 500);
+        await until('the clinic to receive the 500 backlog readings', () => received.length === 500, WAIT);
         await outbox.append(spo2Measurement(base + 999), 'live');
-        await until(() => received.length === 501);
+        await until('the clinic to receive the live reading', () => received.length === 501, WAIT);
         expect(new Set(received.map((m) => m.id)).size).toBe(501);
-        await until(() => outbox.stats().rows === 0);
+        await until('the outbox to be empty', () => outbox.stats().rows === 0, WAIT);
       } finally {
         await uplink.stop();
         await receiver.stop();
@@ -147,7 +142,11 @@ describe.skipIf(!available)('uplink against Mosquitto', () => {
     try {
       await hub.publishAsync('rpm/v1/gw-victim-0002/obs', Buffer.from('forged'), { qos: 1 });
       await hub.publishAsync(`rpm/v1/${pki.gatewayId}/obs`, Buffer.from('own topic'), { qos: 1 });
-      await until(() => seen.includes(`rpm/v1/${pki.gatewayId}/obs`));
+      await until(
+        'the clinic to see the hub publish on its own topic',
+        () => seen.includes(`rpm/v1/${pki.gatewayId}/obs`),
+        WAIT,
+      );
       expect(seen).not.toContain('rpm/v1/gw-victim-0002/obs');
     } finally {
       hub.end(true);

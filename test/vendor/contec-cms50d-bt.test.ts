@@ -149,8 +149,15 @@ describe('vendor/contec-cms50d-bt driver', () => {
     expect(decode('0b010440637f0012')).toEqual([]);
   });
 
-  it('asks for the measurement stream and declares the heartbeat', () => {
-    expect(driver.setup?.map((w) => toHex(w.value))).toEqual(['9b011c', '9a1a']);
-    expect(driver.quirks?.heartbeatRequired).toBeDefined();
+  it('asks for the measurement stream once and repeats the heartbeat inside the 5 s the device waits', () => {
+    // The stream stops unless 9A 1A arrives about every 5 s (pulseoxdl; nringelstein/CMS50D-BT): the start
+    // command is written once, the heartbeat repeated at a shorter period, and the quirk says why.
+    expect(
+      driver.setup?.map((w) => ({ value: toHex(w.value), repeatEveryMs: w.repeatEveryMs })),
+    ).toStrictEqual([
+      { value: '9b011c', repeatEveryMs: undefined },
+      { value: '9a1a', repeatEveryMs: 4_000 },
+    ]);
+    expect(driver.quirks?.heartbeatRequired?.reason).toMatch(/9A 1A/);
   });
 });
