@@ -184,3 +184,18 @@ function moveAside(path: string, now: number): string {
   }
   return to;
 }
+
+/**
+ * Whether a store already exists at `path`: its key commitment, a non-empty main file or WAL, or a committed
+ * key rotation. The key check is written before the store's first page, so it is there from the first start on.
+ * Once a store exists, its key is never made anew (KeyLoadOptions.create in src/store/keys.ts).
+ */
+export function storeExists(path: string): boolean {
+  const nonEmpty = (file: string) => existsSync(file) && statSync(file).size > 0;
+  return (
+    existsSync(`${path}.keycheck`) ||
+    nonEmpty(path) ||
+    nonEmpty(`${path}-wal`) ||
+    existsSync(`${path}.rekey.json`)
+  );
+}
