@@ -101,7 +101,7 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
     // only delays the STORE_LOCKED answer.
     // Create the file owner-only before SQLite does (it would use the umask, typically 0644); the -wal file
     // inherits this mode. The content is encrypted either way: this is least privilege, not secrecy.
-    closeSync(openSync(path, 'a', 0o600));
+    createOwnerOnly(path);
     db = new Database(path, { timeout: 250 });
     db.pragma(`cipher = 'chacha20'`);
     db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);
@@ -198,4 +198,18 @@ export function storeExists(path: string): boolean {
     nonEmpty(`${path}-wal`) ||
     existsSync(`${path}.rekey.json`)
   );
+}
+
+/**
+ * Creates `path` empty with mode 0600 if it does not exist, and never opens an existing file: closing any
+ * descriptor of a file drops every POSIX record lock the process holds on it (fcntl(2): "If a process closes
+ * any file descriptor referring to a file, then all of the process's locks on that file are released"), so
+ * opening and closing the store beside a connection that holds its lock would silently release that lock.
+ */
+export function createOwnerOnly(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }

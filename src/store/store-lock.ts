@@ -1,5 +1,5 @@
-import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3-multiple-ciphers';
+import { createOwnerOnly } from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
 
 /**
@@ -24,7 +24,7 @@ export class StoreLock {
     const path = `${storePath}.lock`;
     let db: Database.Database | undefined;
     try {
-      closeSync(openSync(path, 'a', 0o600)); // owner-only, like the store (SQLite would use the umask)
+      createOwnerOnly(path); // owner-only, like the store (SQLite would use the umask)
       db = new Database(path, { timeout: 250 });
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE; COMMIT');
