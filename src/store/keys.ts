@@ -120,7 +120,7 @@ export class SystemdCredentialProvider implements KeyProvider {
   readonly description: string;
 
   constructor(
-    private readonly name: string,
+    readonly name: string,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     this.description = `systemd credential ${name}`;
