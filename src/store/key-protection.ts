@@ -81,7 +81,7 @@ export async function keyProtection(
 }
 
 async function keyFileProtection(provider: KeyFileProvider, storePath: string): Promise<KeyProtection> {
-  // st_dev of the folders: the key file may not exist yet. Another file system may still be on the same card.
+  // st_dev of the folders (the key file may not exist yet). Another file system may still be on the same card.
   const [keyDevice, storeDevice] = await Promise.all([
     deviceOf(dirname(provider.path)),
     deviceOf(dirname(storePath)),
@@ -106,11 +106,24 @@ async function keyFileProtection(provider: KeyFileProvider, storePath: string): 
   };
 }
 
+/** st_dev of `path`, or of its nearest existing ancestor (where it would be created); undefined if unreadable. */
 async function deviceOf(path: string): Promise<number | undefined> {
+  for (let at = path; ; at = dirname(at)) {
+    try {
+      return (await stat(at)).dev;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(at) === at) return undefined;
+    }
+  }
+}
+
+/** Whether `path` exists (a plain credential file). */
+async function present(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).dev;
+    await stat(path);
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -130,7 +143,7 @@ async function credentialProtection(name: string, roots: readonly string[]): Pro
     }
     for (const file of names) {
       const plain = join(root, 'credstore', file);
-      if (await deviceOf(plain).then((device) => device !== undefined)) {
+      if (await present(plain)) {
         return {
           provider: 'systemd-credential',
           storage: 'plain-credential',

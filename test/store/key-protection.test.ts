@@ -42,6 +42,13 @@ describe('what the key provider protects against', () => {
       stopsCardThief: false,
     });
     expect(protection.summary).toContain('NOT against a stolen or copied SD card');
+    // also before the first start, when neither the folder nor the key exists yet
+    const fresh = join(dir, 'not-yet', 'state');
+    expect(
+      await keyProtection(new KeyFileProvider(join(fresh, 'store.key')), {
+        storePath: join(fresh, 'outbox.db'),
+      }),
+    ).toMatchObject({ storage: 'same-file-system', stopsCardThief: false });
   });
 
   it('a credential sealed with the host key only does not either (real systemd-creds output)', async () => {
