@@ -28,8 +28,9 @@ import { StoreLock } from './store-lock.js';
  *   2. copy it to `<store>.rekey`, re-encrypt the copy under a new random key (PRAGMA rekey), reopen the copy
  *      with the new key and check it holds the same rows;
  *   3. write the new key to `<key>.new` (mode 0600, fsync; created exclusively: it was cleared under the lock);
- *   4. COMMIT: write `<store>.rekey.json` (a temporary file, fsync, link: it appears whole or not at all). Before this point a crash leaves the old store and key in
- *      place and the leftovers are removed; after it, the swap is finished on the next open (roll forward);
+ *   4. COMMIT: write `<store>.rekey.json` (a temporary file, fsync, link: it appears whole or not at all).
+ *      Before this point a crash leaves the old store and key in place and the leftovers are removed; after it,
+ *      the swap is finished on the next open (roll forward);
  *   5. swap: `<store>.rekey` -> `<store>`, new key check, `<key>.new` -> `<key>`, remove the marker.
  * Every step of 5 is idempotent, so recovery can repeat it after a crash at any point. The lock is held from
  * step 0 to the end of 5, so no other command sees the rotation's files half-way.
