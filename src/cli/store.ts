@@ -4,6 +4,7 @@ import { AuditLog } from '../audit/audit-log.js';
 import { defaultDataDir, statePaths } from '../config/paths.js';
 import { UsageError } from '../errors.js';
 import { auditStoreEvents } from '../store/audit-events.js';
+import { keyProtection } from '../store/key-protection.js';
 import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
 import { Outbox } from '../store/outbox.js';
 import { rekeyStore } from '../store/rekey.js';
@@ -18,7 +19,8 @@ export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit> 
 Options:
   --data-dir <dir>       state folder (default: $RPM_GATEWAY_DATA_DIR, $STATE_DIRECTORY, or
                          ~/.local/state/rpm-gateway); holds outbox.db, store.key, audit.log
-  --key-file <path>      the store key file (default: <data-dir>/store.key, created 0600 on first use)
+  --key-file <path>      the store key file (default: <data-dir>/store.key, created 0600 with a new store;
+                         never made anew for an existing store: STORE_KEY_MISSING)
   --credential <name>    read the key from the systemd credential <name> instead (status only)
   --json                 machine-readable output
   -h, --help             show this help`;
@@ -58,10 +60,12 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
       try {
         const s = outbox.stats();
         const age = s.oldestPendingAgeMs === null ? 'none' : `${Math.round(s.oldestPendingAgeMs / 1000)} s`;
+        const protection = await keyProtection(keys, { storePath: paths.store });
         print(
-          { store: paths.store, ...s },
+          { store: paths.store, ...s, keyProtection: protection },
           [
             `store        ${paths.store} (encrypted, key from ${keys.description})`,
+            `key          ${protection.summary}`,
             `pending      alert ${s.pending.alert}, live ${s.pending.live}, backlog ${s.pending.backlog}`,
             `oldest       ${age}`,
             `on disk      ${(s.bytesOnDisk / 1024).toFixed(0)} KiB (${s.rows} rows, ${(s.payloadBytes / 1024).toFixed(0)} KiB of readings)`,

@@ -12,6 +12,8 @@ export type PkiErrorCode =
   | 'PKI_BAD_KEY'
   /** A private key file is readable or writable by group or others (mode looser than 0600). */
   | 'PKI_KEY_PERMISSIONS'
+  /** A private key file is a symbolic link, not a regular file, or owned by another user than the reader's (or root). */
+  | 'PKI_KEY_UNSAFE'
   /** The certificate's notAfter is in the past. */
   | 'PKI_EXPIRED'
   /** The certificate's notBefore is in the future (often: the hub's clock is not set yet). */

@@ -1,39 +1,28 @@
-import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { readSecretFile, SecretFileError, writeFileAtomically } from '../util/secret-file.js';
 import { PkiError } from './errors.js';
 
 /**
- * Writing and reading certificate material. Private keys are PEM PKCS#8, mode 0600, created with O_EXCL and
- * fsync'd (ETSI EN 303 645 provision 5.4; DESIGN.md "keys in files of mode 0600"); an existing key is never
- * replaced unless `force` is given, and then atomically (a reader sees the old or the new key, never half).
- * Certificates are public: mode 0644, always written to a temporary file and renamed into place so that the
- * uplink reloading at reconnect never reads a torn certificate.
+ * Writing and reading certificate material, through src/util/secret-file.ts. Private keys are PEM PKCS#8,
+ * mode 0600 (ETSI EN 303 645 provision 5.4: store secrets securely), written to a fsync'd temporary file and
+ * linked into place, so a power cut never leaves an empty or partial key under the real name; an existing key
+ * is never replaced unless `force` is given, and then atomically by rename (a reader sees the old or the new
+ * key, never half). Certificates are public: mode 0644, written the same way, so that the uplink reloading at
+ * reconnect never reads a torn certificate.
  */
 export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
 
 export async function writePrivateKeyFile(path: string, pem: string, options: { force?: boolean } = {}) {
-  if (options.force) {
-    await writeReplacing(path, pem, KEY_MODE);
-    return;
-  }
   await ensureDirectory(path);
-  let created = false;
   try {
-    // O_EXCL: never clobber a key, and two enrolments racing cannot both think they made it.
-    const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, KEY_MODE);
-    created = true;
-    try {
-      await handle.chmod(KEY_MODE);
-      await handle.writeFile(pem);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await syncDirectory(dirname(path));
+    await writeFileAtomically(path, pem, {
+      mode: KEY_MODE,
+      existing: options.force ? 'replace' : 'exclusive',
+    });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+    if (error instanceof SecretFileError && error.problem === 'exists') {
       throw new PkiError(
         'PKI_EXISTS',
         `${path} already exists; refusing to overwrite a private key (use --force)`,
@@ -42,34 +31,16 @@ export async function writePrivateKeyFile(path: string, pem: string, options: { 
         },
       );
     }
-    // A half-written key is worse than none: it would block the next attempt and fail obscurely later.
-    if (created) await unlink(path).catch(() => undefined);
     throw ioError(`cannot write ${path}`, error);
   }
 }
 
 export async function writeCertificateFile(path: string, pem: string): Promise<void> {
-  await writeReplacing(path, pem, CERT_MODE);
-}
-
-/** Write to `<path>.<random>.tmp` (O_EXCL, exact mode, fsync) and rename over `path`, then fsync the folder. */
-async function writeReplacing(path: string, text: string, mode: number): Promise<void> {
   await ensureDirectory(path);
-  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-    try {
-      // The umask may have narrowed `mode`; certificates must stay readable by the broker's user.
-      await handle.chmod(mode);
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
-    await syncDirectory(dirname(path));
+    // The mode is set exactly: certificates must stay readable by the broker's user whatever the umask.
+    await writeFileAtomically(path, pem, { mode: CERT_MODE, existing: 'replace' });
   } catch (error) {
-    await unlink(temporary).catch(() => undefined);
     throw ioError(`cannot write ${path}`, error);
   }
 }
@@ -82,35 +53,29 @@ async function ensureDirectory(path: string): Promise<void> {
   }
 }
 
-/** fsync a folder so that a file just created or renamed in it survives a power cut. */
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
- * Reads a private key file after checking its mode, with the rule of src/store/keys.ts: refused when group or
- * others have any access (mode & 0o077), so a key that leaked to other users is not silently used.
+ * Reads a private key file with the rule of src/store/keys.ts: opened once without following a symbolic link,
+ * refused when group or others have any access (mode & 0o077: a key that leaked to other users is not silently
+ * used) or when another user owns it, and read through the same open file that was checked.
  */
 export async function readPrivateKeyFile(path: string): Promise<string> {
-  let mode: number;
   try {
-    mode = (await stat(path)).mode;
+    return (await readSecretFile(path)).toString('utf8');
   } catch (error) {
+    if (error instanceof SecretFileError) {
+      switch (error.problem) {
+        case 'permissions':
+          throw new PkiError('PKI_KEY_PERMISSIONS', `private key ${error.message}`, { cause: error });
+        case 'symlink':
+        case 'not-regular':
+        case 'owner':
+          throw new PkiError('PKI_KEY_UNSAFE', `private key ${error.message}`, { cause: error });
+        default:
+          break;
+      }
+    }
     throw ioError(`cannot read the private key ${path}`, error);
   }
-  if ((mode & 0o077) !== 0) {
-    const octal = (mode & 0o777).toString(8).padStart(4, '0');
-    throw new PkiError(
-      'PKI_KEY_PERMISSIONS',
-      `private key ${path} has mode ${octal}; it must be readable by its owner only (chmod 600 ${path})`,
-    );
-  }
-  return readTextFile(path, 'private key');
 }
 
 export async function readTextFile(path: string, what: string): Promise<string> {
@@ -134,7 +99,9 @@ export async function exists(path: string): Promise<boolean> {
 
 function ioError(message: string, error: unknown): PkiError {
   if (error instanceof PkiError) return error;
-  const code = (error as NodeJS.ErrnoException).code;
+  // A SecretFileError's message repeats the path; its cause holds the file system's code.
+  const code = ((error instanceof SecretFileError ? error.cause : error) as NodeJS.ErrnoException | undefined)
+    ?.code;
   return new PkiError('PKI_IO', code ? `${message} (${code})` : `${message}: ${(error as Error).message}`, {
     cause: error,
   });

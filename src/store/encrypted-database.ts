@@ -101,7 +101,7 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
     // only delays the STORE_LOCKED answer.
     // Create the file owner-only before SQLite does (it would use the umask, typically 0644); the -wal file
     // inherits this mode. The content is encrypted either way: this is least privilege, not secrecy.
-    closeSync(openSync(path, 'a', 0o600));
+    createOwnerOnly(path);
     db = new Database(path, { timeout: 250 });
     db.pragma(`cipher = 'chacha20'`);
     db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);
@@ -183,4 +183,33 @@ function moveAside(path: string, now: number): string {
     throw storeErrorFrom(error, `moving the damaged store ${path} aside`);
   }
   return to;
+}
+
+/**
+ * Whether a store already exists at `path`: its key commitment, a non-empty main file or WAL, or a committed
+ * key rotation. The key check is written before the store's first page, so it is there from the first start on.
+ * Once a store exists, its key is never made anew (KeyLoadOptions.create in src/store/keys.ts).
+ */
+export function storeExists(path: string): boolean {
+  const nonEmpty = (file: string) => existsSync(file) && statSync(file).size > 0;
+  return (
+    existsSync(`${path}.keycheck`) ||
+    nonEmpty(path) ||
+    nonEmpty(`${path}-wal`) ||
+    existsSync(`${path}.rekey.json`)
+  );
+}
+
+/**
+ * Creates `path` empty with mode 0600 if it does not exist, and never opens an existing file: closing any
+ * descriptor of a file drops every POSIX record lock the process holds on it (fcntl(2): "If a process closes
+ * any file descriptor referring to a file, then all of the process's locks on that file are released"), so
+ * opening and closing the store beside a connection that holds its lock would silently release that lock.
+ */
+export function createOwnerOnly(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }

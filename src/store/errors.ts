@@ -6,6 +6,8 @@ export type StoreErrorCode =
   | 'STORE_KEY_MISSING'
   /** The key file is readable by others than its owner (mode looser than 0600). */
   | 'STORE_KEY_PERMISSIONS'
+  /** The key file is a symbolic link, not a regular file, or owned by another user than the gateway's (or root). */
+  | 'STORE_KEY_UNSAFE'
   /** The key is not 256 bits written as 64 hex digits. */
   | 'STORE_KEY_MALFORMED'
   /** The store exists but was encrypted with another key. */

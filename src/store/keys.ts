@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { readSecretFile, SecretFileError, writeFileAtomically } from '../util/secret-file.js';
 import { StoreError } from './errors.js';
 
 /**
@@ -12,7 +12,15 @@ import { StoreError } from './errors.js';
 export interface KeyProvider {
   /** Names the provider and its location, never the key: "key file /var/lib/rpm-gateway/store.key". */
   readonly description: string;
-  load(): Promise<Uint8Array>;
+  load(options?: KeyLoadOptions): Promise<Uint8Array>;
+}
+
+export interface KeyLoadOptions {
+  /**
+   * Whether a missing key may be made now. The store passes false once a store exists: a new key could never
+   * read it, so a missing key there is STORE_KEY_MISSING, not a fresh key and then a misleading STORE_KEY_WRONG.
+   */
+  readonly create?: boolean;
 }
 
 const KEY_TEXT = /^[0-9a-fA-F]{64}$/;
@@ -26,8 +34,11 @@ function parseKey(text: string, description: string): Uint8Array {
 }
 
 /**
- * A key file of mode 0600 (ETSI EN 303 645 provision 5.4: store secrets securely). Created on first start with
- * 256 random bits when `create` is on; refused when group or others can read or write it.
+ * A key file of mode 0600 (ETSI EN 303 645 provision 5.4: store secrets securely), read and written by
+ * src/util/secret-file.ts: opened once without following a symbolic link, checked (regular file, owner-only
+ * mode, owned by the gateway's user or root) and read through that one open file. Created with 256 random
+ * bits when missing, if both the constructor's and the caller's `create` allow it; the new key appears whole
+ * or not at all (temporary file, fsync, link).
  */
 export class KeyFileProvider implements KeyProvider {
   readonly description: string;
@@ -39,61 +50,64 @@ export class KeyFileProvider implements KeyProvider {
     this.description = `key file ${path}`;
   }
 
-  async load(): Promise<Uint8Array> {
-    let mode: number;
+  async load(options: KeyLoadOptions = {}): Promise<Uint8Array> {
+    let text: string;
     try {
-      mode = (await stat(this.path)).mode;
+      text = (await readSecretFile(this.path)).toString('utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.ioError(error);
-      if (this.options.create === false) {
+      if (!(error instanceof SecretFileError) || error.problem !== 'missing') throw this.fileError(error);
+      if (this.options.create === false || options.create === false) {
         throw new StoreError('STORE_KEY_MISSING', `${this.description} does not exist`, { cause: error });
       }
       return this.create();
     }
-    if ((mode & 0o077) !== 0) {
-      const octal = (mode & 0o777).toString(8).padStart(4, '0');
-      throw new StoreError(
-        'STORE_KEY_PERMISSIONS',
-        `${this.description} has mode ${octal}; it must be readable by its owner only (chmod 600 ${this.path})`,
-      );
-    }
-    try {
-      return parseKey(await readFile(this.path, 'utf8'), this.description);
-    } catch (error) {
-      throw error instanceof StoreError ? error : this.ioError(error);
-    }
+    return parseKey(text, this.description);
   }
 
   private async create(): Promise<Uint8Array> {
     const key = randomBytes(32);
     try {
       await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-      // O_EXCL: two processes starting at once cannot both create (and one lose) a key.
-      const handle = await open(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      try {
-        await handle.writeFile(`${key.toString('hex')}\n`);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await syncDirectory(dirname(this.path));
+      // link() into place: two processes starting at once cannot both create (and one lose) a key.
+      await writeFileAtomically(this.path, `${key.toString('hex')}\n`, {
+        mode: 0o600,
+        existing: 'exclusive',
+      });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return this.load();
-      throw this.ioError(error);
+      key.fill(0);
+      if (error instanceof SecretFileError && error.problem === 'exists') return this.load({ create: false });
+      throw this.fileError(error);
     }
-    return Uint8Array.from(key);
+    const copy = Uint8Array.from(key);
+    key.fill(0);
+    return copy;
   }
 
-  private ioError(error: unknown): StoreError {
-    const code = (error as NodeJS.ErrnoException).code;
+  private fileError(error: unknown): StoreError {
+    if (error instanceof StoreError) return error;
+    const cause = error instanceof SecretFileError ? error.cause : error;
+    const message = `${this.description}: ${(error as Error).message}`;
+    if (error instanceof SecretFileError) {
+      switch (error.problem) {
+        case 'permissions':
+          return new StoreError('STORE_KEY_PERMISSIONS', message, { cause: error });
+        case 'symlink':
+        case 'not-regular':
+        case 'owner':
+          return new StoreError('STORE_KEY_UNSAFE', message, { cause: error });
+        case 'missing':
+          return new StoreError('STORE_KEY_MISSING', message, { cause: error });
+        default:
+          break;
+      }
+    }
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
       return new StoreError('STORE_READ_ONLY', `${this.description}: permission denied (${code})`, {
         cause: error,
       });
     }
-    return new StoreError('STORE_KEY_MISSING', `${this.description}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    return new StoreError('STORE_IO', message, { cause: error });
   }
 }
 
@@ -106,7 +120,7 @@ export class SystemdCredentialProvider implements KeyProvider {
   readonly description: string;
 
   constructor(
-    private readonly name: string,
+    readonly name: string,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     this.description = `systemd credential ${name}`;
@@ -147,15 +161,5 @@ export class EnvKeyProvider implements KeyProvider {
     if (value === undefined || value === '')
       throw new StoreError('STORE_KEY_MISSING', `${this.description} is not set`);
     return parseKey(value, this.description);
-  }
-}
-
-/** fsync a directory so that a file just created in it survives a power cut. */
-export async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

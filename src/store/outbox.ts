@@ -1,13 +1,14 @@
 import { statSync } from 'node:fs';
 import type { Measurement } from '../model/measurement.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { openEncryptedDatabase, type SqliteDatabase } from './encrypted-database.js';
+import { openEncryptedDatabase, type SqliteDatabase, storeExists } from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
 import { KeyFileProvider, type KeyProvider } from './keys.js';
 import { migrate } from './migrations.js';
 import { decodeBody, JSON_FORMAT, jsonRecords, type RecordCodec } from './record-codec.js';
 import { completePendingRekey } from './rekey.js';
 import { enforceRetention, expireOld, type Gap, type RetentionPolicy } from './retention.js';
+import { StoreLock } from './store-lock.js';
 
 /**
  * The encrypted store-and-forward outbox: the source of truth for every reading until the clinic acknowledged
@@ -127,6 +128,8 @@ interface Row {
 
 export class Outbox {
   private db: SqliteDatabase | undefined;
+  /** The store's owner lock (src/store/store-lock.ts), held from open() to close(). */
+  private lock: StoreLock | undefined;
   private readonly clock: Clock;
   private readonly codec: RecordCodec;
   readonly retention: RetentionPolicy;
@@ -168,9 +171,22 @@ export class Outbox {
 
   /** Opens (creating on first start) the encrypted store; every lease left by a crash is returned. */
   async open(): Promise<void> {
+    // The owner lock comes first: only its holder may finish or discard an interrupted key rotation.
+    const lock = StoreLock.acquire(this.options.path);
+    try {
+      await this.openLocked(lock);
+      this.lock = lock;
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private async openLocked(lock: StoreLock): Promise<void> {
     if (this.options.keys instanceof KeyFileProvider)
-      completePendingRekey(this.options.path, this.options.keys.path);
-    const key = await this.options.keys.load();
+      completePendingRekey(lock, this.options.path, this.options.keys.path);
+    // A key may be made only for a store that does not exist yet; a new key could never read an existing one.
+    const key = await this.options.keys.load({ create: !storeExists(this.options.path) });
     const opened = openEncryptedDatabase(this.options.path, key, {
       keyDescription: this.options.keys.description,
       now: () => this.clock.now(),
@@ -703,6 +719,8 @@ export class Outbox {
       db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       db.close();
+      this.lock?.release();
+      this.lock = undefined;
     }
   }
 

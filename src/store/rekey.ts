@@ -8,28 +8,32 @@ import {
   readFileSync,
   renameSync,
   rmSync,
-  writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
+import { writeFileAtomically } from '../util/secret-file.js';
 import { keyCheckOf, openEncryptedDatabase, writeKeyCheck } from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
 import type { KeyFileProvider } from './keys.js';
+import { StoreLock } from './store-lock.js';
 
 /**
  * `rpm-gateway store rekey`: rotates the store key in place, crash-safely.
  *
  * The store and its key file must change together, and no file system renames two files atomically. So the
  * rotation works on a copy and commits with a marker file, like a journal:
- *   1. open the store with the old key (this takes its exclusive lock: a running gateway makes this fail),
- *      checkpoint the WAL, check integrity;
+ *   0. take the store's owner lock (src/store/store-lock.ts: a running gateway makes this fail), and only then
+ *      finish or discard what an interrupted rotation left;
+ *   1. open the store with the old key, checkpoint the WAL, check integrity;
  *   2. copy it to `<store>.rekey`, re-encrypt the copy under a new random key (PRAGMA rekey), reopen the copy
  *      with the new key and check it holds the same rows;
- *   3. write the new key to `<key>.new` (mode 0600, fsync);
- *   4. COMMIT: write `<store>.rekey.json` (fsync). Before this point a crash leaves the old store and key in
- *      place and the leftovers are removed; after it, the swap is finished on the next open (roll forward);
+ *   3. write the new key to `<key>.new` (mode 0600, fsync; created exclusively: it was cleared under the lock);
+ *   4. COMMIT: write `<store>.rekey.json` (a temporary file, fsync, link: it appears whole or not at all).
+ *      Before this point a crash leaves the old store and key in place and the leftovers are removed; after it,
+ *      the swap is finished on the next open (roll forward);
  *   5. swap: `<store>.rekey` -> `<store>`, new key check, `<key>.new` -> `<key>`, remove the marker.
- * Every step of 5 is idempotent, so recovery can repeat it after a crash at any point.
+ * Every step of 5 is idempotent, so recovery can repeat it after a crash at any point. The lock is held from
+ * step 0 to the end of 5, so no other command sees the rotation's files half-way.
  */
 export interface RekeyOptions {
   readonly path: string;
@@ -65,10 +69,20 @@ const paths = (store: string, keyFile: string) => ({
 
 export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
   const started = options.now();
+  const { path } = options;
+  const lock = StoreLock.acquire(path);
+  try {
+    return await rekeyLocked(options, lock, started);
+  } finally {
+    lock.release();
+  }
+}
+
+async function rekeyLocked(options: RekeyOptions, lock: StoreLock, started: number): Promise<RekeyResult> {
   const { path, keys } = options;
   const p = paths(path, keys.path);
-  completePendingRekey(path, keys.path);
-  const oldKey = await keys.load();
+  completePendingRekey(lock, path, keys.path);
+  const oldKey = await keys.load({ create: false });
   const opened = openEncryptedDatabase(path, oldKey, { keyDescription: keys.description, now: options.now });
   if (opened.movedAside) {
     opened.db.close();
@@ -95,14 +109,13 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
     crashPoint(options, 'copied');
     reencrypt(p.copy, oldKey, newKey, rows);
     crashPoint(options, 'reencrypted');
-    writeFileSync(p.newKey, `${newKey.toString('hex')}\n`, { mode: 0o600 });
-    fsyncFile(p.newKey);
-    fsyncFile(dirname(keys.path));
+    await writeFileAtomically(p.newKey, `${newKey.toString('hex')}\n`, {
+      mode: 0o600,
+      existing: 'exclusive',
+    });
     crashPoint(options, 'key-written');
     const marker: Marker = { version: 1, keyCheck: keyCheckOf(newKey) };
-    writeFileSync(p.marker, JSON.stringify(marker), { mode: 0o600 });
-    fsyncFile(p.marker);
-    fsyncFile(dirname(path));
+    await writeFileAtomically(p.marker, JSON.stringify(marker), { mode: 0o600, existing: 'exclusive' });
   } catch (error) {
     db.close();
     // Before the commit point: the old store and key stay; remove what was made.
@@ -129,9 +142,14 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
 
 /**
  * Finishes or discards a rotation interrupted by a crash. Called before every open of a store whose key comes
- * from a key file.
+ * from a key file, by the holder of the store's owner lock only (the parameter is the proof): without the
+ * lock, a running rotation's files look exactly like a crashed one's.
  */
-export function completePendingRekey(path: string, keyFile: string): 'none' | 'rolled-forward' | 'discarded' {
+export function completePendingRekey(
+  _lock: StoreLock,
+  path: string,
+  keyFile: string,
+): 'none' | 'rolled-forward' | 'discarded' {
   const p = paths(path, keyFile);
   if (existsSync(p.marker)) {
     rollForward(path, keyFile);

@@ -33,6 +33,15 @@ describe('rpm-gateway store', () => {
     expect(result.stderr).toMatch(/mode 0644.*chmod 600.*\[STORE_KEY_PERMISSIONS\]/);
   });
 
+  it('a store whose key file is gone says STORE_KEY_MISSING and makes no new key', async () => {
+    expect((await cli(['store', 'status'])).code).toBe(0);
+    await rm(join(dir, 'store.key'));
+    const result = await cli(['store', 'status']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/store\.key does not exist.*\[STORE_KEY_MISSING\]/s);
+    await expect(stat(join(dir, 'store.key'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('needs an action', async () => {
     expect((await cli(['store'])).code).toBe(2);
     expect((await cli(['store', 'status', 'extra'])).code).toBe(2);

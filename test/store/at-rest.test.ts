@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -100,6 +100,30 @@ describe('key errors', () => {
     await again.open(); // the right key re-creates the key check
     expect(again.stats().rows).toBe(1);
     again.close();
+  });
+
+  it('a missing key file beside an existing store is STORE_KEY_MISSING: no new key, store untouched', async () => {
+    const path = join(dir, 'outbox.db');
+    const keyFile = join(dir, 'store.key');
+    const first = new Outbox({ path, keys: new KeyFileProvider(keyFile), clock: new ManualClock() });
+    await first.open(); // a genuinely empty folder: the key is made here
+    await first.append(spo2Measurement(1));
+    first.close();
+    const key = await readFile(keyFile, 'utf8');
+    const keyCheck = await readFile(`${path}.keycheck`, 'utf8');
+    await rm(keyFile); // e.g. a restore that forgot the key, or a card copied without it
+    const again = new Outbox({ path, keys: new KeyFileProvider(keyFile), clock: new ManualClock() });
+    await expect(again.open()).rejects.toMatchObject({
+      code: 'STORE_KEY_MISSING',
+      message: expect.stringContaining(keyFile),
+    });
+    await expect(stat(keyFile)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readFile(`${path}.keycheck`, 'utf8')).toBe(keyCheck);
+    // The same with only the key commitment left (the store file itself gone): never a fresh key either.
+    await rm(path);
+    await expect(again.open()).rejects.toMatchObject({ code: 'STORE_KEY_MISSING' });
+    await expect(stat(keyFile)).rejects.toMatchObject({ code: 'ENOENT' });
+    await writeFile(keyFile, key, { mode: 0o600 });
   });
 
   it('creates a 0600 key file on first start and reuses it', async () => {

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +8,8 @@ import { Outbox } from '../../src/store/outbox.js';
 import { type RekeyStep, rekeyStore, SimulatedCrash } from '../../src/store/rekey.js';
 import { spo2Measurement } from '../support/measurements.js';
 
+/** The built command line (npm test builds first), for a genuinely separate process. */
+const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
 let dir: string;
 let path: string;
 let keys: KeyFileProvider;
@@ -42,7 +45,6 @@ describe('store rekey', () => {
     expect(newKey).not.toBe(oldKey);
     expect((await stat(keys.path)).mode & 0o777).toBe(0o600);
     expect(await rowsWith(keys)).toBe(300);
-    const { writeFile } = await import('node:fs/promises');
     const stale = join(dir, 'old.key');
     await writeFile(stale, oldKey, { mode: 0o600 });
     await expect(rowsWith(new KeyFileProvider(stale))).rejects.toMatchObject({ code: 'STORE_KEY_WRONG' });
@@ -59,6 +61,39 @@ describe('store rekey', () => {
     }
     expect(await readFile(keys.path, 'utf8')).toBe(before);
     expect(await rowsWith(keys)).toBe(300);
+  });
+
+  it("leaves a rotation's files alone while another process owns the store", async () => {
+    // What a rotation has made by its step 3: the re-encrypted copy and the new key. A second command opening
+    // the store meanwhile must not take them for a crash's leftovers and delete them.
+    const gateway = new Outbox({ path, keys });
+    await gateway.open();
+    const leftovers = [join(dir, 'outbox.db.rekey'), join(dir, 'store.key.new')];
+    try {
+      for (const file of leftovers) await writeFile(file, 'in progress', { mode: 0o600 });
+      await expect(new Outbox({ path, keys }).open()).rejects.toMatchObject({ code: 'STORE_LOCKED' });
+      await expect(rekeyStore({ path, keys, now: Date.now })).rejects.toMatchObject({ code: 'STORE_LOCKED' });
+      // and another process (the kernel's locks are per process): `store status` from the command line
+      const status = spawnSync(process.execPath, [bin, 'store', 'status', '--data-dir', dir], {
+        encoding: 'utf8',
+      });
+      expect(status.stderr).toContain('[STORE_LOCKED]');
+      expect(status.status).toBe(1);
+      for (const file of leftovers) expect(await readFile(file, 'utf8')).toBe('in progress');
+    } finally {
+      gateway.close();
+    }
+    // Once the owner is gone, the next opener (holding the lock) clears them: no marker, so not committed.
+    expect(await rowsWith(keys)).toBe(300);
+    for (const file of leftovers) await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses to rotate a store whose key file is missing, and makes no key', async () => {
+    await rm(keys.path);
+    await expect(rekeyStore({ path, keys, now: Date.now })).rejects.toMatchObject({
+      code: 'STORE_KEY_MISSING',
+    });
+    await expect(stat(keys.path)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   const steps: [RekeyStep, 'old' | 'new'][] = [
