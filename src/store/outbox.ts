@@ -12,7 +12,7 @@ import { StoreLock } from './store-lock.js';
 
 /**
  * The encrypted store-and-forward outbox: the source of truth for every reading until the clinic acknowledged
- * it (mqtt.js keeps its queue in memory and loses it on restart: shared/FACTS.md).
+ * it (mqtt.js keeps its queue in memory and loses it on restart: mqttjs/MQTT.js#398, #607).
  *
  * - append: idempotent by measurement id for readings the device timestamped (the ids derived from that time,
  *   src/model/ids.ts: the only readings a device can send twice, as stored records); other ids are random and

@@ -18,7 +18,7 @@ const BP_OBSERVATIONS = [
   { code: 'MDC_PRESS_BLD_NONINV_MEAN', value: 93, unit: 'mm[Hg]' },
 ];
 
-describe('rpm-gateway decode (contract 1 of shared/DESIGN.md)', () => {
+describe('rpm-gateway decode (the decode contract in devices/README.md)', () => {
   it('prints one JSON object for one payload', async () => {
     const { code, stdout } = await cli(['decode', '2a35', BP]);
     expect(code).toBe(0);
