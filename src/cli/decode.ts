@@ -1,10 +1,10 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { decodePayload } from '../drivers/decode-payload.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { DecodeError, UsageError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 export const DECODE_HELP = `Usage:
@@ -22,7 +22,7 @@ Output: {"observations":[{"code":"MDC_...","value":<number|null>,"unit":"<UCUM>"
 Exit status: 0 decoded, 1 bad input (the JSON error says why and at which byte), 2 usage error.`;
 
 export async function decodeCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: [...argv],
     allowPositionals: true,
     options: {

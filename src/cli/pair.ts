@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, type BackendName, createCentral, SIM_PASSKEY } from '../ble/backends.js';
 import { BleError } from '../ble/central.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import { UsageError } from '../errors.js';
 import { DeviceError } from '../store/device-errors.js';
 import { canonicalAddress, type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
+import { parseCommandArgs } from './args.js';
 import { openRegistry, STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
 import { type Candidate, findCandidates, pairWith } from './pairing.js';
@@ -33,7 +33,7 @@ ${STORE_OPTIONS_HELP}
 const CONNECT_TIMEOUT_MS = 20_000;
 
 export async function pairCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...argv],
     options: {
       backend: { type: 'string', default: 'bluez' },

@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, type BackendName, createCentral } from '../ble/backends.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import { UsageError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 export const SCAN_HELP = `Usage: rpm-gateway scan [--seconds 10] [--backend ${BACKEND_NAMES.join('|')}] [--json]
@@ -18,7 +18,7 @@ Options:
   -h, --help         show this help`;
 
 export async function scanCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...argv],
     options: {
       seconds: { type: 'string', default: '10' },

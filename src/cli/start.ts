@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 export const START_HELP = `Usage: rpm-gateway start
@@ -12,7 +12,10 @@ Options:
   -h, --help  show this help`;
 
 export async function startCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseCommandArgs({
+    args: [...argv],
+    options: { help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     io.stdout.write(`${START_HELP}\n`);
     return 0;

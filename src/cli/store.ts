@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/audit-log.js';
 import { defaultDataDir, statePaths } from '../config/paths.js';
 import { UsageError } from '../errors.js';
@@ -7,6 +6,7 @@ import { auditStoreEvents } from '../store/audit-events.js';
 import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
 import { Outbox } from '../store/outbox.js';
 import { rekeyStore } from '../store/rekey.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit> [options]
@@ -24,7 +24,7 @@ Options:
   -h, --help             show this help`;
 
 export async function storeCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: [...argv],
     allowPositionals: true,
     options: {
