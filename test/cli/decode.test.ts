@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +18,7 @@ const BP_OBSERVATIONS = [
   { code: 'MDC_PRESS_BLD_NONINV_MEAN', value: 93, unit: 'mm[Hg]' },
 ];
 
-describe('rpm-gateway decode (contract 1 of shared/DESIGN.md)', () => {
+describe('rpm-gateway decode (devices/README.md, "Checking by hand")', () => {
   it('prints one JSON object for one payload', async () => {
     const { code, stdout } = await cli(['decode', '2a35', BP]);
     expect(code).toBe(0);
@@ -110,5 +110,33 @@ describe('the built executable', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).error).toMatchObject({ code: 'DECODE_TRUNCATED', offset: 1 });
     expect(bad.stderr).toBe('');
+  });
+
+  it('stops quietly, with status 0, when the reader of its output goes away (decode --ndjson | head -1)', async () => {
+    const child = spawn(process.execPath, [bin, 'decode', '--ndjson'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    );
+    // More requests than one pipe buffer of answers, so the command is still writing when the reader leaves.
+    child.stdin.on('error', () => undefined); // it may stop reading its input before the end: expected
+    child.stdin.end(`${JSON.stringify({ char: '2a35', hex: BP })}\n`.repeat(100_000));
+    const first = await new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        const end = out.indexOf('\n');
+        if (end >= 0) {
+          child.stdout.destroy(); // what `head -1` does after the first line: close its end of the pipe
+          resolve(out.slice(0, end));
+        }
+      });
+    });
+    expect(JSON.parse(first).observations).toEqual(BP_OBSERVATIONS);
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(stderr).toBe('');
   });
 });
