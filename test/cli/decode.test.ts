@@ -90,6 +90,32 @@ describe('rpm-gateway decode (devices/README.md, "Checking by hand")', () => {
     expect(top.stdout).toMatch(/decode\s+decode a characteristic/);
   });
 
+  it('takes --driver as `drivers` prints it (id@version) or by its id, and refuses another version', async () => {
+    const listed = (await cli(['drivers'])).stdout.match(/^sig\/heart-rate@\S+/m)?.[0] as string;
+    expect(listed).toMatch(/^sig\/heart-rate@\d+\.\d+\.\d+$/);
+    // Heart Rate Measurement, flags 0 (8-bit value, no contact detection): 72 /min (GATT Spec Supplement 3.116).
+    for (const driver of [listed, 'sig/heart-rate']) {
+      const { code, stdout } = await cli(['decode', '--driver', driver, '2a37', '0048']);
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({
+        observations: [{ code: 'MDC_ECG_HEART_RATE', value: 72, unit: '/min' }],
+        driver: listed,
+      });
+    }
+    const ndjson = await cli(['decode', '--ndjson', '--driver', listed], '{"char":"2a37","hex":"0048"}\n');
+    expect(JSON.parse(ndjson.stdout).driver).toBe(listed);
+    const other = await cli(['decode', '--driver', 'sig/heart-rate@0.0.1', '2a37', '0048']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(
+      /^rpm-gateway decode: --driver sig\/heart-rate@0\.0\.1: the bundled sig\/heart-rate is version \d/,
+    );
+    const unknown = await cli(['decode', '--driver', 'acme/nothing', '2a37', '0048']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(
+      /^rpm-gateway decode: --driver acme\/nothing: no bundled driver has the id acme\/nothing/,
+    );
+  });
+
   it('refuses unknown commands and options without a stack trace', async () => {
     expect((await cli(['fly'])).code).toBe(2);
     const bad = await cli(['decode', '--bogus']);
