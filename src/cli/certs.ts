@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
+import { checkDataDir } from '../config/data-dir.js';
 import { defaultDataDir } from '../config/paths.js';
 import { UsageError } from '../errors.js';
 import { clinicProfile, gatewayProfile, serverProfile } from '../pki/ca.js';
@@ -214,6 +215,7 @@ async function csrAction(argv: string[], io: CommandIo): Promise<number> {
   });
   const gatewayId = values['gateway-id'];
   if (!gatewayId) throw new UsageError('--gateway-id is required');
+  if (values.dir === undefined) checkDataDir(defaultDataDir(io.env));
   const dir = resolve(values.dir ?? join(defaultDataDir(io.env), 'tls'));
   const keyFile = join(dir, 'gateway.key');
   const csrFile = join(dir, 'gateway.csr');

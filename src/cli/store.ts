@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
+import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
 import { defaultDataDir, statePaths } from '../config/paths.js';
 import { UsageError } from '../errors.js';
 import { auditStoreEvents } from '../store/audit-events.js';
@@ -42,6 +42,7 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
   const [action, ...extra] = positionals;
   if (!action || extra.length > 0) throw new UsageError('name one action: status, rekey or verify-audit');
   const paths = statePaths(values['data-dir'] ?? defaultDataDir(io.env));
+  checkDataDir(paths.dataDir);
   const keyFile = new KeyFileProvider(values['key-file'] ?? paths.keyFile);
   const audit = new AuditLog(paths.auditLog);
   const print = (value: Record<string, unknown>, text: string) =>
@@ -52,7 +53,7 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
       const keys: KeyProvider = values.credential
         ? new SystemdCredentialProvider(values.credential, io.env)
         : keyFile;
-      mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+      ensureDataDir(paths.dataDir);
       const outbox = new Outbox({ path: paths.store, keys, onEvent: auditStoreEvents(audit, 'cli') });
       await outbox.open();
       try {
