@@ -77,7 +77,11 @@ export class DriverError extends GatewayError {
 
 /** A command-line usage mistake: exit status 2 with a short message, never a stack trace. */
 export class UsageError extends GatewayError {
-  constructor(message: string) {
+  /** The help to show under the message, when not the command's own (e.g. a `certs` action's). */
+  readonly help: string | undefined;
+
+  constructor(message: string, options?: { help?: string }) {
     super('USAGE', message);
+    this.help = options?.help;
   }
 }

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/audit-log.js';
 import { UsageError } from '../errors.js';
 import {
@@ -13,6 +12,7 @@ import {
   renewRevocationList,
   revokeCertificate,
 } from '../pki/index.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 /** `certs revoke` and `certs crl`: the CA's certificate revocation list (certs/README.md, "Revocation"). */
@@ -50,7 +50,7 @@ Options:
   -h, --help          show this help`;
 
 export async function revokeAction(argv: string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -101,7 +101,7 @@ export async function revokeAction(argv: string[], io: CommandIo): Promise<numbe
 }
 
 export async function crlAction(argv: string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: argv,
     options: {
       'ca-dir': { type: 'string' },

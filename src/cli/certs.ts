@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/audit-log.js';
+import { checkDataDir } from '../config/data-dir.js';
 import { defaultDataDir } from '../config/paths.js';
 import { UsageError } from '../errors.js';
 import { clinicProfile, gatewayProfile, serverProfile } from '../pki/ca.js';
@@ -17,12 +17,14 @@ import {
   issueGatewayCertificate,
   issueServerCertificate,
   loadCertificateAuthorityDir,
+  MAX_LEAF_DAYS,
   PkiError,
   publicKeySha256,
   signCsr,
   writeCertificateFile,
   writePrivateKeyFile,
 } from '../pki/index.js';
+import { parseCommandArgs } from './args.js';
 import { CRL_HELP, crlAction, REVOKE_HELP, revokeAction } from './certs-revoke.js';
 import type { CommandIo } from './io.js';
 
@@ -38,7 +40,8 @@ Options:
   --clinic-name <name>   the clinic receiver's name (default: clinic-demo)
   --server-name <dns>    an extra DNS name for the broker certificate (repeatable; localhost is always in)
   --server-ip <ip>       an extra IP address for the broker certificate (repeatable; 127.0.0.1 is always in)
-  --days <n>             validity of the leaf certificates in days (default: ${DEFAULT_LEAF_DAYS}; the CA: 10 years)
+  --days <n>             validity of the leaf certificates in days, 1 to ${MAX_LEAF_DAYS} (default: ${DEFAULT_LEAF_DAYS};
+                         the CA: 10 years)
   --force                replace existing files (keys included) in <dir>
   --audit <file>         record the issuance in this audit log
   -h, --help             show this help`;
@@ -65,7 +68,8 @@ Options:
   --ca-dir <dir>              folder holding ca.crt and ca.key (mode 0600) (required)
   --csr <file>                the PEM certificate request (required)
   --role <gateway|clinic>     what to issue (default: gateway)
-  --days <n>                  validity in days (default: ${DEFAULT_LEAF_DAYS})
+  --days <n>                  validity in days, 1 to ${MAX_LEAF_DAYS} (default: ${DEFAULT_LEAF_DAYS}; never past the CA's
+                              own expiry)
   --org <name>                clinic certificates: the O= field (default: the CA's organization)
   --out <file>                where to write the certificate (default: the request's name with .crt)
   --audit <file>              record the issuance in this audit log
@@ -117,13 +121,21 @@ export async function certsCommand(argv: readonly string[], io: CommandIo): Prom
     io.stdout.write(`${entry.help}\n`);
     return 0;
   }
-  return entry.run(rest, io);
+  try {
+    return await entry.run(rest, io);
+  } catch (error) {
+    // A mistake in an action's options is explained with that action's help, not the list of actions.
+    if (error instanceof UsageError && error.help === undefined) {
+      throw new UsageError(`${action}: ${error.message}`, { help: entry.help });
+    }
+    throw error;
+  }
 }
 
 const DEV_FILES = ['ca', 'broker', 'clinic', 'gateway'] as const;
 
 async function initAction(argv: string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: argv,
     options: {
       dir: { type: 'string', default: join('certs', 'dev') },
@@ -197,7 +209,7 @@ async function initAction(argv: string[], io: CommandIo): Promise<number> {
 }
 
 async function csrAction(argv: string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: argv,
     options: {
       'gateway-id': { type: 'string' },
@@ -208,6 +220,7 @@ async function csrAction(argv: string[], io: CommandIo): Promise<number> {
   });
   const gatewayId = values['gateway-id'];
   if (!gatewayId) throw new UsageError('--gateway-id is required');
+  if (values.dir === undefined) checkDataDir(defaultDataDir(io.env));
   const dir = resolve(values.dir ?? join(defaultDataDir(io.env), 'tls'));
   const keyFile = join(dir, 'gateway.key');
   const csrFile = join(dir, 'gateway.csr');
@@ -235,7 +248,7 @@ async function csrAction(argv: string[], io: CommandIo): Promise<number> {
 }
 
 async function signAction(argv: string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: argv,
     options: {
       'ca-dir': { type: 'string' },
@@ -251,6 +264,7 @@ async function signAction(argv: string[], io: CommandIo): Promise<number> {
   if (!values.csr) throw new UsageError('--csr is required');
   const role = values.role;
   if (role !== 'gateway' && role !== 'clinic') throw new UsageError('--role is gateway or clinic');
+  const validityDays = days(values.days);
   const ca = await loadCertificateAuthorityDir(values['ca-dir']);
   let csrPem: string;
   try {
@@ -260,7 +274,7 @@ async function signAction(argv: string[], io: CommandIo): Promise<number> {
   }
   const issued = await signCsr(ca, csrPem, {
     role,
-    validityDays: days(values.days),
+    validityDays,
     ...(values.org === undefined ? {} : { organization: values.org }),
   });
   const out = values.out ?? values.csr.replace(/(\.csr|\.pem)?$/, '.crt');
@@ -276,7 +290,7 @@ async function signAction(argv: string[], io: CommandIo): Promise<number> {
 }
 
 async function checkAction(argv: string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -332,14 +346,16 @@ function auditDetails(identity: CertificateIdentity, file: string) {
   };
 }
 
+/** --days: refused (not shortened) beyond MAX_LEAF_DAYS, so a typo never issues a surprising certificate. */
 function days(value: string | undefined): number {
-  return value === undefined ? DEFAULT_LEAF_DAYS : wholeNumber(value, '--days', 1);
+  return value === undefined ? DEFAULT_LEAF_DAYS : wholeNumber(value, '--days', 1, MAX_LEAF_DAYS);
 }
 
-function wholeNumber(value: string, option: string, min: number): number {
+function wholeNumber(value: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`${option} must be a whole number, at least ${min}`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`${option} must be a whole number ${range} (got ${JSON.stringify(value)})`);
   }
   return n;
 }

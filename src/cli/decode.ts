@@ -1,10 +1,10 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { decodePayload } from '../drivers/decode-payload.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { DecodeError, UsageError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 export const DECODE_HELP = `Usage:
@@ -12,7 +12,8 @@ export const DECODE_HELP = `Usage:
   rpm-gateway decode --ndjson < requests.ndjson        one {"char":"2a35","hex":"..."} per line in,
                                                        one JSON result (or {"error":...}) per line out
 Options:
-  --driver <id>   use this driver's decoder (default: the Bluetooth SIG profile driver)
+  --driver <id>   use this driver's decoder, named as "rpm-gateway drivers" lists it (sig/heart-rate@1.0.0)
+                  or by its id alone (sig/heart-rate) (default: the Bluetooth SIG profile driver)
   --pretty        indent the JSON (single mode only)
   --list          list every characteristic a bundled driver can decode
   -h, --help      show this help
@@ -22,7 +23,7 @@ Output: {"observations":[{"code":"MDC_...","value":<number|null>,"unit":"<UCUM>"
 Exit status: 0 decoded, 1 bad input (the JSON error says why and at which byte), 2 usage error.`;
 
 export async function decodeCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -38,6 +39,7 @@ export async function decodeCommand(argv: readonly string[], io: CommandIo): Pro
     return 0;
   }
   const registry = await loadBundledRegistry();
+  const driverId = values.driver === undefined ? undefined : bundledDriverId(registry, values.driver);
   if (values.list) {
     for (const uuid of registry.characteristics()) {
       const { driver, spec } = registry.decoderFor(uuid);
@@ -47,13 +49,13 @@ export async function decodeCommand(argv: readonly string[], io: CommandIo): Pro
   }
   if (values.ndjson) {
     if (positionals.length > 0) throw new UsageError('--ndjson reads requests from stdin; give no arguments');
-    return decodeStream(registry, io.stdin, io.stdout, values.driver);
+    return decodeStream(registry, io.stdin, io.stdout, driverId);
   }
   if (positionals.length !== 2)
     throw new UsageError('decode needs <characteristic-uuid> <hex> (or --ndjson)');
   const [char, hex] = positionals as [string, string];
   try {
-    const output = decodePayload(registry, char, hex, values.driver);
+    const output = decodePayload(registry, char, hex, driverId);
     io.stdout.write(`${JSON.stringify(output, null, values.pretty ? 2 : undefined)}\n`);
     return 0;
   } catch (error) {
@@ -61,6 +63,27 @@ export async function decodeCommand(argv: readonly string[], io: CommandIo): Pro
     io.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
     return 1;
   }
+}
+
+/**
+ * The id of the driver `--driver` names: `<id>@<version>` exactly as `rpm-gateway drivers` prints it, or the
+ * bare `<id>`. A driver that is not bundled, or a version other than the bundled one, is a usage error: a
+ * decoder silently taken from another version could read the same bytes differently.
+ */
+function bundledDriverId(registry: DriverRegistry, name: string): string {
+  const at = name.lastIndexOf('@');
+  const id = at > 0 ? name.slice(0, at) : name;
+  const version = at > 0 ? name.slice(at + 1) : undefined;
+  const driver = registry.get(id);
+  if (!driver) {
+    throw new UsageError(`--driver ${name}: no bundled driver has the id ${id} (see: rpm-gateway drivers)`);
+  }
+  if (version !== undefined && version !== driver.version) {
+    throw new UsageError(
+      `--driver ${name}: the bundled ${id} is version ${driver.version}, not ${version} (see: rpm-gateway drivers)`,
+    );
+  }
+  return driver.id;
 }
 
 /**

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import type { EnrolledDevice } from '../store/device-registry.js';
+import { parseCommandArgs } from './args.js';
 import {
   openRegistry,
   STORE_OPTIONS,
@@ -22,7 +22,7 @@ ${STORE_OPTIONS_HELP}
   -h, --help             show this help`;
 
 export async function devicesCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: [...argv],
     allowPositionals: true,
     options: {

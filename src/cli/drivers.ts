@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 export const DRIVERS_HELP = `Usage: rpm-gateway drivers [--json]
@@ -11,7 +11,7 @@ Options:
   -h, --help  show this help`;
 
 export async function driversCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...argv],
     options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });

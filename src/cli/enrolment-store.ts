@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
+import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
 import { defaultDataDir, type StatePaths, statePaths } from '../config/paths.js';
 import { auditStoreEvents } from '../store/audit-events.js';
 import { DeviceRegistry } from '../store/device-registry.js';
@@ -31,6 +32,7 @@ export function storeLocation(
   io: CommandIo,
 ): StoreLocation {
   const paths = statePaths(values['data-dir'] ?? defaultDataDir(io.env));
+  checkDataDir(paths.dataDir);
   const keys = values.credential
     ? new SystemdCredentialProvider(values.credential, io.env)
     : new KeyFileProvider(values['key-file'] ?? paths.keyFile);
@@ -53,7 +55,7 @@ export interface OpenRegistry {
  * commands get STORE_LOCKED, reworded to say what to do.
  */
 export async function openRegistry(location: StoreLocation): Promise<OpenRegistry> {
-  mkdirSync(location.paths.dataDir, { recursive: true, mode: 0o700 });
+  ensureDataDir(location.paths.dataDir);
   const outbox = new Outbox({
     path: location.paths.store,
     keys: location.keys,

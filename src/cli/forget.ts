@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import { DeviceError } from '../store/device-errors.js';
 import { DEVICE_ID_PATTERN, notEnrolled } from '../store/device-registry.js';
+import { parseCommandArgs } from './args.js';
 import {
   openRegistry,
   STORE_OPTIONS,
@@ -28,7 +28,7 @@ ${STORE_OPTIONS_HELP}
   -h, --help             show this help`;
 
 export async function forgetCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: [...argv],
     allowPositionals: true,
     options: {

@@ -102,8 +102,8 @@ export async function main(argv: readonly string[], io: CommandIo = processIo())
   try {
     return await command.run(rest, io);
   } catch (error) {
-    if (error instanceof UsageError || isParseArgsError(error)) {
-      io.stderr.write(`rpm-gateway ${name}: ${(error as Error).message}\n\n${command.help}\n`);
+    if (error instanceof UsageError) {
+      io.stderr.write(`rpm-gateway ${name}: ${error.message}\n\n${error.help ?? command.help}\n`);
       return 2;
     }
     if (error instanceof GatewayError) {
@@ -114,9 +114,4 @@ export async function main(argv: readonly string[], io: CommandIo = processIo())
     if (io.env.RPM_GATEWAY_DEBUG) io.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
     return 70; // EX_SOFTWARE
   }
-}
-
-function isParseArgsError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
 }

@@ -1,13 +1,13 @@
-import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, type BackendName, createCentral, SIM_PASSKEY } from '../ble/backends.js';
 import { BleError } from '../ble/central.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import { UsageError } from '../errors.js';
 import { DeviceError } from '../store/device-errors.js';
 import { canonicalAddress, type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
+import { parseCommandArgs } from './args.js';
 import { openRegistry, STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
-import { type Candidate, findCandidates, pairWith } from './pairing.js';
+import { type Candidate, candidateLine, findCandidates, pairWith } from './pairing.js';
 import { LinePrompt } from './prompt.js';
 
 export const PAIR_HELP = `Usage: rpm-gateway pair [--backend bluez|sim] [--seconds 10] [--pick N] [--label TEXT] [--yes]
@@ -26,14 +26,15 @@ Options:
   --label <text>         a name for the device, shown by "rpm-gateway devices" (at most 64 characters;
                          it stays in the encrypted store and is never sent to the clinic)
   --bond                 bond even if neither the profile nor the device asks for it
-  --yes                  pair again a device that is enrolled already, without asking
+  --yes                  do not ask before enrolling the device picked at the prompt, or before pairing
+                         again a device that is enrolled already
 ${STORE_OPTIONS_HELP}
   -h, --help             show this help`;
 
 const CONNECT_TIMEOUT_MS = 20_000;
 
 export async function pairCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...argv],
     options: {
       backend: { type: 'string', default: 'bluez' },
@@ -109,13 +110,21 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
       }
       for (const candidate of candidates) say(describeCandidate(candidate));
       const chosen = await choose(candidates, pick, prompt);
-      target = chosen.address;
+      // Say what is about to be enrolled, and under which label, before anything happens: a number typed
+      // from an older list (another scan, another day) must not enrol the wrong device unnoticed.
+      say(`about to enrol ${describeChoice(chosen, values.label)}`);
       if (chosen.enrolled && !values.yes) {
         const again = await prompt.confirm(
           `Device ${chosen.number} is enrolled already as ${chosen.enrolled.id}; pair it again?`,
         );
         if (!again) throw new DeviceError('DEVICE_NOT_CHOSEN', 'nothing was changed');
+      } else if (pick === undefined && !values.yes) {
+        // A number given with --pick was chosen by a script (or a person) that saw this list; one typed at
+        // the prompt is confirmed against the line above.
+        const enrol = await prompt.confirm(`Enrol device ${chosen.number}?`);
+        if (!enrol) throw new DeviceError('DEVICE_NOT_CHOSEN', 'nothing was paired');
       }
+      target = chosen.address;
       const { driver } = chosen;
       let result: Awaited<ReturnType<typeof pairWith>>;
       try {
@@ -190,9 +199,15 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
 }
 
 function describeCandidate(c: Candidate): string {
-  const signal = c.rssi === undefined ? '' : `  ${c.rssi} dBm`;
   const enrolled = c.enrolled ? `  [enrolled: ${enrolledName(c.enrolled)}]` : '';
-  return `${String(c.number).padStart(2)}. ${c.driver.category.padEnd(15)} ${c.driver.name} (${c.driver.id})${signal}${enrolled}`;
+  return `${candidateLine(c)}${enrolled}`;
+}
+
+/** "2. glucose-meter, Bluetooth SIG Glucose Service (sig/glucose), label "Kitchen meter"". */
+function describeChoice(c: Candidate, label: string | undefined): string {
+  const normalized = label === undefined ? null : normalizeLabel(label);
+  const labelled = normalized === null ? '' : `, label ${JSON.stringify(normalized)}`;
+  return `${c.number}. ${c.driver.category}, ${c.driver.name} (${c.driver.id})${labelled}`;
 }
 
 function enrolledName(device: EnrolledDevice): string {

@@ -22,9 +22,11 @@ export interface Candidate {
 }
 
 /**
- * Scans for `durationMs` and returns the devices a bundled driver supports, numbered by profile and driver
- * (then strongest signal first), so the same devices get the same numbers whatever order they advertised in.
- * Everything else that advertises is dropped as it is heard: not kept, not counted, not logged.
+ * Scans for `durationMs` and returns the devices a bundled driver supports, numbered by profile, then driver,
+ * then address (never shown), so the same devices get the same numbers whatever order they advertised in and
+ * however their signal strength wavered. `scan` and `pair` both number with this, so a number read off one is
+ * the same device in the other. Everything else that advertises is dropped as it is heard: not kept, not
+ * counted, not logged.
  */
 export async function findCandidates(
   central: CentralPort,
@@ -32,7 +34,7 @@ export async function findCandidates(
   durationMs: number,
   enrolledAt: (address: string) => EnrolledDevice | undefined,
 ): Promise<Candidate[]> {
-  const seen = new Map<string, { driver: Driver; rssi?: number; order: number }>();
+  const seen = new Map<string, { driver: Driver; rssi?: number }>();
   await central.scan({ durationMs }, (ad: Advertisement) => {
     const driver = registry.match({
       services: ad.services,
@@ -46,14 +48,15 @@ export async function findCandidates(
       if (ad.rssi !== undefined) known.rssi = ad.rssi;
       return;
     }
-    seen.set(address, { driver, order: seen.size, ...(ad.rssi === undefined ? {} : { rssi: ad.rssi }) });
+    seen.set(address, { driver, ...(ad.rssi === undefined ? {} : { rssi: ad.rssi }) });
   });
+  // Plain code-unit comparisons, not localeCompare: the order must not depend on the hub's locale.
+  const compare = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
   const sorted = [...seen.entries()].sort(
-    ([, a], [, b]) =>
-      a.driver.category.localeCompare(b.driver.category) ||
-      a.driver.id.localeCompare(b.driver.id) ||
-      (b.rssi ?? -127) - (a.rssi ?? -127) ||
-      a.order - b.order,
+    ([addressA, a], [addressB, b]) =>
+      compare(a.driver.category, b.driver.category) ||
+      compare(a.driver.id, b.driver.id) ||
+      compare(addressA, addressB),
   );
   return sorted.map(([address, { driver, rssi }], index) => {
     const enrolled = enrolledAt(address);
@@ -65,6 +68,12 @@ export async function findCandidates(
       ...(enrolled ? { enrolled } : {}),
     };
   });
+}
+
+/** One row of the list `scan` and `pair` print: number, profile, driver, signal; never the address. */
+export function candidateLine(c: Candidate): string {
+  const signal = c.rssi === undefined ? '' : `  ${c.rssi} dBm`;
+  return `${String(c.number).padStart(2)}. ${c.driver.category.padEnd(15)} ${c.driver.name} (${c.driver.id})${signal}`;
 }
 
 /**

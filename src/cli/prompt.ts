@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 
 /**
  * Questions on the terminal, one answer per input line. Lines that arrive before they are asked for are kept
- * in order, so a script (or a test) can pipe every answer at once: `printf '2\n123456\n' | rpm-gateway pair`.
+ * in order, so a script (or a test) can pipe every answer at once: `printf '2\ny\n123456\n' | rpm-gateway pair`.
  * The end of the input answers `undefined`, so a command run without a terminal never waits forever.
  */
 export class LinePrompt {

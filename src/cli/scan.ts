@@ -1,15 +1,16 @@
-import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, type BackendName, createCentral } from '../ble/backends.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import { UsageError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
+import { type Candidate, candidateLine, findCandidates } from './pairing.js';
 
 export const SCAN_HELP = `Usage: rpm-gateway scan [--seconds 10] [--backend ${BACKEND_NAMES.join('|')}] [--json]
 
 Lists nearby health devices that a bundled driver supports, by profile: pulse oximeters, cuffs,
 thermometers, scales, glucose meters, heart-rate straps. Other devices are not shown, and no address is
 printed or stored: a neighbour's devices stay private. To enrol one, run "rpm-gateway pair": it scans
-again and lets you pick by number (docs/enrolment.md).
+again, numbers the devices the same way, and lets you pick by number (docs/enrolment.md).
 Options:
   --seconds <n>      how long to listen (default 10)
   --backend <name>   bluez (default on Linux), noble (raw HCI without BlueZ; optional package
@@ -18,7 +19,7 @@ Options:
   -h, --help         show this help`;
 
 export async function scanCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...argv],
     options: {
       seconds: { type: 'string', default: '10' },
@@ -40,49 +41,31 @@ export async function scanCommand(argv: readonly string[], io: CommandIo): Promi
   const registry = await loadBundledRegistry();
   const central = await createCentral(backend, { agent: false });
   await central.start();
-  // Addresses live only in this map, in memory, for the duration of the scan: the list shows a number.
-  const found = new Map<
-    string,
-    { number: number; driver: string; category: string; name: string; rssi?: number }
-  >();
+  // Numbered exactly as `pair` numbers them (one ordering, findCandidates), so "pair --pick <n>" after a scan
+  // means the device this list showed as <n>. Addresses stay in memory for this run; the list shows a number.
+  let candidates: Candidate[];
   try {
-    await central.scan({ durationMs: seconds * 1000 }, (ad) => {
-      const driver = registry.match({
-        services: ad.services,
-        ...(ad.name === undefined ? {} : { name: ad.name }),
-        manufacturerIds: [...ad.manufacturerData.keys()],
-      });
-      if (!driver) return; // not a health device we support: ignored, not recorded
-      const known = found.get(ad.address);
-      if (known) {
-        if (ad.rssi !== undefined) known.rssi = ad.rssi;
-        return;
-      }
-      found.set(ad.address, {
-        number: found.size + 1,
-        driver: driver.id,
-        category: driver.category,
-        name: driver.name,
-        ...(ad.rssi === undefined ? {} : { rssi: ad.rssi }),
-      });
-    });
+    candidates = await findCandidates(central, registry, seconds * 1000, () => undefined);
   } finally {
     await central.stop();
   }
-  const rows = [...found.values()];
   if (values.json) {
-    for (const row of rows) io.stdout.write(`${JSON.stringify(row)}\n`);
-  } else if (rows.length === 0) {
+    for (const c of candidates) {
+      const row = {
+        number: c.number,
+        driver: c.driver.id,
+        category: c.driver.category,
+        name: c.driver.name,
+        ...(c.rssi === undefined ? {} : { rssi: c.rssi }),
+      };
+      io.stdout.write(`${JSON.stringify(row)}\n`);
+    }
+  } else if (candidates.length === 0) {
     io.stdout.write(
       'no supported health devices nearby (is the device awake? most measure, then advertise)\n',
     );
   } else {
-    for (const row of rows) {
-      const signal = row.rssi === undefined ? '' : `  ${row.rssi} dBm`;
-      io.stdout.write(
-        `${String(row.number).padStart(2)}. ${row.category.padEnd(15)} ${row.name} (${row.driver})${signal}\n`,
-      );
-    }
+    for (const c of candidates) io.stdout.write(`${candidateLine(c)}\n`);
   }
   return 0;
 }

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import { keyProtection } from '../store/key-protection.js';
+import { parseCommandArgs } from './args.js';
 import { STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
 
@@ -15,7 +15,7 @@ ${STORE_OPTIONS_HELP}
   -h, --help             show this help`;
 
 export async function startCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...argv],
     options: { ...STORE_OPTIONS, help: { type: 'boolean', short: 'h' } },
   });

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/audit-log.js';
+import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
 import { defaultDataDir, statePaths } from '../config/paths.js';
 import { UsageError } from '../errors.js';
 import { auditStoreEvents } from '../store/audit-events.js';
@@ -8,6 +7,7 @@ import { keyProtection } from '../store/key-protection.js';
 import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
 import { Outbox } from '../store/outbox.js';
 import { rekeyStore } from '../store/rekey.js';
+import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
 
 export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit> [options]
@@ -26,7 +26,7 @@ Options:
   -h, --help             show this help`;
 
 export async function storeCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -44,6 +44,7 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
   const [action, ...extra] = positionals;
   if (!action || extra.length > 0) throw new UsageError('name one action: status, rekey or verify-audit');
   const paths = statePaths(values['data-dir'] ?? defaultDataDir(io.env));
+  checkDataDir(paths.dataDir);
   const keyFile = new KeyFileProvider(values['key-file'] ?? paths.keyFile);
   const audit = new AuditLog(paths.auditLog);
   const print = (value: Record<string, unknown>, text: string) =>
@@ -54,7 +55,7 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
       const keys: KeyProvider = values.credential
         ? new SystemdCredentialProvider(values.credential, io.env)
         : keyFile;
-      mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+      ensureDataDir(paths.dataDir);
       const outbox = new Outbox({ path: paths.store, keys, onEvent: auditStoreEvents(audit, 'cli') });
       await outbox.open();
       try {

@@ -29,6 +29,19 @@ export const CLOCK_SKEW_MS = 5 * MINUTE;
 export const DEFAULT_CA_DAYS = 3650;
 /** 397 days: the longest TLS leaf lifetime browsers accept (CA/Browser Forum BR 6.3.2), a familiar ceiling. */
 export const DEFAULT_LEAF_DAYS = 397;
+/**
+ * The longest validity issued to a leaf: 825 days, the CA/Browser Forum Baseline Requirements ceiling for
+ * subscriber certificates from March 2018 to September 2020 (BR 1.5.x, 6.3.2). Long enough for a hub to
+ * outlast a missed renewal, short enough that a stolen hub key does not stay good for years. Anything longer
+ * is refused, not shortened: a typo (`--days 99999999`) once produced a notAfter past the year 9999, which
+ * no X.509 time can hold (RFC 5280 4.1.2.5: GeneralizedTime has four year digits) and OpenSSL rejects.
+ */
+export const MAX_LEAF_DAYS = 825;
+/**
+ * The longest validity of a CA: 9132 days (about 25 years), the CA/Browser Forum ceiling for root CA
+ * certificates (BR 2.0.0, 7.1.2.1.1).
+ */
+export const MAX_CA_DAYS = 9132;
 
 /** A CA able to sign: its certificate and its private key (non-extractable once loaded). */
 export interface CertificateAuthority {
@@ -115,7 +128,11 @@ export async function createDevelopmentCa(
 ): Promise<CertificateAuthority & { privateKeyPem: string }> {
   const organization = assertOrganization(options.organization ?? 'rpm-gateway development');
   const keys = await generateKeyPair();
-  const { notBefore, notAfter } = validity(options.clock, options.validityDays ?? DEFAULT_CA_DAYS);
+  const { notBefore, notAfter } = validity(
+    options.clock,
+    options.validityDays ?? DEFAULT_CA_DAYS,
+    MAX_CA_DAYS,
+  );
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: [
@@ -229,7 +246,11 @@ export async function issueLeaf(
   profile: LeafProfile,
   options: ValidityOptions = {},
 ): Promise<IssuedCertificate> {
-  const { notBefore, notAfter: wanted } = validity(options.clock, options.validityDays ?? DEFAULT_LEAF_DAYS);
+  const { notBefore, notAfter: wanted } = validity(
+    options.clock,
+    options.validityDays ?? DEFAULT_LEAF_DAYS,
+    MAX_LEAF_DAYS,
+  );
   // A leaf that outlives its CA would be unverifiable at the end anyway; say so in the certificate itself.
   const notAfter = new Date(Math.min(wanted.getTime(), ca.certificate.notAfter.getTime()));
   const caKeyId =
@@ -268,9 +289,16 @@ export function randomSerial(): string {
   }
 }
 
-function validity(clock: Clock | undefined, days: number): { notBefore: Date; notAfter: Date } {
-  if (!Number.isInteger(days) || days < 1) {
-    throw new PkiError('PKI_INVALID_ID', `validity must be a whole number of days, at least 1 (got ${days})`);
+function validity(
+  clock: Clock | undefined,
+  days: number,
+  maxDays: number,
+): { notBefore: Date; notAfter: Date } {
+  if (!Number.isInteger(days) || days < 1 || days > maxDays) {
+    throw new PkiError(
+      'PKI_INVALID_ID',
+      `validity must be a whole number of days from 1 to ${maxDays} (got ${days})`,
+    );
   }
   // X.509 times have whole seconds; truncating here makes notAfter exactly now + days as encoded.
   const now = Math.floor((clock ?? systemClock).now() / 1000) * 1000;

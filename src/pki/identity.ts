@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { certificateDerProblem } from './der.js';
 import { PkiError } from './errors.js';
 import { x509 } from './x509.js';
 
@@ -79,24 +80,38 @@ export type CertificateInput =
   | x509.X509Certificate
   | { readonly raw: Uint8Array };
 
-/** Parses a certificate in any of the accepted forms; PKI_BAD_CERTIFICATE when it is not one. */
+/**
+ * Parses a certificate in any of the accepted forms, strictly: PKI_BAD_CERTIFICATE unless the bytes are one
+ * DER certificate that OpenSSL reads as well (see certificateDerProblem). Every certificate the project loads
+ * (files, CA, TLS peers, `certs check`) comes through here.
+ */
 export function toCertificate(input: CertificateInput, what = 'certificate'): x509.X509Certificate {
   if (input instanceof x509.X509Certificate) return input;
+  let certificate: x509.X509Certificate;
   try {
-    if (typeof input === 'string') {
-      if (!input.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM CERTIFICATE block');
-      return new x509.X509Certificate(input);
-    }
-    if (input instanceof Uint8Array || input instanceof ArrayBuffer) return new x509.X509Certificate(input);
-    if (input !== null && typeof input === 'object' && input.raw instanceof Uint8Array) {
-      return new x509.X509Certificate(input.raw);
-    }
-    throw new Error('unsupported input type');
+    certificate = parseLenient(input);
   } catch (error) {
     throw new PkiError('PKI_BAD_CERTIFICATE', `${what} is not a readable X.509 certificate`, {
       cause: error,
     });
   }
+  const problem = certificateDerProblem(new Uint8Array(certificate.rawData));
+  if (problem) {
+    throw new PkiError('PKI_BAD_CERTIFICATE', `${what} is not a valid DER X.509 certificate: ${problem}`);
+  }
+  return certificate;
+}
+
+function parseLenient(input: Exclude<CertificateInput, x509.X509Certificate>): x509.X509Certificate {
+  if (typeof input === 'string') {
+    if (!input.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM CERTIFICATE block');
+    return new x509.X509Certificate(input);
+  }
+  if (input instanceof Uint8Array || input instanceof ArrayBuffer) return new x509.X509Certificate(input);
+  if (input !== null && typeof input === 'object' && input.raw instanceof Uint8Array) {
+    return new x509.X509Certificate(input.raw);
+  }
+  throw new Error('unsupported input type');
 }
 
 /** Who a certificate speaks for, as the broker and the receiver see it. */

@@ -12,6 +12,8 @@ export {
   issueServerCertificate,
   loadCertificateAuthority,
   loadCertificateAuthorityDir,
+  MAX_CA_DAYS,
+  MAX_LEAF_DAYS,
   randomSerial,
   type ServerOptions,
   type ValidityOptions,

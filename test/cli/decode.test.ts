@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +18,7 @@ const BP_OBSERVATIONS = [
   { code: 'MDC_PRESS_BLD_NONINV_MEAN', value: 93, unit: 'mm[Hg]' },
 ];
 
-describe('rpm-gateway decode (the decode contract in devices/README.md)', () => {
+describe('rpm-gateway decode (devices/README.md, "Checking by hand")', () => {
   it('prints one JSON object for one payload', async () => {
     const { code, stdout } = await cli(['decode', '2a35', BP]);
     expect(code).toBe(0);
@@ -90,6 +90,32 @@ describe('rpm-gateway decode (the decode contract in devices/README.md)', () => 
     expect(top.stdout).toMatch(/decode\s+decode a characteristic/);
   });
 
+  it('takes --driver as `drivers` prints it (id@version) or by its id, and refuses another version', async () => {
+    const listed = (await cli(['drivers'])).stdout.match(/^sig\/heart-rate@\S+/m)?.[0] as string;
+    expect(listed).toMatch(/^sig\/heart-rate@\d+\.\d+\.\d+$/);
+    // Heart Rate Measurement, flags 0 (8-bit value, no contact detection): 72 /min (GATT Spec Supplement 3.116).
+    for (const driver of [listed, 'sig/heart-rate']) {
+      const { code, stdout } = await cli(['decode', '--driver', driver, '2a37', '0048']);
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({
+        observations: [{ code: 'MDC_ECG_HEART_RATE', value: 72, unit: '/min' }],
+        driver: listed,
+      });
+    }
+    const ndjson = await cli(['decode', '--ndjson', '--driver', listed], '{"char":"2a37","hex":"0048"}\n');
+    expect(JSON.parse(ndjson.stdout).driver).toBe(listed);
+    const other = await cli(['decode', '--driver', 'sig/heart-rate@0.0.1', '2a37', '0048']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(
+      /^rpm-gateway decode: --driver sig\/heart-rate@0\.0\.1: the bundled sig\/heart-rate is version \d/,
+    );
+    const unknown = await cli(['decode', '--driver', 'acme/nothing', '2a37', '0048']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(
+      /^rpm-gateway decode: --driver acme\/nothing: no bundled driver has the id acme\/nothing/,
+    );
+  });
+
   it('refuses unknown commands and options without a stack trace', async () => {
     expect((await cli(['fly'])).code).toBe(2);
     const bad = await cli(['decode', '--bogus']);
@@ -110,5 +136,33 @@ describe('the built executable', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).error).toMatchObject({ code: 'DECODE_TRUNCATED', offset: 1 });
     expect(bad.stderr).toBe('');
+  });
+
+  it('stops quietly, with status 0, when the reader of its output goes away (decode --ndjson | head -1)', async () => {
+    const child = spawn(process.execPath, [bin, 'decode', '--ndjson'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    );
+    // More requests than one pipe buffer of answers, so the command is still writing when the reader leaves.
+    child.stdin.on('error', () => undefined); // it may stop reading its input before the end: expected
+    child.stdin.end(`${JSON.stringify({ char: '2a35', hex: BP })}\n`.repeat(100_000));
+    const first = await new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        const end = out.indexOf('\n');
+        if (end >= 0) {
+          child.stdout.destroy(); // what `head -1` does after the first line: close its end of the pipe
+          resolve(out.slice(0, end));
+        }
+      });
+    });
+    expect(JSON.parse(first).observations).toEqual(BP_OBSERVATIONS);
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(stderr).toBe('');
   });
 });

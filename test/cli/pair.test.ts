@@ -70,10 +70,16 @@ describe('rpm-gateway pair', () => {
   });
 
   it('pairs the glucose meter with its passkey typed at the prompt, enrols it, and audits it by id', async () => {
-    const result = await pair(['--label', 'Kitchen meter'], `${numbers['glucose-meter']}\n${SIM_PASSKEY}\n`);
+    const result = await pair(
+      ['--label', 'Kitchen meter'],
+      `${numbers['glucose-meter']}\ny\n${SIM_PASSKEY}\n`,
+    );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Pair which device\? \[1-8, Enter to cancel\]/);
+    expect(result.stdout).toContain(
+      `\nabout to enrol ${numbers['glucose-meter']}. glucose-meter, Bluetooth SIG Glucose Service (sig/glucose), label "Kitchen meter"\nEnrol device ${numbers['glucose-meter']}? [y/N] \n`,
+    );
     expect(result.stdout).toMatch(
       /the device asks for a passkey \(the simulated devices show 123456\)\nPasskey: /,
     );
@@ -112,7 +118,7 @@ describe('rpm-gateway pair', () => {
   });
 
   it('says the passkey was refused when it is wrong, enrols nothing, and audits the failure', async () => {
-    const result = await pair([], `${numbers['glucose-meter']}\n654321\n`);
+    const result = await pair([], `${numbers['glucose-meter']}\ny\n654321\n`);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       'rpm-gateway pair: the passkey was refused; try again (rpm-gateway pair), typing the 6 digits the device shows [BLE_AUTH_FAILED]\n',
@@ -128,11 +134,26 @@ describe('rpm-gateway pair', () => {
   });
 
   it('asks again for a passkey that is not 6 digits, and gives up when the input ends', async () => {
-    const result = await pair([], `${numbers['glucose-meter']}\n12ab\n`);
+    const result = await pair([], `${numbers['glucose-meter']}\ny\n12ab\n`);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/a passkey is 6 digits/);
     expect(result.stderr).toMatch(/no passkey was entered; nothing was paired \[DEVICE_NOT_CHOSEN\]/);
     expect(await enrolled()).toEqual([]);
+  });
+
+  it('shows what it is about to enrol, and enrols nothing when the user says no', async () => {
+    const oximeter = numbers['pulse-oximeter'] as number;
+    const result = await pair(['--label', 'bedroom cuff'], `${oximeter}\nn\n`);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `about to enrol ${oximeter}\\. pulse-oximeter, .*\\(sig/pulse-oximeter\\), label "bedroom cuff"\\n`,
+      ),
+    );
+    expect(result.stdout).not.toMatch(/connecting/);
+    expect(result.stderr).toMatch(/nothing was paired \[DEVICE_NOT_CHOSEN\]/);
+    expect(await enrolled()).toEqual([]);
+    expect(await auditEntries()).toEqual([]);
   });
 
   it('enrols a device that needs no bond with --pick, shows it as enrolled, and re-pairs it under the same id', async () => {

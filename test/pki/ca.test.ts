@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gatewayProfile, issueLeaf } from '../../src/pki/ca.js';
 import {
@@ -8,6 +9,8 @@ import {
   issueGatewayCertificate,
   issueServerCertificate,
   loadCertificateAuthority,
+  MAX_CA_DAYS,
+  MAX_LEAF_DAYS,
   PkiError,
   randomSerial,
 } from '../../src/pki/index.js';
@@ -176,11 +179,44 @@ describe('leaf certificates', () => {
   it('validity is configurable and never outlives the CA', async () => {
     const short = await issueGatewayCertificate(ca, { clock, gatewayId: 'gw-demo-0001', validityDays: 30 });
     expect(short.certificate.notAfter.getTime()).toBe(NOW + 30 * DAY);
-    const long = await issueGatewayCertificate(ca, { clock, gatewayId: 'gw-demo-0001', validityDays: 5000 });
-    expect(long.certificate.notAfter.getTime()).toBe(ca.certificate.notAfter.getTime());
+    const shortCa = await createDevelopmentCa({ clock, validityDays: 100 });
+    const long = await issueGatewayCertificate(shortCa, {
+      clock,
+      gatewayId: 'gw-demo-0001',
+      validityDays: 397,
+    });
+    expect(long.certificate.notAfter.getTime()).toBe(shortCa.certificate.notAfter.getTime());
     await expect(issueGatewayCertificate(ca, { gatewayId: 'gw-demo-0001', validityDays: 0 })).rejects.toThrow(
       PkiError,
     );
+  });
+
+  it('refuses a validity beyond its maximum, and what it issues at the maximum OpenSSL reads', async () => {
+    for (const validityDays of [MAX_LEAF_DAYS + 1, 99_999_999, 1.5, -5]) {
+      await expect(
+        issueGatewayCertificate(ca, { clock, gatewayId: 'gw-demo-0001', validityDays }),
+      ).rejects.toThrow(expect.objectContaining({ code: 'PKI_INVALID_ID' }));
+    }
+    await expect(createDevelopmentCa({ clock, validityDays: MAX_CA_DAYS + 1 })).rejects.toThrow(
+      expect.objectContaining({ code: 'PKI_INVALID_ID' }),
+    );
+    // The longest CA ends in 2051: past 2049, so its notAfter is a GeneralizedTime (RFC 5280 4.1.2.5).
+    const longestCa = await createDevelopmentCa({ clock, validityDays: MAX_CA_DAYS });
+    const leaf = await issueGatewayCertificate(longestCa, {
+      clock,
+      gatewayId: 'gw-demo-0001',
+      validityDays: MAX_LEAF_DAYS,
+    });
+    expect(leaf.certificate.notAfter.getTime()).toBe(NOW + MAX_LEAF_DAYS * DAY);
+    for (const [pem, days] of [
+      [longestCa.certificatePem, MAX_CA_DAYS],
+      [leaf.certificatePem, MAX_LEAF_DAYS],
+    ] as const) {
+      const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: pem, encoding: 'utf8' });
+      expect(text).not.toMatch(/Bad time value/);
+      const notAfter = /Not After : (.+)/.exec(text)?.[1] as string;
+      expect(Date.parse(notAfter)).toBe(NOW + days * DAY);
+    }
   });
 
   it('the profile decides the extensions: issueLeaf writes nothing else', async () => {

@@ -1,5 +1,6 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate as NodeX509 } from 'node:crypto';
-import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -182,7 +183,6 @@ describe('rpm-gateway certs', () => {
       expect.stringMatching(/chmod 600.*\[PKI_KEY_PERMISSIONS\]/),
     ]);
     await chmod(join(dir, 'ca.key'), 0o600);
-    const { writeFile } = await import('node:fs/promises');
     const pem = await readFile(csrFile, 'utf8');
     const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     const tampered = Buffer.from(der.toString('latin1').replaceAll('gw-0043', 'gw-0666'), 'latin1');
@@ -194,5 +194,83 @@ describe('rpm-gateway certs', () => {
     const bad = await cli(['certs', 'sign', '--ca-dir', dir, '--csr', tamperedFile]);
     expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/does not verify.*\[PKI_BAD_CSR\]/)]);
     expect(await readdir(dir)).not.toContain('tampered.crt');
+  });
+
+  it('sign refuses a validity beyond 825 days (or not a whole number) as a usage error, and writes nothing', async () => {
+    expect((await cli(['certs', 'init', '--dir', dir])).code).toBe(0);
+    expect((await cli(['certs', 'csr', '--gateway-id', 'gw-0044', '--dir', join(dir, 'hub')])).code).toBe(0);
+    const csrFile = join(dir, 'hub', 'gateway.csr');
+    for (const days of ['99999999', '826', '0', '-5', '1.5', 'ten']) {
+      const result = await cli(['certs', 'sign', '--ca-dir', dir, '--csr', csrFile, '--days', days]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(
+        `rpm-gateway certs: sign: --days must be a whole number from 1 to 825 (got "${days}")\n\nUsage: rpm-gateway certs sign`,
+      );
+      expect(await readdir(join(dir, 'hub'))).not.toContain('gateway.crt');
+    }
+    const init = await cli(['certs', 'init', '--dir', join(dir, 'other'), '--days', '99999999']);
+    expect(init.code).toBe(2);
+    expect(await readdir(dir)).not.toContain('other');
+    const longest = await cli(['certs', 'sign', '--ca-dir', dir, '--csr', csrFile, '--days', '825']);
+    expect(longest.code).toBe(0);
+    const text = execFileSync(
+      'openssl',
+      ['x509', '-noout', '-text', '-in', join(dir, 'hub', 'gateway.crt')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(text).toMatch(/Not After : /);
+    expect(text).not.toMatch(/Bad time value/);
+  });
+
+  it('check refuses a certificate whose outer DER length was altered, as OpenSSL does', async () => {
+    expect((await cli(['certs', 'init', '--dir', dir])).code).toBe(0);
+    const pem = await readFile(join(dir, 'gateway.crt'), 'utf8');
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    expect(der.subarray(0, 2)).toEqual(Buffer.from([0x30, 0x82])); // SEQUENCE, two length octets
+    const length = der.readUInt16BE(2);
+    const withLength = (bytes: Buffer, value: number) => {
+      const copy = Buffer.from(bytes);
+      copy.writeUInt16BE(value, 2);
+      return copy;
+    };
+    const altered = {
+      shorter: withLength(der, length - 1),
+      longer: withLength(der, length + 1),
+      'longer, padded': withLength(Buffer.concat([der, Buffer.from([0])]), length + 1),
+      'shorter, cut': withLength(der.subarray(0, -1), length - 1),
+    };
+    for (const [name, bytes] of Object.entries(altered)) {
+      const derFile = join(dir, `${name}.der`);
+      await writeFile(derFile, bytes);
+      const byOpenSsl = spawnSync('openssl', ['x509', '-inform', 'DER', '-in', derFile, '-noout']);
+      expect(byOpenSsl.status, `openssl on ${name}`).not.toBe(0);
+      const pemFile = join(dir, `${name}.crt`);
+      await writeFile(
+        pemFile,
+        `-----BEGIN CERTIFICATE-----\n${bytes.toString('base64')}\n-----END CERTIFICATE-----\n`,
+      );
+      const check = await cli(['certs', 'check', pemFile]);
+      expect([name, check.code, check.stdout]).toEqual([name, 1, '']);
+      expect(check.stderr).toMatch(
+        /is not a (valid DER|readable) X\.509 certificate.*\[PKI_BAD_CERTIFICATE\]/,
+      );
+    }
+    // Bytes after the certificate, and a long-form outer length, are not DER (RFC 5280 4.1, X.690 10.1).
+    for (const bytes of [
+      Buffer.concat([der, Buffer.from([0, 0])]),
+      Buffer.concat([Buffer.from([0x30, 0x83, 0x00]), der.subarray(2)]),
+    ]) {
+      const file = join(dir, 'not-der.crt');
+      await writeFile(
+        file,
+        `-----BEGIN CERTIFICATE-----\n${bytes.toString('base64')}\n-----END CERTIFICATE-----\n`,
+      );
+      expect((await cli(['certs', 'check', file])).stderr).toMatch(
+        /not a valid DER X\.509.*\[PKI_BAD_CERTIFICATE\]/,
+      );
+    }
+    expect((await cli(['certs', 'check', join(dir, 'gateway.crt')])).code).toBe(0);
   });
 });
