@@ -134,7 +134,8 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
   }
 }
 
-function readKeyCheck(path: string): string | undefined {
+/** The stored key commitment, or undefined when there is none. */
+export function readKeyCheck(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (error) {

@@ -14,6 +14,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { keyCheckOf, openEncryptedDatabase, writeKeyCheck } from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
+import {
+  highWaterFileBytes,
+  highWaterKeyOf,
+  highWaterPathOf,
+  readHighWater,
+  replaceHighWaterFile,
+} from './high-water.js';
 import type { KeyFileProvider } from './keys.js';
 
 /**
@@ -55,6 +62,11 @@ export interface RekeyResult {
 interface Marker {
   readonly version: 1;
   readonly keyCheck: string;
+  /**
+   * The store's high-water mark (src/store/high-water.ts) authenticated under the new key, hex: carried over
+   * as it is, so damage the store had before the rotation is still found after it.
+   */
+  readonly highWater?: string;
 }
 
 const paths = (store: string, keyFile: string) => ({
@@ -99,7 +111,18 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
     fsyncFile(p.newKey);
     fsyncFile(dirname(keys.path));
     crashPoint(options, 'key-written');
-    const marker: Marker = { version: 1, keyCheck: keyCheckOf(newKey) };
+    const mark = readHighWater(highWaterPathOf(path), highWaterKeyOf(oldKey));
+    const marker: Marker = {
+      version: 1,
+      keyCheck: keyCheckOf(newKey),
+      ...(mark.state === 'ok'
+        ? {
+            highWater: highWaterFileBytes(mark.value, highWaterKeyOf(newKey), mark.generation).toString(
+              'hex',
+            ),
+          }
+        : {}),
+    };
     writeFileSync(p.marker, JSON.stringify(marker), { mode: 0o600 });
     fsyncFile(p.marker);
     fsyncFile(dirname(path));
@@ -156,6 +179,9 @@ function rollForward(path: string, keyFile: string, options?: RekeyOptions): voi
       fsyncFile(dirname(path));
     }
     if (options) crashPoint(options, 'store-swapped');
+    if (marker.highWater !== undefined) {
+      replaceHighWaterFile(highWaterPathOf(path), Buffer.from(marker.highWater, 'hex'));
+    }
     writeKeyCheck(`${path}.keycheck`, marker.keyCheck);
     if (options) crashPoint(options, 'keycheck-written');
     if (existsSync(p.newKey)) {
