@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
+import { assessDamage, copyDamagedAside, hadHighWater, survivingSeq } from './damage.js';
 import { keyCheckOf, openEncryptedDatabase, writeKeyCheck } from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
 import {
@@ -92,7 +93,17 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
   const db = opened.db;
   let rows: number;
   const newKey = randomBytes(32);
+  const mark = readHighWater(highWaterPathOf(path), highWaterKeyOf(oldKey));
   try {
+    // Damage the outbox has not recorded yet (it finds it at open) must not be folded into the store by the
+    // checkpoint below, nor hidden under a new key: keep the files and let the outbox record it first.
+    if (assessDamage(mark, survivingSeq(db), hadHighWater(db), undefined)) {
+      const kept = copyDamagedAside(path, highWaterPathOf(path), options.now());
+      throw new StoreError(
+        'STORE_REKEY_FAILED',
+        `the store lost stored readings (its files were kept as ${kept}); run \`rpm-gateway store status\` to record the damage, then rotate the key`,
+      );
+    }
     db.pragma('wal_checkpoint(TRUNCATE)');
     if (db.pragma('integrity_check', { simple: true }) !== 'ok') {
       throw new StoreError(
@@ -111,7 +122,6 @@ export async function rekeyStore(options: RekeyOptions): Promise<RekeyResult> {
     fsyncFile(p.newKey);
     fsyncFile(dirname(keys.path));
     crashPoint(options, 'key-written');
-    const mark = readHighWater(highWaterPathOf(path), highWaterKeyOf(oldKey));
     const marker: Marker = {
       version: 1,
       keyCheck: keyCheckOf(newKey),

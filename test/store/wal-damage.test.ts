@@ -256,6 +256,40 @@ describe('the high-water mark itself', () => {
   }, 60_000);
 });
 
+describe('key rotation of a damaged store', () => {
+  it('refuses, keeps the files, and leaves the damage for the outbox to record', async () => {
+    const { dir, path } = await newStore();
+    await fillAndKill(path, 100, 1_000_000);
+    await flipByteAt((size) => Math.floor(size / 2))(path);
+    const keyFile = join(dir, 'store.key');
+    await writeFile(keyFile, `${KEY}\n`, { mode: 0o600 });
+    await expect(
+      rekeyStore({ path, keys: new KeyFileProvider(keyFile), now: Date.now }),
+    ).rejects.toMatchObject({
+      code: 'STORE_REKEY_FAILED',
+      message: expect.stringContaining('store status'),
+    });
+    expect((await readdir(dir)).some((f) => /^outbox\.db\.damaged-.*-wal$/.test(f))).toBe(true);
+    const events: StoreEvent[] = [];
+    const box = outboxAt(path, events);
+    await box.open();
+    const survivors = box.database
+      .prepare('SELECT count(*) FROM outbox WHERE kind = 0')
+      .pluck()
+      .get() as number;
+    box.close();
+    expect(survivors).toBeLessThan(100);
+    expect(damageEvents(events)).toEqual([
+      expect.objectContaining({
+        kind: 'wal-tail',
+        lost: 100 - survivors,
+        firstSeq: survivors + 1,
+        lastSeq: 100,
+      }),
+    ]);
+  }, 60_000);
+});
+
 describe('no false alarms', () => {
   it('a clean restart after SIGKILL, with the default checkpoint policy, reports nothing', async () => {
     const { path } = await newStore();
