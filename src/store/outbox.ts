@@ -137,7 +137,7 @@ export interface OutboxOptions {
   readonly benchmarkWithoutHighWater?: boolean;
 }
 
-/** Default WAL bound in pages: 1 MiB, some 2,000 readings in bursts or 200 commits of one reading each. */
+/** Default WAL bound in pages: 1 MiB, about 60 commits of one reading each (some 4 pages each), thousands in bursts. */
 export const WAL_CHECKPOINT_PAGES = 256;
 /** A commit waits at most this long in the WAL alone before a checkpoint copies it to the main file. */
 export const WAL_MAX_AGE_MS = 30_000;
