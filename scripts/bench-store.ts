@@ -13,12 +13,17 @@
  *   raw-chacha20      SQLite3MultipleCiphers ChaCha20-Poly1305, same schema and batching (no outbox logic)
  *   raw-sqlcipher     SQLite3MultipleCiphers SQLCipher v4 (AES-256-CBC + HMAC-SHA512), same again
  *   row-per-txn       ChaCha20 with one transaction (one fsync) per reading: what group commit avoids
+ * and what the store's damage detection and WAL bound cost (docs/store.md, "Damage"):
+ *   outbox-wire-nomark  outbox-wire without the high-water mark (its pwrite + fdatasync after each commit)
+ *   outbox-wire-wal1000 outbox-wire with SQLite's default WAL bound (1,000 pages) instead of the outbox's 256
+ *   outbox-1by1         the outbox with one reading per commit (each append awaited): the mark's worst case
+ *   outbox-1by1-nomark  the same without the mark
  * Then the outbox drains its N rows (lease 500 + ack) and reports RSS before and after.
  * fsync latency dominates and wanders on shared disks, so every batched variant runs twice, in opposite
  * orders, and the table shows the better run of each (the "runs" column lists both).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,9 +108,10 @@ function fileSize(path: string): number {
 async function worker(variant: string, dir: string, rows: number): Promise<Result> {
   const timer = setInterval(sampler, 50);
   const path = join(dir, `${variant}.db`);
-  const sizes = bursts(rows);
+  const oneByOne = variant.startsWith('outbox-1by1');
+  const sizes = oneByOne ? new Array<number>(rows).fill(1) : bursts(rows);
   let result: Result;
-  if (variant === 'outbox' || variant === 'outbox-wire') {
+  if (variant.startsWith('outbox')) {
     const { Outbox } = await import('../src/store/outbox.js');
     const { EnvKeyProvider } = await import('../src/store/keys.js');
     const { wireItemRecords } = await import('../src/wire/record-codec.js');
@@ -113,7 +119,9 @@ async function worker(variant: string, dir: string, rows: number): Promise<Resul
       path,
       keys: new EnvKeyProvider('K', { K: KEY }),
       retention: { maxRows: rows * 2, maxBytes: 1e12 },
-      ...(variant === 'outbox-wire' ? { recordCodec: wireItemRecords } : {}),
+      ...(variant.startsWith('outbox-wire') ? { recordCodec: wireItemRecords } : {}),
+      ...(variant.endsWith('-nomark') ? { benchmarkWithoutHighWater: true } : {}),
+      ...(variant.endsWith('-wal1000') ? { walCheckpointPages: 1000 } : {}),
     });
     await outbox.open();
     let n = 0;
@@ -201,10 +209,23 @@ if (values.worker) {
   const rows = Number(values.rows);
   const dir = mkdtempSync(join(tmpdir(), 'rpm-bench-store-'));
   const self = fileURLToPath(import.meta.url);
-  const batched = ['outbox', 'outbox-wire', 'plain', 'raw-chacha20', 'raw-sqlcipher'];
+  const batched = [
+    'outbox',
+    'outbox-wire',
+    'outbox-wire-nomark',
+    'outbox-wire-wal1000',
+    'plain',
+    'raw-chacha20',
+    'raw-sqlcipher',
+  ];
+  const single = Number(values['row-per-txn-rows']);
   const plan: [string, number][] = [
     ...batched.map((v): [string, number] => [v, rows]),
-    ['row-per-txn', Number(values['row-per-txn-rows'])],
+    ['row-per-txn', single],
+    ['outbox-1by1', single],
+    ['outbox-1by1-nomark', single],
+    ['outbox-1by1-nomark', single],
+    ['outbox-1by1', single],
     ...[...batched].reverse().map((v): [string, number] => [v, rows]),
   ];
   const runs: Result[] = [];
@@ -218,8 +239,10 @@ if (values.worker) {
       );
       if (child.status !== 0) throw new Error(`${variant} failed with status ${child.status}`);
       runs.push(JSON.parse(child.stdout.trim().split('\n').at(-1) as string) as Result);
-      rmSync(join(dir, `${variant}.db`), { force: true });
-      rmSync(join(dir, `${variant}.db-wal`), { force: true });
+      // every file of the store (WAL, key commitment, high-water mark): a second run starts a new store
+      for (const file of readdirSync(dir)) {
+        if (file.startsWith(`${variant}.db`)) rmSync(join(dir, file), { force: true });
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -260,7 +283,7 @@ if (values.worker) {
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
   for (const variant of ['outbox', 'outbox-wire']) {
-    const drained = runs.filter((r) => r.variant === variant && r.drain);
+    const drained = runs.filter((r) => r.variant === variant && r.drain && r.rows === rows);
     if (drained.length === 0) continue;
     const drain = drained.reduce((a, b) => ((b.drain?.seconds ?? 1e9) < (a.drain?.seconds ?? 1e9) ? b : a))
       .drain as NonNullable<Result['drain']>;

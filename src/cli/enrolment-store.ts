@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
 import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
 import { defaultDataDir, type StatePaths, statePaths } from '../config/paths.js';
-import { auditStoreEvents } from '../store/audit-events.js';
 import { DeviceRegistry } from '../store/device-registry.js';
 import { StoreError } from '../store/errors.js';
 import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
-import { Outbox } from '../store/outbox.js';
+import { Outbox, type StoreEvent } from '../store/outbox.js';
 import type { CommandIo } from './io.js';
+import { cliStoreEvents } from './store-notices.js';
 
 /** The options every enrolment command (pair, devices, forget) takes to find the store. */
 export const STORE_OPTIONS = {
@@ -25,6 +25,8 @@ export interface StoreLocation {
   readonly paths: StatePaths;
   readonly keys: KeyProvider;
   readonly audit: AuditLog;
+  /** The store's events: audited, and damage said on stderr. */
+  readonly onEvent: (event: StoreEvent) => void;
 }
 
 export function storeLocation(
@@ -36,7 +38,8 @@ export function storeLocation(
   const keys = values.credential
     ? new SystemdCredentialProvider(values.credential, io.env)
     : new KeyFileProvider(values['key-file'] ?? paths.keyFile);
-  return { paths, keys, audit: new AuditLog(paths.auditLog) };
+  const audit = new AuditLog(paths.auditLog);
+  return { paths, keys, audit, onEvent: cliStoreEvents(audit, io) };
 }
 
 /** Whether a store exists yet (listing or forgetting needs none, and should not create one). */
@@ -59,7 +62,7 @@ export async function openRegistry(location: StoreLocation): Promise<OpenRegistr
   const outbox = new Outbox({
     path: location.paths.store,
     keys: location.keys,
-    onEvent: auditStoreEvents(location.audit, 'cli'),
+    onEvent: location.onEvent,
   });
   try {
     await outbox.open();

@@ -2,19 +2,22 @@ import { AuditLog } from '../audit/audit-log.js';
 import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
 import { defaultDataDir, statePaths } from '../config/paths.js';
 import { UsageError } from '../errors.js';
-import { auditStoreEvents } from '../store/audit-events.js';
+import { describeDamage } from '../store/damage.js';
 import { keyProtection } from '../store/key-protection.js';
 import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
 import { Outbox } from '../store/outbox.js';
 import { rekeyStore } from '../store/rekey.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
+import { cliStoreEvents } from './store-notices.js';
 
-export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit> [options]
+export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit|acknowledge-damage> [options]
 
-  status         counts per lane (alert, live, backlog), oldest pending age, size on disk, evictions
-  rekey          rotate the store's encryption key in place (crash-safe; the gateway must be stopped)
-  verify-audit   check the audit log's hash chain
+  status               counts per lane (alert, live, backlog), oldest pending age, size on disk, evictions,
+                       and damage that lost stored readings (exit status 1 until acknowledged)
+  rekey                rotate the store's encryption key in place (crash-safe; the gateway must be stopped)
+  verify-audit         check the audit log's hash chain
+  acknowledge-damage   mark the damage reports as seen, once the kept files were inspected (audited)
 
 Options:
   --data-dir <dir>       state folder (default: $RPM_GATEWAY_DATA_DIR, $STATE_DIRECTORY, or
@@ -42,7 +45,8 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
     return 0;
   }
   const [action, ...extra] = positionals;
-  if (!action || extra.length > 0) throw new UsageError('name one action: status, rekey or verify-audit');
+  if (!action || extra.length > 0)
+    throw new UsageError('name one action: status, rekey, verify-audit or acknowledge-damage');
   const paths = statePaths(values['data-dir'] ?? defaultDataDir(io.env));
   checkDataDir(paths.dataDir);
   const keyFile = new KeyFileProvider(values['key-file'] ?? paths.keyFile);
@@ -56,14 +60,21 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
         ? new SystemdCredentialProvider(values.credential, io.env)
         : keyFile;
       ensureDataDir(paths.dataDir);
-      const outbox = new Outbox({ path: paths.store, keys, onEvent: auditStoreEvents(audit, 'cli') });
+      const outbox = new Outbox({
+        path: paths.store,
+        keys,
+        onEvent: cliStoreEvents(audit, io, 'store'),
+      });
       await outbox.open();
+      let damaged: boolean;
       try {
         const s = outbox.stats();
+        const damage = outbox.damageReports();
+        damaged = damage.length > 0;
         const age = s.oldestPendingAgeMs === null ? 'none' : `${Math.round(s.oldestPendingAgeMs / 1000)} s`;
         const protection = await keyProtection(keys, { storePath: paths.store });
         print(
-          { store: paths.store, ...s, keyProtection: protection },
+          { store: paths.store, ...s, keyProtection: protection, damage },
           [
             `store        ${paths.store} (encrypted, key from ${keys.description})`,
             `key          ${protection.summary}`,
@@ -71,11 +82,47 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
             `oldest       ${age}`,
             `on disk      ${(s.bytesOnDisk / 1024).toFixed(0)} KiB (${s.rows} rows, ${(s.payloadBytes / 1024).toFixed(0)} KiB of readings)`,
             `evicted      ${s.evictedTotal} readings in ${s.gapsTotal} gap records; ${s.duplicatesTotal} duplicates dropped`,
+            ...(damaged
+              ? damage.map(
+                  (d) => `DAMAGED      ${new Date(d.detectedAtMs).toISOString()}: ${describeDamage(d)}`,
+                )
+              : ['damage       none']),
           ].join('\n'),
         );
       } finally {
         outbox.close();
       }
+      if (!damaged) return 0;
+      io.stderr.write(
+        'rpm-gateway store: the store lost stored readings (see above) [STORE_DAMAGED]; once the kept files are ' +
+          'inspected, run `rpm-gateway store acknowledge-damage`\n',
+      );
+      return 1;
+    }
+    case 'acknowledge-damage': {
+      const keys: KeyProvider = values.credential
+        ? new SystemdCredentialProvider(values.credential, io.env)
+        : keyFile;
+      ensureDataDir(paths.dataDir);
+      const outbox = new Outbox({
+        path: paths.store,
+        keys,
+        onEvent: cliStoreEvents(audit, io, 'store'),
+      });
+      await outbox.open();
+      let acknowledged: number;
+      try {
+        acknowledged = outbox.acknowledgeDamage();
+      } finally {
+        outbox.close();
+      }
+      if (acknowledged > 0) audit.record('store.damage-acknowledged', 'cli', { reports: acknowledged });
+      print(
+        { store: paths.store, acknowledged },
+        acknowledged > 0
+          ? `acknowledged ${acknowledged} damage report(s) of ${paths.store}`
+          : `no unacknowledged damage in ${paths.store}`,
+      );
       return 0;
     }
     case 'rekey': {

@@ -8,6 +8,18 @@ export function auditStoreEvents(audit: AuditLog, actor = 'gateway'): (event: St
       case 'store.moved-aside':
         audit.record('store.moved-aside', actor, { path: event.path, to: event.to, reason: event.reason });
         return;
+      case 'store.damaged':
+        audit.record('store.damaged', actor, {
+          code: event.code,
+          path: event.path,
+          kind: event.kind,
+          lost: event.lost,
+          firstSeq: event.firstSeq,
+          lastSeq: event.lastSeq,
+          keptAt: event.keptAt,
+          gapId: event.gapId,
+        });
+        return;
       case 'store.evicted':
         audit.record('store.evicted', actor, { count: event.count, reason: event.reason, gaps: event.gaps });
         return;

@@ -134,7 +134,8 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
   }
 }
 
-function readKeyCheck(path: string): string | undefined {
+/** The stored key commitment, or undefined when there is none. */
+export function readKeyCheck(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (error) {
@@ -186,7 +187,8 @@ function moveAside(path: string, now: number): string {
 }
 
 /**
- * Whether a store already exists at `path`: its key commitment, a non-empty main file or WAL, or a committed
+ * Whether a store already exists at `path`: its key commitment or high-water mark (src/store/high-water.ts), a non-empty
+ * main file or WAL, or a committed
  * key rotation. The key check is written before the store's first page, so it is there from the first start on.
  * Once a store exists, its key is never made anew (KeyLoadOptions.create in src/store/keys.ts).
  */
@@ -194,6 +196,7 @@ export function storeExists(path: string): boolean {
   const nonEmpty = (file: string) => existsSync(file) && statSync(file).size > 0;
   return (
     existsSync(`${path}.keycheck`) ||
+    existsSync(`${path}.hwm`) ||
     nonEmpty(path) ||
     nonEmpty(`${path}-wal`) ||
     existsSync(`${path}.rekey.json`)

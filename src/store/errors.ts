@@ -20,6 +20,11 @@ export type StoreErrorCode =
   | 'STORE_FULL'
   /** The store failed its integrity check and was moved aside (see the event for where). */
   | 'STORE_CORRUPT'
+  /**
+   * Committed readings are gone from the store's files (damaged or deleted WAL, missing or empty store file,
+   * missing or forged high-water mark): found at open, kept aside, reported as a gap record and audited.
+   */
+  | 'STORE_DAMAGED'
   /** The store was written by a newer gateway (schema version unknown to this one). */
   | 'STORE_SCHEMA_TOO_NEW'
   /** Another running process owns the store (see `<store>.lock`). */

@@ -108,6 +108,26 @@ export const MIGRATIONS: readonly { readonly version: number; readonly sql: stri
       ALTER TABLE quarantine ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- Damage found at open (src/store/damage.ts): committed readings gone from the store's files. Kept until an
+      -- operator acknowledges it (rpm-gateway store acknowledge-damage); until then store status exits non-zero.
+      CREATE TABLE damage (
+        id INTEGER PRIMARY KEY,
+        detected_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,                    -- wal-tail, store-missing, store-corrupt, high-water-*
+        lost INTEGER,                          -- upper bound of unacknowledged records lost; NULL = unknown
+        first_seq INTEGER,                     -- outbox seqs of the lost records
+        last_seq INTEGER,
+        first_ms INTEGER,                      -- when they were stored
+        last_ms INTEGER,
+        kept_at TEXT,                          -- where the damaged files were kept
+        gap_id TEXT,                           -- the gap record sent for it
+        acknowledged_ms INTEGER
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,8 +1,40 @@
+import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { Measurement } from '../model/measurement.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { openEncryptedDatabase, type SqliteDatabase, storeExists } from './encrypted-database.js';
+import {
+  acknowledgeDamage,
+  assessDamage,
+  copyDamagedAside,
+  type DamageFinding,
+  type DamageKind,
+  type DamageRecord,
+  describeDamage,
+  hadHighWater,
+  insertDamage,
+  moveDamagedAside,
+  survivingSeq,
+  unacknowledgedDamage,
+} from './damage.js';
+import {
+  keyCheckOf,
+  type OpenedDatabase,
+  openEncryptedDatabase,
+  readKeyCheck,
+  type SqliteDatabase,
+  storeExists,
+} from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
+import {
+  type HighWater,
+  HighWaterMark,
+  type HighWaterRead,
+  highWaterFileBytes,
+  highWaterKeyOf,
+  highWaterPathOf,
+  readHighWater,
+  replaceHighWaterFile,
+} from './high-water.js';
 import { KeyFileProvider, type KeyProvider } from './keys.js';
 import { migrate } from './migrations.js';
 import { decodeBody, JSON_FORMAT, jsonRecords, type RecordCodec } from './record-codec.js';
@@ -66,6 +98,23 @@ export type StoreEvent =
       readonly count: number;
       readonly reason: 'full' | 'expired';
       readonly gaps: number;
+    }
+  | {
+      /** Committed readings are gone from the store's files (src/store/damage.ts); told at open. */
+      readonly type: 'store.damaged';
+      readonly code: 'STORE_DAMAGED';
+      readonly path: string;
+      readonly kind: DamageKind;
+      /** Upper bound of the unacknowledged records lost; null when unknown. */
+      readonly lost: number | null;
+      readonly firstSeq: number | null;
+      readonly lastSeq: number | null;
+      /** Where the damaged files were kept. */
+      readonly keptAt: string | null;
+      /** The gap record that tells the clinic. */
+      readonly gapId: string | null;
+      /** For people: what happened, counts and file names only. */
+      readonly message: string;
     };
 
 export interface OutboxOptions {
@@ -80,7 +129,20 @@ export interface OutboxOptions {
   readonly recordCodec?: RecordCodec;
   /** Logging and the audit log subscribe here. Events carry no PHI. */
   readonly onEvent?: (event: StoreEvent) => void;
+  /**
+   * Checkpoint policy: SQLite folds the WAL into the main file once it holds this many pages (4 KiB each;
+   * PRAGMA wal_autocheckpoint), and the outbox also checkpoints at most WAL_MAX_AGE_MS after a commit, so a
+   * damaged WAL can cost at most this much, or that long, of readings (and the loss is detected and reported).
+   */
+  readonly walCheckpointPages?: number;
+  /** For `npm run bench:store` only, to measure what the high-water mark costs: never set in the gateway. */
+  readonly benchmarkWithoutHighWater?: boolean;
 }
+
+/** Default WAL bound in pages: 1 MiB, about 60 commits of one reading each (some 4 pages each), thousands in bursts. */
+export const WAL_CHECKPOINT_PAGES = 256;
+/** A commit waits at most this long in the WAL alone before a checkpoint copies it to the main file. */
+export const WAL_MAX_AGE_MS = 30_000;
 
 export interface OutboxStats {
   readonly pending: Readonly<Record<Lane, number>>;
@@ -162,6 +224,10 @@ export class Outbox {
   /** Events of the transaction now running, told only once it committed (a rolled-back eviction never was). */
   private pendingEvents: StoreEvent[] = [];
   private readonly stagedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
+  /** The highest seq inserted by a committed (or the running) transaction: what the mark records. */
+  private highestSeq = 0;
+  private mark: HighWaterMark | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: OutboxOptions) {
     this.clock = options.clock ?? systemClock;
@@ -169,7 +235,12 @@ export class Outbox {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
   }
 
-  /** Opens (creating on first start) the encrypted store; every lease left by a crash is returned. */
+  /**
+   * Opens (creating on first start) the encrypted store; every lease left by a crash is returned. Damage that
+   * lost committed readings is found here (src/store/damage.ts): the damaged files are kept aside, a gap record
+   * is stored for the clinic, and a `store.damaged` event is told (STORE_DAMAGED); the store opens with what
+   * survived, so new readings are kept.
+   */
   async open(): Promise<void> {
     // The owner lock comes first: only its holder may finish or discard an interrupted key rotation.
     const lock = StoreLock.acquire(this.options.path);
@@ -183,21 +254,54 @@ export class Outbox {
   }
 
   private async openLocked(lock: StoreLock): Promise<void> {
+    const path = this.options.path;
+    const markPath = highWaterPathOf(path);
     if (this.options.keys instanceof KeyFileProvider)
-      completePendingRekey(lock, this.options.path, this.options.keys.path);
+      completePendingRekey(lock, path, this.options.keys.path);
     // A key may be made only for a store that does not exist yet; a new key could never read an existing one.
-    const key = await this.options.keys.load({ create: !storeExists(this.options.path) });
-    const opened = openEncryptedDatabase(this.options.path, key, {
-      keyDescription: this.options.keys.description,
-      now: () => this.clock.now(),
-    });
-    key.fill(0);
+    const key = await this.options.keys.load({ create: !storeExists(path) });
+    const macKey = highWaterKeyOf(key);
+    const now = this.clock.now();
+    let opened: OpenedDatabase;
+    let mark: HighWaterRead;
+    let found: DamageKind | undefined;
+    let keptAt: string | null = null;
+    try {
+      mark = readHighWater(markPath, macKey);
+      if (fileSize(path) === 0) {
+        const commitment = readKeyCheck(`${path}.keycheck`);
+        if (commitment === keyCheckOf(key) || (mark.state === 'ok' && mark.value.seq > 0)) {
+          // A store existed here (its key commitment, or a mark of committed rows, says so): an empty or missing
+          // file is damage, never a new empty store.
+          found = 'store-missing';
+          keptAt = moveDamagedAside(path, now);
+        } else if (commitment === undefined) {
+          // A new store. Its mark comes first, so a key commitment never exists without one.
+          replaceHighWaterFile(markPath, highWaterFileBytes(emptyMark(now), macKey));
+          mark = readHighWater(markPath, macKey);
+        }
+      }
+      opened = openEncryptedDatabase(path, key, {
+        keyDescription: this.options.keys.description,
+        now: () => this.clock.now(),
+      });
+    } catch (error) {
+      macKey.fill(0);
+      throw error;
+    } finally {
+      key.fill(0);
+    }
     const db = opened.db;
     if (opened.movedAside) {
-      this.options.onEvent?.({ type: 'store.moved-aside', path: this.options.path, ...opened.movedAside });
+      this.options.onEvent?.({ type: 'store.moved-aside', path, ...opened.movedAside });
+      found ??= 'store-corrupt';
+      keptAt = opened.movedAside.to;
     }
     try {
-      const schema = migrate(db, this.clock.now());
+      // Before anything is written: the first commit would overwrite the WAL frames SQLite ignored.
+      const finding = assessDamage(mark, survivingSeq(db), hadHighWater(db), found);
+      if (finding && found === undefined) keptAt = copyDamagedAside(path, markPath, now);
+      const schema = migrate(db, now);
       this.statements = prepare(db);
       db.prepare('UPDATE outbox SET lease = NULL WHERE lease IS NOT NULL').run();
       const totals = db
@@ -212,16 +316,124 @@ export class Outbox {
       const reserved =
         (this.statements.counter.get('batch-seq') as { value: number } | undefined)?.value ?? 0;
       this.batchSequence = { next: reserved + 1, ceiling: reserved };
+      this.highestSeq = survivingSeq(db);
+      db.pragma(`wal_autocheckpoint = ${this.options.walCheckpointPages ?? WAL_CHECKPOINT_PAGES}`);
+      if (finding) this.recordDamage(db, finding, keptAt, now);
+      if (this.options.benchmarkWithoutHighWater) macKey.fill(0);
+      else {
+        // The schema, a damage record and the survivors go to the main file before the mark says so.
+        if (finding || schema.from === 0) db.pragma('wal_checkpoint(TRUNCATE)');
+        this.mark = HighWaterMark.create(markPath, macKey, this.currentMark(now));
+        // After the mark exists: from now on a missing mark is damage, not a store from before marks.
+        if (!hadHighWater(db)) this.statements.atLeast.run({ name: 'high-water', value: 1 });
+      }
       this.db = db;
-      this.options.onEvent?.({
-        type: 'store.opened',
-        path: this.options.path,
-        schemaFrom: schema.from,
-        schemaTo: schema.to,
-      });
+      this.options.onEvent?.({ type: 'store.opened', path, schemaFrom: schema.from, schemaTo: schema.to });
     } catch (error) {
+      this.mark?.close();
+      this.mark = undefined;
+      macKey.fill(0);
       db.close();
-      throw storeErrorFrom(error, `opening the outbox ${this.options.path}`);
+      throw storeErrorFrom(error, `opening the outbox ${path}`);
+    }
+  }
+
+  /**
+   * Stores what damage cost: the seq counter moves past the lost range (a seq is never handed out twice, and
+   * the next open compares against it), a gap record for the clinic, and the finding, until acknowledged.
+   */
+  private recordDamage(db: SqliteDatabase, finding: DamageFinding, keptAt: string | null, now: number): void {
+    const gap: Gap | undefined =
+      finding.lost && finding.firstSeq !== null && finding.lastSeq !== null
+        ? {
+            type: 'gap',
+            id: `g1-${randomUUID().replaceAll('-', '')}`,
+            deviceId: '*',
+            count: finding.lost,
+            firstTime: new Date(Math.min(finding.firstAtMs ?? now, finding.lastAtMs ?? now)).toISOString(),
+            lastTime: new Date(finding.lastAtMs ?? now).toISOString(),
+            reason: 'store-damaged',
+            recordedAt: new Date(now).toISOString(),
+            seqs: [finding.firstSeq, finding.lastSeq],
+          }
+        : undefined;
+    const gapId = gap?.id ?? null;
+    this.inTransaction(db, () => {
+      if (finding.lastSeq !== null && finding.lastSeq > this.highestSeq) {
+        const moved = db
+          .prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outbox'")
+          .run(finding.lastSeq);
+        if (moved.changes === 0)
+          db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(finding.lastSeq);
+        this.highestSeq = finding.lastSeq;
+      }
+      if (gap) this.insertGaps([gap]);
+      insertDamage(db, finding, { detectedAtMs: now, keptAt, gapId });
+      this.pendingEvents.push({
+        type: 'store.damaged',
+        code: 'STORE_DAMAGED',
+        path: this.options.path,
+        kind: finding.kind,
+        lost: finding.lost,
+        firstSeq: finding.firstSeq,
+        lastSeq: finding.lastSeq,
+        keptAt,
+        gapId,
+        message: describeDamage({ ...finding, keptAt }),
+      });
+    });
+  }
+
+  /** What the mark records now: the highest committed seq and the rows still waiting. */
+  private currentMark(now: number): HighWater {
+    const first = this.statements.firstRow.get() as { seq: number; appended_ms: number } | undefined;
+    return {
+      seq: this.highestSeq,
+      rows: this.rows,
+      firstSeq: first?.seq ?? this.highestSeq + 1,
+      firstAtMs: first?.appended_ms ?? now,
+      atMs: now,
+    };
+  }
+
+  /**
+   * After a commit that inserted rows, before anyone is told they are stored: the mark moves up (one slot
+   * write and one fdatasync), and a checkpoint is due within WAL_MAX_AGE_MS.
+   */
+  private afterInsertCommit(): void {
+    if (this.mark && this.highestSeq > this.mark.value.seq) {
+      this.mark.write(this.currentMark(this.clock.now()));
+    }
+    this.scheduleCheckpoint();
+  }
+
+  private scheduleCheckpoint(): void {
+    if (this.checkpointTimer !== undefined) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      const db = this.db;
+      if (!db || db.inTransaction) return;
+      try {
+        db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {
+        // not fatal: SQLite checkpoints again at the page bound, and the next commit schedules this again
+      }
+    }, WAL_MAX_AGE_MS);
+    this.checkpointTimer.unref(); // never keeps a CLI command alive
+  }
+
+  /** Damage found at this or an earlier open and not yet acknowledged by an operator. */
+  damageReports(): DamageRecord[] {
+    return unacknowledgedDamage(this.requireOpen());
+  }
+
+  /** Marks the damage reports as seen (`rpm-gateway store acknowledge-damage`); returns how many. */
+  acknowledgeDamage(): number {
+    const db = this.requireOpen();
+    try {
+      return acknowledgeDamage(db, this.clock.now());
+    } catch (error) {
+      throw storeErrorFrom(error, 'acknowledging damage reports');
     }
   }
 
@@ -268,7 +480,18 @@ export class Outbox {
     } finally {
       this.staged = undefined;
     }
-    for (const [i, item] of batch.entries()) item.resolve(results[i] as 'stored' | 'duplicate');
+    let markFailure: unknown;
+    try {
+      this.afterInsertCommit();
+    } catch (error) {
+      // The rows are committed, but their loss could no longer be detected: the store's disk is failing, and
+      // the caller hears so (a reading appended again is stored once more; the clinic drops it by id).
+      markFailure = error;
+    }
+    for (const [i, item] of batch.entries()) {
+      if (markFailure) item.reject(markFailure);
+      else item.resolve(results[i] as 'stored' | 'duplicate');
+    }
     if (results.includes('stored')) {
       const lanes = storedLanes();
       for (const listener of this.committedListeners) listener(lanes);
@@ -314,7 +537,12 @@ export class Outbox {
    */
   private inTransaction<T>(db: SqliteDatabase, fn: () => T): T {
     const outermost = !db.inTransaction;
-    const before = { rows: this.rows, bytes: this.payloadBytes, lanes: [...this.laneRows] };
+    const before = {
+      rows: this.rows,
+      bytes: this.payloadBytes,
+      lanes: [...this.laneRows],
+      highestSeq: this.highestSeq,
+    };
     const events = this.pendingEvents.length;
     let result: T;
     try {
@@ -323,6 +551,7 @@ export class Outbox {
       this.rows = before.rows;
       this.payloadBytes = before.bytes;
       this.laneRows = before.lanes;
+      this.highestSeq = before.highestSeq;
       this.frontier.fill(0);
       this.pendingEvents.length = events;
       throw error;
@@ -401,6 +630,7 @@ export class Outbox {
       body,
     );
     if (info.changes === 0) return this.duplicate();
+    this.highestSeq = Math.max(this.highestSeq, Number(info.lastInsertRowid));
     this.rows++;
     this.laneRows[LANE_NUMBER[lane]] = (this.laneRows[LANE_NUMBER[lane]] as number) + 1;
     this.payloadBytes += body.length;
@@ -431,7 +661,7 @@ export class Outbox {
   private insertGaps(gaps: readonly Gap[]): void {
     for (const gap of gaps) {
       const { format, body } = this.encode(gap);
-      this.statements.insert.run(
+      const info = this.statements.insert.run(
         gap.id,
         1,
         LANE_NUMBER.live,
@@ -443,6 +673,7 @@ export class Outbox {
         format,
         body,
       );
+      this.highestSeq = Math.max(this.highestSeq, Number(info.lastInsertRowid));
       this.rows++;
       this.laneRows[LANE_NUMBER.live] = (this.laneRows[LANE_NUMBER.live] as number) + 1;
       this.payloadBytes += body.length;
@@ -661,6 +892,7 @@ export class Outbox {
         this.applyRetention('expired');
         this.statements.forget.run(this.clock.now() - this.retention.ackedIdRetentionMs);
       });
+      this.afterInsertCommit(); // the gap records of expired readings
     } catch (error) {
       throw storeErrorFrom(error, 'expiring old readings');
     }
@@ -715,9 +947,13 @@ export class Outbox {
     this.flush();
     const db = this.db;
     this.db = undefined;
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
     try {
       db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
+      this.mark?.close();
+      this.mark = undefined;
       db.close();
       this.lock?.release();
       this.lock = undefined;
@@ -762,6 +998,7 @@ function prepare(db: SqliteDatabase) {
     atLeast: db.prepare(
       'INSERT INTO counters (name, value) VALUES (@name, @value) ON CONFLICT (name) DO UPDATE SET value = max(value, @value)',
     ),
+    firstRow: db.prepare('SELECT seq, appended_ms FROM outbox ORDER BY seq LIMIT 1'),
     firstInLane: db
       .prepare('SELECT appended_ms FROM outbox WHERE lease IS NULL AND lane = ? ORDER BY seq LIMIT 1')
       .pluck(),
@@ -800,4 +1037,8 @@ function fileSize(path: string): number {
   } catch {
     return 0;
   }
+}
+
+function emptyMark(now: number): HighWater {
+  return { seq: 0, rows: 0, firstSeq: 1, firstAtMs: now, atMs: now };
 }

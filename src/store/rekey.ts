@@ -12,8 +12,16 @@ import {
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { writeFileAtomically } from '../util/secret-file.js';
+import { assessDamage, copyDamagedAside, hadHighWater, survivingSeq } from './damage.js';
 import { keyCheckOf, openEncryptedDatabase, writeKeyCheck } from './encrypted-database.js';
 import { StoreError, storeErrorFrom } from './errors.js';
+import {
+  highWaterFileBytes,
+  highWaterKeyOf,
+  highWaterPathOf,
+  readHighWater,
+  replaceHighWaterFile,
+} from './high-water.js';
 import type { KeyFileProvider } from './keys.js';
 import { StoreLock } from './store-lock.js';
 
@@ -59,6 +67,11 @@ export interface RekeyResult {
 interface Marker {
   readonly version: 1;
   readonly keyCheck: string;
+  /**
+   * The store's high-water mark (src/store/high-water.ts) authenticated under the new key, hex: carried over
+   * as it is, so damage the store had before the rotation is still found after it.
+   */
+  readonly highWater?: string;
 }
 
 const paths = (store: string, keyFile: string) => ({
@@ -94,7 +107,17 @@ async function rekeyLocked(options: RekeyOptions, lock: StoreLock, started: numb
   const db = opened.db;
   let rows: number;
   const newKey = randomBytes(32);
+  const mark = readHighWater(highWaterPathOf(path), highWaterKeyOf(oldKey));
   try {
+    // Damage the outbox has not recorded yet (it finds it at open) must not be folded into the store by the
+    // checkpoint below, nor hidden under a new key: keep the files and let the outbox record it first.
+    if (assessDamage(mark, survivingSeq(db), hadHighWater(db), undefined)) {
+      const kept = copyDamagedAside(path, highWaterPathOf(path), options.now());
+      throw new StoreError(
+        'STORE_REKEY_FAILED',
+        `the store lost stored readings (its files were kept as ${kept}); run \`rpm-gateway store status\` to record the damage, then rotate the key`,
+      );
+    }
     db.pragma('wal_checkpoint(TRUNCATE)');
     if (db.pragma('integrity_check', { simple: true }) !== 'ok') {
       throw new StoreError(
@@ -114,7 +137,17 @@ async function rekeyLocked(options: RekeyOptions, lock: StoreLock, started: numb
       existing: 'exclusive',
     });
     crashPoint(options, 'key-written');
-    const marker: Marker = { version: 1, keyCheck: keyCheckOf(newKey) };
+    const marker: Marker = {
+      version: 1,
+      keyCheck: keyCheckOf(newKey),
+      ...(mark.state === 'ok'
+        ? {
+            highWater: highWaterFileBytes(mark.value, highWaterKeyOf(newKey), mark.generation).toString(
+              'hex',
+            ),
+          }
+        : {}),
+    };
     await writeFileAtomically(p.marker, JSON.stringify(marker), { mode: 0o600, existing: 'exclusive' });
   } catch (error) {
     db.close();
@@ -174,6 +207,9 @@ function rollForward(path: string, keyFile: string, options?: RekeyOptions): voi
       fsyncFile(dirname(path));
     }
     if (options) crashPoint(options, 'store-swapped');
+    if (marker.highWater !== undefined) {
+      replaceHighWaterFile(highWaterPathOf(path), Buffer.from(marker.highWater, 'hex'));
+    }
     writeKeyCheck(`${path}.keycheck`, marker.keyCheck);
     if (options) crashPoint(options, 'keycheck-written');
     if (existsSync(p.newKey)) {

@@ -48,7 +48,7 @@ const UCUM_SYNTAX = /^[!-~]{1,32}$/;
 const TIME_SOURCES: readonly TimeSource[] = ['device', 'device-corrected', 'gateway'];
 const KINDS: readonly Measurement['kind'][] = ['measurement', 'intermediate', 'info'];
 const INVALID_REASONS: readonly InvalidReason[] = ['nan', 'nres', '+inf', '-inf', 'reserved'];
-const GAP_REASONS: readonly Gap['reason'][] = ['evicted-full', 'expired'];
+const GAP_REASONS: readonly Gap['reason'][] = ['evicted-full', 'expired', 'store-damaged'];
 
 /**
  * The rule of every text field, by wire key. The decoder reads with these and the encoder checks with the same
@@ -119,7 +119,7 @@ function gapItem(gap: Gap, path: string): CborInput {
   checkText(gap.lastTime, `${path}.last`, RULE.time);
   checkText(gap.reason, `${path}.why`, RULE.why);
   checkText(gap.recordedAt, `${path}.rec`, RULE.utc);
-  return {
+  const item: Record<string, CborInput> = {
     t: 'gap',
     id: gap.id,
     dev: gap.deviceId,
@@ -129,6 +129,17 @@ function gapItem(gap: Gap, path: string): CborInput {
     why: gap.reason,
     rec: gap.recordedAt,
   };
+  if (gap.seqs !== undefined) item.seqs = checkSeqs([...gap.seqs], `${path}.seqs`);
+  return item;
+}
+
+/** `seqs`: the first and last outbox sequence number of the records a store-damaged gap stands for. */
+function checkSeqs(value: CborValue, path: string): [number, number] {
+  if (!Array.isArray(value) || value.length !== 2) invalid(path, 'two sequence numbers [first, last]');
+  const first = checkUint(value[0], `${path}[0]`);
+  const last = checkUint(value[1], `${path}[1]`);
+  if (first > last) invalid(path, 'first <= last');
+  return [first, last];
 }
 
 function measurementItem(item: BatchItem, path: string): CborInput {
@@ -289,5 +300,6 @@ function decodeGap(f: Fields): Gap {
   const lastTime = f.text('last', RULE.time);
   const reason = f.text('why', RULE.why) as Gap['reason'];
   const recordedAt = f.text('rec', RULE.utc);
-  return { type: 'gap', id, deviceId, count, firstTime, lastTime, reason, recordedAt };
+  const gap: Gap = { type: 'gap', id, deviceId, count, firstTime, lastTime, reason, recordedAt };
+  return f.has('seqs') ? { ...gap, seqs: checkSeqs(f.get('seqs'), f.at('seqs')) } : gap;
 }

@@ -188,7 +188,15 @@ describe('damage and full disks', () => {
     expect(moved).toBeDefined();
     const to = (moved as Extract<StoreEvent, { type: 'store.moved-aside' }>).to;
     expect((await readFile(to)).equals(bytes)).toBe(true);
-    expect(reopened.stats().rows).toBe(0);
+    // the 50 readings are gone, and the high-water mark says so: one gap record for the clinic
+    expect(events.find((e) => e.type === 'store.damaged')).toMatchObject({
+      kind: 'store-corrupt',
+      lost: 50,
+      firstSeq: 1,
+      lastSeq: 50,
+      keptAt: to,
+    });
+    expect(reopened.stats().rows).toBe(1);
     await reopened.append(spo2Measurement(99));
     reopened.close();
     // the runtime's wiring sends the event to the audit log

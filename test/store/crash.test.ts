@@ -6,14 +6,15 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EnvKeyProvider } from '../../src/store/keys.js';
-import { Outbox } from '../../src/store/outbox.js';
+import { Outbox, type StoreEvent } from '../../src/store/outbox.js';
 import { spo2Measurement } from '../support/measurements.js';
 
 /**
  * Crash safety with real power-cut semantics for the process: a child appends and acknowledges in a loop and
  * is killed with SIGKILL at random moments, 200 times over one store file. After each kill every reading the
  * child reported as committed and did not report as acknowledged must be there exactly once, every
- * acknowledged one gone, and the file must pass integrity_check.
+ * acknowledged one gone, the file must pass integrity_check, and no damage may be reported (the high-water
+ * mark, src/store/high-water.ts, is written after each commit, so a kill can only leave it behind the store).
  */
 const KILLS = 200;
 const KEY = '3c'.repeat(32);
@@ -73,9 +74,19 @@ describe('outbox crash safety', () => {
           }
         }
       }
-      const outbox = new Outbox({ path, keys: new EnvKeyProvider('K', { K: KEY }) });
+      const events: StoreEvent[] = [];
+      const outbox = new Outbox({
+        path,
+        keys: new EnvKeyProvider('K', { K: KEY }),
+        onEvent: (e) => events.push(e),
+      });
       await outbox.open();
       try {
+        // a crash is not damage: the high-water mark never claims more than the store committed
+        expect(
+          events.filter((e) => e.type === 'store.damaged'),
+          `after kill ${kill}`,
+        ).toEqual([]);
         const db = outbox.database;
         expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
         const ids = db.prepare('SELECT id FROM outbox').pluck().all() as string[];

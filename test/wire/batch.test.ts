@@ -41,6 +41,7 @@ describe('batch round trips', () => {
     ['a plain SpO2 reading', m()],
     ['a gap record', GAP],
     ['an expired gap', { ...GAP, reason: 'expired', count: 86_400, firstTime: '2026-11-01T00:00:00' }],
+    ['a store-damaged gap', { ...GAP, deviceId: '*', reason: 'store-damaged', seqs: [901, 2000] }],
     [
       'a NaN observation',
       m({ observations: [{ code: 'MDC_PULS_OXIM_SAT_O2', value: null, unit: '%', invalid: 'nan' }] }),
@@ -387,6 +388,8 @@ describe('batch decoding validates every field', () => {
     ['gap reason unknown', 1, (i) => (i['why'] = 'deleted'), 'batch.items[1].why'],
     ['gap first missing', 1, (i) => delete i['first'], 'batch.items[1].first'],
     ['gap rec not UTC', 1, (i) => (i['rec'] = '2026-11-28T12:00:00+01:00'), 'batch.items[1].rec'],
+    ['gap seqs reversed', 1, (i) => (i['seqs'] = [9, 3]), 'batch.items[1].seqs'],
+    ['gap seqs not a pair', 1, (i) => (i['seqs'] = [9]), 'batch.items[1].seqs'],
   ])('item: %s', (_name, index, change, path) => {
     const error = expectWireError(() => decodeBatch(withItem(index, change)), 'WIRE_INVALID_FIELD');
     expect(error.message).toContain(path);
