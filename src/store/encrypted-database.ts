@@ -187,9 +187,8 @@ function moveAside(path: string, now: number): string {
 }
 
 /**
- * Whether a store already exists at `path`: its key commitment or high-water mark (src/store/high-water.ts), a non-empty
- * main file or WAL, or a committed
- * key rotation. The key check is written before the store's first page, so it is there from the first start on.
+ * Whether a store already exists at `path`: its key commitment or high-water mark (src/store/high-water.ts), a
+ * non-empty main file or WAL, or a committed key rotation. The key check is written before the store's first page, so it is there from the first start on.
  * Once a store exists, its key is never made anew (KeyLoadOptions.create in src/store/keys.ts).
  */
 export function storeExists(path: string): boolean {
