@@ -78,14 +78,22 @@ export const DEFAULTS: RawTree = {
 export function environmentDefaults(env: NodeJS.ProcessEnv): LayerEntry[] {
   // $RPM_GATEWAY_DATA_DIR is read as a setting (the environment layer), not as a default.
   const dataDir = defaultDataDir({ ...env, RPM_GATEWAY_DATA_DIR: undefined });
-  const dataNote = env.STATE_DIRECTORY ? '$STATE_DIRECTORY' : env.XDG_STATE_HOME ? '$XDG_STATE_HOME' : undefined;
+  const dataNote = env.STATE_DIRECTORY
+    ? '$STATE_DIRECTORY'
+    : env.XDG_STATE_HOME
+      ? '$XDG_STATE_HOME'
+      : undefined;
   const runtime = env.RUNTIME_DIRECTORY
     ? { dir: env.RUNTIME_DIRECTORY.split(':')[0] as string, note: '$RUNTIME_DIRECTORY' }
     : env.XDG_RUNTIME_DIR
       ? { dir: join(env.XDG_RUNTIME_DIR, 'rpm-gateway'), note: '$XDG_RUNTIME_DIR' }
       : { dir: '/run/rpm-gateway', note: undefined };
   return [
-    { path: ['paths', 'dataDir'], value: dataDir, source: dataNote ? { kind: 'default', note: dataNote } : DEFAULT },
+    {
+      path: ['paths', 'dataDir'],
+      value: dataDir,
+      source: dataNote ? { kind: 'default', note: dataNote } : DEFAULT,
+    },
     {
       path: ['paths', 'runtimeDir'],
       value: runtime.dir,

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { ConfigIssue, ConfigSource } from './errors.js';
 import type { IssueParams } from './schema.js';
 import { didYouMean } from './suggest.js';
-import { descriptionOf, envName, objectKeys, pathKey, schemaAt, shapeOf } from './walk.js';
+import { childSchema, descriptionOf, envName, objectKeys, pathKey, schemaAt, shapeOf } from './walk.js';
 
 type SourceOf = (path: readonly (string | number)[], options?: { key?: boolean }) => ConfigSource | undefined;
 
@@ -40,13 +40,7 @@ function translate(issue: z.core.$ZodIssue, root: z.ZodType, sourceOf: SourceOf)
         );
       });
     case 'invalid_type': {
-      if (issue.input === undefined) {
-        const settable = schema && !objectKeys(schema) && path.every((p) => typeof p === 'string');
-        const how = settable
-          ? `; set it in the file, as ${envName(path as string[])}, or with --set ${pathKey(path)}=...`
-          : '';
-        return [{ code: 'CONFIG_MISSING_KEY', path: pathKey(path), message: `required${expected}${how}` }];
-      }
+      if (issue.input === undefined) return missing(schema, path);
       const quote =
         issue.expected === 'string' && typeof issue.input === 'number' ? ' (put text in quotes: "0042")' : '';
       return [at('CONFIG_BAD_VALUE', `${kindOf(issue.input)} given${expected}${quote}`)];
@@ -64,11 +58,35 @@ function translate(issue: z.core.$ZodIssue, root: z.ZodType, sourceOf: SourceOf)
       ];
     case 'custom': {
       const params = issue.params as Partial<IssueParams> | undefined;
-      return [at(params?.configCode ?? 'CONFIG_BAD_VALUE', issue.message, path, params?.configCode === 'CONFIG_UNKNOWN_KEY')];
+      return [
+        at(
+          params?.configCode ?? 'CONFIG_BAD_VALUE',
+          issue.message,
+          path,
+          params?.configCode === 'CONFIG_UNKNOWN_KEY',
+        ),
+      ];
     }
     default:
       return [at('CONFIG_BAD_VALUE', allowed ? `expected ${allowed}` : 'not allowed here')];
   }
+}
+
+/** A required key nobody set; for a whole section, each required key in it. */
+function missing(schema: z.ZodType | undefined, path: readonly (string | number)[]): ConfigIssue[] {
+  const keys = schema && objectKeys(schema);
+  if (schema && keys) {
+    return keys.flatMap((key) => {
+      const child = childSchema(schema, key);
+      return child && !child.isOptional() ? missing(child, [...path, key]) : [];
+    });
+  }
+  const allowed = schema ? allowedText(schema) : undefined;
+  const settable = path.every((p) => typeof p === 'string');
+  const how = settable ? `; set it in the file, as ${envName(path as string[])}, or with --set ${pathKey(path)}=...` : '';
+  return [
+    { code: 'CONFIG_MISSING_KEY', path: pathKey(path), message: `required${allowed ? `: ${allowed}` : ''}${how}` },
+  ];
 }
 
 function tooSmall(issue: z.core.$ZodIssueTooSmall): string {

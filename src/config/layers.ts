@@ -36,10 +36,22 @@ export function fileLayer(file: string, namedBy: ConfigSource, root: z.ZodType):
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : `cannot be read (${code})`;
     return {
       ...none,
-      issues: [{ code: 'CONFIG_FILE_MISSING', path: '', message: `the configuration file ${file} ${why}`, source: namedBy }],
+      issues: [
+        {
+          code: 'CONFIG_FILE_MISSING',
+          path: '',
+          message: `the configuration file ${file} ${why}`,
+          source: namedBy,
+        },
+      ],
     };
   }
   const lineCounter = new LineCounter();
@@ -168,7 +180,8 @@ export function valueFromText(
     }
     case 'choice':
       return {
-        value: shape.choices.every((c) => typeof c === 'number') && NUMBER.test(text.trim()) ? Number(text) : text,
+        value:
+          shape.choices.every((c) => typeof c === 'number') && NUMBER.test(text.trim()) ? Number(text) : text,
       };
     case 'secret':
       return { value: resolvePaths(schema, { [setting.secretWay as string]: text }, cwd) };
@@ -217,7 +230,12 @@ function entriesFrom(given: readonly Given[], root: z.ZodType, cwd: string): Lay
     const schema = schemaOfPath(root, g.setting.path);
     const read = valueFromText(g.setting, schema, g.text, cwd);
     if ('problem' in read) {
-      issues.push({ code: 'CONFIG_BAD_VALUE', path: g.setting.dotted, message: read.problem, source: g.source });
+      issues.push({
+        code: 'CONFIG_BAD_VALUE',
+        path: g.setting.dotted,
+        message: read.problem,
+        source: g.source,
+      });
     } else {
       entries.push({ path: g.setting.path, value: read.value, source: g.source });
     }

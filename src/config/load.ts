@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { DEFAULTS, environmentDefaults, type LayerEntry, type RawTree, type RawValue } from './defaults.js';
 import { type ConfigIssue, type ConfigSource, describeSource, invalidConfig } from './errors.js';
 import { translateIssues } from './issues.js';
-import { type FileLayer, type FlagSetting, fileLayer, flagLayer, envLayer, isTree } from './layers.js';
+import { envLayer, type FileLayer, type FlagSetting, fileLayer, flagLayer, isTree } from './layers.js';
 import { statePaths } from './paths.js';
 import { configSchema, type GatewayConfig, isLoopback } from './schema.js';
 import { pathKey, settingsOf } from './walk.js';
@@ -91,7 +91,11 @@ export function inspectConfig(options: LoadOptions = {}): ConfigReport {
   // The store key sits in the data directory unless said otherwise, wherever the data directory ended up.
   const dataDir = tree.get(['paths', 'dataDir']);
   if (tree.get(['store', 'key']) === undefined && typeof dataDir === 'string') {
-    tree.set(['store', 'key'], { file: statePaths(dataDir).keyFile }, { kind: 'default', note: 'in paths.dataDir' });
+    tree.set(
+      ['store', 'key'],
+      { file: statePaths(dataDir).keyFile },
+      { kind: 'default', note: 'in paths.dataDir' },
+    );
   }
 
   const sourceOf = (path: readonly (string | number)[], options: { key?: boolean } = {}) => {
@@ -104,7 +108,8 @@ export function inspectConfig(options: LoadOptions = {}): ConfigReport {
   // A variable named as the store key's holder (store.key.env) is not a misspelt setting.
   const keyVariable = (tree.get(['store', 'key']) as { env?: unknown } | undefined)?.env;
   const envIssues = fromEnv.issues.filter(
-    (i) => !(i.code === 'CONFIG_UNKNOWN_KEY' && i.source?.kind === 'env' && i.source.variable === keyVariable),
+    (i) =>
+      !(i.code === 'CONFIG_UNKNOWN_KEY' && i.source?.kind === 'env' && i.source.variable === keyVariable),
   );
   // reportInput: the translation says what kind of value was given (never the value itself).
   const parsed = configSchema.safeParse(tree.root, { reportInput: true });
@@ -123,7 +128,9 @@ export function inspectConfig(options: LoadOptions = {}): ConfigReport {
 /** Problems in the file in the order of its lines, then the rest in the order found. */
 function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
   const line = (i: ConfigIssue) =>
-    i.source?.kind === 'file' && i.source.line !== undefined ? i.source.line * 10_000 + (i.source.col ?? 0) : 0;
+    i.source?.kind === 'file' && i.source.line !== undefined
+      ? i.source.line * 10_000 + (i.source.col ?? 0)
+      : 0;
   const inFile = (i: ConfigIssue) => (i.source?.kind === 'file' ? 0 : 1);
   return issues
     .map((issue, index) => ({ issue, index }))
@@ -133,7 +140,8 @@ function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
 
 function warningsFor(raw: RawTree, view: ConfigView): string[] {
   const warnings: string[] = [];
-  const get = (path: string[]) => path.reduce<RawValue | undefined>((v, k) => (isTree(v) ? v[k] : undefined), raw);
+  const get = (path: string[]) =>
+    path.reduce<RawValue | undefined>((v, k) => (isTree(v) ? v[k] : undefined), raw);
   const from = (path: string[]) => {
     const source = view.sourceOf(path);
     return source ? ` (${describeSource(source)})` : '';

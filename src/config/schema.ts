@@ -49,6 +49,7 @@ export interface IssueParams {
 
 const INLINE: IssueParams = { configCode: 'CONFIG_INLINE_SECRET' };
 const UNKNOWN: IssueParams = { configCode: 'CONFIG_UNKNOWN_KEY' };
+const MISSING: IssueParams = { configCode: 'CONFIG_MISSING_KEY' };
 
 /**
  * Text that is a secret rather than the name of one: PEM (RFC 7468 section 2: "-----BEGIN"), a store key
@@ -92,7 +93,9 @@ function duration(options: { min: number; max?: number; minText: string; maxText
           return z.NEVER;
         }
         if (ms < options.min || (options.max !== undefined && ms > options.max)) {
-          const range = options.maxText ? `from ${options.minText} to ${options.maxText}` : `${options.minText} or more`;
+          const range = options.maxText
+            ? `from ${options.minText} to ${options.maxText}`
+            : `${options.minText} or more`;
           ctx.addIssue({ code: 'custom', message: `out of range; expected ${range}` });
           return z.NEVER;
         }
@@ -130,7 +133,8 @@ const count = (min: number, max: number, what: string) =>
 const port = () => z.number().int().min(1).max(65_535).describe('a TCP port, 1 to 65535');
 
 /** RFC 1123 section 2.1 host names (labels of letters, digits and '-'), or an IP address. */
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const hostName = () =>
   z
@@ -179,6 +183,10 @@ function secretRef(what: string, ways: readonly SecretWay[]) {
     z
       .unknown()
       .transform((value, ctx): SecretRef => {
+        if (value === undefined) {
+          ctx.addIssue({ code: 'custom', message: `required: ${shape}`, params: MISSING });
+          return z.NEVER;
+        }
         if (typeof value === 'string') {
           ctx.addIssue(
             looksLikeSecret(value)
@@ -320,7 +328,7 @@ const tlsSection = z
         code: 'custom',
         path: ['clinicCa'],
         message: 'command signers are checked against the clinic CA: set tls.clinicCa too',
-        params: { configCode: 'CONFIG_MISSING_KEY' } satisfies IssueParams,
+        params: MISSING,
       });
     }
   });
@@ -471,7 +479,7 @@ const alertRule = z
       ctx.addIssue({
         code: 'custom',
         message: 'a rule needs a limit: below, above, or both',
-        params: { configCode: 'CONFIG_MISSING_KEY' } satisfies IssueParams,
+        params: MISSING,
       });
     } else if (rule.below !== undefined && rule.above !== undefined && rule.below >= rule.above) {
       ctx.addIssue({ code: 'custom', path: ['above'], message: 'must be greater than below' });
@@ -538,7 +546,9 @@ const clockSection = z.strictObject({
     .describe('true or false: hold wall-clock stamping until the system clock is synchronised'),
   check: z
     .enum(['auto', 'timedatectl', 'adjtimex'])
-    .describe("auto, timedatectl (systemd-timedated's NTPSynchronized) or adjtimex (the kernel's clock status)"),
+    .describe(
+      "auto, timedatectl (systemd-timedated's NTPSynchronized) or adjtimex (the kernel's clock status)",
+    ),
 });
 
 const shutdownSection = z
