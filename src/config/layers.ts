@@ -4,6 +4,7 @@ import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { LayerEntry, RawTree, RawValue } from './defaults.js';
 import type { ConfigIssue, ConfigSource } from './errors.js';
+import { looksLikeSecret } from './schema.js';
 import { closest, didYouMean } from './suggest.js';
 import { childSchema, envName, objectKeys, type Setting, shapeOf } from './walk.js';
 
@@ -134,7 +135,9 @@ export function isTree(value: unknown): value is RawTree {
  * expects), the working directory for variables and flags.
  */
 export function resolvePaths(schema: z.ZodType, value: RawValue, base: string): RawValue {
-  const abs = (p: RawValue) => (typeof p === 'string' && p !== '' && !isAbsolute(p) ? resolve(base, p) : p);
+  // A key pasted where its path belongs stays as written, so the schema recognises and refuses it.
+  const abs = (p: RawValue) =>
+    typeof p === 'string' && p !== '' && !isAbsolute(p) && !looksLikeSecret(p) ? resolve(base, p) : p;
   const shape = shapeOf(schema);
   if (shape.type === 'path') return abs(value);
   if (shape.type === 'secret' && isTree(value) && typeof value.file === 'string') {

@@ -113,13 +113,17 @@ export function inspectConfig(options: LoadOptions = {}): ConfigReport {
   );
   // reportInput: the translation says what kind of value was given (never the value itself).
   const parsed = configSchema.safeParse(tree.root, { reportInput: true });
-  const schemaIssues = parsed.success ? [] : translateIssues(parsed.error.issues, root, sourceOf);
+  // A file that is not valid YAML was read as something else than meant: what the schema says about that
+  // reading would be noise next to the syntax error, which is the one to fix first.
+  const unreadable = issues.some((i) => i.code === 'CONFIG_SYNTAX');
+  const schemaIssues =
+    parsed.success || unreadable ? [] : translateIssues(parsed.error.issues, root, sourceOf);
   issues.push(...envIssues, ...fromFlags.issues, ...schemaIssues);
 
   const raw = tree.root;
   const view = { raw, file: file?.file, sourceOf: (path: readonly (string | number)[]) => sourceOf(path) };
   const ordered = sortIssues(issues);
-  if (!parsed.success || ordered.length > 0) {
+  if (!parsed.success || unreadable || ordered.length > 0) {
     return { ...view, config: undefined, issues: ordered, warnings: warningsFor(raw, view) };
   }
   return { ...view, config: parsed.data, issues: [], warnings: warningsFor(raw, view) };
