@@ -83,9 +83,15 @@ function missing(schema: z.ZodType | undefined, path: readonly (string | number)
   }
   const allowed = schema ? allowedText(schema) : undefined;
   const settable = path.every((p) => typeof p === 'string');
-  const how = settable ? `; set it in the file, as ${envName(path as string[])}, or with --set ${pathKey(path)}=...` : '';
+  const how = settable
+    ? `; set it in the file, as ${envName(path as string[])}, or with --set ${pathKey(path)}=...`
+    : '';
   return [
-    { code: 'CONFIG_MISSING_KEY', path: pathKey(path), message: `required${allowed ? `: ${allowed}` : ''}${how}` },
+    {
+      code: 'CONFIG_MISSING_KEY',
+      path: pathKey(path),
+      message: `required${allowed ? `: ${allowed}` : ''}${how}`,
+    },
   ];
 }
 

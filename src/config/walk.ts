@@ -22,11 +22,14 @@ function def(schema: z.ZodType): Def {
 
 const WRAPPERS = new Set(['optional', 'default', 'nullable', 'readonly', 'nonoptional', 'catch', 'prefault']);
 
-/** The schema under wrappers (optional, a transform's input, ...), stopping at one of the schema's own kinds. */
-function unwrap(schema: z.ZodType): z.ZodType {
+/**
+ * The schema under wrappers (optional, a transform's input, ...), stopping at one of the schema's own kinds
+ * unless `through` (a list of brokers is a kind of its own for variables, and still a list of objects).
+ */
+function unwrap(schema: z.ZodType, through = false): z.ZodType {
   let current = schema;
   for (;;) {
-    if (leafKindOf(current)) return current;
+    if (!through && leafKindOf(current)) return current;
     const d = def(current);
     if (WRAPPERS.has(d.type) && d.innerType) current = d.innerType;
     else if (d.type === 'pipe' && d.in) current = d.in;
@@ -53,9 +56,8 @@ export function objectKeys(schema: z.ZodType): string[] | undefined {
 
 /** The schema of a key or list item under `schema`. */
 export function childSchema(schema: z.ZodType, segment: string | number): z.ZodType | undefined {
-  const inner = unwrap(schema);
-  if (leafKindOf(inner)) return undefined;
-  const d = def(inner);
+  if (leafKindOf(unwrap(schema)) === 'secret') return undefined; // checked whole, by its own transform
+  const d = def(unwrap(schema, true));
   if (d.type === 'object' && d.shape && typeof segment === 'string') {
     return Object.hasOwn(d.shape, segment) ? d.shape[segment] : undefined;
   }

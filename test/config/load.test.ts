@@ -87,13 +87,12 @@ alerts:
     expect(lines[3]).toContain('a TCP port, 1 to 65535');
     expect(lines[4]).toContain('did you mean MDC_PULS_OXIM_SAT_O2?');
     // loadConfig throws one error that lists them all.
-    const error = (() => {
-      try {
-        loadConfig({ configFile: path, env: {}, defaultConfigFile: join(dir, 'absent.yaml') });
-      } catch (e) {
-        return e;
-      }
-    })();
+    let error: unknown;
+    try {
+      loadConfig({ configFile: path, env: {}, defaultConfigFile: join(dir, 'absent.yaml') });
+    } catch (e) {
+      error = e;
+    }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).code).toBe('CONFIG_INVALID');
     expect((error as ConfigError).issues).toHaveLength(5);
