@@ -4,7 +4,7 @@ import { GatewayError } from '../errors.js';
 export type ConfigErrorCode =
   /** The data directory is a file, or a part of its path is. */
   | 'CONFIG_NOT_A_DIRECTORY'
-  /** The data directory cannot be created or entered: no permission, or a read-only file system. */
+  /** The data directory (or another configured path) cannot be created or entered: no permission, read-only. */
   | 'CONFIG_NO_ACCESS'
   /** The configuration has problems; each is a ConfigIssue with its own code (below), all listed at once. */
   | 'CONFIG_INVALID'
