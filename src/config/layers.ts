@@ -56,8 +56,9 @@ export function fileLayer(file: string, namedBy: ConfigSource, root: z.ZodType):
     };
   }
   const lineCounter = new LineCounter();
-  // YAML 1.2 core schema (no "yes"/"no" booleans, no sexagesimal numbers); duplicate keys are errors.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // YAML 1.2 core schema (no "yes"/"no" booleans, no sexagesimal numbers); duplicate keys are errors. No
+  // warnings on the process's stderr (logLevel): a complex key becomes an unknown key, reported as such.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   const at = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, col };
@@ -193,7 +194,7 @@ export function valueFromText(
     case 'brokers':
       return { value: list().map((url) => ({ url })) };
     case 'structured': {
-      const doc = parseDocument(text);
+      const doc = parseDocument(text, { logLevel: 'error' });
       if (doc.errors.length > 0) return { problem: 'not a YAML or JSON value (write a list as [ ... ])' };
       return { value: doc.toJS() as RawValue };
     }

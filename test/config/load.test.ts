@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigIssue, formatIssue } from '../../src/config/errors.js';
 import { inspectConfig, type LoadOptions, loadConfig } from '../../src/config/load.js';
 import { configFlags } from '../../src/config/options.js';
+import { parseDuration, parseSize } from '../../src/config/quantities.js';
 import type { GatewayConfig } from '../../src/config/schema.js';
 import { DEFAULT_RETENTION } from '../../src/store/outbox.js';
 import { DEFAULT_BACKOFF } from '../../src/uplink/backoff.js';
@@ -434,5 +435,50 @@ describe('secrets are never inline', () => {
       ['store.key.file', 'CONFIG_INLINE_SECRET', 'flag'],
       ['tls.key.file', 'CONFIG_INLINE_SECRET', 'env'],
     ]);
+  });
+});
+
+describe('durations and sizes', () => {
+  it.each([
+    ['500ms', 500],
+    ['60s', 60_000],
+    ['10min', 600_000],
+    ['10m', 600_000],
+    ['1h 30min', 5_400_000],
+    ['0.5s', 500],
+    ['30d', 2_592_000_000],
+  ])('reads %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['60', '', '10 minutes', 's', '5constructor', '-1s', '1e3s'])('refuses %j', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+
+  it('reads sizes with IEC units only', () => {
+    expect(parseSize('64KiB')).toBe(65_536);
+    expect(parseSize('1GiB')).toBe(1_073_741_824);
+    expect(parseSize('1GB')).toBeUndefined();
+    expect(parseSize('1024')).toBeUndefined();
+  });
+});
+
+describe('bad input never crashes', () => {
+  it.each([
+    ['an empty file', ''],
+    ['a list', '- a\n- b\n'],
+    ['a scalar', 'hello\n'],
+    ['a binary value', 'gateway: !!binary aGVsbG8=\n'],
+    ['an unknown tag', 'gateway: !custom { id: x }\n'],
+    ['a complex key', '? [a, b]\n: c\n'],
+    ['aliases', 'a: &x [1, 2]\nb: *x\ngateway: *x\n'],
+    ['an undefined alias', 'gateway: *nothing\n'],
+    ['deep nesting', `${'['.repeat(500)}${']'.repeat(500)}\n`],
+    ['NUL bytes', 'gateway:\n  id: "a\\0b"\n'],
+  ])('reports %s as issues', (_, text) => {
+    const report = inspect({ configFile: file(text) });
+    expect(report.config).toBeUndefined();
+    expect(report.issues.length).toBeGreaterThan(0);
+    for (const issue of report.issues) expect(formatIssue(issue)).toMatch(/\[CONFIG_[A-Z_]+\]$/);
   });
 });
