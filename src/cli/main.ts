@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { GatewayError, UsageError } from '../errors.js';
 import { CERTS_HELP, certsCommand } from './certs.js';
+import { CONFIG_HELP, configCommand } from './config.js';
 import { DECODE_HELP, decodeCommand } from './decode.js';
 import { DEVICES_HELP, devicesCommand } from './devices.js';
 import { DRIVERS_HELP, driversCommand } from './drivers.js';
@@ -46,6 +47,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'development CA, enrolment (CSR, sign) and certificate checks',
     help: CERTS_HELP,
     run: certsCommand,
+  },
+  config: {
+    summary: 'check the configuration, or print it with where each value came from',
+    help: CONFIG_HELP,
+    run: configCommand,
   },
 };
 
