@@ -445,7 +445,11 @@ describe('downlink commands', () => {
     });
     uplink.start();
     await vi.waitFor(() => expect(uplink.connected).toBe(true), WAIT);
-    clinic = await connect({ clientId: 'clinic-test-commander', cert: pki.pem.clinic, key: pki.pem.clinicKey });
+    clinic = await connect({
+      clientId: 'clinic-test-commander',
+      cert: pki.pem.clinic,
+      key: pki.pem.clinicKey,
+    });
     const gatewayPublicKey = new X509Certificate(pki.pem.gateway).publicKey;
     clinic.on('message', (_topic, payload) => {
       // replies are signed by the gateway: verify before reading
