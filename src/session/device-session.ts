@@ -5,6 +5,7 @@ import { encodeCurrentTime } from '../gatt/device-info.js';
 import { decodeRacp, encodeRacpReportAll, encodeRacpReportFrom } from '../gatt/glucose-racp.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import type { Reading } from '../model/observation.js';
+import { backoffCeiling } from '../util/backoff.js';
 import { type ClockHandling, DeviceClock, deviceTimeToEpoch, type OffsetEstimate } from './clock-sync.js';
 import { checkServices, describeVerdict, type ServicesVerdict, samePresence } from './gatt-check.js';
 import {
@@ -501,7 +502,7 @@ export class DeviceSession {
     if (!presence) return;
     this.cancelPresenceWait();
     const base = this.options.presenceMinGapMs ?? PRESENCE_MIN_GAP_MS;
-    const gap = base * 2 ** Math.min(this.earlyWakes, 30);
+    const gap = backoffCeiling(this.earlyWakes, base, Number.POSITIVE_INFINITY);
     if (gap >= timerDelay) return;
     const controller = new AbortController();
     this.presenceWait = controller;

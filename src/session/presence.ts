@@ -1,4 +1,5 @@
 import { type Advertisement, BleError, type CentralPort } from '../ble/central.js';
+import { backoffCeiling, equalJitter } from '../util/backoff.js';
 import type { Timers } from './timers.js';
 
 /**
@@ -230,10 +231,10 @@ export class PresenceMonitor implements Presence {
 
   private restartDelay(): Promise<void> {
     const { timers } = this.options;
-    const ceiling = Math.min(this.restartCapMs, this.restartBaseMs * 2 ** Math.min(this.failuresInRow, 30));
+    const ceiling = backoffCeiling(this.failuresInRow, this.restartBaseMs, this.restartCapMs);
     this.failuresInRow++;
     // Half fixed, half jittered: never zero, so a scan that fails at once cannot loop.
-    const wait = Math.floor(ceiling / 2 + ((this.options.random ?? Math.random)() * ceiling) / 2);
+    const wait = equalJitter(ceiling, this.options.random ?? Math.random);
     this.emit({ type: 'scan-restart-deferred', inMs: wait });
     return new Promise((resolve) => {
       const wake = () => {

@@ -5,6 +5,7 @@ import {
   type CentralPort,
   type ScanOptions,
 } from '../ble/central.js';
+import { backoffCeiling } from '../util/backoff.js';
 import type { Timers } from './timers.js';
 
 /**
@@ -261,7 +262,7 @@ export class RadioWatchdog implements RadioHealth {
     const { timers } = this.options;
     // At least minGapMs after any cycle, doubling with each cycle that did not bring the radio back.
     const exponent = Math.max(1, this.cyclesSinceHealthy) - 1;
-    const gap = Math.min(this.settings.maxGapMs, this.settings.minGapMs * 2 ** Math.min(exponent, 30));
+    const gap = backoffCeiling(exponent, this.settings.minGapMs, this.settings.maxGapMs);
     const earliest = this.lastCycleEnd === undefined ? 0 : this.lastCycleEnd + gap;
     const wait = earliest - timers.now();
     if (wait > 0) {
