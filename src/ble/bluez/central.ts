@@ -1,5 +1,6 @@
 import type nodeBle from 'node-ble';
 import { longUuid, normalizeUuid } from '../../gatt/uuid.js';
+import { realScheduler, type Scheduler } from '../../util/scheduler.js';
 import {
   type Advertisement,
   BleError,
@@ -52,11 +53,14 @@ export interface BluezCentralOptions {
   readonly pairingTimeoutMs?: number;
   /** The pairing agent's passkey provider and confirmation policy; `false` registers no agent. */
   readonly agent?: AgentOptions | false;
+  /** Deadlines and scan windows. Default: real time. */
+  readonly scheduler?: Scheduler;
 }
 
 export class BluezCentral implements CentralPort, LinkContext {
   readonly backend = 'bluez' as const;
   private readonly timeoutMs: number;
+  private readonly scheduler: Scheduler;
   private session: NodeBleBluetooth | undefined;
   private bus: MessageBus | undefined;
   private adapterName = '';
@@ -75,6 +79,7 @@ export class BluezCentral implements CentralPort, LinkContext {
 
   constructor(private readonly options: BluezCentralOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.scheduler = options.scheduler ?? realScheduler;
   }
 
   async start(): Promise<void> {
@@ -121,7 +126,7 @@ export class BluezCentral implements CentralPort, LinkContext {
       this.adapterDown = false;
 
       if (this.options.agent !== false) {
-        this.agent = new BluezAgent(bus, this.options.agent ?? {}, this.timeoutMs);
+        this.agent = new BluezAgent(bus, this.options.agent ?? {}, this.timeoutMs, this.scheduler);
         await this.agent.register();
       }
     } catch (error) {
@@ -206,10 +211,11 @@ export class BluezCentral implements CentralPort, LinkContext {
     }
     try {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, options.durationMs);
+        const scheduler = this.scheduler;
+        const timer = scheduler.setTimeout(done, options.durationMs);
         options.signal?.addEventListener('abort', done, { once: true });
         function done() {
-          clearTimeout(timer);
+          scheduler.clearTimeout(timer);
           options.signal?.removeEventListener('abort', done);
           resolve();
         }
@@ -247,7 +253,7 @@ export class BluezCentral implements CentralPort, LinkContext {
     ms = this.timeoutMs,
     missing: 'BLE_NOT_FOUND' | 'BLE_DEVICE_GONE' = 'BLE_NOT_FOUND',
   ) {
-    return withTimeout(work, ms, what, missing);
+    return withTimeout(work, ms, what, this.scheduler, missing);
   }
 
   /** @internal */
