@@ -1,9 +1,10 @@
+import { normalizeAddress } from '../ble/address.js';
 import { BACKEND_NAMES, type BackendName, createCentral, SIM_PASSKEY } from '../ble/backends.js';
 import { BleError } from '../ble/central.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import { UsageError } from '../errors.js';
 import { DeviceError } from '../store/device-errors.js';
-import { canonicalAddress, type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
+import { type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
 import { parseCommandArgs } from './args.js';
 import { openRegistry, STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
@@ -89,7 +90,7 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
         confirm: async ({ address, passkey }) =>
           target !== undefined &&
           address !== undefined &&
-          canonicalAddress(address) === target &&
+          normalizeAddress(address) === target &&
           (passkey === undefined ||
             prompt.confirm(`Does the device show ${String(passkey).padStart(6, '0')}?`)),
         display: ({ passkey }) => say(`Type ${String(passkey).padStart(6, '0')} on the device.`),

@@ -1,9 +1,10 @@
+import { normalizeAddress } from '../ble/address.js';
 import { type Advertisement, BleError, type CentralPort, type Connection } from '../ble/central.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { Driver } from '../drivers/sdk/define-driver.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import { DeviceError } from '../store/device-errors.js';
-import { canonicalAddress, type EnrolledDevice } from '../store/device-registry.js';
+import type { EnrolledDevice } from '../store/device-registry.js';
 
 /**
  * The radio half of `rpm-gateway pair`, without the terminal: find the supported devices nearby, then connect
@@ -42,7 +43,7 @@ export async function findCandidates(
       manufacturerIds: [...ad.manufacturerData.keys()],
     });
     if (!driver) return;
-    const address = canonicalAddress(ad.address);
+    const address = normalizeAddress(ad.address);
     const known = seen.get(address);
     if (known) {
       if (ad.rssi !== undefined) known.rssi = ad.rssi;

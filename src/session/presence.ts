@@ -1,3 +1,4 @@
+import { normalizeAddress } from '../ble/address.js';
 import { type Advertisement, BleError, type CentralPort } from '../ble/central.js';
 import { backoffCeiling, equalJitter } from '../util/backoff.js';
 import type { Scheduler } from '../util/scheduler.js';
@@ -270,6 +271,3 @@ function cancelled(message: string): BleError {
 }
 
 /** Bluetooth addresses compare case-insensitively (BlueZ prints them upper case, others lower). */
-function normalizeAddress(address: string): string {
-  return address.toUpperCase();
-}

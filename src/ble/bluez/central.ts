@@ -1,6 +1,7 @@
 import type nodeBle from 'node-ble';
 import { longUuid, normalizeUuid } from '../../gatt/uuid.js';
 import { realScheduler, type Scheduler } from '../../util/scheduler.js';
+import { normalizeAddress } from '../address.js';
 import {
   type Advertisement,
   BleError,
@@ -179,7 +180,8 @@ export class BluezCentral implements CentralPort, LinkContext {
       );
     }
     for (const connection of [...this.connections]) {
-      if (connection.address === address.toUpperCase()) await connection.disconnect().catch(() => undefined);
+      if (connection.address === normalizeAddress(address))
+        await connection.disconnect().catch(() => undefined);
     }
     try {
       await this.call(callProxy(this.adapterIface as ClientInterface, 'RemoveDevice', path), 'cache clear');
@@ -234,7 +236,7 @@ export class BluezCentral implements CentralPort, LinkContext {
     await this.ensureDevice(path, remaining);
     const adapter = this.adapter as nodeBle.Adapter;
     const device = await this.call(adapter.getDevice(address), 'device lookup', remaining());
-    const connection = new BluezConnection(this, device, address.toUpperCase(), () => this.adapterDown);
+    const connection = new BluezConnection(this, device, normalizeAddress(address), () => this.adapterDown);
     try {
       await connection.open(remaining, this.timeoutMs);
     } catch (error) {
