@@ -6,7 +6,7 @@
  */
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
-import { spo2Measurement } from './measurements.js';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 
 const [path, startText, seedText] = process.argv.slice(2);
 let n = Number(startText);

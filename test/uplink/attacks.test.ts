@@ -15,8 +15,11 @@ import { ClinicReceiver } from '../../src/clinic/receiver.js';
 import {
   checkServerCertificate,
   createDevelopmentCa,
+  createDevelopmentPki,
+  type DevelopmentPki,
   issueClinicCertificate,
   issueGatewayCertificate,
+  signingCredentials,
 } from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
@@ -39,11 +42,10 @@ import {
   type WireError,
 } from '../../src/wire/index.js';
 import { wireItemRecords } from '../../src/wire/record-codec.js';
-import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
 
 /** Each attack from the uplink issue, over real TLS sockets against the real broker. */
 let dir: string;
-let pki: TestPki;
+let pki: DevelopmentPki;
 let broker: ClinicalBroker;
 let port: number;
 const refusals: Refusal[] = [];
@@ -57,7 +59,7 @@ let auditRefusal: (refusal: Refusal) => void;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-attacks-'));
-  pki = await createTestPki(dir);
+  pki = await createDevelopmentPki(dir);
   audit = new AuditLog(join(dir, 'audit.log'));
   auditRefusal = auditBrokerRefusals(audit, Date.now);
   broker = new ClinicalBroker({
@@ -445,7 +447,11 @@ describe('downlink commands', () => {
     });
     uplink.start();
     await vi.waitFor(() => expect(uplink.connected).toBe(true), WAIT);
-    clinic = await connect({ clientId: 'clinic-test-commander', cert: pki.pem.clinic, key: pki.pem.clinicKey });
+    clinic = await connect({
+      clientId: 'clinic-test-commander',
+      cert: pki.pem.clinic,
+      key: pki.pem.clinicKey,
+    });
     const gatewayPublicKey = new X509Certificate(pki.pem.gateway).publicKey;
     clinic.on('message', (_topic, payload) => {
       // replies are signed by the gateway: verify before reading

@@ -2,16 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/support/mosquitto.js';
 import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
 import { identifyClient } from '../../src/broker/identify.js';
+import { createDevelopmentPki, type DevelopmentPki, signingCredentials } from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink, type UplinkEvent } from '../../src/uplink/uplink.js';
 import { VirtualScheduler } from '../../src/util/scheduler.js';
 import { gatewayTopics } from '../../src/wire/index.js';
-import { freePort } from '../support/mosquitto.js';
-import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
 import { until } from '../support/until.js';
 
 /**
@@ -20,11 +20,11 @@ import { until } from '../support/until.js';
  * observed where it starts: the uplink loads the TLS material first thing in every attempt.
  */
 let dir: string;
-let pki: TestPki;
+let pki: DevelopmentPki;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-reconnect-'));
-  pki = await createTestPki(dir);
+  pki = await createDevelopmentPki(dir);
 });
 
 afterAll(async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import type { OutboxRecord } from '../../src/store/outbox.js';
 import { JSON_FORMAT, jsonRecords } from '../../src/store/record-codec.js';
 import { decodeBatch, encodeBatch, encodeBatchOfItems } from '../../src/wire/batch.js';
@@ -7,7 +8,6 @@ import { verifyEnvelope } from '../../src/wire/cose.js';
 import { WIRE_ITEM_FORMAT, wireItemRecords } from '../../src/wire/record-codec.js';
 import { decodeStatus } from '../../src/wire/status.js';
 import { topicFor } from '../../src/wire/topics.js';
-import { spo2Measurement } from '../support/measurements.js';
 import { newSigner, resolverFor } from './support.js';
 
 describe('gatewayCodec (the uplink codec)', () => {
