@@ -68,7 +68,7 @@ const STATEMENT = /^(?:import|export)\b[^;]*?\bfrom\s*(['"])([^'"]+)\1/gm;
 const SIDE_EFFECT = /^import\s*(['"])([^'"]+)\1/gm;
 const DYNAMIC = /\bimport\(\s*(['"])([^'"]+)\1\s*\)/g;
 
-export function importsOf(file: string, source: string): string[] {
+function importsOf(file: string, source: string): string[] {
   const specifiers = [STATEMENT, SIDE_EFFECT, DYNAMIC].flatMap((pattern) =>
     [...source.matchAll(pattern)].map((match) => match[2] as string),
   );
@@ -82,7 +82,7 @@ function within(path: string, area: string): boolean {
 }
 
 /** "file imports target" for each import that breaks the rule. */
-export function violations(rule: Rule, file: string, source: string): string[] {
+function violations(rule: Rule, file: string, source: string): string[] {
   return importsOf(file, source)
     .filter((target) => !within(target, rule.folder))
     .filter(
