@@ -67,4 +67,5 @@ export {
   checkServerCertificate,
   TLS_MIN_VERSION,
   TLS12_AEAD_CIPHERS,
+  type TlsMaterial,
 } from './tls.js';

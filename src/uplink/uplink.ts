@@ -1,34 +1,14 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../pki/index.js';
+import {
+  checkServerCertificate,
+  TLS_MIN_VERSION,
+  TLS12_AEAD_CIPHERS,
+  type TlsMaterial,
+} from '../pki/index.js';
 import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../util/scheduler.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
-
-/**
- * The uplink: drains the outbox to the clinic broker over mutual-TLS MQTT.
- *
- * - The outbox is the source of truth: a batch is leased, published with QoS 1, and deleted only when its
- *   PUBACK arrives. When the connection drops, every lease of that connection is returned and the batch goes
- *   out again after the reconnect (the clinic de-duplicates by measurement id). Nothing is kept in mqtt.js's
- *   in-memory queue, which is lost on restart (mqttjs/MQTT.js#398, #607).
- * - Each connection is a new mqtt.js client made from TLS material loaded afresh, so a renewed certificate is
- *   used at the next reconnect without a restart (mqttjs/MQTT.js#916). mqtt.js's fixed-period reconnect is
- *   off; reconnects use exponential backoff with full jitter (backoff.ts).
- * - Adaptive batching: the pump leases lane by lane (alert, live, backlog). A reading appended to an idle
- *   outbox goes out at once in a batch of its own; a backlog drains in batches of up to `backlogBatchBytes`,
- *   with up to `window` batches awaiting PUBACK at a time.
- * - Live readings leave while their append commits: the pump runs for the alert and live lanes inside the
- *   append transaction (Outbox.onStaged), so the trip to the broker overlaps the fsync; the rows are deleted
- *   only on PUBACK, which is handled after the commit. Backlog batches are only leased from committed rows.
- * - TLS: TLS 1.2 minimum, the configured CA as the only trust anchor, certificate and host name
- *   verification always on. There is deliberately no option to turn verification off.
- */
-export interface TlsMaterial {
-  readonly ca: string | Buffer;
-  readonly cert: string | Buffer;
-  readonly key: string | Buffer;
-}
 
 /** Builds the signed payloads (see src/wire): the uplink itself never looks inside them. */
 export interface UplinkCodec {
@@ -101,6 +81,25 @@ interface Connection {
   inFlight: number;
 }
 
+/**
+ * The uplink: drains the outbox to the clinic broker over mutual-TLS MQTT.
+ *
+ * - The outbox is the source of truth: a batch is leased, published with QoS 1, and deleted only when its
+ *   PUBACK arrives. When the connection drops, every lease of that connection is returned and the batch goes
+ *   out again after the reconnect (the clinic de-duplicates by measurement id). Nothing is kept in mqtt.js's
+ *   in-memory queue, which is lost on restart (mqttjs/MQTT.js#398, #607).
+ * - Each connection is a new mqtt.js client made from TLS material loaded afresh, so a renewed certificate is
+ *   used at the next reconnect without a restart (mqttjs/MQTT.js#916). mqtt.js's fixed-period reconnect is
+ *   off; reconnects use exponential backoff with full jitter (backoff.ts).
+ * - Adaptive batching: the pump leases lane by lane (alert, live, backlog). A reading appended to an idle
+ *   outbox goes out at once in a batch of its own; a backlog drains in batches of up to `backlogBatchBytes`,
+ *   with up to `window` batches awaiting PUBACK at a time.
+ * - Live readings leave while their append commits: the pump runs for the alert and live lanes inside the
+ *   append transaction (Outbox.onStaged), so the trip to the broker overlaps the fsync; the rows are deleted
+ *   only on PUBACK, which is handled after the commit. Backlog batches are only leased from committed rows.
+ * - TLS: TLS 1.2 minimum, the configured CA as the only trust anchor, certificate and host name
+ *   verification always on. There is deliberately no option to turn verification off.
+ */
 export class Uplink {
   private readonly scheduler: Scheduler;
   private readonly backoff: Backoff;
