@@ -73,9 +73,10 @@ import {
 } from '../src/pki/index.js';
 import { EnvKeyProvider } from '../src/store/keys.js';
 import { type Lease, Outbox } from '../src/store/outbox.js';
+import { wireItemRecords } from '../src/uplink/record-codec.js';
 import { signedCodec } from '../src/uplink/signed-codec.js';
 import { Uplink, type UplinkCodec, type UplinkEvent } from '../src/uplink/uplink.js';
-import { decodeBatch, gatewayTopics, verifyEnvelope, wireItemRecords } from '../src/wire/index.js';
+import { decodeBatch, gatewayTopics, verifyEnvelope } from '../src/wire/index.js';
 import { spo2Measurement } from './support/measurements.js';
 import { freePort, mosquittoAvailable } from './support/mosquitto.js';
 

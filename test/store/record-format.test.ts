@@ -8,8 +8,8 @@ import { EnvKeyProvider } from '../../src/store/keys.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { JSON_FORMAT, jsonRecords } from '../../src/store/record-codec.js';
+import { WIRE_ITEM_FORMAT, wireItemRecords } from '../../src/uplink/record-codec.js';
 import { decodeBatchItem, encodeBatchItem } from '../../src/wire/batch.js';
-import { WIRE_ITEM_FORMAT, wireItemRecords } from '../../src/wire/record-codec.js';
 
 const KEY = 'c'.repeat(64);
 let dir: string;

@@ -6,7 +6,7 @@ import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { StoreError } from '../../src/store/errors.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { type Lane, type Lease, Outbox } from '../../src/store/outbox.js';
-import { wireItemRecords } from '../../src/wire/record-codec.js';
+import { wireItemRecords } from '../../src/uplink/record-codec.js';
 import { thrownBy } from '../support/errors.js';
 
 // Outbox.onStaged: the uplink leases and publishes live readings inside the append transaction, before its

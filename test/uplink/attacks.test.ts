@@ -26,6 +26,7 @@ import { Outbox } from '../../src/store/outbox.js';
 import { auditCommandEvents } from '../../src/uplink/command-audit.js';
 import { CommandSigners } from '../../src/uplink/command-signers.js';
 import { type CommandEvent, commandHandler } from '../../src/uplink/commands.js';
+import { wireItemRecords } from '../../src/uplink/record-codec.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink, type UplinkEvent } from '../../src/uplink/uplink.js';
 import { ManualClock } from '../../src/util/clock.js';
@@ -41,7 +42,6 @@ import {
   verifyEnvelope,
   type WireError,
 } from '../../src/wire/index.js';
-import { wireItemRecords } from '../../src/wire/record-codec.js';
 
 /** Each attack from the uplink issue, over real TLS sockets against the real broker. */
 let dir: string;

@@ -20,10 +20,10 @@ import {
 } from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
+import { wireItemRecords } from '../../src/uplink/record-codec.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink } from '../../src/uplink/uplink.js';
 import { gatewayTopics } from '../../src/wire/index.js';
-import { wireItemRecords } from '../../src/wire/record-codec.js';
 import { until } from '../support/until.js';
 
 /**
