@@ -230,8 +230,8 @@ export class BluezCentral implements CentralPort, LinkContext {
 
   async connect(address: string, options: { readonly timeoutMs: number }): Promise<Connection> {
     this.requireStarted();
-    const deadline = Date.now() + options.timeoutMs;
-    const remaining = () => Math.max(1, deadline - Date.now());
+    const deadline = this.scheduler.now() + options.timeoutMs;
+    const remaining = () => Math.max(1, deadline - this.scheduler.now());
     const path = devicePath(this.adapterName, address);
     await this.ensureDevice(path, remaining);
     const adapter = this.adapter as nodeBle.Adapter;
