@@ -35,6 +35,11 @@ const RULES: readonly Rule[] = [
     because: 'the codecs are pure: bytes in, specification structs out',
   },
   {
+    folder: 'src/wire',
+    only: ['src/model', 'src/errors.ts'],
+    because: 'the wire format is a pure codec of value types: any gateway or clinic can use it alone',
+  },
+  {
     folder: 'src/drivers/sdk',
     only: ['src/gatt', 'src/model', 'src/errors.ts'],
     because: 'drivers see the SDK only, and the SDK exposes codecs and value types only',

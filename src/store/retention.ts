@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Gap } from '../model/gap.js';
 import type { SqliteDatabase } from './encrypted-database.js';
 
 /**
@@ -19,20 +20,6 @@ export interface RetentionPolicy {
   readonly whenFull: 'evict-oldest-backlog' | 'reject';
   /** How long ids of acknowledged stored records are remembered to drop a device's re-sends. */
   readonly ackedIdRetentionMs: number;
-}
-
-export interface Gap {
-  readonly type: 'gap';
-  readonly id: string;
-  readonly deviceId: string;
-  /** How many readings were dropped. */
-  readonly count: number;
-  /** Measurement time of the first and last dropped reading. */
-  readonly firstTime: string;
-  readonly lastTime: string;
-  readonly reason: 'evicted-full' | 'expired';
-  /** When the gateway dropped them (ISO-8601 UTC). */
-  readonly recordedAt: string;
 }
 
 export interface EvictionOutcome {

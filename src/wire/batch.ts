@@ -1,8 +1,8 @@
 import { isMdcCode } from '../model/codes.js';
+import type { Gap } from '../model/gap.js';
 import type { Measurement, TimeSource } from '../model/measurement.js';
 import type { InvalidReason, JsonValue, Observation } from '../model/observation.js';
 import { isUcumUnit } from '../model/units.js';
-import type { Gap } from '../store/retention.js';
 import { type CborInput, CborRaw, type CborValue, decodeCbor, encodeCbor } from './cbor.js';
 import { WireError } from './errors.js';
 import {

@@ -1,8 +1,8 @@
 import { Decoder as CborxDecoder } from 'cbor-x';
 import { describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../scripts/support/measurements.js';
+import type { Gap } from '../../src/model/gap.js';
 import type { Measurement } from '../../src/model/measurement.js';
-import type { Gap } from '../../src/store/retention.js';
 import {
   type Batch,
   type BatchItem,
