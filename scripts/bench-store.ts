@@ -8,7 +8,7 @@
  *   outbox            this project's Outbox (ChaCha20-Poly1305, group commit, idempotency, retention), rows
  *                     as JSON (its default record codec)
  *   outbox-wire       the same with the gateway's record codec: each row stored as its checked wire-format
- *                     batch item (CBOR), what the running gateway does (src/wire/record-codec.ts)
+ *                     batch item (CBOR), what the running gateway does (src/uplink/record-codec.ts)
  *   plain             better-sqlite3 without encryption, same schema, one transaction per burst
  *   raw-chacha20      SQLite3MultipleCiphers ChaCha20-Poly1305, same schema and batching (no outbox logic)
  *   raw-sqlcipher     SQLite3MultipleCiphers SQLCipher v4 (AES-256-CBC + HMAC-SHA512), same again
@@ -114,7 +114,7 @@ async function worker(variant: string, dir: string, rows: number): Promise<Resul
   if (variant.startsWith('outbox')) {
     const { Outbox } = await import('../src/store/outbox.js');
     const { EnvKeyProvider } = await import('../src/store/keys.js');
-    const { wireItemRecords } = await import('../src/wire/record-codec.js');
+    const { wireItemRecords } = await import('../src/uplink/record-codec.js');
     const outbox = new Outbox({
       path,
       keys: new EnvKeyProvider('K', { K: KEY }),

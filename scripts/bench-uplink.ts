@@ -64,19 +64,21 @@ import { GatewayDirectory } from '../src/clinic/gateway-directory.js';
 import type { Measurement } from '../src/model/measurement.js';
 import {
   checkServerCertificate,
+  createDevelopmentPki,
   identityOf,
   loadTlsCredentials,
+  signingCredentials,
   TLS_MIN_VERSION,
   TLS12_AEAD_CIPHERS,
 } from '../src/pki/index.js';
 import { EnvKeyProvider } from '../src/store/keys.js';
 import { type Lease, Outbox } from '../src/store/outbox.js';
+import { wireItemRecords } from '../src/uplink/record-codec.js';
 import { signedCodec } from '../src/uplink/signed-codec.js';
 import { Uplink, type UplinkCodec, type UplinkEvent } from '../src/uplink/uplink.js';
-import { decodeBatch, gatewayTopics, verifyEnvelope, wireItemRecords } from '../src/wire/index.js';
-import { spo2Measurement } from '../test/support/measurements.js';
-import { freePort, mosquittoAvailable } from '../test/support/mosquitto.js';
-import { createTestPki, signingCredentials } from '../test/support/pki-setup.js';
+import { decodeBatch, gatewayTopics, verifyEnvelope } from '../src/wire/index.js';
+import { spo2Measurement } from './support/measurements.js';
+import { freePort, mosquittoAvailable } from './support/mosquitto.js';
 
 const { values } = parseArgs({
   options: {
@@ -884,7 +886,7 @@ if (values.role) {
   let latency: LatencyResult | undefined;
   const started = performance.now();
   try {
-    const created = await createTestPki(dir);
+    const created = await createDevelopmentPki(dir);
     const pki: PkiInfo = { gatewayId: created.gatewayId, files: created.files };
     writeFileSync(join(dir, 'pki.json'), JSON.stringify(pki));
     const only = values.only?.split(',');

@@ -77,7 +77,7 @@ const session = new DeviceSession({
   device: { id: 'hardware-check', address: chosen.advertisement.address },
   driver: chosen.driver,
   central,
-  timers: realScheduler,
+  scheduler: realScheduler,
   utcOffsetMinutes: () => -new Date().getTimezoneOffset(),
   onState: (state, detail) =>
     console.log(`[${new Date().toISOString()}] state ${state}${detail ? ` (${detail})` : ''}`),

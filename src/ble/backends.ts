@@ -1,3 +1,4 @@
+import { normalizeAddress } from './address.js';
 import type { AgentOptions } from './bluez/agent.js';
 import type { CentralPort } from './central.js';
 
@@ -13,9 +14,11 @@ export const BACKEND_NAMES: readonly BackendName[] = ['bluez', 'noble', 'sim'];
 
 /**
  * Asks the user for the 6-digit passkey a device shows while bonding (the CLI prompts on the terminal). One
- * shape for every backend; each backend adapts it to its own pairing mechanism.
+ * shape for every backend; each backend adapts it to its own pairing mechanism and says which device asks
+ * (its address in the form of src/ble/address.ts; undefined when the backend cannot tell), so a caller can
+ * refuse requests from any device but the one being enrolled.
  */
-export type PasskeyPrompt = () => Promise<number>;
+export type PasskeyPrompt = (request: { readonly address: string | undefined }) => Promise<number>;
 
 /** The simulator's devices all show this passkey (printed by `scan --backend sim` and `pair --backend sim`). */
 export const SIM_PASSKEY = 123456;
@@ -35,7 +38,7 @@ export async function createCentral(name: BackendName, options: CentralChoice = 
       if (options.agent === false) return new BluezCentral({ agent: false });
       const agent: AgentOptions = {
         ...(options.agent ?? {}),
-        ...(passkey ? { passkey: () => passkey() } : {}),
+        ...(passkey ? { passkey } : {}),
       };
       return new BluezCentral({ agent });
     }
@@ -49,7 +52,11 @@ export async function createCentral(name: BackendName, options: CentralChoice = 
       const devices = SIMULATED_DRIVER_IDS.map((id, i) => simulatedDevice(id, { seed: i + 1 }));
       return new SimCentral({
         peripherals: devices.map((d) => d.peripheral),
-        passkeyProvider: async () => String(passkey ? await passkey() : SIM_PASSKEY).padStart(6, '0'),
+        passkeyProvider: async (address) =>
+          String(passkey ? await passkey({ address: normalizeAddress(address) }) : SIM_PASSKEY).padStart(
+            6,
+            '0',
+          ),
       });
     }
   }

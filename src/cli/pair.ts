@@ -1,13 +1,14 @@
 import { BACKEND_NAMES, type BackendName, createCentral, SIM_PASSKEY } from '../ble/backends.js';
-import { BleError } from '../ble/central.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
+import { PairingAgent, type PairingPrompts } from '../enrolment/pairing-agent.js';
+import { type Candidate, EnrolmentWorkflow } from '../enrolment/workflow.js';
 import { UsageError } from '../errors.js';
 import { DeviceError } from '../store/device-errors.js';
-import { canonicalAddress, type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
+import { type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
 import { parseCommandArgs } from './args.js';
+import { candidateLine } from './candidate-line.js';
 import { openRegistry, STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
-import { type Candidate, candidateLine, findCandidates, pairWith } from './pairing.js';
 import { LinePrompt } from './prompt.js';
 
 export const PAIR_HELP = `Usage: rpm-gateway pair [--backend bluez|sim] [--seconds 10] [--pick N] [--label TEXT] [--yes]
@@ -30,8 +31,6 @@ Options:
                          again a device that is enrolled already
 ${STORE_OPTIONS_HELP}
   -h, --help             show this help`;
-
-const CONNECT_TIMEOUT_MS = 20_000;
 
 export async function pairCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs({
@@ -69,47 +68,25 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
   // Opened first: a running gateway (STORE_LOCKED) is reported before the user waits for a scan.
   const store = await openRegistry(location);
   try {
-    const drivers = await loadBundledRegistry();
-    let passkeyAsked = false;
-    let passkeyGiven = false;
-    /** The picked device: the only one whose pairing requests the bluez agent entertains. */
-    let target: string | undefined;
-    const central = await createCentral(backend, {
-      passkey: async () => {
-        passkeyAsked = true;
-        const passkey = await askPasskey(prompt, backend, say);
-        passkeyGiven = true;
-        return passkey;
-      },
-      // bluez (doc/org.bluez.Agent.rst): numeric comparison (RequestConfirmation) asks the user to compare the
-      // two displays; Just Works (RequestAuthorization, no passkey) is accepted because the user picked this
-      // device in this command. Requests from any other device (BlueZ routes every pairing to the default
-      // agent, a neighbour's included) are refused.
-      agent: {
-        confirm: async ({ address, passkey }) =>
-          target !== undefined &&
-          address !== undefined &&
-          canonicalAddress(address) === target &&
-          (passkey === undefined ||
-            prompt.confirm(`Does the device show ${String(passkey).padStart(6, '0')}?`)),
-        display: ({ passkey }) => say(`Type ${String(passkey).padStart(6, '0')} on the device.`),
-      },
-    });
+    const agent = new PairingAgent();
+    const central = await createCentral(backend, agent.hooks);
     await central.start();
     try {
+      const workflow = new EnrolmentWorkflow({
+        central,
+        agent,
+        drivers: await loadBundledRegistry(),
+        registry: store.registry,
+        audit: location.audit,
+        actor: 'cli',
+      });
       say(`scanning for ${seconds} s (${backend}) ...`);
-      const candidates = await findCandidates(central, drivers, seconds * 1000, (address) =>
-        store.registry.findByAddress(address),
-      );
-      if (candidates.length === 0) {
-        throw new DeviceError(
-          'DEVICE_NONE_NEARBY',
-          'no supported health device nearby (is it awake and in pairing mode? most advertise only for a ' +
-            'minute after a measurement or a press of the Bluetooth button)',
-        );
-      }
+      const candidates = await workflow.scan(seconds * 1000);
       for (const candidate of candidates) say(describeCandidate(candidate));
-      const chosen = await choose(candidates, pick, prompt);
+      const chosen =
+        pick === undefined
+          ? await choose(candidates, prompt)
+          : workflow.pick(candidates, pick, `--pick ${pick}`);
       // Say what is about to be enrolled, and under which label, before anything happens: a number typed
       // from an older list (another scan, another day) must not enrol the wrong device unnoticed.
       say(`about to enrol ${describeChoice(chosen, values.label)}`);
@@ -124,63 +101,16 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
         const enrol = await prompt.confirm(`Enrol device ${chosen.number}?`);
         if (!enrol) throw new DeviceError('DEVICE_NOT_CHOSEN', 'nothing was paired');
       }
-      target = chosen.address;
       const { driver } = chosen;
-      let result: Awaited<ReturnType<typeof pairWith>>;
-      try {
-        result = await pairWith(central, chosen, {
-          timeoutMs: CONNECT_TIMEOUT_MS,
-          ...(values.bond ? { forceBond: true } : {}),
-          onStep: (step) => {
-            if (step === 'connecting') say(`connecting to ${chosen.number}. ${driver.category} ...`);
-            if (step === 'bonding') say('bonding ...');
-            if (step === 'checking') say('checking that the device answers ...');
-          },
-        });
-      } catch (error) {
-        if (passkeyAsked && !passkeyGiven) {
-          throw new DeviceError('DEVICE_NOT_CHOSEN', 'no passkey was entered; nothing was paired', {
-            cause: error,
-          });
-        }
-        if (error instanceof BleError && error.code === 'BLE_AUTH_FAILED') {
-          location.audit.record('device.pairing-failed', 'cli', {
-            driver: driver.id,
-            profile: driver.category,
-            reason: passkeyAsked ? 'passkey-refused' : 'authentication-failed',
-          });
-          throw new BleError(
-            'BLE_AUTH_FAILED',
-            passkeyAsked
-              ? 'the passkey was refused; try again (rpm-gateway pair), typing the 6 digits the device shows'
-              : 'the device refused to pair; put it in pairing mode and try again (rpm-gateway pair)',
-            { cause: error },
-          );
-        }
-        throw error;
-      }
-      const { device, created } = store.registry.enrol({
-        address: chosen.address,
-        driverId: driver.id,
-        category: driver.category,
-        bonded: result.bonded,
+      const { device, created } = await workflow.enrol(chosen, {
+        prompts: terminalPrompts(prompt, backend, say),
         ...(values.label === undefined ? {} : { label: values.label }),
-        ...(result.model === undefined ? {} : { model: result.model }),
-      });
-      // The audit log holds ids, never the address, and not the label (a user's label may name the patient).
-      if (result.bondedNow) {
-        location.audit.record('device.paired', 'cli', {
-          device: device.id,
-          driver: driver.id,
-          profile: driver.category,
-          method: passkeyAsked ? 'passkey' : 'no-passkey',
-        });
-      }
-      location.audit.record(created ? 'device.enrolled' : 'device.re-enrolled', 'cli', {
-        device: device.id,
-        driver: driver.id,
-        profile: driver.category,
-        bonded: device.bonded,
+        ...(values.bond ? { forceBond: true } : {}),
+        onStep: (step) => {
+          if (step === 'connecting') say(`connecting to ${chosen.number}. ${driver.category} ...`);
+          if (step === 'bonding') say('bonding ...');
+          if (step === 'checking') say('checking that the device answers ...');
+        },
       });
       say(
         `${created ? 'enrolled' : 'updated'} ${device.id}: ${driver.category}, ${driver.id}` +
@@ -196,6 +126,22 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
     prompt.close();
     store.close();
   }
+}
+
+/**
+ * The device's pairing requests, answered at the terminal. bluez (doc/org.bluez.Agent.rst): numeric comparison
+ * (RequestConfirmation) asks the user to compare the two displays; DisplayPasskey prints what to type.
+ */
+function terminalPrompts(
+  prompt: LinePrompt,
+  backend: BackendName,
+  say: (line: string) => void,
+): PairingPrompts {
+  return {
+    passkey: () => askPasskey(prompt, backend, say),
+    confirm: (passkey) => prompt.confirm(`Does the device show ${String(passkey).padStart(6, '0')}?`),
+    display: (passkey) => say(`Type ${String(passkey).padStart(6, '0')} on the device.`),
+  };
 }
 
 function describeCandidate(c: Candidate): string {
@@ -214,22 +160,9 @@ function enrolledName(device: EnrolledDevice): string {
   return device.label ? `${device.id} "${device.label}"` : device.id;
 }
 
-async function choose(
-  candidates: readonly Candidate[],
-  pick: number | undefined,
-  prompt: LinePrompt,
-): Promise<Candidate> {
+/** Asks for a number from the list at the prompt, three tries. */
+async function choose(candidates: readonly Candidate[], prompt: LinePrompt): Promise<Candidate> {
   const count = candidates.length;
-  if (pick !== undefined) {
-    const chosen = candidates[pick - 1];
-    if (!chosen) {
-      throw new DeviceError(
-        'DEVICE_NOT_CHOSEN',
-        `--pick ${pick}: the scan found ${count} device${count === 1 ? '' : 's'}; nothing was paired`,
-      );
-    }
-    return chosen;
-  }
   for (let attempt = 0; attempt < 3; attempt++) {
     const answer = await prompt.ask(`Pair which device? [1-${count}, Enter to cancel] `);
     if (answer === undefined || answer === '') {

@@ -1,9 +1,10 @@
 import { BACKEND_NAMES, type BackendName, createCentral } from '../ble/backends.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
+import { type Candidate, findCandidates } from '../enrolment/pairing.js';
 import { UsageError } from '../errors.js';
 import { parseCommandArgs } from './args.js';
+import { candidateLine } from './candidate-line.js';
 import type { CommandIo } from './io.js';
-import { type Candidate, candidateLine, findCandidates } from './pairing.js';
 
 export const SCAN_HELP = `Usage: rpm-gateway scan [--seconds 10] [--backend ${BACKEND_NAMES.join('|')}] [--json]
 

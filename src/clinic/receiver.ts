@@ -1,9 +1,9 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Gap } from '../model/gap.js';
 import type { Measurement } from '../model/measurement.js';
 import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../pki/index.js';
-import type { Gap } from '../store/retention.js';
-import type { TlsMaterial } from '../uplink/uplink.js';
+import type { TlsMaterial } from '../pki/tls.js';
 import {
   type Batch,
   decodeBatch,

@@ -1,7 +1,13 @@
-import type { InvalidReason } from '../model/observation.js';
+/**
+ * The special values of the IEEE 11073-20601 SFLOAT and FLOAT types (NaN, NRes "not at this resolution",
+ * +INFINITY, -INFINITY, and the reserved value). The same strings as src/model's InvalidReason, which an
+ * observation carries; kept here so the codecs depend on nothing above them (src/drivers/sdk maps one to the
+ * other; the compiler checks each special value is a reason there).
+ */
+export type MderSpecial = 'nan' | 'nres' | '+inf' | '-inf' | 'reserved';
 
 /** A number to encode, or the special value to send instead. */
-export type MderInput = number | InvalidReason;
+export type MderInput = number | MderSpecial;
 
 /**
  * IEEE 11073-20601 "medical device encoding rules" numbers, as the Bluetooth SIG health profiles carry them
@@ -14,7 +20,7 @@ export type MderInput = number | InvalidReason;
  */
 export interface MderNumber {
   readonly value: number | null;
-  readonly invalid?: InvalidReason;
+  readonly invalid?: MderSpecial;
 }
 
 const NAN: MderNumber = Object.freeze({ value: null, invalid: 'nan' });

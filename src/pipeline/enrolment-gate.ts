@@ -1,3 +1,5 @@
+import { normalizeAddress } from '../ble/address.js';
+
 /**
  * The enrolment gate: only enrolled devices are read; a neighbour's sensor is ignored (docs/enrolment.md). The runtime asks it twice:
  *
@@ -40,7 +42,7 @@ export class EnrolmentGate {
     const byAddress = new Map<string, string>();
     const ids = new Set<string>();
     for (const device of devices) {
-      byAddress.set(addressKey(device.address), device.id);
+      byAddress.set(normalizeAddress(device.address), device.id);
       ids.add(device.id);
     }
     this.byAddress = byAddress;
@@ -53,7 +55,7 @@ export class EnrolmentGate {
 
   /** The enrolled device at this address, or undefined (counted as an 'unknown-address' drop). */
   deviceIdFor(address: string): string | undefined {
-    const id = this.byAddress.get(addressKey(address));
+    const id = this.byAddress.get(normalizeAddress(address));
     if (id === undefined) this.dropped['unknown-address']++;
     return id;
   }
@@ -78,15 +80,4 @@ export class EnrolmentGate {
   counts(): GateCounts {
     return { admitted: this.admitted, dropped: { ...this.dropped } };
   }
-}
-
-const BLUETOOTH_ADDRESS = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
-
-/**
- * Bluetooth addresses compare in any case (BlueZ prints upper, noble on Linux lower); other backend handles
- * (CoreBluetooth ids on macOS) only as they are. The same rule as the registry's canonicalAddress.
- */
-function addressKey(address: string): string {
-  const value = address.trim();
-  return BLUETOOTH_ADDRESS.test(value) ? value.toUpperCase() : value;
 }

@@ -1,3 +1,4 @@
+import { type KeyObject, X509Certificate } from 'node:crypto';
 import { type Clock, systemClock } from '../util/clock.js';
 import { PkiError } from './errors.js';
 import { checkExpiry, type Expiry } from './expiry.js';
@@ -128,4 +129,28 @@ export class CertificateWatcher {
   private emit(event: CertificateEvent): void {
     this.options.onEvent?.(event);
   }
+}
+
+/**
+ * The gateway's signing material for the wire format (COSE_Sign1 ES256, docs/wire-format.md): the private key of
+ * its TLS client certificate and that certificate, so the one pair of files that authenticates the connection
+ * also signs what is sent over it. The shape of src/uplink/signed-codec.ts's SigningCredentials.
+ */
+export interface SigningMaterial {
+  readonly key: KeyObject;
+  /** The certificate, DER: its SHA-256 is the kid the clinic looks the key up by. */
+  readonly certificateDer: Uint8Array;
+  /** notAfter of the certificate (epoch ms), reported in the gateway status. */
+  readonly expiresAt: number;
+}
+
+/** Signing material from the PEM text of the certificate and its key (checked as loadTlsCredentials does). */
+export function signingCredentials(certificatePem: string, keyPem: string): SigningMaterial {
+  const key = parsePrivateKey(keyPem, 'private key');
+  const certificate = new X509Certificate(certificatePem);
+  return {
+    key,
+    certificateDer: new Uint8Array(certificate.raw),
+    expiresAt: Date.parse(certificate.validTo),
+  };
 }

@@ -23,6 +23,8 @@ export {
   CertificateWatcher,
   type LoadOptions,
   loadTlsCredentials,
+  type SigningMaterial,
+  signingCredentials,
   type TlsCredentials,
   type TlsFiles,
 } from './credentials.js';
@@ -46,6 +48,7 @@ export {
   revokeCertificate,
 } from './crl-file.js';
 export { type CertificateRequest, createCsr, createGatewayCsr, type SignCsrOptions, signCsr } from './csr.js';
+export { createDevelopmentPki, type DevelopmentPki, type DevelopmentPkiFile } from './dev-pki.js';
 export { PkiError, type PkiErrorCode } from './errors.js';
 export { checkExpiry, type Expiry, type ExpiryStatus } from './expiry.js';
 export { CERT_MODE, KEY_MODE, writeCertificateFile, writePrivateKeyFile } from './files.js';
@@ -64,4 +67,5 @@ export {
   checkServerCertificate,
   TLS_MIN_VERSION,
   TLS12_AEAD_CIPHERS,
+  type TlsMaterial,
 } from './tls.js';

@@ -64,3 +64,14 @@ function purposeError(certificate: { raw: Uint8Array }, eku: string, name: strin
   if (usages.includes(eku)) return undefined;
   return new PkiError('PKI_MISMATCH', `${subject} is not a certificate for ${name} (RFC 5280 4.2.1.12)`);
 }
+
+/**
+ * What one end of a mutual-TLS connection presents and trusts, as `tls.connect` and mqtt.js take it: the CA
+ * certificate(s) the peer must chain to, this end's certificate, and its private key (PEM). loadTlsCredentials
+ * (credentials.ts) gives it checked, from files.
+ */
+export interface TlsMaterial {
+  readonly ca: string | Buffer;
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}

@@ -5,6 +5,8 @@ import { encodeCurrentTime } from '../gatt/device-info.js';
 import { decodeRacp, encodeRacpReportAll, encodeRacpReportFrom } from '../gatt/glucose-racp.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import type { Reading } from '../model/observation.js';
+import { backoffCeiling } from '../util/backoff.js';
+import type { Scheduler } from '../util/scheduler.js';
 import { type ClockHandling, DeviceClock, deviceTimeToEpoch, type OffsetEstimate } from './clock-sync.js';
 import { checkServices, describeVerdict, type ServicesVerdict, samePresence } from './gatt-check.js';
 import {
@@ -27,10 +29,8 @@ import {
   replayCharacteristics,
   StoredRecordClassifier,
 } from './stored-replay.js';
-import type { Timers } from './timers.js';
 
 export type { SessionState } from './session-states.js';
-export type { Timers } from './timers.js';
 
 export interface SessionReading {
   readonly deviceId: string;
@@ -49,7 +49,7 @@ export interface SessionOptions {
   readonly device: { readonly id: string; readonly address: string; readonly requiresBonding?: boolean };
   readonly driver: Driver;
   readonly central: CentralPort;
-  readonly timers: Timers;
+  readonly scheduler: Scheduler;
   readonly random?: () => number;
   /** The gateway's offset from UTC in minutes (east positive), for reading device wall-clock times. */
   readonly utcOffsetMinutes: () => number;
@@ -114,7 +114,7 @@ const PRESENCE_MIN_GAP_MS = 1_000;
  *   advertise only briefly after a measurement, and a timer at its 5-minute cap would miss that window. The
  *   advertisement wins over the timer only after a short gap that doubles while advertisement-woken attempts
  *   keep failing (`presenceMinGapMs`).
- * - Every timer uses the injected `timers`, so tests run in virtual time.
+ * - Every timer uses the injected `scheduler`, so tests run in virtual time.
  */
 export class DeviceSession {
   private current: SessionState = 'idle';
@@ -142,11 +142,11 @@ export class DeviceSession {
   private earlyWakes = 0;
 
   constructor(private readonly options: SessionOptions) {
-    this.keepAlives = new KeepAlives(options.timers);
-    this.storedPhase = new StoredPhase(options.timers);
+    this.keepAlives = new KeepAlives(options.scheduler);
+    this.storedPhase = new StoredPhase(options.scheduler);
     this.replay = new StoredRecordClassifier(
       replayCharacteristics(options.driver),
-      options.timers,
+      options.scheduler,
       { ...DEFAULT_REPLAY_TIMING, ...options.storedReplay },
       (reason, records) => this.replayEnded(reason, records),
     );
@@ -284,7 +284,7 @@ export class DeviceSession {
     services: readonly ServiceInfo[],
     live: () => boolean,
   ): Promise<void> {
-    const { driver, timers } = this.options;
+    const { driver, scheduler } = this.options;
     const present = presentCharacteristics(services);
     this.clock.newConnection();
     this.replay.reset();
@@ -293,7 +293,7 @@ export class DeviceSession {
     // Reads first, so that decoders of notifications see them (ctx.deviceState); the Current Time read here,
     // before any write, says what the clock that stamped the stored records shows.
     const deviceState = await readDeviceState(connection, driver, present, {
-      timers,
+      scheduler,
       onDecodeError: (uuid, error) => this.options.onDecodeError?.(uuid, error),
       onDeviceTime: (uuid, time, readAt, fractions256) => {
         if (uuid === CURRENT_TIME)
@@ -393,7 +393,7 @@ export class DeviceSession {
       }
       return;
     }
-    const receivedAt = this.options.timers.now();
+    const receivedAt = this.options.scheduler.now();
     const utcOffset = this.options.utcOffsetMinutes();
     if (this.storedPhase.racpReport && RACP_SERVED.has(uuid)) this.storedPhase.reportAlive();
     for (const reading of readings) {
@@ -471,8 +471,8 @@ export class DeviceSession {
     this.attemptsByClass.set(code, attempt + 1);
     const delay = retryDelay(rule, attempt, this.options.random ?? Math.random);
     this.set('backoff', `${code}${message}`);
-    if (this.retryTimer !== undefined) this.options.timers.clearTimeout(this.retryTimer);
-    this.retryTimer = this.options.timers.setTimeout(() => {
+    if (this.retryTimer !== undefined) this.options.scheduler.clearTimeout(this.retryTimer);
+    this.retryTimer = this.options.scheduler.setTimeout(() => {
       this.retryTimer = undefined;
       if (this.current !== 'backoff') return;
       this.cancelPresenceWait();
@@ -497,23 +497,23 @@ export class DeviceSession {
    * the timer decides alone.
    */
   private awaitPresence(timerDelay: number): void {
-    const { presence, timers, device } = this.options;
+    const { presence, scheduler, device } = this.options;
     if (!presence) return;
     this.cancelPresenceWait();
     const base = this.options.presenceMinGapMs ?? PRESENCE_MIN_GAP_MS;
-    const gap = base * 2 ** Math.min(this.earlyWakes, 30);
+    const gap = backoffCeiling(this.earlyWakes, base, Number.POSITIVE_INFINITY);
     if (gap >= timerDelay) return;
     const controller = new AbortController();
     this.presenceWait = controller;
     const generation = this.generation;
-    const gapTimer = timers.setTimeout(() => {
+    const gapTimer = scheduler.setTimeout(() => {
       if (controller.signal.aborted) return;
       presence.waitFor(device.address, controller.signal).then(
         () => {
           if (controller.signal.aborted || this.generation !== generation || this.current !== 'backoff')
             return;
           this.presenceWait = undefined;
-          if (this.retryTimer !== undefined) timers.clearTimeout(this.retryTimer);
+          if (this.retryTimer !== undefined) scheduler.clearTimeout(this.retryTimer);
           this.retryTimer = undefined;
           this.earlyWakes++;
           this.set('discovered', 'advertisement seen');
@@ -524,7 +524,7 @@ export class DeviceSession {
         () => undefined,
       );
     }, gap);
-    controller.signal.addEventListener('abort', () => timers.clearTimeout(gapTimer), { once: true });
+    controller.signal.addEventListener('abort', () => scheduler.clearTimeout(gapTimer), { once: true });
   }
 
   private cancelPresenceWait(): void {
@@ -543,12 +543,12 @@ export class DeviceSession {
   private clearTimers(): void {
     this.keepAlives.clear();
     this.cancelPresenceWait();
-    if (this.retryTimer !== undefined) this.options.timers.clearTimeout(this.retryTimer);
+    if (this.retryTimer !== undefined) this.options.scheduler.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
 
   private localFields() {
-    const local = new Date(this.options.timers.now() + this.options.utcOffsetMinutes() * 60_000);
+    const local = new Date(this.options.scheduler.now() + this.options.utcOffsetMinutes() * 60_000);
     return {
       year: local.getUTCFullYear(),
       month: local.getUTCMonth() + 1,

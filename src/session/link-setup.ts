@@ -3,7 +3,7 @@ import type { Driver } from '../drivers/sdk/define-driver.js';
 import { DecodeError } from '../errors.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import type { Reading } from '../model/observation.js';
-import type { Timers } from './timers.js';
+import type { Scheduler } from '../util/scheduler.js';
 
 /**
  * The setup steps of a fresh link that do not decide the session's state: reading the driver's 'read'
@@ -30,7 +30,7 @@ export function presentCharacteristics(services: readonly ServiceInfo[]): Presen
 }
 
 export interface DeviceStateReads {
-  readonly timers: Timers;
+  readonly scheduler: Scheduler;
   /** A read characteristic's payload did not decode: reported and skipped. */
   readonly onDecodeError: (characteristic: string, error: DecodeError) => void;
   /**
@@ -56,7 +56,7 @@ export async function readDeviceState(
     if (spec.access !== 'read' || !present.has(uuid)) continue;
     try {
       const value = await connection.read(normalizeUuid(spec.service), uuid);
-      const readAt = hooks.timers.now();
+      const readAt = hooks.scheduler.now();
       const state = spec.decode(value, { characteristic: uuid })[0];
       deviceState[uuid] = state;
       if (state?.time) {
@@ -109,12 +109,12 @@ export async function runSetupWrites(
 
 /**
  * The repeating setup writes of one connection (a vendor's heartbeat, e.g. the Contec's 9A every few seconds),
- * on the injected timers. A failed repeat is ignored: the link's end, not a missed heartbeat, ends the attempt.
+ * on the injected scheduler. A failed repeat is ignored: the link's end, not a missed heartbeat, ends the attempt.
  */
 export class KeepAlives {
   private readonly handles = new Set<unknown>();
 
-  constructor(private readonly timers: Timers) {}
+  constructor(private readonly scheduler: Scheduler) {}
 
   /** Sends every `everyMs` while `wanted()` holds. */
   repeat(send: () => Promise<void>, everyMs: number, wanted: () => boolean): void {
@@ -122,15 +122,15 @@ export class KeepAlives {
       this.handles.delete(handle);
       if (!wanted()) return;
       void send().catch(() => undefined);
-      handle = this.timers.setTimeout(tick, everyMs);
+      handle = this.scheduler.setTimeout(tick, everyMs);
       this.handles.add(handle);
     };
-    let handle = this.timers.setTimeout(tick, everyMs);
+    let handle = this.scheduler.setTimeout(tick, everyMs);
     this.handles.add(handle);
   }
 
   clear(): void {
-    for (const handle of this.handles) this.timers.clearTimeout(handle);
+    for (const handle of this.handles) this.scheduler.clearTimeout(handle);
     this.handles.clear();
   }
 }

@@ -1,5 +1,7 @@
+import { normalizeAddress } from '../ble/address.js';
 import { type Advertisement, BleError, type CentralPort } from '../ble/central.js';
-import type { Timers } from './timers.js';
+import { backoffCeiling, equalJitter } from '../util/backoff.js';
+import type { Scheduler } from '../util/scheduler.js';
 
 /**
  * Tells device sessions when their device advertises, from ONE scan shared by all of them.
@@ -23,7 +25,7 @@ import type { Timers } from './timers.js';
  * - Waiting is for the NEXT advertisement after the call: a stale sighting does not wake a session.
  *
  * The Central port has no passive-scan flag, so the scan is whatever the backend's discovery is (BlueZ scans
- * actively during discovery). All timers go through the injected `timers`.
+ * actively during discovery). All timers go through the injected `scheduler`.
  */
 export type PresenceEvent =
   | { readonly type: 'scan-started'; readonly windowMs: number; readonly waiting: number }
@@ -37,7 +39,7 @@ export type PresenceEvent =
 export interface PresenceMonitorOptions {
   /** Where scans run: the central itself, or the RadioWatchdog (which watches each scan; see above). */
   readonly scanner: Pick<CentralPort, 'scan'>;
-  readonly timers: Timers;
+  readonly scheduler: Scheduler;
   /** Length of one scan window (default 60 s). */
   readonly scanWindowMs?: number;
   /** Restart backoff after a failed or cut-short scan (defaults 1 s doubling to 30 s). */
@@ -171,7 +173,7 @@ export class PresenceMonitor implements Presence {
     this.scan?.abort();
     const restart = this.restartTimer;
     if (restart) {
-      this.options.timers.clearTimeout(restart.handle);
+      this.options.scheduler.clearTimeout(restart.handle);
       restart.wake();
     }
   }
@@ -201,12 +203,12 @@ export class PresenceMonitor implements Presence {
 
   /** One scan window. True when it ran its course (or we ended it), false when it failed or ended early. */
   private async window(): Promise<boolean> {
-    const { timers } = this.options;
+    const { scheduler } = this.options;
     const controller = new AbortController();
     this.scan = controller;
     this.started++;
     this.emit({ type: 'scan-started', windowMs: this.windowMs, waiting: this.waiting });
-    const began = timers.now();
+    const began = scheduler.now();
     try {
       // A backend may refuse synchronously (adapter off): the same as a scan that failed to start.
       await Promise.resolve().then(() =>
@@ -216,7 +218,7 @@ export class PresenceMonitor implements Presence {
       );
       if (controller.signal.aborted) return true;
       // Half a window is generous: a backend ends a healthy scan at its duration, give or take a timer tick.
-      const early = timers.now() - began < this.windowMs / 2;
+      const early = scheduler.now() - began < this.windowMs / 2;
       this.emit({ type: 'scan-ended', early });
       return !early;
     } catch (error) {
@@ -229,18 +231,18 @@ export class PresenceMonitor implements Presence {
   }
 
   private restartDelay(): Promise<void> {
-    const { timers } = this.options;
-    const ceiling = Math.min(this.restartCapMs, this.restartBaseMs * 2 ** Math.min(this.failuresInRow, 30));
+    const { scheduler } = this.options;
+    const ceiling = backoffCeiling(this.failuresInRow, this.restartBaseMs, this.restartCapMs);
     this.failuresInRow++;
     // Half fixed, half jittered: never zero, so a scan that fails at once cannot loop.
-    const wait = Math.floor(ceiling / 2 + ((this.options.random ?? Math.random)() * ceiling) / 2);
+    const wait = equalJitter(ceiling, this.options.random ?? Math.random);
     this.emit({ type: 'scan-restart-deferred', inMs: wait });
     return new Promise((resolve) => {
       const wake = () => {
         this.restartTimer = undefined;
         resolve();
       };
-      this.restartTimer = { handle: timers.setTimeout(wake, wait), wake };
+      this.restartTimer = { handle: scheduler.setTimeout(wake, wait), wake };
     });
   }
 
@@ -250,7 +252,7 @@ export class PresenceMonitor implements Presence {
     const set = this.waiters.get(key);
     if (!set) return;
     this.waiters.delete(key);
-    this.seen.set(key, this.options.timers.now());
+    this.seen.set(key, this.options.scheduler.now());
     this.emit({ type: 'device-heard', waiters: set.size });
     for (const waiter of set) waiter.resolve();
     if (this.waiters.size === 0) {
@@ -269,6 +271,3 @@ function cancelled(message: string): BleError {
 }
 
 /** Bluetooth addresses compare case-insensitively (BlueZ prints them upper case, others lower). */
-function normalizeAddress(address: string): string {
-  return address.toUpperCase();
-}

@@ -5,7 +5,8 @@ import {
   type CentralPort,
   type ScanOptions,
 } from '../ble/central.js';
-import type { Timers } from './timers.js';
+import { backoffCeiling } from '../util/backoff.js';
+import type { Scheduler } from '../util/scheduler.js';
 
 /**
  * Notices a wedged radio and recovers it by power-cycling the adapter (CentralPort.powerCycle), never in a
@@ -79,7 +80,7 @@ export interface RadioHealth {
 
 export interface RadioWatchdogOptions {
   readonly central: Pick<CentralPort, 'powerCycle' | 'scan'>;
-  readonly timers: Timers;
+  readonly scheduler: Scheduler;
   /** Whether an advertisement comes from an enrolled device (the caller keeps the addresses; we never log them). */
   readonly isEnrolled: (address: string) => boolean;
   readonly scanGraceMs?: number;
@@ -123,7 +124,7 @@ export class RadioWatchdog implements RadioHealth {
     this.settings = { ...DEFAULTS, ...withoutUndefined(options) } as Required<
       Omit<RadioWatchdogOptions, 'onEvent'>
     >;
-    this.lastHeard = options.timers.now();
+    this.lastHeard = options.scheduler.now();
   }
 
   /** Power cycles started so far. */
@@ -134,7 +135,7 @@ export class RadioWatchdog implements RadioHealth {
   /** Cancels a deferred recovery; later reports are ignored. */
   stop(): void {
     this.stopped = true;
-    if (this.deferred) this.options.timers.clearTimeout(this.deferred.timer);
+    if (this.deferred) this.options.scheduler.clearTimeout(this.deferred.timer);
     this.deferred = undefined;
   }
 
@@ -143,7 +144,7 @@ export class RadioWatchdog implements RadioHealth {
    * if it has not (then it is aborted, left behind, and the adapter is recovered); rejects as the scan does.
    */
   async scan(options: ScanOptions, onAdvertisement: (advertisement: Advertisement) => void): Promise<void> {
-    const { timers } = this.options;
+    const { scheduler } = this.options;
     const controller = new AbortController();
     const forward = () => controller.abort();
     options.signal?.addEventListener('abort', forward, { once: true });
@@ -152,7 +153,7 @@ export class RadioWatchdog implements RadioHealth {
     const cyclesAtStart = this.totalCycles;
     let deadline: unknown;
     const stuck = new Promise<'stuck'>((resolve) => {
-      deadline = timers.setTimeout(() => resolve('stuck'), options.durationMs + this.settings.scanGraceMs);
+      deadline = scheduler.setTimeout(() => resolve('stuck'), options.durationMs + this.settings.scanGraceMs);
     });
     const start = () => {
       try {
@@ -193,7 +194,7 @@ export class RadioWatchdog implements RadioHealth {
       }
       throw error;
     } finally {
-      timers.clearTimeout(deadline);
+      scheduler.clearTimeout(deadline);
       options.signal?.removeEventListener('abort', forward);
     }
   }
@@ -202,7 +203,7 @@ export class RadioWatchdog implements RadioHealth {
     if (code !== 'BLE_ADAPTER' && code !== 'BLE_NO_SLOTS') return;
     // Failures while the adapter is being cycled are caused by the cycle itself.
     if (this.cycling) return;
-    const now = this.options.timers.now();
+    const now = this.options.scheduler.now();
     this.errorTimes = this.errorTimes.filter((t) => now - t < this.settings.errorWindowMs);
     this.errorTimes.push(now);
     if (this.errorTimes.length >= this.settings.errorLimit) {
@@ -226,11 +227,11 @@ export class RadioWatchdog implements RadioHealth {
    * cures the open problem if this is evidence about it.
    */
   private evidence(kind: Evidence): void {
-    if (kind !== 'scan-ended') this.lastHeard = this.options.timers.now();
+    if (kind !== 'scan-ended') this.lastHeard = this.options.scheduler.now();
     const problem = this.openProblem;
     if (problem === undefined || this.cycling || !CURED_BY[problem].includes(kind)) return;
     if (this.deferred) {
-      this.options.timers.clearTimeout(this.deferred.timer);
+      this.options.scheduler.clearTimeout(this.deferred.timer);
       this.deferred = undefined;
       this.emit({ type: 'power-cycle-cancelled', problem });
     }
@@ -242,7 +243,7 @@ export class RadioWatchdog implements RadioHealth {
   }
 
   private checkSilence(): void {
-    const silentFor = this.options.timers.now() - this.lastHeard;
+    const silentFor = this.options.scheduler.now() - this.lastHeard;
     if (silentFor >= this.settings.silenceMs) {
       this.problem('radio-silent', `no enrolled device heard for ${Math.round(silentFor / 60_000)} min`);
     }
@@ -258,17 +259,17 @@ export class RadioWatchdog implements RadioHealth {
   private recover(problem: RadioProblem): void {
     if (this.cycling || this.deferred) return;
     this.openProblem = problem;
-    const { timers } = this.options;
+    const { scheduler } = this.options;
     // At least minGapMs after any cycle, doubling with each cycle that did not bring the radio back.
     const exponent = Math.max(1, this.cyclesSinceHealthy) - 1;
-    const gap = Math.min(this.settings.maxGapMs, this.settings.minGapMs * 2 ** Math.min(exponent, 30));
+    const gap = backoffCeiling(exponent, this.settings.minGapMs, this.settings.maxGapMs);
     const earliest = this.lastCycleEnd === undefined ? 0 : this.lastCycleEnd + gap;
-    const wait = earliest - timers.now();
+    const wait = earliest - scheduler.now();
     if (wait > 0) {
       this.emit({ type: 'power-cycle-deferred', problem, inMs: wait });
       this.deferred = {
         problem,
-        timer: timers.setTimeout(() => {
+        timer: scheduler.setTimeout(() => {
           this.deferred = undefined;
           if (!this.stopped) void this.powerCycle(problem);
         }, wait),
@@ -279,7 +280,7 @@ export class RadioWatchdog implements RadioHealth {
   }
 
   private async powerCycle(problem: RadioProblem): Promise<void> {
-    const { timers } = this.options;
+    const { scheduler } = this.options;
     this.cycling = true;
     this.cyclesSinceHealthy++;
     this.totalCycles++;
@@ -290,7 +291,7 @@ export class RadioWatchdog implements RadioHealth {
       await Promise.race([
         this.options.central.powerCycle(),
         new Promise<never>((_, reject) => {
-          timer = timers.setTimeout(
+          timer = scheduler.setTimeout(
             () =>
               reject(
                 new BleError(
@@ -307,11 +308,11 @@ export class RadioWatchdog implements RadioHealth {
       const code = error instanceof BleError ? error.code : 'unknown';
       this.emit({ type: 'power-cycle-failed', problem, attempt, code });
     } finally {
-      timers.clearTimeout(timer);
+      scheduler.clearTimeout(timer);
       this.cycling = false;
-      this.lastCycleEnd = timers.now();
+      this.lastCycleEnd = scheduler.now();
       // Silence is judged afresh after a cycle: the radio gets a full silence period to show it works.
-      this.lastHeard = timers.now();
+      this.lastHeard = scheduler.now();
       this.scanFailures = 0;
       this.errorTimes = [];
     }

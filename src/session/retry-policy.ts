@@ -1,4 +1,5 @@
 import type { BleErrorCode } from '../ble/central.js';
+import { backoffCeiling, fullJitter } from '../util/backoff.js';
 
 /**
  * How a device session waits after a failure, by error class (after Home Assistant's bleak-retry-connector,
@@ -37,6 +38,5 @@ export const RETRY_RULES: Readonly<Record<BleErrorCode | 'unknown', RetryRule>> 
 
 /** The delay before attempt `attempt` (0-based) of a class: random(0, min(cap, base * 2^attempt)). */
 export function retryDelay(rule: RetryRule, attempt: number, random: () => number): number {
-  const ceiling = Math.min(rule.capMs, rule.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
+  return fullJitter(backoffCeiling(attempt, rule.baseMs, rule.capMs), random);
 }

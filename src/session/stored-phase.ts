@@ -1,4 +1,4 @@
-import type { Timers } from './timers.js';
+import type { Scheduler } from '../util/scheduler.js';
 
 /** Glucose Measurement and its Context: what a RACP report sends (GLS 1.0.1 3.4). */
 export const RACP_SERVED: ReadonlySet<string> = new Set(['2a18', '2a34']);
@@ -15,7 +15,7 @@ export class StoredPhase {
   private quietTimer: unknown;
   private waiter: ((detail: string) => void) | undefined;
 
-  constructor(private readonly timers: Timers) {}
+  constructor(private readonly scheduler: Scheduler) {}
 
   /** A RACP report is under way: what it sends is stored records, and the response code ends it. */
   get racpReport(): boolean {
@@ -44,15 +44,15 @@ export class StoredPhase {
     const resolve = this.waiter;
     this.waiter = undefined;
     this.racp = false;
-    if (this.quietTimer !== undefined) this.timers.clearTimeout(this.quietTimer);
+    if (this.quietTimer !== undefined) this.scheduler.clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
     resolve?.(detail);
   }
 
   /** A meter that stops sending in the middle of a report (no response code) does not hold the session. */
   private armQuiet(): void {
-    if (this.quietTimer !== undefined) this.timers.clearTimeout(this.quietTimer);
-    this.quietTimer = this.timers.setTimeout(() => {
+    if (this.quietTimer !== undefined) this.scheduler.clearTimeout(this.quietTimer);
+    this.quietTimer = this.scheduler.setTimeout(() => {
       this.quietTimer = undefined;
       if (this.racp) this.end(`stored records: no response code within ${RACP_QUIET_MS} ms`);
     }, RACP_QUIET_MS);

@@ -1,7 +1,7 @@
 import type { Driver } from '../drivers/sdk/define-driver.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import type { Reading } from '../model/observation.js';
-import type { Timers } from './timers.js';
+import type { Scheduler } from '../util/scheduler.js';
 
 /**
  * Telling a cuff's or a scale's stored records from live readings.
@@ -77,7 +77,7 @@ export class StoredRecordClassifier {
 
   constructor(
     private readonly characteristics: ReadonlySet<string>,
-    private readonly timers: Timers,
+    private readonly scheduler: Scheduler,
     private readonly timing: ReplayTiming,
     /** Told once per window when it closes by itself, with the number of stored records it saw. */
     private readonly onEnd: (reason: ReplayEnd, records: number) => void,
@@ -103,14 +103,14 @@ export class StoredRecordClassifier {
     this.cancel();
     this.open = true;
     this.burst = 0;
-    this.openedAt = this.timers.now();
+    this.openedAt = this.scheduler.now();
     this.arm(this.timing.firstWithinMs, 'no-records');
   }
 
   /** Closes the window without telling anyone (the link ended, or the session stopped). */
   cancel(): void {
     this.open = false;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -135,7 +135,7 @@ export class StoredRecordClassifier {
     }
     if (this.open) {
       this.burst++;
-      const left = this.openedAt + this.timing.maxMs - this.timers.now();
+      const left = this.openedAt + this.timing.maxMs - this.scheduler.now();
       if (left <= 0) this.end('timeout');
       else if (left <= this.timing.quietMs) this.arm(left, 'timeout');
       else this.arm(this.timing.quietMs, 'quiet');
@@ -145,9 +145,9 @@ export class StoredRecordClassifier {
   }
 
   private arm(ms: number, reason: ReplayEnd): void {
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
     if (reason === 'no-records' && ms > this.timing.maxMs) ms = this.timing.maxMs;
-    this.timer = this.timers.setTimeout(() => {
+    this.timer = this.scheduler.setTimeout(() => {
       this.timer = undefined;
       this.end(reason);
     }, ms);

@@ -14,7 +14,9 @@ export type DeviceErrorCode =
   /** No device was chosen, a question went unanswered, or the user declined: nothing was changed. */
   | 'DEVICE_NOT_CHOSEN'
   /** The device connected but does not look like what its driver expects (a required characteristic is missing). */
-  | 'DEVICE_CHECK_FAILED';
+  | 'DEVICE_CHECK_FAILED'
+  /** Another enrolment holds the radio's pairing agent (one device is paired at a time). */
+  | 'DEVICE_PAIRING_BUSY';
 
 export class DeviceError extends GatewayError {
   declare readonly code: DeviceErrorCode;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { normalizeAddress } from '../ble/address.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { DeviceError } from './device-errors.js';
 import type { SqliteDatabase } from './encrypted-database.js';
@@ -90,7 +91,7 @@ export class DeviceRegistry {
 
   /** Enrols a device, or updates the one already enrolled at this address (same id). */
   enrol(enrolment: Enrolment): { readonly device: EnrolledDevice; readonly created: boolean } {
-    const address = normalizeAddress(enrolment.address);
+    const address = storableAddress(enrolment.address);
     const label = enrolment.label === undefined ? undefined : normalizeLabel(enrolment.label);
     const model = enrolment.model === undefined ? undefined : normalizeModel(enrolment.model);
     const s = this.statements();
@@ -143,7 +144,7 @@ export class DeviceRegistry {
   }
 
   findByAddress(address: string): EnrolledDevice | undefined {
-    const row = this.statements().byAddress.get(canonicalAddress(address)) as Row | undefined;
+    const row = this.statements().byAddress.get(normalizeAddress(address)) as Row | undefined;
     return row ? toDevice(row) : undefined;
   }
 
@@ -245,20 +246,9 @@ export function notEnrolled(id: string): DeviceError {
   return new DeviceError('DEVICE_NOT_ENROLLED', message);
 }
 
-const BLUETOOTH_ADDRESS = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
-
-/**
- * The form addresses are stored and compared in: a Bluetooth address in upper case (BlueZ prints upper, noble
- * on Linux lower); any other backend handle as it is (noble on macOS gives CoreBluetooth ids, which only match
- * in their own case).
- */
-export function canonicalAddress(address: string): string {
-  const value = address.trim();
-  return BLUETOOTH_ADDRESS.test(value) ? value.toUpperCase() : value;
-}
-
-function normalizeAddress(address: string): string {
-  const value = canonicalAddress(address);
+/** The stored form (src/ble/address.ts), refused when it cannot be an address of any backend. */
+function storableAddress(address: string): string {
+  const value = normalizeAddress(address);
   if (value.length === 0 || value.length > MAX_ADDRESS_LENGTH || CONTROL.test(value)) {
     // Never echo the value: it is (or resembles) an address.
     throw new DeviceError('DEVICE_INVALID', 'the device address is empty, too long or not printable');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
+import type { Gap } from '../model/gap.js';
 import type { Measurement } from '../model/measurement.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import {
@@ -39,7 +40,7 @@ import { KeyFileProvider, type KeyProvider } from './keys.js';
 import { migrate } from './migrations.js';
 import { decodeBody, JSON_FORMAT, jsonRecords, type RecordCodec } from './record-codec.js';
 import { completePendingRekey } from './rekey.js';
-import { enforceRetention, expireOld, type Gap, type RetentionPolicy } from './retention.js';
+import { enforceRetention, expireOld, type RetentionPolicy } from './retention.js';
 import { StoreLock } from './store-lock.js';
 
 /**
@@ -124,7 +125,7 @@ export interface OutboxOptions {
   readonly retention?: Partial<RetentionPolicy>;
   /**
    * How bodies are written (default JSON). The gateway passes the wire format's item codec
-   * (src/wire/record-codec.ts), so the uplink builds batches without decoding and re-encoding each reading.
+   * (src/uplink/record-codec.ts), so the uplink builds batches without decoding and re-encoding each reading.
    */
   readonly recordCodec?: RecordCodec;
   /** Logging and the audit log subscribe here. Events carry no PHI. */

@@ -7,7 +7,7 @@ import type { OutboxPayload } from './outbox.js';
  *
  * - 0, JSON: built in; what the store wrote before schema version 4, and the fallback for a reading the
  *   configured codec refuses (the uplink then quarantines it rather than block the queue).
- * - 1, the wire format's batch item (src/wire/record-codec.ts): the gateway's choice. The item is encoded and
+ * - 1, the wire format's batch item (src/uplink/record-codec.ts): the gateway's choice. The item is encoded and
  *   checked once, when the reading is stored; a batch is then a concatenation of stored items.
  *
  * The store only moves these bytes; it does not depend on the wire format (the codec is injected).

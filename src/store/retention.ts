@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Gap } from '../model/gap.js';
 import type { SqliteDatabase } from './encrypted-database.js';
 
 /**
@@ -19,26 +20,6 @@ export interface RetentionPolicy {
   readonly whenFull: 'evict-oldest-backlog' | 'reject';
   /** How long ids of acknowledged stored records are remembered to drop a device's re-sends. */
   readonly ackedIdRetentionMs: number;
-}
-
-export interface Gap {
-  readonly type: 'gap';
-  readonly id: string;
-  /** The device whose readings were dropped; '*' for 'store-damaged' (the lost rows named their devices). */
-  readonly deviceId: string;
-  /** How many readings were dropped (for 'store-damaged': at most this many, see src/store/damage.ts). */
-  readonly count: number;
-  /**
-   * Measurement time of the first and last dropped reading; for 'store-damaged', when the first and last of
-   * the lost records were stored at the gateway (their measurement times were in the lost rows).
-   */
-  readonly firstTime: string;
-  readonly lastTime: string;
-  readonly reason: 'evicted-full' | 'expired' | 'store-damaged';
-  /** When the gateway dropped them (ISO-8601 UTC). */
-  readonly recordedAt: string;
-  /** For 'store-damaged': the outbox sequence numbers of the lost records, first and last. */
-  readonly seqs?: readonly [number, number];
 }
 
 export interface EvictionOutcome {

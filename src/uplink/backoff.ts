@@ -1,3 +1,5 @@
+import { backoffCeiling, fullJitter } from '../util/backoff.js';
+
 /**
  * Reconnect delays: exponential backoff with "full jitter" (delay = random(0, min(cap, base * 2^attempt))),
  * which spreads a fleet of hubs reconnecting after a broker restart instead of synchronising them. mqtt.js
@@ -23,9 +25,9 @@ export class Backoff {
 
   /** The delay before the next connection attempt; each call counts as one more failure. */
   next(): number {
-    const ceiling = Math.min(this.policy.capMs, this.policy.baseMs * 2 ** Math.min(this.attempt, 30));
+    const ceiling = backoffCeiling(this.attempt, this.policy.baseMs, this.policy.capMs);
     this.attempt++;
-    return Math.floor(this.random() * ceiling);
+    return fullJitter(ceiling, this.random);
   }
 
   /** Call when a connection ends; `upMs` is how long it lasted. */

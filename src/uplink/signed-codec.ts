@@ -1,10 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import type { Outbox } from '../store/outbox.js';
-import { type GatewayCodec, gatewayCodec, kidForCertificate } from '../wire/index.js';
+import { kidForCertificate } from '../wire/index.js';
+import { type GatewayCodec, gatewayCodec } from './gateway-codec.js';
 import type { UplinkCodec } from './uplink.js';
 
 /**
- * The uplink's codec (src/wire gatewayCodec) bound to credentials that can change while the gateway runs:
+ * The uplink's codec (gateway-codec.ts) bound to credentials that can change while the gateway runs:
  * `credentials()` is read at each use, so a renewed certificate signs from the next batch on, with its own kid.
  * The status carries the outbox backlog and the certificate's expiry.
  */

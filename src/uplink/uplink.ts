@@ -1,34 +1,14 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../pki/index.js';
+import {
+  checkServerCertificate,
+  TLS_MIN_VERSION,
+  TLS12_AEAD_CIPHERS,
+  type TlsMaterial,
+} from '../pki/index.js';
 import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
-import { type Clock, systemClock } from '../util/clock.js';
+import { realScheduler, type Scheduler, type TimerHandle } from '../util/scheduler.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
-
-/**
- * The uplink: drains the outbox to the clinic broker over mutual-TLS MQTT.
- *
- * - The outbox is the source of truth: a batch is leased, published with QoS 1, and deleted only when its
- *   PUBACK arrives. When the connection drops, every lease of that connection is returned and the batch goes
- *   out again after the reconnect (the clinic de-duplicates by measurement id). Nothing is kept in mqtt.js's
- *   in-memory queue, which is lost on restart (mqttjs/MQTT.js#398, #607).
- * - Each connection is a new mqtt.js client made from TLS material loaded afresh, so a renewed certificate is
- *   used at the next reconnect without a restart (mqttjs/MQTT.js#916). mqtt.js's fixed-period reconnect is
- *   off; reconnects use exponential backoff with full jitter (backoff.ts).
- * - Adaptive batching: the pump leases lane by lane (alert, live, backlog). A reading appended to an idle
- *   outbox goes out at once in a batch of its own; a backlog drains in batches of up to `backlogBatchBytes`,
- *   with up to `window` batches awaiting PUBACK at a time.
- * - Live readings leave while their append commits: the pump runs for the alert and live lanes inside the
- *   append transaction (Outbox.onStaged), so the trip to the broker overlaps the fsync; the rows are deleted
- *   only on PUBACK, which is handled after the commit. Backlog batches are only leased from committed rows.
- * - TLS: TLS 1.2 minimum, the configured CA as the only trust anchor, certificate and host name
- *   verification always on. There is deliberately no option to turn verification off.
- */
-export interface TlsMaterial {
-  readonly ca: string | Buffer;
-  readonly cert: string | Buffer;
-  readonly key: string | Buffer;
-}
 
 /** Builds the signed payloads (see src/wire): the uplink itself never looks inside them. */
 export interface UplinkCodec {
@@ -70,7 +50,12 @@ export interface UplinkOptions {
   readonly outbox: Outbox;
   readonly codec: UplinkCodec;
   readonly topics: UplinkTopics;
-  readonly clock?: Clock;
+  /**
+   * Time and timers (the reconnect backoff, the offline-status deadline at stop). Default: real time; a
+   * VirtualScheduler runs the reconnect schedule in virtual time. mqtt.js's own connect timeout and keepalive
+   * stay on real time: they pace a real socket.
+   */
+  readonly scheduler?: Scheduler;
   readonly random?: () => number;
   readonly backoff?: BackoffPolicy;
   /** Batches awaiting PUBACK at once. */
@@ -83,8 +68,6 @@ export interface UplinkOptions {
   readonly onEvent?: (event: UplinkEvent) => void;
   /** Downlink messages on the command topic (verified by the caller, see src/wire/commands.ts). */
   readonly onCommand?: (payload: Uint8Array, reply: (result: Uint8Array) => Promise<void>) => void;
-  /** Timers, injectable for tests in virtual time. */
-  readonly timers?: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
 }
 
 const LANE_ORDER: readonly Lane[] = ['alert', 'live', 'backlog'];
@@ -98,24 +81,41 @@ interface Connection {
   inFlight: number;
 }
 
+/**
+ * The uplink: drains the outbox to the clinic broker over mutual-TLS MQTT.
+ *
+ * - The outbox is the source of truth: a batch is leased, published with QoS 1, and deleted only when its
+ *   PUBACK arrives. When the connection drops, every lease of that connection is returned and the batch goes
+ *   out again after the reconnect (the clinic de-duplicates by measurement id). Nothing is kept in mqtt.js's
+ *   in-memory queue, which is lost on restart (mqttjs/MQTT.js#398, #607).
+ * - Each connection is a new mqtt.js client made from TLS material loaded afresh, so a renewed certificate is
+ *   used at the next reconnect without a restart (mqttjs/MQTT.js#916). mqtt.js's fixed-period reconnect is
+ *   off; reconnects use exponential backoff with full jitter (backoff.ts).
+ * - Adaptive batching: the pump leases lane by lane (alert, live, backlog). A reading appended to an idle
+ *   outbox goes out at once in a batch of its own; a backlog drains in batches of up to `backlogBatchBytes`,
+ *   with up to `window` batches awaiting PUBACK at a time.
+ * - Live readings leave while their append commits: the pump runs for the alert and live lanes inside the
+ *   append transaction (Outbox.onStaged), so the trip to the broker overlaps the fsync; the rows are deleted
+ *   only on PUBACK, which is handled after the commit. Backlog batches are only leased from committed rows.
+ * - TLS: TLS 1.2 minimum, the configured CA as the only trust anchor, certificate and host name
+ *   verification always on. There is deliberately no option to turn verification off.
+ */
 export class Uplink {
-  private readonly clock: Clock;
+  private readonly scheduler: Scheduler;
   private readonly backoff: Backoff;
-  private readonly timers: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
   private connection: Connection | undefined;
   private epoch = 0;
   private running = false;
   private pumping = false;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private reconnectTimer: TimerHandle | undefined;
   private unsubscribe: (() => void)[] = [];
   private attempts = 0;
   private pendingAcks: number[] = []; // lease ids
   private ackScheduled = false;
 
   constructor(private readonly options: UplinkOptions) {
-    this.clock = options.clock ?? systemClock;
+    this.scheduler = options.scheduler ?? realScheduler;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random ?? Math.random);
-    this.timers = options.timers ?? { setTimeout, clearTimeout };
   }
 
   /** Starts connecting (in the background) and draining; resolves at once. */
@@ -136,18 +136,19 @@ export class Uplink {
     this.running = false;
     for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.unsubscribe = [];
-    if (this.reconnectTimer) this.timers.clearTimeout(this.reconnectTimer);
+    if (this.reconnectTimer !== undefined) this.scheduler.clearTimeout(this.reconnectTimer);
     const connection = this.connection;
     if (!connection) return;
     this.connection = undefined;
     try {
-      const offline = this.options.codec.status('offline', this.clock.now());
+      const offline = this.options.codec.status('offline', this.scheduler.now());
       await withTimeout(
         connection.client.publishAsync(this.options.topics.status, Buffer.from(offline), {
           qos: 1,
           retain: true,
         }),
         2_000,
+        this.scheduler,
       );
     } catch {
       // best effort: the broker publishes the Last Will instead
@@ -168,7 +169,7 @@ export class Uplink {
     let client: MqttClient | undefined;
     try {
       const material = await this.options.tls();
-      const will = this.options.codec.status('offline', this.clock.now());
+      const will = this.options.codec.status('offline', this.scheduler.now());
       // mqtt.js hands every option to tls.connect(); its type just does not list these two.
       const options: IClientOptions &
         Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
@@ -210,7 +211,7 @@ export class Uplink {
     const connection: Connection = {
       client,
       epoch: ++this.epoch,
-      since: this.clock.now(),
+      since: this.scheduler.now(),
       leases: new Set(),
       inFlight: 0,
     };
@@ -232,7 +233,7 @@ export class Uplink {
     this.attempts = 0;
     try {
       if (this.options.onCommand) await client.subscribeAsync(topics.cmd, { qos: 1 });
-      const online = this.options.codec.status('online', this.clock.now());
+      const online = this.options.codec.status('online', this.scheduler.now());
       await client.publishAsync(topics.status, Buffer.from(online), { qos: 1, retain: true });
     } catch (error) {
       this.lost(connection, describe(error));
@@ -243,8 +244,8 @@ export class Uplink {
 
   private scheduleReconnect(delayMs: number): void {
     if (!this.running) return;
-    if (this.reconnectTimer) this.timers.clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = this.timers.setTimeout(() => {
+    if (this.reconnectTimer !== undefined) this.scheduler.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = this.scheduler.setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.connect();
     }, delayMs);
@@ -256,7 +257,7 @@ export class Uplink {
     connection.client.removeAllListeners('close');
     connection.client.end(true);
     const released = this.releaseLeases(connection);
-    this.backoff.connectionEnded(this.clock.now() - connection.since);
+    this.backoff.connectionEnded(this.scheduler.now() - connection.since);
     const retryInMs = this.backoff.next();
     this.options.onEvent?.({ type: 'disconnected', reason, released, retryInMs });
     this.scheduleReconnect(retryInMs);
@@ -328,7 +329,7 @@ export class Uplink {
       connection.inFlight++;
       let payload: Uint8Array;
       try {
-        payload = codec.batch(lease.records, outbox.nextBatchSequence(), this.clock.now());
+        payload = codec.batch(lease.records, outbox.nextBatchSequence(), this.scheduler.now());
       } catch (error) {
         connection.inFlight--;
         connection.leases.delete(lease.leaseId);
@@ -369,7 +370,7 @@ export class Uplink {
     try {
       // A failure that is not about any record (no signing key, credentials being renewed): an empty batch fails
       // the same way. Then every record is innocent: pause instead of quarantining the whole outbox.
-      codec.batch([], 0, this.clock.now());
+      codec.batch([], 0, this.scheduler.now());
     } catch {
       outbox.release(leaseId);
       this.options.onEvent?.({ type: 'batch-failed', error: describe(error) });
@@ -377,7 +378,7 @@ export class Uplink {
     }
     const poisoned = records.filter((record) => {
       try {
-        codec.batch([record], 0, this.clock.now());
+        codec.batch([record], 0, this.scheduler.now());
         return false;
       } catch {
         return true;
@@ -414,14 +415,14 @@ function describe(error: unknown): string {
   return typeof code === 'string' ? `${code}: ${message}` : message;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+async function withTimeout<T>(promise: Promise<T>, ms: number, scheduler: Scheduler): Promise<T | undefined> {
+  let timer: TimerHandle | undefined;
   const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
+    timer = scheduler.setTimeout(() => resolve(undefined), ms);
   });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
-    clearTimeout(timer);
+    scheduler.clearTimeout(timer);
   }
 }

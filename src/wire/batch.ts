@@ -1,8 +1,8 @@
 import { isMdcCode } from '../model/codes.js';
+import type { Gap } from '../model/gap.js';
 import type { Measurement, TimeSource } from '../model/measurement.js';
 import type { InvalidReason, JsonValue, Observation } from '../model/observation.js';
 import { isUcumUnit } from '../model/units.js';
-import type { Gap } from '../store/retention.js';
 import { type CborInput, CborRaw, type CborValue, decodeCbor, encodeCbor } from './cbor.js';
 import { WireError } from './errors.js';
 import {
@@ -79,7 +79,7 @@ const RULE = {
  * Encodes one batch item (the CBOR map of a measurement or gap record). Every field is checked against the
  * rules the decoder applies, so the gateway never publishes bytes that a receiver following the doc would
  * refuse (a poison batch would be re-sent forever): a field out of contract is WIRE_INVALID_FIELD here, at the
- * source, naming the item and field. The outbox stores readings in this form (src/wire/record-codec.ts), so a
+ * source, naming the item and field. The outbox stores readings in this form (src/uplink/record-codec.ts), so a
  * batch is assembled from stored items without encoding them again.
  */
 export function encodeBatchItem(item: BatchItem, path = 'item'): Uint8Array {
@@ -217,7 +217,7 @@ export function decodeBatch(payload: Uint8Array, expect: { readonly gatewayId?: 
   return { gatewayId, seq, sentAt, items };
 }
 
-/** Decodes one item made by encodeBatchItem (a stored outbox body; see src/wire/record-codec.ts). */
+/** Decodes one item made by encodeBatchItem (a stored outbox body; see src/uplink/record-codec.ts). */
 export function decodeBatchItem(bytes: Uint8Array, path = 'item'): BatchItem {
   return decodeItem(decodeCbor(bytes), path);
 }

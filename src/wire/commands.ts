@@ -1,6 +1,5 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import type { JsonValue } from '../model/observation.js';
-import { type Clock, systemClock } from '../util/clock.js';
 import { type CborInput, type CborValue, encodeCbor } from './cbor.js';
 import { type KeyResolver, MAX_COMMAND_BYTES, signEnvelope, verifyEnvelope } from './cose.js';
 import { WireError } from './errors.js';
@@ -212,7 +211,11 @@ export interface ReplayCache {
 export class MemoryReplayCache implements ReplayCache {
   private readonly entries = new Map<string, number>();
 
-  constructor(private readonly clock: Clock = systemClock) {}
+  /**
+   * `clock` is anything with `now()` in epoch ms (src/util/clock.ts's Clock, a VirtualScheduler); declared
+   * here by shape so the wire format depends on src/model alone.
+   */
+  constructor(private readonly clock: { now(): number } = { now: () => Date.now() }) {}
 
   has(id: string): boolean {
     const expiresAt = this.entries.get(id);

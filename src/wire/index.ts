@@ -4,12 +4,10 @@
  */
 export * from './batch.js';
 export * from './cbor.js';
-export * from './codec.js';
 export * from './commands.js';
 export * from './cose.js';
 export * from './diag.js';
 export * from './errors.js';
 export { WIRE_VERSION } from './fields.js';
-export * from './record-codec.js';
 export * from './status.js';
 export * from './topics.js';

@@ -14,13 +14,14 @@ import {
   CRL_FILE,
   checkServerCertificate,
   createDevelopmentCa,
+  createDevelopmentPki,
+  type DevelopmentPki,
   type IssuedCredentials,
   issueGatewayCertificate,
   revokeCertificate,
   writePrivateKeyFile,
 } from '../../src/pki/index.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { createTestPki, type TestPki } from '../support/pki-setup.js';
 
 /**
  * The embedded broker over real TLS sockets: client ids bound to certificates (no session takeover), the
@@ -31,7 +32,7 @@ const run = promisify(execFile);
 const DAY = 86_400_000;
 
 let dir: string;
-let pki: TestPki;
+let pki: DevelopmentPki;
 let broker: ClinicalBroker;
 let port: number;
 let audit: AuditLog;
@@ -39,7 +40,7 @@ const refusals: Refusal[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-broker-'));
-  pki = await createTestPki(dir);
+  pki = await createDevelopmentPki(dir);
   // the CA folder as `certs init` leaves it, so that revokeCertificate (certs revoke) can sign
   await writePrivateKeyFile(join(dir, 'ca.key'), pki.ca.privateKeyPem);
   audit = new AuditLog(join(dir, 'audit.log'));

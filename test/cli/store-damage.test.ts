@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { KeyFileProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { runCli } from '../support/cli.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 /** Issue 9, defect 1 and the matching item of defect 9: a damaged store is said, not passed over. */
 let dir: string;

@@ -7,19 +7,20 @@ import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import {
   CRL_FILE,
   type CrlState,
+  createDevelopmentPki,
+  type DevelopmentPki,
   issueGatewayCertificate,
   revokeCertificate,
   writePrivateKeyFile,
 } from '../../src/pki/index.js';
-import { createTestPki, type TestPki } from '../support/pki-setup.js';
 
 /** The clinic's gateway directory and the CA's CRL: a revoked signer's certificate is refused, live. */
 let dir: string;
-let pki: TestPki;
+let pki: DevelopmentPki;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-directory-'));
-  pki = await createTestPki(dir);
+  pki = await createDevelopmentPki(dir);
   await writePrivateKeyFile(join(dir, 'ca.key'), pki.ca.privateKeyPem);
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { EnrolmentGate } from '../../src/pipeline/enrolment-gate.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 const OXIMETER = { id: 'd1-00000000000000a1', address: 'D0:5E:00:00:00:01' };
 const CUFF = { id: 'd1-00000000000000b2', address: 'D0:5E:00:00:00:02' };

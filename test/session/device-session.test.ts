@@ -33,7 +33,7 @@ function rig(
     device: { id: `dev-${driverId.split('/')[1]}`, address: device.peripheral.address, ...session },
     driver,
     central,
-    timers: scheduler,
+    scheduler,
     random: () => 0.5,
     utcOffsetMinutes: () => 0,
     ...(session.lastSequence ? { lastSequence: session.lastSequence } : {}),

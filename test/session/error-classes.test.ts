@@ -168,7 +168,7 @@ describe('backoff per error class', () => {
     });
     watchdog = new RadioWatchdog({
       central: r.central,
-      timers: r.scheduler,
+      scheduler: r.scheduler,
       isEnrolled: () => true,
       errorLimit: 3,
     });

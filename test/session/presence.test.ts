@@ -19,7 +19,7 @@ function monitorOver(scanner: Pick<CentralPort, 'scan'>, scheduler: VirtualSched
   const events: PresenceEvent[] = [];
   const monitor = new PresenceMonitor({
     scanner,
-    timers: scheduler,
+    scheduler,
     random: () => 0.5,
     onEvent: (event) => events.push(event),
   });
@@ -37,7 +37,7 @@ describe('a sleeping cuff is connected when it wakes', () => {
       device: { inRange: false, advertiseEveryMs: 250 },
       port: (sim) => {
         port = sleepyCentral(sim, { code: 'BLE_DEVICE_GONE' });
-        monitor = new PresenceMonitor({ scanner: port, timers: scheduler, random: () => 0.5 });
+        monitor = new PresenceMonitor({ scanner: port, scheduler, random: () => 0.5 });
         return port;
       },
       // Near the top of each jittered range: the backoff timer sits at its 5-minute cap soon.
@@ -261,7 +261,7 @@ describe('PresenceMonitor', () => {
     const watchdogEvents: RadioWatchdogEvent[] = [];
     const watchdog = new RadioWatchdog({
       central: sim,
-      timers: scheduler,
+      scheduler,
       isEnrolled: (address) => address === device.peripheral.address,
       silenceMs: 30 * MINUTE,
       onEvent: (event) => watchdogEvents.push(event),

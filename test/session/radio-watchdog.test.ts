@@ -42,7 +42,7 @@ function watchRig(
   const seen: Advertisement[] = [];
   const watchdog = new RadioWatchdog({
     central: central ? central(sim) : sim,
-    timers: scheduler,
+    scheduler,
     isEnrolled: (address) => address === device.peripheral.address,
     silenceMs: 60 * MINUTE,
     ...options,

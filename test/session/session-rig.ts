@@ -39,7 +39,7 @@ export interface SessionRig {
 export interface RigOptions {
   readonly device?: Parameters<typeof simulatedDevice>[1];
   readonly session?: Partial<
-    Omit<SessionOptions, 'device' | 'driver' | 'central' | 'timers' | 'onReading'>
+    Omit<SessionOptions, 'device' | 'driver' | 'central' | 'scheduler' | 'onReading'>
   > & {
     readonly requiresBonding?: boolean;
   };
@@ -83,7 +83,7 @@ export function sessionRig(driverId: string, options: RigOptions = {}): SessionR
     },
     driver,
     central: options.port ? options.port(central) : central,
-    timers: scheduler,
+    scheduler,
     random: () => 0.5,
     utcOffsetMinutes: () => 0,
     ...sessionOptions,

@@ -115,7 +115,7 @@ describe('stale GATT cache', () => {
       device: { id: 'dev-odd', address: odd.address },
       driver,
       central,
-      timers: scheduler,
+      scheduler,
       random: () => 0.5,
       utcOffsetMinutes: () => 0,
       onReading: () => undefined,

@@ -47,7 +47,7 @@ const GLUCOSE: RigOptions = { session: { requiresBonding: true } };
 function asleepWithPresence(extra: Partial<RigOptions> = {}): RigOptions {
   const scheduler = new VirtualScheduler(START);
   const central = new SimCentral({ scheduler });
-  const presence = new PresenceMonitor({ scanner: central, timers: scheduler, random: () => 0.5 });
+  const presence = new PresenceMonitor({ scanner: central, scheduler, random: () => 0.5 });
   return {
     scheduler,
     central,

@@ -3,12 +3,12 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { auditStoreEvents } from '../../src/store/audit-events.js';
 import { EnvKeyProvider, KeyFileProvider, SystemdCredentialProvider } from '../../src/store/keys.js';
 import { Outbox, type StoreEvent } from '../../src/store/outbox.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 const KEY = '1f'.repeat(32);
 const OTHER_KEY = '2e'.repeat(32);

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox, type StoreEvent } from '../../src/store/outbox.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 /**
  * Crash safety with real power-cut semantics for the process: a child appends and acknowledges in a loop and

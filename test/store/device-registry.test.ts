@@ -2,13 +2,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { DeviceRegistry } from '../../src/store/device-registry.js';
 import { openEncryptedDatabase } from '../../src/store/encrypted-database.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 const KEY = '3c'.repeat(32);
 const CUFF = { address: 'C0:FF:EE:12:34:56', driverId: 'sig/blood-pressure', category: 'blood-pressure' };

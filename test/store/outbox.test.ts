@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox, type StoreEvent } from '../../src/store/outbox.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { spo2Measurement } from '../support/measurements.js';
 import { commitsBetween, readWal } from '../support/sqlite-wal.js';
 
 const KEY = 'a'.repeat(64);

@@ -2,14 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { openEncryptedDatabase } from '../../src/store/encrypted-database.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { JSON_FORMAT, jsonRecords } from '../../src/store/record-codec.js';
+import { WIRE_ITEM_FORMAT, wireItemRecords } from '../../src/uplink/record-codec.js';
 import { decodeBatchItem, encodeBatchItem } from '../../src/wire/batch.js';
-import { WIRE_ITEM_FORMAT, wireItemRecords } from '../../src/wire/record-codec.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 const KEY = 'c'.repeat(64);
 let dir: string;

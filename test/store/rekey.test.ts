@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { KeyFileProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { type RekeyStep, rekeyStore, SimulatedCrash } from '../../src/store/rekey.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 /** The built command line (npm test builds first), for a genuinely separate process. */
 const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');

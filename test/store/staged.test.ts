@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { StoreError } from '../../src/store/errors.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { type Lane, type Lease, Outbox } from '../../src/store/outbox.js';
-import { wireItemRecords } from '../../src/wire/record-codec.js';
+import { wireItemRecords } from '../../src/uplink/record-codec.js';
 import { thrownBy } from '../support/errors.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 // Outbox.onStaged: the uplink leases and publishes live readings inside the append transaction, before its
 // fsync. These tests pin the bookkeeping that makes that safe: acknowledgements by lease, and leases of a

@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
+import type { Gap } from '../../src/model/gap.js';
 import { auditStoreEvents } from '../../src/store/audit-events.js';
 import { EnvKeyProvider, KeyFileProvider } from '../../src/store/keys.js';
 import { Outbox, type StoreEvent, WAL_CHECKPOINT_PAGES } from '../../src/store/outbox.js';
 import { rekeyStore } from '../../src/store/rekey.js';
-import type { Gap } from '../../src/store/retention.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { spo2Measurement } from '../support/measurements.js';
 
 /**
  * Damage to the store's files after readings were reported stored (issue 9, defect 1). A real child process

@@ -4,9 +4,10 @@
  * a burst is durable, "L <id>..." before acknowledging a lease (those may be gone after a kill) and "A <id>..."
  * after the acknowledgement committed. The parent kills it with SIGKILL at a random moment.
  */
+
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
-import { spo2Measurement } from './measurements.js';
 
 const [path, startText, seedText] = process.argv.slice(2);
 let n = Number(startText);

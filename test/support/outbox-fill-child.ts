@@ -4,9 +4,10 @@
  * and waits to be killed with SIGKILL, so the readings sit in the WAL as a power cut would leave them.
  * Arguments: <store> <count> [WAL checkpoint pages] (a large bound keeps every reading in the WAL alone).
  */
+
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
-import { spo2Measurement } from './measurements.js';
 
 const [path, countText, pagesText] = process.argv.slice(2);
 const outbox = new Outbox({

@@ -15,14 +15,18 @@ import { ClinicReceiver } from '../../src/clinic/receiver.js';
 import {
   checkServerCertificate,
   createDevelopmentCa,
+  createDevelopmentPki,
+  type DevelopmentPki,
   issueClinicCertificate,
   issueGatewayCertificate,
+  signingCredentials,
 } from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { auditCommandEvents } from '../../src/uplink/command-audit.js';
 import { CommandSigners } from '../../src/uplink/command-signers.js';
 import { type CommandEvent, commandHandler } from '../../src/uplink/commands.js';
+import { wireItemRecords } from '../../src/uplink/record-codec.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink, type UplinkEvent } from '../../src/uplink/uplink.js';
 import { ManualClock } from '../../src/util/clock.js';
@@ -38,12 +42,10 @@ import {
   verifyEnvelope,
   type WireError,
 } from '../../src/wire/index.js';
-import { wireItemRecords } from '../../src/wire/record-codec.js';
-import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
 
 /** Each attack from the uplink issue, over real TLS sockets against the real broker. */
 let dir: string;
-let pki: TestPki;
+let pki: DevelopmentPki;
 let broker: ClinicalBroker;
 let port: number;
 const refusals: Refusal[] = [];
@@ -57,7 +59,7 @@ let auditRefusal: (refusal: Refusal) => void;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-attacks-'));
-  pki = await createTestPki(dir);
+  pki = await createDevelopmentPki(dir);
   audit = new AuditLog(join(dir, 'audit.log'));
   auditRefusal = auditBrokerRefusals(audit, Date.now);
   broker = new ClinicalBroker({

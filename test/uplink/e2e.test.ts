@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import type { Refusal } from '../../src/broker/clinical-broker.js';
 import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
 import { identifyClient } from '../../src/broker/identify.js';
@@ -9,19 +10,20 @@ import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import { ClinicReceiver } from '../../src/clinic/receiver.js';
 import type { Measurement } from '../../src/model/measurement.js';
 import {
+  createDevelopmentPki,
+  type DevelopmentPki,
   issueGatewayCertificate,
   loadTlsCredentials,
+  signingCredentials,
   writeCertificateFile,
   writePrivateKeyFile,
 } from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
+import { wireItemRecords } from '../../src/uplink/record-codec.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink, type UplinkEvent } from '../../src/uplink/uplink.js';
 import { gatewayTopics } from '../../src/wire/index.js';
-import { wireItemRecords } from '../../src/wire/record-codec.js';
-import { spo2Measurement } from '../support/measurements.js';
-import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
 import { until } from '../support/until.js';
 
 /**
@@ -29,7 +31,7 @@ import { until } from '../support/until.js';
  * broker -> clinic receiver (verifies, de-duplicates). No fakes.
  */
 let dir: string;
-let pki: TestPki;
+let pki: DevelopmentPki;
 let broker: ClinicalBroker;
 let port: number;
 const refusals: Refusal[] = [];
@@ -50,7 +52,7 @@ async function startBroker(atPort = 0): Promise<void> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-uplink-'));
-  pki = await createTestPki(dir);
+  pki = await createDevelopmentPki(dir);
   await startBroker();
 });
 

@@ -3,24 +3,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
+import {
+  mosquittoAvailable,
+  type RunningMosquitto,
+  startMosquitto,
+} from '../../scripts/support/mosquitto.js';
 import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
 import { ClinicReceiver } from '../../src/clinic/receiver.js';
 import type { Measurement } from '../../src/model/measurement.js';
-import { loadTlsCredentials } from '../../src/pki/index.js';
+import {
+  createDevelopmentPki,
+  type DevelopmentPki,
+  loadTlsCredentials,
+  signingCredentials,
+} from '../../src/pki/index.js';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
+import { wireItemRecords } from '../../src/uplink/record-codec.js';
 import { signedCodec } from '../../src/uplink/signed-codec.js';
 import { Uplink } from '../../src/uplink/uplink.js';
 import { gatewayTopics } from '../../src/wire/index.js';
-import { wireItemRecords } from '../../src/wire/record-codec.js';
-import { spo2Measurement } from '../support/measurements.js';
-import { mosquittoAvailable, type RunningMosquitto, startMosquitto } from '../support/mosquitto.js';
-import { createTestPki, signingCredentials, type TestPki } from '../support/pki-setup.js';
 import { until } from '../support/until.js';
 
 /**
  * Interoperability with a real, independent broker: Debian's Mosquitto 2.0 with require_certificate,
- * use_identity_as_username and an ACL file (test/support/mosquitto.ts), certificates from our PKI. .ci/run
+ * use_identity_as_username and an ACL file (scripts/support/mosquitto.ts), certificates from our PKI. .ci/run
  * installs mosquitto, so in CI its absence fails this suite instead of skipping it.
  */
 const available = mosquittoAvailable();
@@ -30,13 +38,13 @@ if (!available && process.env.CI)
 const WAIT = { timeoutMs: 15_000 };
 
 let dir: string;
-let pki: TestPki;
+let pki: DevelopmentPki;
 let mosquitto: RunningMosquitto;
 
 beforeAll(async () => {
   if (!available) return;
   dir = await mkdtemp(join(tmpdir(), 'rpm-mosquitto-'));
-  pki = await createTestPki(dir);
+  pki = await createDevelopmentPki(dir);
   mosquitto = await startMosquitto({
     dir,
     caFile: pki.files.ca,

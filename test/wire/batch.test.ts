@@ -1,7 +1,8 @@
 import { Decoder as CborxDecoder } from 'cbor-x';
 import { describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
+import type { Gap } from '../../src/model/gap.js';
 import type { Measurement } from '../../src/model/measurement.js';
-import type { Gap } from '../../src/store/retention.js';
 import {
   type Batch,
   type BatchItem,
@@ -12,7 +13,6 @@ import {
 } from '../../src/wire/batch.js';
 import { type CborInput, decodeCbor, encodeCbor } from '../../src/wire/cbor.js';
 import { diagnose } from '../../src/wire/diag.js';
-import { spo2Measurement } from '../support/measurements.js';
 import { ascii, expectWireError, hex, toHex } from './support.js';
 
 const SENT = Date.UTC(2026, 10, 28, 12, 0, 0);

@@ -1,3 +1,4 @@
+import type { Scheduler } from '../../util/scheduler.js';
 import { BleError } from '../central.js';
 import { addressFromPath, BLUEZ, callProxy, DBusError, DbusInterface, type MessageBus } from './dbus.js';
 import { withTimeout } from './errors.js';
@@ -122,6 +123,7 @@ export class BluezAgent {
     private readonly bus: MessageBus,
     options: AgentOptions,
     private readonly timeoutMs: number,
+    private readonly scheduler: Scheduler,
   ) {
     this.agent = new Agent1(options);
   }
@@ -129,11 +131,17 @@ export class BluezAgent {
   async register(): Promise<void> {
     this.bus.export(AGENT_PATH, this.agent);
     try {
-      const manager = await withTimeout(this.agentManager(), this.timeoutMs, 'agent manager lookup');
+      const manager = await withTimeout(
+        this.agentManager(),
+        this.timeoutMs,
+        'agent manager lookup',
+        this.scheduler,
+      );
       await withTimeout(
         callProxy(manager, 'RegisterAgent', AGENT_PATH, AGENT_CAPABILITY),
         this.timeoutMs,
         'agent registration',
+        this.scheduler,
       );
       this.registered = true;
       // AgentManager.rst RequestDefaultAgent: BlueZ then uses this agent for pairings it starts on its own
@@ -142,6 +150,7 @@ export class BluezAgent {
         callProxy(manager, 'RequestDefaultAgent', AGENT_PATH),
         this.timeoutMs,
         'default agent',
+        this.scheduler,
       );
     } catch (error) {
       this.bus.unexport(AGENT_PATH, this.agent);
@@ -154,11 +163,17 @@ export class BluezAgent {
   async unregister(): Promise<void> {
     if (this.registered) {
       this.registered = false;
-      const manager = await withTimeout(this.agentManager(), this.timeoutMs, 'agent manager lookup');
+      const manager = await withTimeout(
+        this.agentManager(),
+        this.timeoutMs,
+        'agent manager lookup',
+        this.scheduler,
+      );
       await withTimeout(
         callProxy(manager, 'UnregisterAgent', AGENT_PATH),
         this.timeoutMs,
         'agent unregistration',
+        this.scheduler,
       );
     }
     this.bus.unexport(AGENT_PATH, this.agent);

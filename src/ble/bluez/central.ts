@@ -1,5 +1,7 @@
 import type nodeBle from 'node-ble';
 import { longUuid, normalizeUuid } from '../../gatt/uuid.js';
+import { realScheduler, type Scheduler } from '../../util/scheduler.js';
+import { normalizeAddress } from '../address.js';
 import {
   type Advertisement,
   BleError,
@@ -52,11 +54,14 @@ export interface BluezCentralOptions {
   readonly pairingTimeoutMs?: number;
   /** The pairing agent's passkey provider and confirmation policy; `false` registers no agent. */
   readonly agent?: AgentOptions | false;
+  /** Deadlines and scan windows. Default: real time. */
+  readonly scheduler?: Scheduler;
 }
 
 export class BluezCentral implements CentralPort, LinkContext {
   readonly backend = 'bluez' as const;
   private readonly timeoutMs: number;
+  private readonly scheduler: Scheduler;
   private session: NodeBleBluetooth | undefined;
   private bus: MessageBus | undefined;
   private adapterName = '';
@@ -75,6 +80,7 @@ export class BluezCentral implements CentralPort, LinkContext {
 
   constructor(private readonly options: BluezCentralOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.scheduler = options.scheduler ?? realScheduler;
   }
 
   async start(): Promise<void> {
@@ -121,7 +127,7 @@ export class BluezCentral implements CentralPort, LinkContext {
       this.adapterDown = false;
 
       if (this.options.agent !== false) {
-        this.agent = new BluezAgent(bus, this.options.agent ?? {}, this.timeoutMs);
+        this.agent = new BluezAgent(bus, this.options.agent ?? {}, this.timeoutMs, this.scheduler);
         await this.agent.register();
       }
     } catch (error) {
@@ -174,7 +180,8 @@ export class BluezCentral implements CentralPort, LinkContext {
       );
     }
     for (const connection of [...this.connections]) {
-      if (connection.address === address.toUpperCase()) await connection.disconnect().catch(() => undefined);
+      if (connection.address === normalizeAddress(address))
+        await connection.disconnect().catch(() => undefined);
     }
     try {
       await this.call(callProxy(this.adapterIface as ClientInterface, 'RemoveDevice', path), 'cache clear');
@@ -206,10 +213,11 @@ export class BluezCentral implements CentralPort, LinkContext {
     }
     try {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, options.durationMs);
+        const scheduler = this.scheduler;
+        const timer = scheduler.setTimeout(done, options.durationMs);
         options.signal?.addEventListener('abort', done, { once: true });
         function done() {
-          clearTimeout(timer);
+          scheduler.clearTimeout(timer);
           options.signal?.removeEventListener('abort', done);
           resolve();
         }
@@ -222,13 +230,13 @@ export class BluezCentral implements CentralPort, LinkContext {
 
   async connect(address: string, options: { readonly timeoutMs: number }): Promise<Connection> {
     this.requireStarted();
-    const deadline = Date.now() + options.timeoutMs;
-    const remaining = () => Math.max(1, deadline - Date.now());
+    const deadline = this.scheduler.now() + options.timeoutMs;
+    const remaining = () => Math.max(1, deadline - this.scheduler.now());
     const path = devicePath(this.adapterName, address);
     await this.ensureDevice(path, remaining);
     const adapter = this.adapter as nodeBle.Adapter;
     const device = await this.call(adapter.getDevice(address), 'device lookup', remaining());
-    const connection = new BluezConnection(this, device, address.toUpperCase(), () => this.adapterDown);
+    const connection = new BluezConnection(this, device, normalizeAddress(address), () => this.adapterDown);
     try {
       await connection.open(remaining, this.timeoutMs);
     } catch (error) {
@@ -247,7 +255,7 @@ export class BluezCentral implements CentralPort, LinkContext {
     ms = this.timeoutMs,
     missing: 'BLE_NOT_FOUND' | 'BLE_DEVICE_GONE' = 'BLE_NOT_FOUND',
   ) {
-    return withTimeout(work, ms, what, missing);
+    return withTimeout(work, ms, what, this.scheduler, missing);
   }
 
   /** @internal */

@@ -1,4 +1,5 @@
 import dbus from 'dbus-next';
+import { normalizeAddress } from '../address.js';
 
 /**
  * The parts of dbus-next the BlueZ backend and its tests use. dbus-next is CommonJS with named exports; the
@@ -21,12 +22,12 @@ export function adapterPath(adapter: string): string {
 
 /** Device object path (doc/org.bluez.Device.rst: [variable prefix]/{hci0,hci1,...}/dev_XX_XX_XX_XX_XX_XX). */
 export function devicePath(adapter: string, address: string): string {
-  return `${adapterPath(adapter)}/dev_${address.toUpperCase().replace(/:/g, '_')}`;
+  return `${adapterPath(adapter)}/dev_${normalizeAddress(address).replaceAll(':', '_')}`;
 }
 
 export function addressFromPath(path: string): string | undefined {
   const match = /\/dev_([0-9A-F]{2}(?:_[0-9A-F]{2}){5})$/i.exec(path);
-  return match ? (match[1] as string).replace(/_/g, ':').toUpperCase() : undefined;
+  return match ? normalizeAddress((match[1] as string).replaceAll('_', ':')) : undefined;
 }
 
 /** Calls a method of a proxy interface; dbus-next builds proxy methods at run time from introspection data. */

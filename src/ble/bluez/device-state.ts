@@ -1,4 +1,5 @@
 import { normalizeUuid } from '../../gatt/uuid.js';
+import { normalizeAddress } from '../address.js';
 import type { Advertisement } from '../central.js';
 import { addressFromPath, unwrap } from './dbus.js';
 
@@ -30,7 +31,7 @@ export function record(value: unknown): Record<string, unknown> {
 export function newDeviceState(path: string, properties: Record<string, unknown>): DeviceState {
   const address = unwrap(properties['Address']);
   const state: DeviceState = {
-    address: typeof address === 'string' ? address.toUpperCase() : (addressFromPath(path) ?? ''),
+    address: typeof address === 'string' ? normalizeAddress(address) : (addressFromPath(path) ?? ''),
     uuids: [],
     manufacturerData: new Map(),
   };

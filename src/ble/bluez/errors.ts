@@ -1,3 +1,4 @@
+import type { Scheduler } from '../../util/scheduler.js';
 import { BleError, type BleErrorCode } from '../central.js';
 
 /**
@@ -135,11 +136,15 @@ export async function withTimeout<T>(
   work: Promise<T>,
   ms: number,
   what: string,
+  scheduler: Scheduler,
   missing: MissingMeans = 'BLE_NOT_FOUND',
 ): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BleError('BLE_TIMEOUT', `${what} timed out after ${ms} ms`)), ms);
+    timer = scheduler.setTimeout(
+      () => reject(new BleError('BLE_TIMEOUT', `${what} timed out after ${ms} ms`)),
+      ms,
+    );
   });
   // A late rejection of the abandoned call must not surface as an unhandled rejection.
   work.catch(() => undefined);
@@ -148,6 +153,6 @@ export async function withTimeout<T>(
   } catch (error) {
     throw classify(error, what, missing);
   } finally {
-    clearTimeout(timer);
+    scheduler.clearTimeout(timer);
   }
 }

@@ -1,5 +1,6 @@
 import { normalizeUuid } from '../../gatt/uuid.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../../util/scheduler.js';
+import { isBluetoothAddress, normalizeAddress } from '../address.js';
 import {
   type Advertisement,
   BleError,
@@ -41,19 +42,13 @@ export interface NobleCentralOptions {
   readonly resetSettleMs?: number;
 }
 
-/** A Bluetooth device address as noble's HCI bindings print it (lowercase, colons). */
-const ADDRESS = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
-
 /**
  * The handle the port uses for a peripheral: its address in upper case (as the BlueZ backend gives it) where noble
  * knows it, else noble's id (macOS hides addresses: `address` is '' or 'unknown' there).
  */
 function handleOf(peripheral: NoblePeripheral): string {
-  return ADDRESS.test(peripheral.address) ? peripheral.address.toUpperCase() : peripheral.id;
-}
-
-function canonicalHandle(address: string): string {
-  return ADDRESS.test(address) ? address.toUpperCase() : address;
+  const address = normalizeAddress(peripheral.address);
+  return isBluetoothAddress(address) ? address : peripheral.id;
 }
 
 /** Something waiting on the radio that an adapter event may end early: a scan window or a connect's discovery. */
@@ -226,7 +221,7 @@ export class NobleCentral implements CentralPort {
     this.requireReady();
     const started = this.scheduler.now();
     const remaining = () => Math.max(1, options.timeoutMs - (this.scheduler.now() - started));
-    const handle = canonicalHandle(address);
+    const handle = normalizeAddress(address);
     if (this.connections.has(handle)) {
       throw new BleError('BLE_NO_SLOTS', 'the device already has a link from this gateway');
     }

@@ -1,5 +1,6 @@
 import { normalizeUuid } from '../../gatt/uuid.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../../util/scheduler.js';
+import { normalizeAddress } from '../address.js';
 import {
   type Advertisement,
   BleError,
@@ -495,10 +496,6 @@ function cloneServices(services: readonly ServiceInfo[]): ServiceInfo[] {
     uuid: s.uuid,
     characteristics: s.characteristics.map((c) => ({ uuid: c.uuid, properties: [...c.properties] })),
   }));
-}
-
-function normalizeAddress(address: string): string {
-  return address.toUpperCase();
 }
 
 function matches(

@@ -1,14 +1,15 @@
+import { normalizeAddress } from '../ble/address.js';
 import { type Advertisement, BleError, type CentralPort, type Connection } from '../ble/central.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { Driver } from '../drivers/sdk/define-driver.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import { DeviceError } from '../store/device-errors.js';
-import { canonicalAddress, type EnrolledDevice } from '../store/device-registry.js';
+import type { EnrolledDevice } from '../store/device-registry.js';
 
 /**
- * The radio half of `rpm-gateway pair`, without the terminal: find the supported devices nearby, then connect
- * to the chosen one, bond when it needs it, and check it answers as its driver expects. Addresses stay in the
- * returned objects (in memory, for this run); nothing here prints or logs one.
+ * The radio half of enrolment (src/enrolment/workflow.ts drives it): find the supported devices nearby, then
+ * connect to the chosen one, bond when it needs it, and check it answers as its driver expects. Addresses stay
+ * in the returned objects (in memory, for this run); nothing here prints or logs one.
  */
 export interface Candidate {
   /** 1-based position in the list the user picks from. */
@@ -42,7 +43,7 @@ export async function findCandidates(
       manufacturerIds: [...ad.manufacturerData.keys()],
     });
     if (!driver) return;
-    const address = canonicalAddress(ad.address);
+    const address = normalizeAddress(ad.address);
     const known = seen.get(address);
     if (known) {
       if (ad.rssi !== undefined) known.rssi = ad.rssi;
@@ -70,12 +71,6 @@ export async function findCandidates(
   });
 }
 
-/** One row of the list `scan` and `pair` print: number, profile, driver, signal; never the address. */
-export function candidateLine(c: Candidate): string {
-  const signal = c.rssi === undefined ? '' : `  ${c.rssi} dBm`;
-  return `${String(c.number).padStart(2)}. ${c.driver.category.padEnd(15)} ${c.driver.name} (${c.driver.id})${signal}`;
-}
-
 /**
  * Profiles whose specification makes bonding mandatory, so the gateway bonds before touching anything:
  * the Glucose Profile (GLP 1.0.1, Security Considerations) has the sensor bond and every Glucose Service
@@ -96,12 +91,14 @@ const MODEL_NUMBER = '2a24';
 /** Serial Number (2A25) and System ID (2A23) identify the one unit (PHI-adjacent, like the address): not read. */
 const NOT_READ: ReadonlySet<string> = new Set(['2a25', '2a23']);
 
+export type PairingStep = 'connecting' | 'bonding' | 'checking';
+
 export interface PairingOptions {
   readonly timeoutMs: number;
   /** Bond even if neither the profile nor the device asks for it (`pair --bond`). */
   readonly forceBond?: boolean;
-  /** Progress, for the terminal ("connecting", "bonding", "checking"). */
-  readonly onStep?: (step: 'connecting' | 'bonding' | 'checking') => void;
+  /** Progress, for whoever watches ("connecting", "bonding", "checking"). */
+  readonly onStep?: (step: PairingStep) => void;
 }
 
 export interface PairingResult {

@@ -2,11 +2,11 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TLS12_AEAD_CIPHERS } from '../../src/pki/tls.js';
-import { until } from './until.js';
 
 /**
- * Starts a real Mosquitto (Debian package, 2.0.x) for interoperability tests: 127.0.0.1 only, mutual TLS
+ * Starts a real Mosquitto (Debian package, 2.0.x) for interoperability tests and bench:uplink: 127.0.0.1 only, mutual TLS
  * with the given CA, identity from the certificate CN (use_identity_as_username), an ACL equivalent to the
  * embedded broker's, no persistence. Wrapped in `timeout` so it stops by itself even if the test process dies.
  */
@@ -85,14 +85,7 @@ export async function startMosquitto(options: {
     stderr += chunk;
   });
   try {
-    await until(
-      'mosquitto to accept connections',
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`mosquitto exited with status ${proc.exitCode}`);
-        return accepts(port);
-      },
-      { timeoutMs: 10_000, intervalMs: 50 },
-    );
+    await acceptsWithin(port, proc, 10_000);
   } catch (error) {
     proc.kill('SIGKILL');
     throw new Error(`mosquitto did not start (${(error as Error).message}): ${stderr}`);
@@ -106,6 +99,17 @@ export async function startMosquitto(options: {
         proc.kill('SIGTERM');
       }),
   };
+}
+
+/** Polls until the broker accepts a TCP connection, it exits, or `timeoutMs` passes. */
+async function acceptsWithin(port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`mosquitto exited with status ${proc.exitCode}`);
+    if (await accepts(port)) return;
+    if (Date.now() > deadline) throw new Error(`no connection accepted within ${timeoutMs} ms`);
+    await sleep(50);
+  }
 }
 
 function accepts(port: number): Promise<boolean> {

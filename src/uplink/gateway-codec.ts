@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import type { OutboxRecord } from '../store/outbox.js';
-import { encodeBatchOfItems } from './batch.js';
-import { signEnvelope } from './cose.js';
+import { encodeBatchOfItems } from '../wire/batch.js';
+import { signEnvelope } from '../wire/cose.js';
+import { encodeStatus, type GatewayStatus } from '../wire/status.js';
 import { batchItemOf } from './record-codec.js';
-import { encodeStatus, type GatewayStatus } from './status.js';
 
 /**
  * The gateway's signing codec: outbox records and status in, signed envelopes out. Its shape matches the

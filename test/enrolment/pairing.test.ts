@@ -5,9 +5,9 @@ import {
   simulatedDevice,
   VirtualPeripheral,
 } from '../../src/ble/sim/index.js';
-import { findCandidates, pairWith } from '../../src/cli/pairing.js';
 import { loadBundledRegistry } from '../../src/drivers/default-registry.js';
 import type { DriverRegistry } from '../../src/drivers/registry.js';
+import { findCandidates, pairWith } from '../../src/enrolment/pairing.js';
 import { VirtualScheduler } from '../../src/util/scheduler.js';
 
 let drivers: DriverRegistry;

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../scripts/support/measurements.js';
 import type { OutboxRecord } from '../../src/store/outbox.js';
 import { JSON_FORMAT, jsonRecords } from '../../src/store/record-codec.js';
+import { gatewayCodec } from '../../src/uplink/gateway-codec.js';
+import { WIRE_ITEM_FORMAT, wireItemRecords } from '../../src/uplink/record-codec.js';
 import { decodeBatch, encodeBatch, encodeBatchOfItems } from '../../src/wire/batch.js';
-import { gatewayCodec } from '../../src/wire/codec.js';
 import { verifyEnvelope } from '../../src/wire/cose.js';
-import { WIRE_ITEM_FORMAT, wireItemRecords } from '../../src/wire/record-codec.js';
 import { decodeStatus } from '../../src/wire/status.js';
 import { topicFor } from '../../src/wire/topics.js';
-import { spo2Measurement } from '../support/measurements.js';
-import { newSigner, resolverFor } from './support.js';
+import { newSigner, resolverFor } from '../wire/support.js';
 
 describe('gatewayCodec (the uplink codec)', () => {
   const signer = newSigner('gateway');

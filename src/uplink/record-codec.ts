@@ -1,6 +1,6 @@
 import type { OutboxRecord } from '../store/outbox.js';
 import type { RecordCodec } from '../store/record-codec.js';
-import { decodeBatchItem, encodeBatchItem } from './batch.js';
+import { decodeBatchItem, encodeBatchItem } from '../wire/batch.js';
 
 /**
  * The outbox body format the gateway uses: each reading is stored as its wire-format batch item (CBOR, checked
