@@ -6,9 +6,10 @@ import { describeDamage } from '../store/damage.js';
 import { keyProtection } from '../store/key-protection.js';
 import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
 import { Outbox } from '../store/outbox.js';
-import { rekeyStore } from '../store/rekey.js';
+import { type RekeyProgress, rekeyStore } from '../store/rekey.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandIo } from './io.js';
+import { Progress } from './progress.js';
 import { cliStoreEvents } from './store-notices.js';
 
 export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit|acknowledge-damage> [options]
@@ -131,7 +132,19 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
           'rekey rotates a key file; for a systemd credential, create the new credential and use --key-file',
         );
       }
-      const result = await rekeyStore({ path: paths.store, keys: keyFile, now: Date.now });
+      // On a terminal, stderr shows how far the rotation is (a large store takes minutes on an SD card).
+      const progress = new Progress({ stream: io.stderr, now: Date.now });
+      let result: Awaited<ReturnType<typeof rekeyStore>>;
+      try {
+        result = await rekeyStore({
+          path: paths.store,
+          keys: keyFile,
+          now: Date.now,
+          onProgress: (p) => showRekeyProgress(progress, p),
+        });
+      } finally {
+        progress.finish();
+      }
       audit.record('store.rekeyed', 'cli', { store: paths.store, rows: result.rows });
       print(
         { store: paths.store, ...result },
@@ -149,5 +162,19 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
     }
     default:
       throw new UsageError(`unknown store action "${action}"`);
+  }
+}
+
+function showRekeyProgress(progress: Progress, p: RekeyProgress): void {
+  switch (p.step) {
+    case 'copying':
+      progress.update('copying the store', p.done, p.total, 'bytes');
+      return;
+    case 're-encrypting':
+      progress.update('re-encrypting under the new key');
+      return;
+    case 'checking':
+      progress.update('checking every row under the new key', p.done, p.total, 'rows');
+      return;
   }
 }

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
-  copyFileSync,
   existsSync,
+  fchmodSync,
+  fstatSync,
   fsyncSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
+  writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
@@ -49,7 +52,19 @@ export interface RekeyOptions {
   readonly now: () => number;
   /** Test hook: throw at the named step to simulate a power cut there. */
   readonly crashAt?: RekeyStep;
+  /** Told as the long steps go (for a progress display); called synchronously, so keep it cheap. */
+  readonly onProgress?: (progress: RekeyProgress) => void;
 }
+
+/**
+ * The long steps of a rotation. The copy is counted in bytes; the re-encryption is one `PRAGMA rekey`, which
+ * rewrites every page inside SQLite without telling how far it is, so it is told once as it starts; the check
+ * then reads every row back under the new key and counts them.
+ */
+export type RekeyProgress =
+  | { readonly step: 'copying'; readonly done: number; readonly total: number }
+  | { readonly step: 're-encrypting' }
+  | { readonly step: 'checking'; readonly done: number; readonly total: number };
 
 export type RekeyStep =
   | 'copied'
@@ -127,10 +142,9 @@ async function rekeyLocked(options: RekeyOptions, lock: StoreLock, started: numb
     }
     rows = countRows(db);
     // The copy is consistent: the WAL is checkpointed and we hold the exclusive lock, so nothing writes.
-    copyFileSync(path, p.copy);
-    fsyncFile(p.copy);
+    copyWithProgress(path, p.copy, options.onProgress);
     crashPoint(options, 'copied');
-    reencrypt(p.copy, oldKey, newKey, rows);
+    reencrypt(p.copy, oldKey, newKey, rows, options.onProgress);
     crashPoint(options, 'reencrypted');
     await writeFileAtomically(p.newKey, `${newKey.toString('hex')}\n`, {
       mode: 0o600,
@@ -224,7 +238,14 @@ function rollForward(path: string, keyFile: string, options?: RekeyOptions): voi
   }
 }
 
-function reencrypt(copy: string, oldKey: Uint8Array, newKey: Uint8Array, rows: number): void {
+function reencrypt(
+  copy: string,
+  oldKey: Uint8Array,
+  newKey: Uint8Array,
+  rows: number,
+  onProgress: RekeyOptions['onProgress'],
+): void {
+  onProgress?.({ step: 're-encrypting' });
   const db = new Database(copy);
   try {
     db.pragma(`cipher = 'chacha20'`);
@@ -239,7 +260,10 @@ function reencrypt(copy: string, oldKey: Uint8Array, newKey: Uint8Array, rows: n
   try {
     check.pragma(`cipher = 'chacha20'`);
     check.pragma(`key = "raw:${Buffer.from(newKey).toString('hex')}"`);
-    if (check.pragma('integrity_check', { simple: true }) !== 'ok' || countRows(check) !== rows) {
+    if (
+      check.pragma('integrity_check', { simple: true }) !== 'ok' ||
+      readBack(check, rows, onProgress) !== rows
+    ) {
       throw new StoreError('STORE_REKEY_FAILED', 're-encrypted copy does not match the store');
     }
   } finally {
@@ -251,6 +275,61 @@ function reencrypt(copy: string, oldKey: Uint8Array, newKey: Uint8Array, rows: n
 function countRows(db: Database.Database): number {
   const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").get();
   return exists ? (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n : 0;
+}
+
+/** How often (in rows) the check reports progress: often enough to move a bar, rarely enough to cost nothing. */
+const CHECK_REPORT_ROWS = 1024;
+
+/**
+ * Reads every outbox row's body under the new key (which decrypts every page that holds a reading, overflow
+ * pages included) and counts them.
+ */
+function readBack(db: Database.Database, total: number, onProgress: RekeyOptions['onProgress']): number {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").get();
+  let done = 0;
+  onProgress?.({ step: 'checking', done, total });
+  if (!exists) return 0;
+  for (const _row of db.prepare('SELECT length(body) FROM outbox ORDER BY seq').raw().iterate()) {
+    done++;
+    if (done % CHECK_REPORT_ROWS === 0) onProgress?.({ step: 'checking', done, total });
+  }
+  if (done % CHECK_REPORT_ROWS !== 0) onProgress?.({ step: 'checking', done, total });
+  return done;
+}
+
+/** Copy chunk: large enough for sequential I/O on an SD card, small enough to report progress often. */
+const COPY_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Copies the (checkpointed, locked) store byte for byte with the same permissions, and fsyncs the copy. Done
+ * by hand rather than with copyFileSync only so the progress can be told.
+ */
+function copyWithProgress(from: string, to: string, onProgress: RekeyOptions['onProgress']): void {
+  const source = openSync(from, 'r');
+  try {
+    const { size, mode } = fstatSync(source);
+    const target = openSync(to, 'w', mode & 0o777);
+    try {
+      // The umask may have narrowed the mode given to open(2); the copy must be exactly as private as the store.
+      fchmodSync(target, mode & 0o777);
+      const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+      let done = 0;
+      onProgress?.({ step: 'copying', done, total: size });
+      for (;;) {
+        const n = readSync(source, buffer, 0, COPY_CHUNK, done);
+        if (n === 0) break;
+        let written = 0;
+        while (written < n) written += writeSync(target, buffer, written, n - written, done + written);
+        done += n;
+        onProgress?.({ step: 'copying', done, total: Math.max(size, done) });
+      }
+      fsyncSync(target);
+    } finally {
+      closeSync(target);
+    }
+  } finally {
+    closeSync(source);
+  }
 }
 
 function discardLeftovers(p: ReturnType<typeof paths>): void {

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../scripts/support/measurements.js';
 import { KeyFileProvider } from '../../src/store/keys.js';
 import { Outbox } from '../../src/store/outbox.js';
-import { type RekeyStep, rekeyStore, SimulatedCrash } from '../../src/store/rekey.js';
+import { type RekeyProgress, type RekeyStep, rekeyStore, SimulatedCrash } from '../../src/store/rekey.js';
 
 /** The built command line (npm test builds first), for a genuinely separate process. */
 const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
@@ -48,6 +48,20 @@ describe('store rekey', () => {
     const stale = join(dir, 'old.key');
     await writeFile(stale, oldKey, { mode: 0o600 });
     await expect(rowsWith(new KeyFileProvider(stale))).rejects.toMatchObject({ code: 'STORE_KEY_WRONG' });
+  });
+
+  it('tells its progress: the copy in bytes, the re-encryption, then every row read back; the store stays 0600', async () => {
+    const events: RekeyProgress[] = [];
+    const size = (await stat(path)).size;
+    await rekeyStore({ path, keys, now: Date.now, onProgress: (p) => events.push(p) });
+    const steps = events.map((e) => e.step).filter((step, i, all) => step !== all[i - 1]);
+    expect(steps).toEqual(['copying', 're-encrypting', 'checking']);
+    const copying = events.filter((e) => e.step === 'copying');
+    expect(copying[0]).toEqual({ step: 'copying', done: 0, total: size });
+    expect(copying.at(-1)).toEqual({ step: 'copying', done: size, total: size });
+    expect(events.at(-1)).toEqual({ step: 'checking', done: 300, total: 300 });
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await rowsWith(keys)).toBe(300);
   });
 
   it('refuses while a gateway has the store open (STORE_LOCKED), changing nothing', async () => {
