@@ -33,4 +33,22 @@ export interface Measurement {
   readonly observations: readonly Observation[];
   readonly status: readonly string[];
   readonly details: { readonly [k: string]: JsonValue };
+  /**
+   * Present (true) when the device had stored the reading before sending it: a glucose meter's RACP download, a
+   * cuff's or scale's replay on connect. Absent for live readings. Stored readings travel on the backlog lane
+   * unless an alert rule marks them.
+   */
+  readonly stored?: true;
+  /** The hub's alert rule that put this reading on the alert lane (src/pipeline/alert-rules.ts), if any. */
+  readonly alert?: MeasurementAlert;
+}
+
+/**
+ * Why a reading travels on the alert lane: the rule that fired (its stable id), and whether the reading is
+ * late (a stored or back-filled one, shown with its own time, never as "now"). The clinic owns alarms; this
+ * only says why the hub sent it ahead of the backlog.
+ */
+export interface MeasurementAlert {
+  readonly rule: string;
+  readonly late: boolean;
 }

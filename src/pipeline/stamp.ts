@@ -29,5 +29,8 @@ export function stamp(reading: SessionReading, driver: Driver, randomId?: () => 
     observations: reading.reading.observations,
     status: reading.reading.status ?? [],
     details: reading.reading.details ?? {},
+    // Optional keys are left out rather than set to undefined: the wire item and the stored body then have
+    // exactly the keys a reading has (docs/wire-format.md, 7.1).
+    ...(reading.stored ? { stored: true as const } : {}),
   };
 }

@@ -2,8 +2,9 @@ import { BleError, type CentralPort, type Connection, type ServiceInfo } from '.
 import type { Driver } from '../drivers/sdk/define-driver.js';
 import { DecodeError } from '../errors.js';
 import { encodeCurrentTime } from '../gatt/device-info.js';
-import { decodeRacp, encodeRacpReportAll, encodeRacpReportFrom } from '../gatt/glucose-racp.js';
+import { decodeRacp } from '../gatt/glucose-racp.js';
 import { normalizeUuid } from '../gatt/uuid.js';
+import { measurementId } from '../model/ids.js';
 import type { Reading } from '../model/observation.js';
 import { backoffCeiling } from '../util/backoff.js';
 import type { Scheduler } from '../util/scheduler.js';
@@ -18,6 +19,7 @@ import {
   subscribeDriverCharacteristics,
 } from './link-setup.js';
 import type { Presence } from './presence.js';
+import { RacpDownload, type RacpResumePoint } from './racp-download.js';
 import type { RadioHealth } from './radio-watchdog.js';
 import { RETRY_RULES, retryDelay } from './retry-policy.js';
 import type { SessionState } from './session-states.js';
@@ -43,6 +45,12 @@ export interface SessionReading {
   readonly timeSource: 'device' | 'device-corrected' | 'gateway';
   /** True for records the device stored earlier (RACP download, or replayed in a burst on connect). */
   readonly stored: boolean;
+  /**
+   * On the value that completes a glucose record of a RACP download (its context when one follows, else the
+   * measurement): where the next download resumes once this value is stored. The runtime commits it in the
+   * same transaction as the value's outbox row (Outbox.append's `progress`).
+   */
+  readonly racpProgress?: RacpResumePoint;
 }
 
 export interface SessionOptions {
@@ -54,8 +62,8 @@ export interface SessionOptions {
   /** The gateway's offset from UTC in minutes (east positive), for reading device wall-clock times. */
   readonly utcOffsetMinutes: () => number;
   readonly connectTimeoutMs?: number;
-  /** The last glucose sequence number already delivered (RACP resume), from the store. */
-  readonly lastSequence?: () => number | undefined;
+  /** Where the device's RACP download resumes (racp-download.ts), from the store; undefined: from the start. */
+  readonly racpResume?: () => RacpResumePoint | undefined;
   /** Timing of the stored-record replay window (stored-replay.ts); defaults suit real cuffs and scales. */
   readonly storedReplay?: Partial<ReplayTiming>;
   /** The radio watchdog (radio-watchdog.ts), told about failures, connections and readings. */
@@ -82,6 +90,7 @@ export interface SessionOptions {
 const CURRENT_TIME_SERVICE = '1805';
 const CURRENT_TIME = '2a2b';
 const RACP = '2a52';
+const GLUCOSE_CONTEXT = '2a34';
 const PRESENCE_MIN_GAP_MS = 1_000;
 
 /**
@@ -98,8 +107,9 @@ const PRESENCE_MIN_GAP_MS = 1_000;
  *   Current Time among them; subscribes to every notify/indicate characteristic the driver declares and the
  *   device has; runs the driver's setup writes (repeating ones on a timer while connected). The steps
  *   themselves are in link-setup.ts; this file orders them and owns the states between them.
- * - Stored records: over RACP (glucose) it asks for records after the last sequence number delivered, so an
- *   interrupted download resumes without duplicates; cuffs, scales and thermometers replay theirs as a burst
+ * - Stored records: over RACP (glucose) it asks for the records after the resume point the store holds, so an
+ *   interrupted download resumes without duplicates or holes, across the 16-bit wrap of the sequence number and
+ *   after a meter reset (racp-download.ts has the requests and the rules); cuffs, scales and thermometers replay theirs as a burst
  *   of indications after subscribing, told apart from live readings by stored-replay.ts. Both are delivered
  *   with `stored: true`, kept out of the clock-offset estimate, and corrected with the device clock as read at
  *   connect. They come before the time write (see session-states.ts for why).
@@ -136,6 +146,8 @@ export class DeviceSession {
   private freshPresent: ReadonlySet<string> | undefined;
   /** The next discovery follows a cache clear. */
   private expectFresh = false;
+  /** The RACP download under way on this connection, if any. */
+  private download: RacpDownload | undefined;
   /** Ends the current wait for the device's advertisement (presence), if any. */
   private presenceWait: AbortController | undefined;
   /** Advertisement-woken attempts in a row; the gap before the next such wake doubles with each. */
@@ -322,12 +334,19 @@ export class DeviceSession {
     let storedDetail: string | undefined;
     if (present.has(RACP) && driver.characteristics.some((c) => normalizeUuid(c.uuid) === RACP)) {
       this.set('fetching-stored', 'RACP report');
-      const done = this.storedPhase.wait();
-      this.storedPhase.beginRacpReport();
-      const last = this.options.lastSequence?.();
-      const request = last === undefined ? encodeRacpReportAll() : encodeRacpReportFrom((last + 1) & 0xffff);
-      await connection.write(present.get(RACP)?.service ?? '1808', RACP, request, { withResponse: true });
-      storedDetail = await done;
+      const download = new RacpDownload(this.options.racpResume?.());
+      this.download = download;
+      let request: Uint8Array | undefined = download.firstRequest();
+      // One request after another (GLS 1.0.1 3.4.1: one procedure at a time), each ended by its response code.
+      while (request !== undefined) {
+        const done = this.storedPhase.wait();
+        this.storedPhase.beginRacpReport();
+        await connection.write(present.get(RACP)?.service ?? '1808', RACP, request, { withResponse: true });
+        storedDetail = await done;
+        if (!live()) return;
+        request = download.next();
+      }
+      this.download = undefined;
     } else if (this.replay.windowOpen) {
       this.set('fetching-stored', 'stored records replayed after subscribing');
       storedDetail = await this.storedPhase.wait();
@@ -382,10 +401,11 @@ export class DeviceSession {
     }
     this.options.radio?.activity();
     if (uuid === RACP) {
-      // The RACP response ends the stored-record download (GLS 1.0.1 3.4: "response code" indication).
+      // The RACP response ends the request under way (GLS 1.0.1 3.4: "response code" indication).
       try {
         const message = decodeRacp(payload);
         if (message.opCode === 'response-code' && this.storedPhase.racpReport) {
+          this.download?.noteControlPoint(message);
           this.storedPhase.end(`stored records: ${message.responseCodeName}`);
         }
       } catch {
@@ -395,8 +415,15 @@ export class DeviceSession {
     }
     const receivedAt = this.options.scheduler.now();
     const utcOffset = this.options.utcOffsetMinutes();
-    if (this.storedPhase.racpReport && RACP_SERVED.has(uuid)) this.storedPhase.reportAlive();
+    const fromReport = this.storedPhase.racpReport && RACP_SERVED.has(uuid);
+    if (fromReport) this.storedPhase.reportAlive();
     for (const reading of readings) {
+      let racpProgress: RacpResumePoint | undefined;
+      if (fromReport && this.download) {
+        const verdict = this.admitRecord(uuid, reading, payload);
+        if (!verdict.deliver) continue;
+        racpProgress = verdict.progress;
+      }
       const deviceEpoch = reading.time === null ? undefined : deviceTimeToEpoch(reading.time, utcOffset);
       const stored =
         (this.storedPhase.racpReport && RACP_SERVED.has(uuid)) ||
@@ -423,8 +450,32 @@ export class DeviceSession {
         time,
         timeSource,
         stored,
+        ...(racpProgress ? { racpProgress } : {}),
       });
     }
+  }
+
+  /** Asks the RACP download whether a record of the report is delivered (racp-download.ts). */
+  private admitRecord(
+    uuid: string,
+    reading: Reading,
+    payload: Uint8Array,
+  ): { deliver: boolean; progress?: RacpResumePoint } {
+    const download = this.download as RacpDownload;
+    const sequence = reading.details?.['sequenceNumber'];
+    if (typeof sequence !== 'number') return { deliver: true };
+    if (uuid === GLUCOSE_CONTEXT) return download.context(sequence);
+    // The id stamp() will give it (src/pipeline/stamp.ts): what the store keeps as the resume point's anchor.
+    const id =
+      reading.time === null
+        ? null
+        : measurementId({
+            deviceId: this.options.device.id,
+            characteristic: uuid,
+            deviceTime: reading.time,
+            payload,
+          });
+    return download.measurement(sequence, id, reading.details?.['contextFollows'] === true);
   }
 
   /** The link ended while the session held it: this attempt is over, in-flight calls are ignored. */
@@ -535,6 +586,7 @@ export class DeviceSession {
 
   /** Ends what belongs to one attempt: keep-alive timers, the replay window, a pending stored phase. */
   private endAttempt(): void {
+    this.download = undefined;
     this.keepAlives.clear();
     this.replay.cancel();
     this.storedPhase.end('the attempt ended');

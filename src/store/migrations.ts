@@ -128,6 +128,19 @@ export const MIGRATIONS: readonly { readonly version: number; readonly sql: stri
       );
     `,
   },
+  {
+    version: 6,
+    sql: `
+      -- Where each glucose meter's RACP download resumes (src/store/racp-resume.ts): written in the same
+      -- transaction as the outbox rows it covers.
+      CREATE TABLE racp_resume (
+        device TEXT PRIMARY KEY,               -- the enrolled device's id
+        sequence INTEGER NOT NULL,             -- the last stored record's sequence number (uint16)
+        anchor TEXT,                           -- that record's stable measurement id; NULL without a device time
+        updated_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

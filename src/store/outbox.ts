@@ -38,6 +38,7 @@ import {
 } from './high-water.js';
 import { KeyFileProvider, type KeyProvider } from './keys.js';
 import { migrate } from './migrations.js';
+import { checkProgress, prepareResume, type ResumePoint, type ResumeProgress } from './racp-resume.js';
 import { decodeBody, JSON_FORMAT, jsonRecords, type RecordCodec } from './record-codec.js';
 import { completePendingRekey } from './rekey.js';
 import { enforceRetention, expireOld, type RetentionPolicy } from './retention.js';
@@ -173,6 +174,7 @@ const LANE_NUMBER: Record<Lane, number> = { alert: 0, live: 1, backlog: 2 };
 interface PendingAppend {
   readonly measurement: Measurement;
   readonly lane: Lane;
+  readonly progress: ResumeProgress | undefined;
   readonly resolve: (result: 'stored' | 'duplicate') => void;
   readonly reject: (error: unknown) => void;
 }
@@ -221,6 +223,7 @@ export class Outbox {
   private laneRows = [0, 0, 0];
   private payloadBytes = 0;
   private statements!: ReturnType<typeof prepare>;
+  private resume!: ReturnType<typeof prepareResume>;
   private readonly committedListeners = new Set<(lanes: ReadonlySet<Lane>) => void>();
   /** Events of the transaction now running, told only once it committed (a rolled-back eviction never was). */
   private pendingEvents: StoreEvent[] = [];
@@ -304,6 +307,7 @@ export class Outbox {
       if (finding && found === undefined) keptAt = copyDamagedAside(path, markPath, now);
       const schema = migrate(db, now);
       this.statements = prepare(db);
+      this.resume = prepareResume(db);
       db.prepare('UPDATE outbox SET lease = NULL WHERE lease IS NOT NULL').run();
       const totals = db
         .prepare('SELECT count(*) AS rows, coalesce(sum(size), 0) AS bytes FROM outbox')
@@ -438,11 +442,20 @@ export class Outbox {
     }
   }
 
-  /** Appends one reading; resolves when it is durable ('duplicate' when its id is already stored or sent). */
-  append(measurement: Measurement, lane: Lane = 'live'): Promise<'stored' | 'duplicate'> {
+  /**
+   * Appends one reading; resolves when it is durable ('duplicate' when its id is already stored or sent). With
+   * `progress` (the value that completes a glucose record of a RACP download), the device's resume point moves
+   * to it in the same transaction, stored or duplicate: the record is in the store either way.
+   */
+  append(
+    measurement: Measurement,
+    lane: Lane = 'live',
+    progress?: ResumeProgress,
+  ): Promise<'stored' | 'duplicate'> {
     this.requireOpen();
+    if (progress !== undefined) checkProgress(progress);
     return new Promise((resolve, reject) => {
-      this.queue.push({ measurement, lane, resolve, reject });
+      this.queue.push({ measurement, lane, progress, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -467,7 +480,11 @@ export class Outbox {
       new Set(batch.filter((_, i) => results[i] === 'stored').map((item) => item.lane));
     try {
       results = this.inTransaction(db, () => {
-        const out = batch.map((item) => this.insert(item.measurement, item.lane));
+        const out = batch.map((item) => {
+          const result = this.insert(item.measurement, item.lane);
+          if (item.progress !== undefined) this.resume.write(item.progress, this.clock.now());
+          return result;
+        });
         this.applyRetention('full');
         results = out;
         if (out.includes('stored') && this.stagedListeners.size > 0) this.stage(storedLanes());
@@ -939,6 +956,26 @@ export class Outbox {
       n: number;
     }[]) {
       this.laneRows[lane] = n;
+    }
+  }
+
+  /** Where the device's RACP download resumes: the last committed resume point, or undefined (from the start). */
+  racpResumePoint(deviceId: string): ResumePoint | undefined {
+    this.requireOpen();
+    try {
+      return this.resume.read(deviceId);
+    } catch (error) {
+      throw storeErrorFrom(error, 'reading a RACP resume point');
+    }
+  }
+
+  /** Forgets a device's resume point (it was unenrolled, or its meter is to be read from the start). */
+  forgetRacpResumePoint(deviceId: string): void {
+    this.requireOpen();
+    try {
+      this.resume.forget(deviceId);
+    } catch (error) {
+      throw storeErrorFrom(error, 'forgetting a RACP resume point');
     }
   }
 

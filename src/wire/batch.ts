@@ -71,6 +71,7 @@ const RULE = {
   invalid: { oneOf: INVALID_REASONS },
   qualifier: { min: 1, max: 64, describe: 'a qualifier' },
   why: { oneOf: GAP_REASONS },
+  rule: { min: 1, max: 128, pattern: /^[!-~]+$/, describe: 'an alert rule id (1-128 printable ASCII)' },
 } satisfies Record<string, TextRule>;
 
 // ---------------------------------------------------------------------------------------------- encode
@@ -163,6 +164,14 @@ function measurementItem(item: BatchItem, path: string): CborInput {
   if (m.details === null || typeof m.details !== 'object' || Array.isArray(m.details)) {
     invalid(`${path}.det`, 'a map');
   }
+  if (m.stored !== undefined && m.stored !== true) invalid(`${path}.stored`, 'true (or absent)');
+  let alert: CborInput | undefined;
+  if (m.alert !== undefined) {
+    if (m.alert === null || typeof m.alert !== 'object') invalid(`${path}.alert`, 'a map');
+    checkText(m.alert.rule, `${path}.alert.rule`, RULE.rule);
+    if (typeof m.alert.late !== 'boolean') invalid(`${path}.alert.late`, 'true or false');
+    alert = { rule: m.alert.rule, late: m.alert.late };
+  }
   return {
     t: 'm',
     id: m.id,
@@ -178,6 +187,9 @@ function measurementItem(item: BatchItem, path: string): CborInput {
     // Empty status and details are left out: ~8 bytes per reading at 86,400 readings a day per oximeter.
     st: m.status.length > 0 ? [...m.status] : undefined,
     det: Object.keys(m.details).length > 0 ? (m.details as CborInput) : undefined,
+    // Added compatibly in a revision of version 1 (docs/wire-format.md, 7.1 and 11): absent when not set.
+    stored: m.stored,
+    alert,
   };
 }
 
@@ -248,7 +260,7 @@ function decodeMeasurement(f: Fields): Measurement {
     if (!(raw instanceof Map)) invalid(f.at('det'), 'a map');
     details = toJson(raw, f.at('det')) as { readonly [k: string]: JsonValue };
   }
-  return {
+  const measurement: Measurement = {
     id,
     deviceId,
     driver,
@@ -262,6 +274,21 @@ function decodeMeasurement(f: Fields): Measurement {
     status,
     details,
   };
+  return withMarks(measurement, f);
+}
+
+/** `stored` and `alert` (docs/wire-format.md, 7.1): optional, added in a revision of version 1. */
+function withMarks(measurement: Measurement, f: Fields): Measurement {
+  let marked = measurement;
+  if (f.has('stored')) {
+    if (f.get('stored') !== true) invalid(f.at('stored'), 'true (or absent)');
+    marked = { ...marked, stored: true };
+  }
+  if (f.has('alert')) {
+    const alert = f.fields('alert');
+    marked = { ...marked, alert: { rule: alert.text('rule', RULE.rule), late: alert.bool('late') } };
+  }
+  return marked;
 }
 
 function decodeObservation(value: CborValue, path: string): Observation {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { SimCentral, simulatedDevice } from '../../src/ble/sim/index.js';
 import { loadBundledRegistry } from '../../src/drivers/default-registry.js';
-import { encodeRacpReportAll, encodeRacpReportFrom } from '../../src/gatt/glucose-racp.js';
+import { encodeRacpReportAll } from '../../src/gatt/glucose-racp.js';
 import { toHex } from '../../src/gatt/hex.js';
 import { stamp } from '../../src/pipeline/stamp.js';
 import { DeviceSession, type SessionReading, type SessionState } from '../../src/session/device-session.js';
+import { type RacpResumePoint, withinRange } from '../../src/session/racp-download.js';
 import { VirtualScheduler } from '../../src/util/scheduler.js';
 
 /**
@@ -16,7 +17,7 @@ const registry = await loadBundledRegistry();
 function rig(
   driverId: string,
   options: Parameters<typeof simulatedDevice>[1] = {},
-  session: { requiresBonding?: boolean; lastSequence?: () => number | undefined } = {},
+  session: { requiresBonding?: boolean; racpResume?: () => RacpResumePoint | undefined } = {},
 ) {
   const scheduler = new VirtualScheduler(Date.UTC(2026, 10, 28, 8, 0, 0));
   const device = simulatedDevice(driverId, { scheduler, seed: 7, ...options });
@@ -36,7 +37,7 @@ function rig(
     scheduler,
     random: () => 0.5,
     utcOffsetMinutes: () => 0,
-    ...(session.lastSequence ? { lastSequence: session.lastSequence } : {}),
+    ...(session.racpResume ? { racpResume: session.racpResume } : {}),
     onReading: (r) => readings.push(r),
     onState: (state) => states.push(state),
   });
@@ -100,12 +101,12 @@ describe('DeviceSession (sim backend, virtual time)', () => {
   });
 
   it('bonds with a passkey, downloads stored glucose records over RACP, and resumes without duplicates', async () => {
+    let resume: RacpResumePoint | undefined;
     const r = rig(
       'sig/glucose',
       { preload: 30, preloadEveryMs: 3600_000 },
-      { requiresBonding: true, lastSequence: () => lastSeq },
+      { requiresBonding: true, racpResume: () => resume },
     );
-    let lastSeq: number | undefined;
     const sequenceOf = (x: SessionReading) => x.reading.details?.['sequenceNumber'] as number;
     const glucose = () => r.readings.filter((x) => x.characteristic === '2a18');
     await r.central.start();
@@ -114,24 +115,28 @@ describe('DeviceSession (sim backend, virtual time)', () => {
     for (let i = 0; i < 200 && r.readings.length < 10; i++) await r.scheduler.advanceAsync(5);
     r.device.peripheral.dropLink();
     const seen = glucose().map(sequenceOf);
-    lastSeq = seen.at(-1);
+    // What the store would hold: the resume point of the last record completed (its context came too).
+    resume = r.readings.findLast((x) => x.racpProgress !== undefined)?.racpProgress;
     // The first connection asked for every record and got the oldest ones, in order, none skipped; the drop
     // really cut the download short (else nothing below tests a resume).
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.length).toBeLessThan(30);
     expect(seen).toEqual(range(1, seen.length));
+    expect(resume?.anchor).toBe(stamp(glucose()[(resume?.sequence ?? 0) - 1] as SessionReading, r.driver).id);
     expect(r.states).toContain('bonding');
     expect(r.states).toContain('fetching-stored');
     await r.scheduler.advanceAsync(10 * 60_000);
-    // The second connection asked only for the records after the last one delivered (RACP "report stored
-    // records", operator "greater than or equal to" a sequence number: GLS 1.0.1 3.4), and got exactly those:
-    // every record once, in order, across the resume.
+    // The second connection asked for the records from the resume point on (RACP "report stored records",
+    // operator "within range of", sequence numbers: GLS 1.0.1 3.4), checked that the first is the record the
+    // store holds, and delivered the ones after it: every record once, in order, across the resume.
+    const last = resume?.sequence ?? 0;
     expect(r.device.peripheral.written('2a52').map(toHex)).toEqual([
       toHex(encodeRacpReportAll()),
-      toHex(encodeRacpReportFrom(seen.length + 1)),
+      toHex(withinRange(last, last + 0x7fff)),
     ]);
     const measurements = glucose();
-    expect(measurements.map(sequenceOf)).toEqual(range(1, 30));
+    expect(measurements.map(sequenceOf)).toEqual([...range(1, seen.length), ...range(last + 1, 30)]);
+    expect(new Set(measurements.map(sequenceOf)).size).toBe(30);
     expect(measurements.every((x) => x.stored)).toBe(true);
     await r.session.stop();
   });

@@ -95,6 +95,12 @@ describe('batch round trips', () => {
     ['an intermediate reading', m({ kind: 'intermediate' })],
     ['a 128-bit vendor characteristic', m({ characteristic: '0000fff1-0000-1000-8000-00805f9b34fc' })],
     ['UTF-8 text in details', m({ details: { note: 'Blutdruck \u00fcberpr\u00fcft \u6c34 \ud83e\ude7a' } })],
+    ['a stored record', m({ stored: true })],
+    ['a live reading an alert rule marked', m({ alert: { rule: 'spo2-low', late: false } })],
+    [
+      'a stored record marked late by a rule',
+      m({ stored: true, alert: { rule: 'pulse-high:MDC_PULS_OXIM_PULS_RATE', late: true } }),
+    ],
   ])('%s', (_name, item) => {
     const batch = batchOf(item);
     const decoded = decodeBatch(encodeBatch(batch));
@@ -131,6 +137,14 @@ describe('batch round trips', () => {
     expect(text).not.toContain('"st"');
     expect(text).not.toContain('"det"');
     expect(text).toContain('["MDC_PULS_OXIM_SAT_O2", 91, "%"]');
+    expect(text).not.toContain('"stored"');
+    expect(text).not.toContain('"alert"');
+  });
+
+  it('writes stored and the alert mark as the optional keys of docs/wire-format.md 7.1', () => {
+    const text = diagnose(encodeBatch(batchOf(m({ stored: true, alert: { rule: 'spo2-low', late: true } }))));
+    expect(text).toContain('"stored": true');
+    expect(text).toContain('"alert": {"rule": "spo2-low", "late": true}');
   });
 });
 
@@ -382,6 +396,19 @@ describe('batch decoding validates every field', () => {
     ],
     ['details with NaN', 0, (i) => (i['det'] = { x: Number.NaN }), 'batch.items[0].det.x'],
     ['details with an integer key', 0, (i) => (i['det'] = new Map([[1, 'x']])), 'batch.items[0].det'],
+    ['stored false', 0, (i) => (i['stored'] = false), 'batch.items[0].stored'],
+    ['stored a number', 0, (i) => (i['stored'] = 1), 'batch.items[0].stored'],
+    ['alert not a map', 0, (i) => (i['alert'] = 'spo2-low'), 'batch.items[0].alert'],
+    ['alert without rule', 0, (i) => (i['alert'] = { late: false }), 'batch.items[0].alert.rule'],
+    ['alert rule empty', 0, (i) => (i['alert'] = { rule: '', late: false }), 'batch.items[0].alert.rule'],
+    [
+      'alert rule with a space',
+      0,
+      (i) => (i['alert'] = { rule: 'spo2 low', late: false }),
+      'batch.items[0].alert.rule',
+    ],
+    ['alert late missing', 0, (i) => (i['alert'] = { rule: 'spo2-low' }), 'batch.items[0].alert.late'],
+    ['alert late a number', 0, (i) => (i['alert'] = { rule: 'r', late: 0 }), 'batch.items[0].alert.late'],
     ['gap id not g1-', 1, (i) => (i['id'] = 'm1-00000000000000000000000000000001'), 'batch.items[1].id'],
     ['gap count 0', 1, (i) => (i['n'] = 0), 'batch.items[1].n'],
     ['gap count negative', 1, (i) => (i['n'] = -3), 'batch.items[1].n'],
@@ -492,6 +519,8 @@ describe('the encoder checks exactly what the decoder checks', () => {
         ? (x.details as CborInput)
         : undefined
       : (x.details as CborInput),
+    stored: x.stored as CborInput | undefined,
+    alert: x.alert as CborInput | undefined,
   });
   const isPlainObject = (v: unknown): v is object =>
     typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
@@ -531,6 +560,21 @@ describe('the encoder checks exactly what the decoder checks', () => {
       { big: 2 ** 53, bigger: 1e16 },
       { 'a\uD800': 1, 'a\uDC00': 2 },
       { a: 'x\uD800' },
+    ],
+    stored: [undefined, true, false, null, 1, 'yes'],
+    alert: [
+      undefined,
+      { rule: 'spo2-low', late: false },
+      { rule: 'spo2-low', late: true },
+      { rule: 'spo2-low', late: true, since: 'later revisions' },
+      { rule: '', late: false },
+      { rule: 'x'.repeat(129), late: false },
+      { rule: 'spo2 low', late: false },
+      { rule: 'spo2-low\uD800', late: false },
+      { rule: 'spo2-low' },
+      { rule: 'spo2-low', late: 'yes' },
+      { late: true },
+      ...odd,
     ],
     observations: [
       [],

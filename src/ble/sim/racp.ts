@@ -51,6 +51,8 @@ export class RacpServer {
   private readonly scheduler: Scheduler;
   private timer: TimerHandle | undefined;
   private inProgress = false;
+  /** Numbers report procedures, so that a cancelled one never goes on. */
+  private procedure = 0;
 
   constructor(
     private readonly peripheral: VirtualPeripheral,
@@ -67,6 +69,12 @@ export class RacpServer {
 
   add(record: GlucoseRecord): void {
     this.records.push(record);
+  }
+
+  /** Forgets every record (the meter's memory was reset); a report under way ends. */
+  clear(): void {
+    this.cancel();
+    this.records.length = 0;
   }
 
   get stored(): readonly GlucoseRecord[] {
@@ -129,22 +137,25 @@ export class RacpServer {
     }
   }
 
-  private sendFrom(records: readonly GlucoseRecord[], index: number): void {
+  private sendFrom(records: readonly GlucoseRecord[], index: number, procedure = ++this.procedure): void {
     this.timer = this.scheduler.setTimeout(() => {
       this.timer = undefined;
       const record = records[index];
-      if (!this.inProgress || !this.peripheral.connected) return;
+      // A report that was cancelled (the link dropped while a record was being sent) stays over, even when a
+      // new report started in the meantime.
+      if (procedure !== this.procedure || !this.inProgress || !this.peripheral.connected) return;
       if (record === undefined) {
         this.inProgress = false;
         return this.respond(1, SUCCESS);
       }
       this.peripheral.emit(this.measurement, record.measurement);
       if (record.context && this.peripheral.connected) this.peripheral.emit(this.context, record.context);
-      this.sendFrom(records, index + 1);
+      this.sendFrom(records, index + 1, procedure);
     }, this.spacingMs);
   }
 
   private cancel(): void {
+    this.procedure++;
     if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
     this.timer = undefined;
     this.inProgress = false;

@@ -62,6 +62,10 @@ export const glucoseMeter: DeviceModel = (c) => {
     measurement: { service: '1808', characteristic: '2a18' },
     streams: false,
     racp,
+    resetMemory: () => {
+      racp.clear();
+      sequenceNumber = 1;
+    },
     measure: () => record(c.scheduler.now()),
     preload: (count, everyMs = 4 * 3_600_000) => {
       for (const t of pastTimes(c.scheduler.now(), count, everyMs)) record(t);

@@ -86,6 +86,11 @@ export interface SimulatedDevice {
   preload(count: number, everyMs?: number): void;
   /** Glucose only: the meter's record store. */
   readonly racp?: RacpServer;
+  /**
+   * Glucose only: the meter's memory is reset (a factory reset, or a battery change on a meter that keeps its
+   * records in RAM): every record is gone and sequence numbers start again at 1.
+   */
+  readonly resetMemory?: () => void;
 }
 
 export function isSimulatedDriverId(id: string): id is SimulatedDriverId {
