@@ -143,7 +143,7 @@ export async function enrolGuided(
     ...(request.label === undefined ? {} : { label: request.label }),
     ...(request.forceBond ? { forceBond: true } : {}),
     onStep: (step) =>
-      interaction.notify({ kind: 'step', step, number: chosen.number, profile: driver.category }),
+      interaction.notify({ kind: 'step', step, number: chosen.number, profile: chosen.driver.category }),
   });
   return { device: deviceView(device), driverName: driver.name, created, bondedNow };
 }
