@@ -6,7 +6,7 @@ import type { HubControl } from '../control/hub-control.js';
 import { RemoteHubControl } from '../control/remote.js';
 import { StoreControl } from '../control/store-control.js';
 import { StoreError } from '../store/errors.js';
-import { type StoreLocation, storeExists, storeLocation } from './enrolment-store.js';
+import { storeExists, storeLocation } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
 
 /** The option naming the runtime directory, for the commands that talk to a running hub. */
@@ -31,7 +31,6 @@ export interface OpenControl {
   readonly control: HubControl;
   /** 'hub': a running hub answered on its socket; 'store': no hub runs, the command opened the store. */
   readonly via: 'hub' | 'store';
-  readonly location: StoreLocation;
   close(): void;
 }
 
@@ -69,12 +68,12 @@ export async function useControl(
   io: CommandIo,
   options: UseControlOptions,
 ): Promise<OpenControl | undefined> {
-  const location = storeLocation(values, io);
+  // The hub first: a user who may not reach it must hear that (CONTROL_NO_ACCESS), not whatever the store's
+  // folder, which is the service user's as well, says to them.
   const runtimeDir = runtimeDirFor(values, io);
   const client = await connectControl(runtimeDir);
-  if (client) {
-    return { control: new RemoteHubControl(client), via: 'hub', location, close: () => client.close() };
-  }
+  if (client) return { control: new RemoteHubControl(client), via: 'hub', close: () => client.close() };
+  const location = storeLocation(values, io);
   if (!options.create && !storeExists(location)) return undefined;
   ensureDataDir(location.paths.dataDir);
   let control: StoreControl;
@@ -98,5 +97,5 @@ export async function useControl(
     }
     throw error;
   }
-  return { control, via: 'store', location, close: () => control.close() };
+  return { control, via: 'store', close: () => control.close() };
 }

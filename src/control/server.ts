@@ -1,4 +1,4 @@
-import { lstat, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { CandidateView, EnrolmentInteraction } from '../enrolment/guided.js';
@@ -73,6 +73,9 @@ export class ControlServer {
       await removeIfStale(path);
       await listenOn(server, path).catch((again: unknown) => Promise.reject(listenError(path, again)));
     }
+    // Owner only as well (connect(2) needs write permission on the socket file, unix(7)); the directory is the
+    // barrier that holds whatever the umask made of this file in the moment before.
+    await chmod(path, 0o600).catch((error: unknown) => Promise.reject(listenError(path, error)));
     const control = new ControlServer(server, path, connections);
     control.socketIno = (await lstat(path)).ino;
     return control;
