@@ -1,23 +1,21 @@
+import { table } from '../control/status.js';
+import type { EnrolledDeviceView } from '../enrolment/guided.js';
 import { UsageError } from '../errors.js';
-import type { EnrolledDevice } from '../store/device-registry.js';
 import { parseCommandArgs } from './args.js';
-import {
-  openRegistry,
-  STORE_OPTIONS,
-  STORE_OPTIONS_HELP,
-  storeExists,
-  storeLocation,
-} from './enrolment-store.js';
+import { RUNTIME_DIR_HELP, RUNTIME_DIR_OPTION, useControl } from './control-access.js';
+import { STORE_OPTIONS, STORE_OPTIONS_HELP } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
 
 export const DEVICES_HELP = `Usage: rpm-gateway devices [--json] [--show-addresses]
 
 Lists the enrolled devices: id, label, driver, profile, bond, when enrolled. Only these are read; every
 other device nearby is ignored. Addresses are not shown unless asked for (they identify the patient's
-devices); showing them is recorded in the audit log. Stop the running gateway first: it owns the store.
+devices); showing them is recorded in the audit log. While the hub runs it is asked through its control
+socket (as root or the service user: docs/control-socket.md); otherwise the store is read directly.
 Options:
   --json                 one JSON object per device
   --show-addresses       include each device's Bluetooth address (audited)
+${RUNTIME_DIR_HELP}
 ${STORE_OPTIONS_HELP}
   -h, --help             show this help`;
 
@@ -29,6 +27,7 @@ export async function devicesCommand(argv: readonly string[], io: CommandIo): Pr
       json: { type: 'boolean' },
       'show-addresses': { type: 'boolean' },
       ...STORE_OPTIONS,
+      ...RUNTIME_DIR_OPTION,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -38,23 +37,19 @@ export async function devicesCommand(argv: readonly string[], io: CommandIo): Pr
   }
   if (positionals.length > 0)
     throw new UsageError('devices takes no arguments (to remove one: rpm-gateway forget <id>)');
-  const location = storeLocation(values, io);
-  let devices: EnrolledDevice[] = [];
-  // Listing needs no store: without one there is nothing enrolled, and no key file is created for it.
-  if (storeExists(location)) {
-    const store = await openRegistry(location);
+  const showAddresses = values['show-addresses'] === true;
+  // Listing needs no store: without a hub or a store there is nothing enrolled, and no key file is made for it.
+  const opened = await useControl(values, io, { create: false });
+  let devices: EnrolledDeviceView[] = [];
+  if (opened) {
     try {
-      devices = store.registry.list();
+      devices = await opened.control.devices({ addresses: showAddresses, actor: 'cli' });
     } finally {
-      store.close();
+      opened.close();
     }
   }
-  const showAddresses = values['show-addresses'] === true;
-  if (showAddresses && devices.length > 0) {
-    location.audit.record('device.addresses-shown', 'cli', { devices: devices.map((d) => d.id) });
-  }
   if (values.json) {
-    for (const device of devices) io.stdout.write(`${JSON.stringify(toJson(device, showAddresses))}\n`);
+    for (const device of devices) io.stdout.write(`${JSON.stringify(toJson(device))}\n`);
     return 0;
   }
   if (devices.length === 0) {
@@ -63,11 +58,11 @@ export async function devicesCommand(argv: readonly string[], io: CommandIo): Pr
   }
   const rows = devices.map((d) => [
     d.id,
-    d.category,
-    d.driverId,
+    d.profile,
+    d.driver,
     d.bonded ? 'yes' : 'no',
     isoSeconds(d.enrolledAt),
-    ...(showAddresses ? [d.address] : []),
+    ...(showAddresses ? [d.address ?? ''] : []),
     d.label ?? '',
   ]);
   const header = [
@@ -79,42 +74,32 @@ export async function devicesCommand(argv: readonly string[], io: CommandIo): Pr
     ...(showAddresses ? ['ADDRESS'] : []),
     'LABEL',
   ];
-  io.stdout.write(table([header, ...rows]));
+  io.stdout.write(
+    table([header, ...rows])
+      .map((line) => `${line}\n`)
+      .join(''),
+  );
   if (showAddresses)
     io.stderr.write("addresses identify the patient's devices: treat this output as health data\n");
   return 0;
 }
 
-function toJson(device: EnrolledDevice, withAddress: boolean): Record<string, unknown> {
+/** The JSON lines `devices --json` has always printed. */
+function toJson(device: EnrolledDeviceView): Record<string, unknown> {
   return {
     id: device.id,
     label: device.label,
-    driver: device.driverId,
-    profile: device.category,
+    driver: device.driver,
+    profile: device.profile,
     model: device.model,
     bonded: device.bonded,
-    enrolledAt: new Date(device.enrolledAt).toISOString(),
-    updatedAt: new Date(device.updatedAt).toISOString(),
-    lastSeenAt: device.lastSeenAt === null ? null : new Date(device.lastSeenAt).toISOString(),
-    ...(withAddress ? { address: device.address } : {}),
+    enrolledAt: device.enrolledAt,
+    updatedAt: device.updatedAt,
+    lastSeenAt: device.lastSeenAt,
+    ...(device.address === undefined ? {} : { address: device.address }),
   };
 }
 
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** Left-aligned columns two spaces apart; the last column is not padded. */
-function table(rows: readonly (readonly string[])[]): string {
-  const widths =
-    rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .map((line) => `${line}\n`)
-    .join('');
+function isoSeconds(iso: string): string {
+  return iso.replace(/\.\d{3}Z$/, 'Z');
 }

@@ -1,15 +1,14 @@
 import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
-import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
+import { checkDataDir } from '../config/data-dir.js';
 import { defaultDataDir, type StatePaths, statePaths } from '../config/paths.js';
-import { DeviceRegistry } from '../store/device-registry.js';
-import { StoreError } from '../store/errors.js';
-import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
-import { Outbox, type StoreEvent } from '../store/outbox.js';
+import { credentialKeyProvider } from '../store/credstore-key.js';
+import { KeyFileProvider, type KeyProvider } from '../store/keys.js';
+import type { StoreEvent } from '../store/outbox.js';
 import type { CommandIo } from './io.js';
 import { cliStoreEvents } from './store-notices.js';
 
-/** The options every enrolment command (pair, devices, forget) takes to find the store. */
+/** The options every enrolment command (pair, devices, forget, status) takes to find the store. */
 export const STORE_OPTIONS = {
   'data-dir': { type: 'string' },
   'key-file': { type: 'string' },
@@ -19,7 +18,9 @@ export const STORE_OPTIONS = {
 export const STORE_OPTIONS_HELP = `  --data-dir <dir>       state folder (default: $RPM_GATEWAY_DATA_DIR, $STATE_DIRECTORY, or
                          ~/.local/state/rpm-gateway); holds outbox.db, store.key, audit.log
   --key-file <path>      the store key file (default: <data-dir>/store.key)
-  --credential <name>    read the store key from the systemd credential <name> instead`;
+  --credential <name>    read the store key from the systemd credential <name> instead (in the service:
+                         $CREDENTIALS_DIRECTORY; by hand: systemd-creds decrypt of
+                         /etc/credstore.encrypted/rpm-gateway-<name>, as root)`;
 
 export interface StoreLocation {
   readonly paths: StatePaths;
@@ -36,7 +37,7 @@ export function storeLocation(
   const paths = statePaths(values['data-dir'] ?? defaultDataDir(io.env));
   checkDataDir(paths.dataDir);
   const keys = values.credential
-    ? new SystemdCredentialProvider(values.credential, io.env)
+    ? credentialKeyProvider(values.credential, io.env)
     : new KeyFileProvider(values['key-file'] ?? paths.keyFile);
   const audit = new AuditLog(paths.auditLog);
   return { paths, keys, audit, onEvent: cliStoreEvents(audit, io) };
@@ -45,37 +46,4 @@ export function storeLocation(
 /** Whether a store exists yet (listing or forgetting needs none, and should not create one). */
 export function storeExists(location: StoreLocation): boolean {
   return existsSync(location.paths.store);
-}
-
-export interface OpenRegistry {
-  readonly registry: DeviceRegistry;
-  close(): void;
-}
-
-/**
- * Opens the encrypted store (creating it, and its key file, on first use) and the device registry on its
- * connection. The store has one owner at a time (an exclusive SQLite lock): while the gateway runs, these
- * commands get STORE_LOCKED, reworded to say what to do.
- */
-export async function openRegistry(location: StoreLocation): Promise<OpenRegistry> {
-  ensureDataDir(location.paths.dataDir);
-  const outbox = new Outbox({
-    path: location.paths.store,
-    keys: location.keys,
-    onEvent: location.onEvent,
-  });
-  try {
-    await outbox.open();
-  } catch (error) {
-    if (error instanceof StoreError && error.code === 'STORE_LOCKED') {
-      throw new StoreError(
-        'STORE_LOCKED',
-        `the store ${location.paths.store} is in use by the running gateway: stop the service first ` +
-          '(sudo systemctl stop rpm-gateway) and try again (enrolling through the running gateway comes later)',
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-  return { registry: new DeviceRegistry(outbox.database), close: () => outbox.close() };
 }

@@ -10,6 +10,7 @@ import { type CommandIo, processIo } from './io.js';
 import { PAIR_HELP, pairCommand } from './pair.js';
 import { SCAN_HELP, scanCommand } from './scan.js';
 import { START_HELP, startCommand } from './start.js';
+import { STATUS_HELP, statusCommand } from './status.js';
 import { STORE_HELP, storeCommand } from './store.js';
 
 interface Command {
@@ -35,6 +36,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'enrol a nearby health device (scan, pick, bond, check)',
     help: PAIR_HELP,
     run: pairCommand,
+  },
+  status: {
+    summary: 'the running hub: devices, backlog, broker, clock, certificate, store (exit 3: not running)',
+    help: STATUS_HELP,
+    run: statusCommand,
   },
   devices: { summary: 'list the enrolled devices', help: DEVICES_HELP, run: devicesCommand },
   forget: { summary: 'remove an enrolled device', help: FORGET_HELP, run: forgetCommand },

@@ -1,13 +1,13 @@
-import { BACKEND_NAMES, type BackendName, createCentral, SIM_PASSKEY } from '../ble/backends.js';
-import { loadBundledRegistry } from '../drivers/default-registry.js';
-import { PairingAgent, type PairingPrompts } from '../enrolment/pairing-agent.js';
-import { type Candidate, EnrolmentWorkflow } from '../enrolment/workflow.js';
+import { BACKEND_NAMES, type BackendName, SIM_PASSKEY } from '../ble/backends.js';
+import type { CandidateView, EnrolmentInteraction } from '../enrolment/guided.js';
+import type { PairingPrompts } from '../enrolment/pairing-agent.js';
 import { UsageError } from '../errors.js';
 import { DeviceError } from '../store/device-errors.js';
-import { type EnrolledDevice, normalizeLabel } from '../store/device-registry.js';
+import { normalizeLabel } from '../store/device-registry.js';
 import { parseCommandArgs } from './args.js';
-import { candidateLine } from './candidate-line.js';
-import { openRegistry, STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
+import { candidateViewLine } from './candidate-line.js';
+import { RUNTIME_DIR_HELP, RUNTIME_DIR_OPTION, useControl } from './control-access.js';
+import { STORE_OPTIONS, STORE_OPTIONS_HELP } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
 import { LinePrompt } from './prompt.js';
 
@@ -16,8 +16,10 @@ export const PAIR_HELP = `Usage: rpm-gateway pair [--backend bluez|sim] [--secon
 Enrols one of the patient's health devices: scans, lists the supported devices nearby by profile and
 driver (never by address), asks which one, connects, bonds when the device needs it (type the 6-digit
 passkey the device shows), checks it answers, and records it in the encrypted store. Only enrolled devices
-are ever read. Pairing a device that is enrolled already keeps its id and updates it. Stop the running
-gateway first: it owns the store.
+are ever read. Pairing a device that is enrolled already keeps its id and updates it. While the hub runs,
+it pairs through the hub's control socket with the hub's own radio (as root or the service user, e.g.
+sudo rpm-gateway pair; docs/control-socket.md) and starts reading the device at once; --backend then does
+not apply. Otherwise this command opens the store and the radio itself.
 
 Put the device in pairing mode first (most cuffs and meters: hold the Bluetooth button until it blinks).
 Options:
@@ -29,6 +31,7 @@ Options:
   --bond                 bond even if neither the profile nor the device asks for it
   --yes                  do not ask before enrolling the device picked at the prompt, or before pairing
                          again a device that is enrolled already
+${RUNTIME_DIR_HELP}
 ${STORE_OPTIONS_HELP}
   -h, --help             show this help`;
 
@@ -43,6 +46,7 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
       bond: { type: 'boolean' },
       yes: { type: 'boolean' },
       ...STORE_OPTIONS,
+      ...RUNTIME_DIR_OPTION,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,70 +66,87 @@ export async function pairCommand(argv: readonly string[], io: CommandIo): Promi
   // Checked before the scan, so a bad label does not cost the user a pairing.
   if (values.label !== undefined) normalizeLabel(values.label);
 
-  const location = storeLocation(values, io);
   const prompt = new LinePrompt(io.stdin, io.stdout);
   const say = (line: string) => io.stdout.write(`${line}\n`);
-  // Opened first: a running gateway (STORE_LOCKED) is reported before the user waits for a scan.
-  const store = await openRegistry(location);
+  // Reached first: a store held by a gateway without a socket (STORE_LOCKED) is said before the user waits
+  // for a scan.
+  const opened = await useControl(values, io, { create: true, backend });
   try {
-    const agent = new PairingAgent();
-    const central = await createCentral(backend, agent.hooks);
-    await central.start();
-    try {
-      const workflow = new EnrolmentWorkflow({
-        central,
-        agent,
-        drivers: await loadBundledRegistry(),
-        registry: store.registry,
-        audit: location.audit,
-        actor: 'cli',
-      });
-      say(`scanning for ${seconds} s (${backend}) ...`);
-      const candidates = await workflow.scan(seconds * 1000);
-      for (const candidate of candidates) say(describeCandidate(candidate));
-      const chosen =
-        pick === undefined
-          ? await choose(candidates, prompt)
-          : workflow.pick(candidates, pick, `--pick ${pick}`);
-      // Say what is about to be enrolled, and under which label, before anything happens: a number typed
-      // from an older list (another scan, another day) must not enrol the wrong device unnoticed.
-      say(`about to enrol ${describeChoice(chosen, values.label)}`);
-      if (chosen.enrolled && !values.yes) {
-        const again = await prompt.confirm(
-          `Device ${chosen.number} is enrolled already as ${chosen.enrolled.id}; pair it again?`,
-        );
-        if (!again) throw new DeviceError('DEVICE_NOT_CHOSEN', 'nothing was changed');
-      } else if (pick === undefined && !values.yes) {
-        // A number given with --pick was chosen by a script (or a person) that saw this list; one typed at
-        // the prompt is confirmed against the line above.
-        const enrol = await prompt.confirm(`Enrol device ${chosen.number}?`);
-        if (!enrol) throw new DeviceError('DEVICE_NOT_CHOSEN', 'nothing was paired');
-      }
-      const { driver } = chosen;
-      const { device, created } = await workflow.enrol(chosen, {
-        prompts: terminalPrompts(prompt, backend, say),
+    const { control, via } = opened;
+    const radio = via === 'hub' ? "the running hub's radio" : backend;
+    const { device, created } = await control.enrol(
+      {
+        seconds,
+        ...(pick === undefined ? {} : { pick }),
         ...(values.label === undefined ? {} : { label: values.label }),
         ...(values.bond ? { forceBond: true } : {}),
-        onStep: (step) => {
-          if (step === 'connecting') say(`connecting to ${chosen.number}. ${driver.category} ...`);
-          if (step === 'bonding') say('bonding ...');
-          if (step === 'checking') say('checking that the device answers ...');
-        },
-      });
-      say(
-        `${created ? 'enrolled' : 'updated'} ${device.id}: ${driver.category}, ${driver.id}` +
-          `${device.model ? `, ${device.model}` : ''}, ${device.bonded ? 'bonded' : 'not bonded (the device needs no bond)'}` +
-          `${device.label ? `, label "${device.label}"` : ''}`,
-      );
-      say('the gateway reads it from its next start; see "rpm-gateway devices"');
-      return 0;
-    } finally {
-      await central.stop();
-    }
+      },
+      terminalInteraction({ prompt, say, backend, radio, label: values.label, yes: values.yes === true }),
+      'cli',
+    );
+    say(
+      `${created ? 'enrolled' : 'updated'} ${device.id}: ${device.profile}, ${device.driver}` +
+        `${device.model ? `, ${device.model}` : ''}, ${device.bonded ? 'bonded' : 'not bonded (the device needs no bond)'}` +
+        `${device.label ? `, label "${device.label}"` : ''}`,
+    );
+    say(
+      via === 'hub'
+        ? 'the running hub reads it from now on; see "rpm-gateway devices"'
+        : 'the gateway reads it from its next start; see "rpm-gateway devices"',
+    );
+    return 0;
   } finally {
     prompt.close();
-    store.close();
+    opened.close();
   }
+}
+
+interface TerminalOptions {
+  readonly prompt: LinePrompt;
+  readonly say: (line: string) => void;
+  readonly backend: BackendName;
+  /** The radio named in "scanning for ... (<radio>)". */
+  readonly radio: string;
+  readonly label: string | undefined;
+  readonly yes: boolean;
+}
+
+/** The enrolment's questions and news at the terminal, whether this command or the running hub pairs. */
+function terminalInteraction(options: TerminalOptions): EnrolmentInteraction {
+  const { prompt, say, label, yes } = options;
+  return {
+    ...terminalPrompts(prompt, options.backend, say),
+    notify: (event) => {
+      switch (event.kind) {
+        case 'scanning':
+          say(`scanning for ${event.seconds} s (${options.radio}) ...`);
+          return;
+        case 'candidates':
+          for (const candidate of event.candidates) say(describeCandidate(candidate));
+          return;
+        case 'step':
+          if (event.step === 'connecting') say(`connecting to ${event.number}. ${event.profile} ...`);
+          if (event.step === 'bonding') say('bonding ...');
+          if (event.step === 'checking') say('checking that the device answers ...');
+          return;
+      }
+    },
+    choose: (candidates) => choose(candidates, prompt),
+    approve: async (chosen, { picked }) => {
+      // Say what is about to be enrolled, and under which label, before anything happens: a number typed
+      // from an older list (another scan, another day) must not enrol the wrong device unnoticed.
+      say(`about to enrol ${describeChoice(chosen, label)}`);
+      if (chosen.enrolled && !yes) {
+        return prompt.confirm(
+          `Device ${chosen.number} is enrolled already as ${chosen.enrolled.id}; pair it again?`,
+        );
+      }
+      // A number given with --pick was chosen by a script (or a person) that saw this list; one typed at the
+      // prompt is confirmed against the line above.
+      if (!picked && !yes) return prompt.confirm(`Enrol device ${chosen.number}?`);
+      return true;
+    },
+  };
 }
 
 /**
@@ -144,24 +165,24 @@ function terminalPrompts(
   };
 }
 
-function describeCandidate(c: Candidate): string {
+function describeCandidate(c: CandidateView): string {
   const enrolled = c.enrolled ? `  [enrolled: ${enrolledName(c.enrolled)}]` : '';
-  return `${candidateLine(c)}${enrolled}`;
+  return `${candidateViewLine(c)}${enrolled}`;
 }
 
 /** "2. glucose-meter, Bluetooth SIG Glucose Service (sig/glucose), label "Kitchen meter"". */
-function describeChoice(c: Candidate, label: string | undefined): string {
+function describeChoice(c: CandidateView, label: string | undefined): string {
   const normalized = label === undefined ? null : normalizeLabel(label);
   const labelled = normalized === null ? '' : `, label ${JSON.stringify(normalized)}`;
-  return `${c.number}. ${c.driver.category}, ${c.driver.name} (${c.driver.id})${labelled}`;
+  return `${c.number}. ${c.profile}, ${c.driverName} (${c.driver})${labelled}`;
 }
 
-function enrolledName(device: EnrolledDevice): string {
+function enrolledName(device: { readonly id: string; readonly label: string | null }): string {
   return device.label ? `${device.id} "${device.label}"` : device.id;
 }
 
 /** Asks for a number from the list at the prompt, three tries. */
-async function choose(candidates: readonly Candidate[], prompt: LinePrompt): Promise<Candidate> {
+async function choose(candidates: readonly CandidateView[], prompt: LinePrompt): Promise<number> {
   const count = candidates.length;
   for (let attempt = 0; attempt < 3; attempt++) {
     const answer = await prompt.ask(`Pair which device? [1-${count}, Enter to cancel] `);
@@ -169,7 +190,7 @@ async function choose(candidates: readonly Candidate[], prompt: LinePrompt): Pro
       throw new DeviceError('DEVICE_NOT_CHOSEN', 'no device chosen; nothing was paired');
     }
     const chosen = /^\d+$/.test(answer) ? candidates[Number(answer) - 1] : undefined;
-    if (chosen) return chosen;
+    if (chosen) return chosen.number;
   }
   throw new DeviceError('DEVICE_NOT_CHOSEN', `three answers that are not 1 to ${count}; nothing was paired`);
 }

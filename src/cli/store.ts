@@ -2,19 +2,21 @@ import { AuditLog } from '../audit/audit-log.js';
 import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
 import { defaultDataDir, statePaths } from '../config/paths.js';
 import { UsageError } from '../errors.js';
+import { credentialKeyProvider } from '../store/credstore-key.js';
 import { describeDamage } from '../store/damage.js';
-import { keyProtection } from '../store/key-protection.js';
-import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
+import { KeyFileProvider, type KeyProvider } from '../store/keys.js';
 import { Outbox } from '../store/outbox.js';
 import { type RekeyProgress, rekeyStore } from '../store/rekey.js';
 import { parseCommandArgs } from './args.js';
+import { RUNTIME_DIR_HELP, RUNTIME_DIR_OPTION, useControl } from './control-access.js';
 import type { CommandIo } from './io.js';
 import { Progress } from './progress.js';
 import { cliStoreEvents } from './store-notices.js';
 
 export const STORE_HELP = `Usage: rpm-gateway store <status|rekey|verify-audit|acknowledge-damage> [options]
 
-  status               counts per lane (alert, live, backlog), oldest pending age, size on disk, evictions,
+  status               (through the running hub's control socket when it runs, else from the store)
+                       counts per lane (alert, live, backlog), oldest pending age, size on disk, evictions,
                        and damage that lost stored readings (exit status 1 until acknowledged)
   rekey                rotate the store's encryption key in place (crash-safe; the gateway must be stopped)
   verify-audit         check the audit log's hash chain
@@ -25,7 +27,9 @@ Options:
                          ~/.local/state/rpm-gateway); holds outbox.db, store.key, audit.log
   --key-file <path>      the store key file (default: <data-dir>/store.key, created 0600 with a new store;
                          never made anew for an existing store: STORE_KEY_MISSING)
-  --credential <name>    read the key from the systemd credential <name> instead (status only)
+  --credential <name>    read the key from the systemd credential <name> instead (status, acknowledge-damage;
+                         outside the service: systemd-creds decrypt, as root)
+${RUNTIME_DIR_HELP}
   --json                 machine-readable output
   -h, --help             show this help`;
 
@@ -37,6 +41,7 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
       'data-dir': { type: 'string' },
       'key-file': { type: 'string' },
       credential: { type: 'string' },
+      ...RUNTIME_DIR_OPTION,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -57,28 +62,19 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
 
   switch (action) {
     case 'status': {
-      const keys: KeyProvider = values.credential
-        ? new SystemdCredentialProvider(values.credential, io.env)
-        : keyFile;
-      ensureDataDir(paths.dataDir);
-      const outbox = new Outbox({
-        path: paths.store,
-        keys,
-        onEvent: cliStoreEvents(audit, io, 'store'),
-      });
-      await outbox.open();
+      // Through the running hub's control socket when one answers (it owns the store), else opened here.
+      const opened = await useControl(values, io, { create: true });
       let damaged: boolean;
       try {
-        const s = outbox.stats();
-        const damage = outbox.damageReports();
+        const view = await opened.control.storeStatus();
+        const { stats: s, damage } = view;
         damaged = damage.length > 0;
         const age = s.oldestPendingAgeMs === null ? 'none' : `${Math.round(s.oldestPendingAgeMs / 1000)} s`;
-        const protection = await keyProtection(keys, { storePath: paths.store });
         print(
-          { store: paths.store, ...s, keyProtection: protection, damage },
+          { store: view.store, ...s, keyProtection: view.keyProtection, damage },
           [
-            `store        ${paths.store} (encrypted, key from ${keys.description})`,
-            `key          ${protection.summary}`,
+            `store        ${view.store} (encrypted, key from ${view.key})${opened.via === 'hub' ? ', via the running hub' : ''}`,
+            `key          ${view.keyProtection.summary}`,
             `pending      alert ${s.pending.alert}, live ${s.pending.live}, backlog ${s.pending.backlog}`,
             `oldest       ${age}`,
             `on disk      ${(s.bytesOnDisk / 1024).toFixed(0)} KiB (${s.rows} rows, ${(s.payloadBytes / 1024).toFixed(0)} KiB of readings)`,
@@ -91,7 +87,7 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
           ].join('\n'),
         );
       } finally {
-        outbox.close();
+        opened.close();
       }
       if (!damaged) return 0;
       io.stderr.write(
@@ -102,7 +98,7 @@ export async function storeCommand(argv: readonly string[], io: CommandIo): Prom
     }
     case 'acknowledge-damage': {
       const keys: KeyProvider = values.credential
-        ? new SystemdCredentialProvider(values.credential, io.env)
+        ? credentialKeyProvider(values.credential, io.env)
         : keyFile;
       ensureDataDir(paths.dataDir);
       const outbox = new Outbox({

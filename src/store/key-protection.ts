@@ -1,6 +1,9 @@
 import { open, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { CREDSTORE_ROOTS, CredstoreKeyProvider } from './credstore-key.js';
 import { EnvKeyProvider, KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from './keys.js';
+
+export { CREDSTORE_ROOTS };
 
 /**
  * What the store's key provider protects against, said plainly by `start` and `store status`.
@@ -47,12 +50,6 @@ const SEALS: Readonly<Record<string, KeyProtection['storage']>> = {
   '058469daf6f54324800549da0f8ea2fb': 'null-key',
 };
 
-/**
- * Where LoadCredentialEncrypted=/LoadCredential= look for a credential given by name only (systemd.exec(5),
- * "Credentials"); the unit in config/systemd names /etc/credstore.encrypted/rpm-gateway-<name>.
- */
-export const CREDSTORE_ROOTS = ['/etc', '/run', '/usr/local/lib', '/usr/lib'];
-
 export interface ProtectionOptions {
   /** The store's path, to compare file systems with the key file. */
   readonly storePath: string;
@@ -65,7 +62,7 @@ export async function keyProtection(
   options: ProtectionOptions,
 ): Promise<KeyProtection> {
   if (provider instanceof KeyFileProvider) return keyFileProtection(provider, options.storePath);
-  if (provider instanceof SystemdCredentialProvider) {
+  if (provider instanceof SystemdCredentialProvider || provider instanceof CredstoreKeyProvider) {
     return credentialProtection(provider.name, options.credstoreRoots ?? CREDSTORE_ROOTS);
   }
   if (provider instanceof EnvKeyProvider) {

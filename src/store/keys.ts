@@ -25,7 +25,8 @@ export interface KeyLoadOptions {
 
 const KEY_TEXT = /^[0-9a-fA-F]{64}$/;
 
-function parseKey(text: string, description: string): Uint8Array {
+/** 64 hex digits (surrounding white space allowed) as the 32-byte key; STORE_KEY_MALFORMED otherwise. */
+export function parseKey(text: string, description: string): Uint8Array {
   const trimmed = text.trim();
   if (!KEY_TEXT.test(trimmed)) {
     throw new StoreError('STORE_KEY_MALFORMED', `${description}: expected 64 hex digits (a 256-bit key)`);

@@ -153,6 +153,8 @@ export interface OutboxStats {
   readonly payloadBytes: number;
   /** Age of the oldest unacknowledged record, ms; null when empty. */
   readonly oldestPendingAgeMs: number | null;
+  /** The same per lane: null for an empty lane. */
+  readonly oldestAgeMsByLane: Readonly<Record<Lane, number | null>>;
   /** Main file plus WAL on disk. */
   readonly bytesOnDisk: number;
   readonly evictedTotal: number;
@@ -921,6 +923,8 @@ export class Outbox {
     const pending: Record<Lane, number> = { alert: 0, live: 0, backlog: 0 };
     let leased = 0;
     let oldest: number | null = null;
+    const oldestByLane: Record<Lane, number | null> = { alert: null, live: null, backlog: null };
+    const now = this.clock.now();
     const leasedByLane = [0, 0, 0];
     for (const { lane } of this.leasedSeqs.values()) leasedByLane[lane] = (leasedByLane[lane] as number) + 1;
     for (const [lane, name] of LANES.entries()) {
@@ -931,7 +935,10 @@ export class Outbox {
       // The first row of a lane in append order (an index seek, not a scan): the oldest, unless the clock was
       // set back while readings were waiting.
       const first = this.statements.firstInLane.get(lane) as number | undefined;
-      if (first !== undefined) oldest = oldest === null ? first : Math.min(oldest, first);
+      if (first !== undefined) {
+        oldest = oldest === null ? first : Math.min(oldest, first);
+        oldestByLane[name] = Math.max(0, now - first);
+      }
     }
     const counter = (name: string) =>
       (this.statements.counter.get(name) as { value: number } | undefined)?.value ?? 0;
@@ -940,7 +947,8 @@ export class Outbox {
       leased,
       rows: this.rows,
       payloadBytes: this.payloadBytes,
-      oldestPendingAgeMs: oldest === null ? null : Math.max(0, this.clock.now() - oldest),
+      oldestPendingAgeMs: oldest === null ? null : Math.max(0, now - oldest),
+      oldestAgeMsByLane: oldestByLane,
       bytesOnDisk: fileSize(this.options.path) + fileSize(`${this.options.path}-wal`),
       evictedTotal: counter('evicted'),
       gapsTotal: counter('gaps'),

@@ -1,0 +1,143 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import { type BackendName, createCentral } from '../ble/backends.js';
+import { loadBundledRegistry } from '../drivers/default-registry.js';
+import {
+  checkEnrolRequest,
+  deviceView,
+  type EnrolledDeviceView,
+  type EnrolmentInteraction,
+  type EnrolmentOutcome,
+  enrolGuided,
+  type GuidedEnrolRequest,
+} from '../enrolment/guided.js';
+import { PairingAgent } from '../enrolment/pairing-agent.js';
+import { EnrolmentWorkflow } from '../enrolment/workflow.js';
+import { DeviceRegistry } from '../store/device-registry.js';
+import { keyProtection } from '../store/key-protection.js';
+import type { KeyProvider } from '../store/keys.js';
+import { Outbox, type StoreEvent } from '../store/outbox.js';
+import type { HubControl, StoreStatusView } from './hub-control.js';
+import type { HubStatus } from './status.js';
+
+export interface StoreControlOptions {
+  /** The store file (outbox.db). */
+  readonly store: string;
+  readonly keys: KeyProvider;
+  readonly audit: AuditLog;
+  readonly onEvent?: (event: StoreEvent) => void;
+  /** The radio an enrolment uses (a running hub uses its own). */
+  readonly backend: BackendName;
+}
+
+/**
+ * HubControl without a running hub: a command (`pair`, `devices`, `forget`, `store status`, `status`) that found
+ * no hub on the control socket opens the store itself, takes its lock for as long as it runs, and works on it
+ * directly. Sessions, the broker, the clock and the certificate are the hub's to know: `status` says the hub is
+ * not running and shows what the store holds.
+ */
+export class StoreControl implements HubControl {
+  private constructor(
+    private readonly options: StoreControlOptions,
+    private readonly outbox: Outbox,
+    private readonly registry: DeviceRegistry,
+  ) {}
+
+  /** Opens the store (STORE_LOCKED when a hub or a key rotation holds it). */
+  static async open(options: StoreControlOptions): Promise<StoreControl> {
+    const outbox = new Outbox({
+      path: options.store,
+      keys: options.keys,
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+    await outbox.open();
+    return new StoreControl(options, outbox, new DeviceRegistry(outbox.database));
+  }
+
+  close(): void {
+    this.outbox.close();
+  }
+
+  async status(): Promise<HubStatus> {
+    const stats = this.outbox.stats();
+    const lane = (name: 'alert' | 'live' | 'backlog') => ({
+      pending: stats.pending[name],
+      oldestAgeMs: stats.oldestAgeMsByLane[name],
+    });
+    return {
+      hub: { running: false, gatewayId: null, since: null },
+      devices: this.registry.list().map((d) => ({
+        id: d.id,
+        label: d.label,
+        profile: d.category,
+        driver: d.driverId,
+        state: null,
+        lastSeen: d.lastSeenAt === null ? null : new Date(d.lastSeenAt).toISOString(),
+        batteryPercent: null,
+      })),
+      backlog: { alert: lane('alert'), live: lane('live'), backlog: lane('backlog') },
+      broker: null,
+      clock: null,
+      certificate: null,
+      store: { path: this.options.store, bytes: stats.bytesOnDisk, rows: stats.rows },
+      gaps: stats.gapsTotal,
+      alertReadings: null,
+    };
+  }
+
+  async devices(options: { addresses: boolean; actor: string }): Promise<EnrolledDeviceView[]> {
+    const devices = this.registry.list();
+    if (options.addresses && devices.length > 0) {
+      this.options.audit.record('device.addresses-shown', options.actor, {
+        devices: devices.map((d) => d.id),
+      });
+    }
+    return devices.map((d) => deviceView(d, options.addresses));
+  }
+
+  async forget(id: string, options: { actor: string; showAddress: boolean }): Promise<EnrolledDeviceView> {
+    const device = this.registry.forget(id);
+    const { audit } = this.options;
+    audit.record('device.forgotten', options.actor, {
+      device: device.id,
+      driver: device.driverId,
+      profile: device.category,
+      bonded: device.bonded,
+    });
+    if (options.showAddress) audit.record('device.addresses-shown', options.actor, { devices: [device.id] });
+    return deviceView(device, options.showAddress);
+  }
+
+  async storeStatus(): Promise<StoreStatusView> {
+    return {
+      store: this.options.store,
+      key: this.options.keys.description,
+      stats: this.outbox.stats(),
+      keyProtection: await keyProtection(this.options.keys, { storePath: this.options.store }),
+      damage: this.outbox.damageReports(),
+    };
+  }
+
+  async enrol(
+    request: GuidedEnrolRequest,
+    interaction: EnrolmentInteraction,
+    actor: string,
+  ): Promise<EnrolmentOutcome> {
+    checkEnrolRequest(request);
+    const agent = new PairingAgent();
+    const central = await createCentral(this.options.backend, agent.hooks);
+    await central.start();
+    try {
+      const workflow = new EnrolmentWorkflow({
+        central,
+        agent,
+        drivers: await loadBundledRegistry(),
+        registry: this.registry,
+        audit: this.options.audit,
+        actor,
+      });
+      return await enrolGuided(workflow, request, interaction);
+    } finally {
+      await central.stop();
+    }
+  }
+}
