@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
 import { checkDataDir, ensureDataDir } from '../config/data-dir.js';
 import { defaultDataDir, type StatePaths, statePaths } from '../config/paths.js';
-import { DeviceRegistry } from '../store/device-registry.js';
+import type { DeviceRegistry } from '../store/device-registry.js';
 import { StoreError } from '../store/errors.js';
 import { KeyFileProvider, type KeyProvider, SystemdCredentialProvider } from '../store/keys.js';
-import { Outbox, type StoreEvent } from '../store/outbox.js';
+import type { StoreEvent } from '../store/outbox.js';
+import { Store } from '../store/store.js';
 import type { CommandIo } from './io.js';
 import { cliStoreEvents } from './store-notices.js';
 
@@ -59,13 +60,14 @@ export interface OpenRegistry {
  */
 export async function openRegistry(location: StoreLocation): Promise<OpenRegistry> {
   ensureDataDir(location.paths.dataDir);
-  const outbox = new Outbox({
-    path: location.paths.store,
-    keys: location.keys,
-    onEvent: location.onEvent,
-  });
+  let store: Store;
   try {
-    await outbox.open();
+    store = await Store.open({
+      path: location.paths.store,
+      keys: location.keys,
+      onEvent: location.onEvent,
+      existing: 'create',
+    });
   } catch (error) {
     if (error instanceof StoreError && error.code === 'STORE_LOCKED') {
       throw new StoreError(
@@ -77,5 +79,5 @@ export async function openRegistry(location: StoreLocation): Promise<OpenRegistr
     }
     throw error;
   }
-  return { registry: new DeviceRegistry(outbox.database), close: () => outbox.close() };
+  return { registry: store.devices, close: () => store.close() };
 }
