@@ -8,7 +8,12 @@ import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Store } from '../../src/store/store.js';
 
 const keys = new EnvKeyProvider('K', { K: '5a'.repeat(32) });
-const CUFF = { address: 'C0:FF:EE:12:34:56', driverId: 'sig/blood-pressure', category: 'blood-pressure' };
+const CUFF = {
+  address: 'C0:FF:EE:12:34:56',
+  driverId: 'sig/blood-pressure',
+  category: 'blood-pressure',
+  bonded: false,
+};
 
 let dir: string;
 beforeEach(async () => {
