@@ -22,6 +22,7 @@ import { PresenceMonitor } from '../session/presence.js';
 import { RadioWatchdog } from '../session/radio-watchdog.js';
 import { auditStoreEvents } from '../store/audit-events.js';
 import type { EnrolledDevice } from '../store/device-registry.js';
+import { keyProtection } from '../store/key-protection.js';
 import {
   EnvKeyProvider,
   KeyFileProvider,
@@ -193,15 +194,19 @@ export class Hub {
     const audit = new AuditLog(paths.auditLog, scheduler);
     this.audit = audit;
     const toAudit = auditStoreEvents(audit, 'gateway');
+    const keys = this.options.keys ?? keyProvider(config.store.key, this.options.env);
     this.store = await Store.open({
       path: paths.store,
-      keys: this.options.keys ?? keyProvider(config.store.key, this.options.env),
+      keys,
       clock: scheduler,
       retention: config.store.retention,
       recordCodec: wireItemRecords,
       existing: 'must-exist',
       onEvent: (event) => this.storeEvent(event, toAudit),
     });
+    // What the store key protects against (docs/store.md): said once, for whoever reads the journal.
+    const protection = await keyProtection(keys, { storePath: paths.store });
+    log.info('store.key', { detail: protection.summary });
     this.drivers = this.options.drivers ?? (await loadBundledRegistry());
     this.credentials = new GatewayCredentials(
       {
@@ -401,6 +406,12 @@ export class Hub {
       (result) => {
         this.appended++;
         this.lastAppendFailed = false;
+        this.options.log.debug('reading.appended', {
+          deviceId: measurement.deviceId,
+          measurementId: measurement.id,
+          lane,
+          status: result,
+        });
         this.options.onAppended?.(measurement, result);
       },
       (error: unknown) => {

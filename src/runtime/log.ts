@@ -52,6 +52,8 @@ export interface LogFields {
   readonly expiresAt?: string;
   readonly status?: string;
   readonly characteristic?: string;
+  /** A measurement's id (random or a hash: src/model/ids.ts), never its content. */
+  readonly measurementId?: string;
   /** Only with log.redact false (see above). */
   readonly address?: string;
   /** Only with log.redact false (see above). */
@@ -93,6 +95,7 @@ const FIELD_TYPES: Readonly<Record<keyof LogFields, 'string' | 'number' | 'boole
   expiresAt: 'string',
   status: 'string',
   characteristic: 'string',
+  measurementId: 'string',
   address: 'string',
   label: 'string',
 };
