@@ -101,10 +101,10 @@ const FIELD_TYPES: Readonly<Record<keyof LogFields, 'string' | 'number' | 'boole
 };
 
 /**
- * Bluetooth device addresses (48 bits as six hex pairs, Core Vol 6 Part B 1.3), with ':' or '-' or none
- * between pairs, and the dbus object path form BlueZ uses (dev_AA_BB_CC_DD_EE_FF).
+ * Bluetooth device addresses (48 bits as six hex pairs, Core Vol 6 Part B 1.3), with ':' or '-'
+ * between pairs, and with '_' as in the D-Bus object paths BlueZ uses (dev_AA_BB_CC_DD_EE_FF).
  */
-const ADDRESS_LIKE = /\b[0-9A-Fa-f]{2}(?:[:_-][0-9A-Fa-f]{2}){5}\b/g;
+const ADDRESS_LIKE = /(?<![0-9A-Fa-f])[0-9A-Fa-f]{2}(?:[:_-][0-9A-Fa-f]{2}){5}(?![0-9A-Fa-f])/g;
 
 /** The keys pino censors wherever they appear (second net; the field list above has none of them). */
 const REDACT_PATHS = [

@@ -48,10 +48,23 @@ describe('the hub and the system clock', () => {
     const config = configOf(writeConfig(join(root, 'a'), clinic, '', { requireSync: true }));
     const oximeter = simulatedDevice('sig/pulse-oximeter', { seed: 41, scheduler: system });
     const cuff = simulatedDevice('sig/blood-pressure', { seed: 42, scheduler: system });
-    const central = new SimCentral({ peripherals: [oximeter.peripheral, cuff.peripheral], scheduler: system });
+    const central = new SimCentral({
+      peripherals: [oximeter.peripheral, cuff.peripheral],
+      scheduler: system,
+    });
     const [oxId] = await enrol(config, [
-      { address: oximeter.peripheral.address, driverId: 'sig/pulse-oximeter', category: 'pulse-oximeter', bonded: false },
-      { address: cuff.peripheral.address, driverId: 'sig/blood-pressure', category: 'blood-pressure', bonded: false },
+      {
+        address: oximeter.peripheral.address,
+        driverId: 'sig/pulse-oximeter',
+        category: 'pulse-oximeter',
+        bonded: false,
+      },
+      {
+        address: cuff.peripheral.address,
+        driverId: 'sig/blood-pressure',
+        category: 'blood-pressure',
+        bonded: false,
+      },
     ]);
     const appended: Measurement[] = [];
     const hub = hubWith(config, central, new LogCapture(), {
