@@ -549,7 +549,7 @@ function makeUplink(
   );
   const uplink = new Uplink({
     gatewayId: pki.gatewayId,
-    broker: { host: '127.0.0.1', port, servername: 'localhost' },
+    brokers: [{ host: '127.0.0.1', port, servername: 'localhost' }],
     tls: () =>
       loadTlsCredentials({
         caFile: pki.files.ca,

@@ -51,6 +51,11 @@ export class AuditLog {
     private readonly clock: Clock = systemClock,
   ) {}
 
+  /** The hash of the last entry ("0" x 64 for an empty log): what the gateway status carries to the clinic. */
+  headHash(): string {
+    return (this.head ?? this.readHead()).hash;
+  }
+
   /** Appends one entry and makes it durable before returning. */
   record(type: string, actor: string, details: { readonly [k: string]: JsonValue } = {}): AuditEntry {
     const head = this.head ?? this.readHead();

@@ -6,6 +6,7 @@ import { DECODE_HELP, decodeCommand } from './decode.js';
 import { DEVICES_HELP, devicesCommand } from './devices.js';
 import { DRIVERS_HELP, driversCommand } from './drivers.js';
 import { FORGET_HELP, forgetCommand } from './forget.js';
+import { INIT_HELP, initCommand } from './init.js';
 import { type CommandIo, processIo } from './io.js';
 import { PAIR_HELP, pairCommand } from './pair.js';
 import { SCAN_HELP, scanCommand } from './scan.js';
@@ -20,7 +21,12 @@ interface Command {
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = {
-  start: { summary: 'run the hub (for now: describe what it will do)', help: START_HELP, run: startCommand },
+  start: { summary: 'run the hub until SIGTERM or Ctrl-C', help: START_HELP, run: startCommand },
+  init: {
+    summary: 'make a new, empty encrypted store (data directory, key, store)',
+    help: INIT_HELP,
+    run: initCommand,
+  },
   decode: {
     summary: 'decode a characteristic payload to coded observations',
     help: DECODE_HELP,

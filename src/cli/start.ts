@@ -1,49 +1,78 @@
-import { loadBundledRegistry } from '../drivers/default-registry.js';
-import { keyProtection } from '../store/key-protection.js';
+import { checkPaths } from '../config/check-paths.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { CONFIG_OPTIONS, CONFIG_OPTIONS_HELP, configFlags } from '../config/options.js';
+import { runService } from '../runtime/service.js';
 import { parseCommandArgs } from './args.js';
-import { STORE_OPTIONS, STORE_OPTIONS_HELP, storeLocation } from './enrolment-store.js';
 import type { CommandIo } from './io.js';
 
-export const START_HELP = `Usage: rpm-gateway start
+export const START_HELP = `Usage: rpm-gateway start [options]
 
-Runs the hub. This release ships the decoding layer, the encrypted outbox, the PKI, the signed wire format,
-the mutual-TLS uplink and the embedded clinical broker; the Bluetooth sessions and the runtime that wires
-them together behind "start" come next (see README.md, "Status"). Until then "start" prints what the hub
-will do with the bundled drivers, and what its store key protects against, and exits 0.
+Runs the hub until SIGTERM or SIGINT (Ctrl-C): reads the enrolled Bluetooth devices, keeps every reading in
+the encrypted store, and sends them, signed, over mutual-TLS MQTT to the clinic's brokers. Logs are JSON lines
+on stdout (no reading values, addresses, names or keys). Under systemd (Type=notify) it says when it is ready
+and keeps the watchdog fed while healthy.
+
+Before anything else the configuration is checked: every problem is printed, with where it is, and the hub
+does not start (exit status 2). The data directory, the store and its key must exist: "start" never creates
+them (a mistyped path must not become a new, empty store); "rpm-gateway init" does.
+
+On SIGTERM or SIGINT: stops reading, commits what was read, publishes the offline status, disconnects and
+closes the store, within shutdown.deadline (exit status 0; 1 past the deadline). A second signal ends it at
+once (exit status 128 + the signal's number).
+
 Options:
-${STORE_OPTIONS_HELP}
+${CONFIG_OPTIONS_HELP}
   -h, --help             show this help`;
+
+/** Exit status for a configuration that is not usable (the hub did not start). */
+export const EXIT_CONFIG = 2;
 
 export async function startCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs({
     args: [...argv],
-    options: { ...STORE_OPTIONS, help: { type: 'boolean', short: 'h' } },
+    options: { ...CONFIG_OPTIONS, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     io.stdout.write(`${START_HELP}\n`);
     return 0;
   }
-  const registry = await loadBundledRegistry();
-  const location = storeLocation(values, io);
-  const protection = await keyProtection(location.keys, { storePath: location.paths.store });
-  const lines = [
-    'rpm-gateway: what this hub will do',
-    '  1. find enrolled Bluetooth LE medical sensors (other devices nearby are ignored)',
-    '  2. decode each reading with its driver:',
-    ...registry.drivers.map((d) => `       - ${d.name} (${d.id}@${d.version})`),
-    '  3. keep every reading in an encrypted local outbox until the clinic acknowledges it',
-    '  4. send readings, signed, over mutual-TLS MQTT to the clinic broker',
-    '',
-    `Store: ${location.paths.store}, key from ${location.keys.description}`,
-    `Store key: ${protection.summary}`,
-    '',
-    'Available now as commands:',
-    '  npx rpm-gateway decode 2a35 00780050005d00   (a blood pressure reading)',
-    '  npx rpm-gateway drivers',
-    '  npx rpm-gateway store status                 (the encrypted outbox)',
-    '  npx rpm-gateway certs init --dir certs/dev   (a development PKI)',
-    'Not yet wired behind "start": Bluetooth sessions and the runtime (see README.md, "Status").',
-  ];
-  io.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
+  const loaded = loadOrReport('start', values, io, { creating: false });
+  if (loaded === undefined) return EXIT_CONFIG;
+  return runService(loaded, io.env);
+}
+
+/**
+ * Loads the configuration and checks its paths; on a problem prints every one (with where it is) on stderr and
+ * returns undefined. Warnings go to stderr too.
+ */
+export function loadOrReport(
+  command: string,
+  values: Parameters<typeof configFlags>[0],
+  io: CommandIo,
+  options: { creating: boolean },
+): LoadedConfig | undefined {
+  try {
+    const loaded = loadConfig({
+      env: io.env,
+      ...(values.config === undefined ? {} : { configFile: values.config }),
+      flags: configFlags(values),
+    });
+    checkPaths(loaded, options);
+    return loaded;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const issues = error.issues;
+    if (issues.length === 0) {
+      io.stderr.write(`rpm-gateway ${command}: ${error.message} [${error.code}]\n`);
+    } else {
+      const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
+      io.stderr.write(
+        `rpm-gateway ${command}: the configuration has ${count}; nothing was started or created:\n${issues
+          .map((i) => `  ${formatIssue(i)}\n`)
+          .join('')}`,
+      );
+    }
+    return undefined;
+  }
 }

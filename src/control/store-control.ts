@@ -12,10 +12,11 @@ import {
 } from '../enrolment/guided.js';
 import { PairingAgent } from '../enrolment/pairing-agent.js';
 import { EnrolmentWorkflow } from '../enrolment/workflow.js';
-import { DeviceRegistry } from '../store/device-registry.js';
+import type { DeviceRegistry } from '../store/device-registry.js';
 import { keyProtection } from '../store/key-protection.js';
 import type { KeyProvider } from '../store/keys.js';
-import { Outbox, type StoreEvent } from '../store/outbox.js';
+import type { Outbox, StoreEvent } from '../store/outbox.js';
+import { Store } from '../store/store.js';
 import type { HubControl, StoreStatusView } from './hub-control.js';
 import type { HubStatus } from './status.js';
 
@@ -36,25 +37,30 @@ export interface StoreControlOptions {
  * not running and shows what the store holds.
  */
 export class StoreControl implements HubControl {
+  private readonly outbox: Outbox;
+  private readonly registry: DeviceRegistry;
+
   private constructor(
     private readonly options: StoreControlOptions,
-    private readonly outbox: Outbox,
-    private readonly registry: DeviceRegistry,
-  ) {}
+    private readonly store: Store,
+  ) {
+    this.outbox = store.outbox;
+    this.registry = store.devices;
+  }
 
   /** Opens the store (STORE_LOCKED when a hub or a key rotation holds it). */
   static async open(options: StoreControlOptions): Promise<StoreControl> {
-    const outbox = new Outbox({
+    const store = await Store.open({
       path: options.store,
       keys: options.keys,
+      existing: 'create',
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
-    await outbox.open();
-    return new StoreControl(options, outbox, new DeviceRegistry(outbox.database));
+    return new StoreControl(options, store);
   }
 
   close(): void {
-    this.outbox.close();
+    this.store.close();
   }
 
   async status(): Promise<HubStatus> {

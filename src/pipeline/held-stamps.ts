@@ -56,6 +56,14 @@ export class HeldStamps {
     return this.held.splice(0, this.held.length - limit).map(({ reading: r }) => markUnsynchronised(r));
   }
 
+  /**
+   * The hub is stopping before the clock was ever set: every held reading, marked `clockUnsynchronised` as the
+   * overflow is, so it is stored (and reaches the clinic flagged) rather than lost with the process.
+   */
+  releaseUnsynchronised(): SessionReading[] {
+    return this.held.splice(0).map(({ reading }) => markUnsynchronised(reading));
+  }
+
   /** The clock is set: every held reading, re-stamped, in the order they arrived. */
   synchronise(): SessionReading[] {
     this.synchronised = true;

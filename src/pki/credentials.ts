@@ -154,3 +154,46 @@ export function signingCredentials(certificatePem: string, keyPem: string): Sign
     expiresAt: Date.parse(certificate.validTo),
   };
 }
+
+/**
+ * The gateway's one source of credentials: the TLS client certificate and key that authenticate its broker
+ * connection are also the COSE signing key and certificate of what it sends (docs/wire-format.md), so both come
+ * from the same files, read by the same load. `load()` (the uplink calls it before every connection attempt)
+ * re-reads and checks the files (CertificateWatcher: renewal events, expiry warning) and, from the same text,
+ * replaces the signing material `signing()` returns: a renewed certificate and key installed on disk are used
+ * for TLS and for signatures from the next reconnect on, without a restart, and never one without the other.
+ */
+export class GatewayCredentials {
+  private readonly watcher: CertificateWatcher;
+  private material: SigningMaterial | undefined;
+  private loaded: TlsCredentials | undefined;
+
+  constructor(files: TlsFiles, options: LoadOptions & { onEvent?: (event: CertificateEvent) => void } = {}) {
+    this.watcher = new CertificateWatcher(files, options);
+  }
+
+  get files(): TlsFiles {
+    return this.watcher.files;
+  }
+
+  /** Reads the files afresh; the TLS material for a connection (PKI_* errors for the caller's backoff). */
+  async load(): Promise<TlsCredentials> {
+    const credentials = await this.watcher.load();
+    this.material = signingCredentials(credentials.cert, credentials.key);
+    this.loaded = credentials;
+    return credentials;
+  }
+
+  /** The signing material of the last successful load; PKI_BAD_KEY before any. */
+  signing(): SigningMaterial {
+    if (this.material === undefined) {
+      throw new PkiError('PKI_BAD_KEY', 'the gateway credentials have not been loaded yet');
+    }
+    return this.material;
+  }
+
+  /** What the last successful load found: identity and expiry (for the status), or undefined. */
+  get current(): Pick<TlsCredentials, 'identity' | 'expiry'> | undefined {
+    return this.loaded ? { identity: this.loaded.identity, expiry: this.loaded.expiry } : undefined;
+  }
+}

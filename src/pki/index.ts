@@ -21,6 +21,7 @@ export {
 export {
   type CertificateEvent,
   CertificateWatcher,
+  GatewayCredentials,
   type LoadOptions,
   loadTlsCredentials,
   type SigningMaterial,

@@ -80,6 +80,13 @@ export interface SessionOptions {
    * drops every link is not reconnected in a tight loop. Default 1 s.
    */
   readonly presenceMinGapMs?: number;
+  /**
+   * Whether the gateway's own clock may be written into the device (Current Time). The hub answers false until
+   * the system clock is synchronised (src/runtime/time-sync.ts): a Pi boots with a wrong clock, and writing it
+   * would make the device stamp its next readings wrongly, for good. Meanwhile the clock is measured instead
+   * ('measured'), and the next connection after synchronisation writes it. Default: always.
+   */
+  readonly mayWriteClock?: () => boolean;
   readonly onReading: (reading: SessionReading) => void;
   /** Bad bytes from the radio: reported (without the payload) and dropped; the session goes on. */
   readonly onDecodeError?: (characteristic: string, error: DecodeError) => void;
@@ -364,9 +371,10 @@ export class DeviceSession {
   /**
    * Writes Current Time when allowed; a device that refuses the write has its clock measured instead. Not while
    * a measurement is under way (intermediate values came): the device may stamp it with the time it started.
+   * Not while the gateway's own clock is not known to be set (`mayWriteClock`).
    */
   private async syncTime(connection: Connection, writable: boolean): Promise<void> {
-    if (!writable || this.measuringNow) {
+    if (!writable || this.measuringNow || this.options.mayWriteClock?.() === false) {
       this.clock.handling = 'measured';
       return;
     }

@@ -3,14 +3,14 @@ import { normalizeAddress } from '../ble/address.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { DeviceError } from './device-errors.js';
 import type { SqliteDatabase } from './encrypted-database.js';
-import { storeErrorFrom } from './errors.js';
+import { StoreError, storeErrorFrom } from './errors.js';
 
 /**
  * The enrolled devices: the only ones the gateway connects to and reads ("a neighbour's sensor is ignored").
  * Rows live in the encrypted store (schema version 3, src/store/migrations.ts), because a device's address is
- * PHI-adjacent: it identifies the patient's device wherever it goes. The registry works on the connection the
- * Outbox opened (`outbox.database`): the store is locked exclusively by one process, so a second connection
- * would only get STORE_LOCKED.
+ * PHI-adjacent: it identifies the patient's device wherever it goes. `Store.open()` (src/store/store.ts) makes
+ * the registry on the store's one connection (the store is locked exclusively by one process, so a second
+ * connection would only get STORE_LOCKED) and closes it with the store: use after that is STORE_CLOSED.
  *
  * - A device's id is `d1-` + 64 random bits, never derived from the address, so the id that travels with every
  *   reading (and to the clinic) says nothing about the radio identity.
@@ -80,6 +80,7 @@ export class DeviceRegistry {
   private readonly clock: Clock;
   private readonly randomHex: () => string;
   private prepared: ReturnType<typeof prepare> | undefined;
+  private closed = false;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -184,8 +185,15 @@ export class DeviceRegistry {
     }
   }
 
+  /** The store is closing: statements are dropped, and any later use is STORE_CLOSED. */
+  close(): void {
+    this.closed = true;
+    this.prepared = undefined;
+  }
+
   /** Statements are prepared at first use, so constructing a registry touches nothing. */
   private statements(): ReturnType<typeof prepare> {
+    if (this.closed) throw new StoreError('STORE_CLOSED', 'the device registry is closed');
     if (!this.prepared) {
       try {
         this.prepared = prepare(this.db);

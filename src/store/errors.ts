@@ -35,6 +35,8 @@ export type StoreErrorCode =
   | 'STORE_IO'
   /** The store was used after close(). */
   | 'STORE_CLOSED'
+  /** No store exists where one must (the service never creates one: `rpm-gateway init` does). */
+  | 'STORE_MISSING'
   /** A stored record's body format is not one this gateway was configured to read (src/store/record-codec.ts). */
   | 'STORE_RECORD_FORMAT';
 

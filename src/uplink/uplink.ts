@@ -24,14 +24,30 @@ export interface UplinkTopics {
   readonly cmdResult: string;
 }
 
+/** One broker endpoint; `servername` is the name its certificate must carry when it is not `host`. */
+export interface BrokerAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly servername?: string;
+}
+
 export type UplinkEvent =
   | { readonly type: 'connected'; readonly broker: string; readonly attempt: number }
-  | { readonly type: 'connect-failed'; readonly error: string; readonly retryInMs: number }
+  | {
+      readonly type: 'connect-failed';
+      readonly broker: string;
+      readonly error: string;
+      readonly retryInMs: number;
+      /** The broker the next attempt goes to (the next in the list after a failure). */
+      readonly next: string;
+    }
   | {
       readonly type: 'disconnected';
+      readonly broker: string;
       readonly reason: string;
       readonly released: number;
       readonly retryInMs: number;
+      readonly next: string;
     }
   | { readonly type: 'batch-acked'; readonly lane: Lane; readonly records: number; readonly bytes: number }
   | { readonly type: 'command'; readonly topic: string; readonly bytes: number }
@@ -42,7 +58,11 @@ export type UplinkEvent =
 
 export interface UplinkOptions {
   readonly gatewayId: string;
-  readonly broker: { readonly host: string; readonly port: number; readonly servername?: string };
+  /**
+   * The brokers, in order of preference: the first is tried first; after a failed attempt or a lost connection
+   * the next one is, wrapping around, each attempt after the backoff delay. At least one.
+   */
+  readonly brokers: readonly BrokerAddress[];
   /** 4 = MQTT 3.1.1, 5 = MQTT 5. */
   readonly protocolVersion?: 4 | 5;
   /** Loads CA, certificate and key before every connection attempt. */
@@ -76,6 +96,7 @@ const URGENT_LANES: readonly Lane[] = ['alert', 'live'];
 interface Connection {
   readonly client: MqttClient;
   readonly epoch: number;
+  readonly broker: BrokerAddress;
   readonly since: number;
   readonly leases: Set<number>;
   inFlight: number;
@@ -88,6 +109,8 @@ interface Connection {
  *   PUBACK arrives. When the connection drops, every lease of that connection is returned and the batch goes
  *   out again after the reconnect (the clinic de-duplicates by measurement id). Nothing is kept in mqtt.js's
  *   in-memory queue, which is lost on restart (mqttjs/MQTT.js#398, #607).
+ * - Brokers are an ordered failover list: a failed attempt or a lost connection moves to the next broker (wrapping
+ *   around), after the same backoff delay, so a clinic's standby broker takes over while the first is down.
  * - Each connection is a new mqtt.js client made from TLS material loaded afresh, so a renewed certificate is
  *   used at the next reconnect without a restart (mqttjs/MQTT.js#916). mqtt.js's fixed-period reconnect is
  *   off; reconnects use exponential backoff with full jitter (backoff.ts).
@@ -112,8 +135,11 @@ export class Uplink {
   private attempts = 0;
   private pendingAcks: number[] = []; // lease ids
   private ackScheduled = false;
+  /** Index into `brokers` of the broker the next attempt goes to. */
+  private brokerIndex = 0;
 
   constructor(private readonly options: UplinkOptions) {
+    if (options.brokers.length === 0) throw new RangeError('the uplink needs at least one broker');
     this.scheduler = options.scheduler ?? realScheduler;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random ?? Math.random);
   }
@@ -162,10 +188,22 @@ export class Uplink {
     return this.connection !== undefined;
   }
 
+  /** The broker connected to ("host:port"), or undefined while not connected. */
+  get broker(): string | undefined {
+    return this.connection ? label(this.connection.broker) : undefined;
+  }
+
+  /** After a failure: the next broker in the list, wrapping around (ordered failover). */
+  private failOver(): string {
+    this.brokerIndex = (this.brokerIndex + 1) % this.options.brokers.length;
+    return label(this.options.brokers[this.brokerIndex] as BrokerAddress);
+  }
+
   private async connect(): Promise<void> {
     if (!this.running) return;
     this.attempts++;
-    const { broker, topics } = this.options;
+    const { topics } = this.options;
+    const broker = this.options.brokers[this.brokerIndex] as BrokerAddress;
     let client: MqttClient | undefined;
     try {
       const material = await this.options.tls();
@@ -200,7 +238,14 @@ export class Uplink {
     } catch (error) {
       client?.end(true);
       const retryInMs = this.backoff.next();
-      this.options.onEvent?.({ type: 'connect-failed', error: describe(error), retryInMs });
+      const next = this.failOver();
+      this.options.onEvent?.({
+        type: 'connect-failed',
+        broker: label(broker),
+        error: describe(error),
+        retryInMs,
+        next,
+      });
       this.scheduleReconnect(retryInMs);
       return;
     }
@@ -211,6 +256,7 @@ export class Uplink {
     const connection: Connection = {
       client,
       epoch: ++this.epoch,
+      broker,
       since: this.scheduler.now(),
       leases: new Set(),
       inFlight: 0,
@@ -227,7 +273,7 @@ export class Uplink {
     });
     this.options.onEvent?.({
       type: 'connected',
-      broker: `${broker.host}:${broker.port}`,
+      broker: label(broker),
       attempt: this.attempts,
     });
     this.attempts = 0;
@@ -259,7 +305,15 @@ export class Uplink {
     const released = this.releaseLeases(connection);
     this.backoff.connectionEnded(this.scheduler.now() - connection.since);
     const retryInMs = this.backoff.next();
-    this.options.onEvent?.({ type: 'disconnected', reason, released, retryInMs });
+    const next = this.failOver();
+    this.options.onEvent?.({
+      type: 'disconnected',
+      broker: label(connection.broker),
+      reason,
+      released,
+      retryInMs,
+      next,
+    });
     this.scheduleReconnect(retryInMs);
   }
 
@@ -407,6 +461,10 @@ export class Uplink {
 function sendNow(client: MqttClient): void {
   const stream = client.stream as { writableCorked?: number; uncork?: () => void } | undefined;
   while (stream?.uncork && (stream.writableCorked ?? 0) > 0) stream.uncork();
+}
+
+function label(broker: BrokerAddress): string {
+  return broker.host.includes(':') ? `[${broker.host}]:${broker.port}` : `${broker.host}:${broker.port}`;
 }
 
 function describe(error: unknown): string {

@@ -82,6 +82,11 @@ export interface FakeNobleOptions {
   readonly hideAddresses?: boolean;
   /** Delay of a successful connect (default 0). */
   readonly connectLatencyMs?: number;
+  /**
+   * Register the SIGINT handler noble's HCI bindings add in init() (lib/hci-socket/bindings.js): it calls
+   * process.exit(1) when it is the last SIGINT listener. `onExit` replaces process.exit for the test.
+   */
+  readonly sigint?: { readonly onExit: (code: number) => void };
 }
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void;
@@ -481,8 +486,20 @@ export class FakeNoble extends EventEmitter implements NobleApi {
     return this.currentState;
   }
 
+  /** The SIGINT listener the bindings registered, as noble's onSigIntBinded. */
+  sigintListener: (() => void) | undefined;
+
   private initBindings(): void {
     if (this.options.initError) throw this.options.initError;
+    const sigint = this.options.sigint;
+    if (sigint) {
+      const listener = () => {
+        const listeners = process.listeners('SIGINT');
+        if (listeners[listeners.length - 1] === listener) sigint.onExit(1);
+      };
+      this.sigintListener = listener;
+      process.on('SIGINT', listener);
+    }
     const initial = this.options.initialState ?? 'poweredOn';
     if (initial !== 'silent') queueMicrotask(() => this.setState(initial));
   }

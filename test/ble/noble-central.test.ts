@@ -700,3 +700,25 @@ describe('noble error classification', () => {
     expect(toNobleUuid('6E400001-B5A3-F393-E0A9-E50E24DCCA9E')).toBe('6e400001b5a3f393e0a9e50e24dcca9e');
   });
 });
+
+describe('NobleCentral: signals', () => {
+  it("removes the SIGINT handler noble's bindings add, which would end the process before the hub's ordered stop", async () => {
+    const exits: number[] = [];
+    const before = process.listeners('SIGINT');
+    const fake = new FakeNoble({ peripherals: [], sigint: { onExit: (code) => exits.push(code) } });
+    const central = new NobleCentral({ loadNoble: fakeLoader(fake), timeoutMs: 2_000 });
+    await central.start();
+    try {
+      expect(fake.sigintListener).toBeTypeOf('function'); // noble did register its handler
+      expect(process.listeners('SIGINT')).toEqual(before); // and it is gone again
+      expect(process.listeners('SIGINT')).not.toContain(fake.sigintListener);
+      // Had it stayed as the last listener, a SIGINT would have ended the process: noble's own rule.
+      process.on('SIGINT', fake.sigintListener as () => void);
+      (fake.sigintListener as () => void)();
+      expect(exits).toEqual([1]);
+    } finally {
+      process.removeListener('SIGINT', fake.sigintListener as () => void);
+      await central.stop();
+    }
+  });
+});

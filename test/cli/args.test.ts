@@ -25,6 +25,7 @@ describe('argument mistakes, in every command', () => {
     ['forget'],
     ['store', 'status'],
     ['start'],
+    ['init'],
     ['certs', 'init'],
     ['certs', 'csr'],
     ['certs', 'sign'],

@@ -81,7 +81,7 @@ describe('rpm-gateway decode (devices/README.md, "Checking by hand")', () => {
   });
 
   it('has --help on every command', async () => {
-    for (const command of ['decode', 'drivers', 'start']) {
+    for (const command of ['decode', 'drivers', 'start', 'init']) {
       const { code, stdout } = await cli([command, '--help']);
       expect(code).toBe(0);
       expect(stdout).toContain('Usage:');

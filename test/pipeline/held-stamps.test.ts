@@ -70,4 +70,16 @@ describe('HeldStamps', () => {
       undefined,
     ]);
   });
+
+  it('hands every held reading over, marked clockUnsynchronised, when the hub stops before the clock was set', () => {
+    const wall = WRONG_BOOT;
+    const stage = new HeldStamps({ monotonic: { monotonicNow: () => 0 }, wallNow: () => wall });
+    stage.accept(reading(wall, 'gateway', new Date(wall).toISOString()));
+    stage.accept(reading(wall + 1, 'gateway', new Date(wall + 1).toISOString()));
+    const out = stage.releaseUnsynchronised();
+    expect(out.map((r) => r.receivedAt)).toEqual([wall, wall + 1]);
+    expect(out.every((r) => r.reading.details?.clockUnsynchronised === true)).toBe(true);
+    expect(stage.holding).toBe(0);
+    expect(stage.isSynchronised).toBe(false);
+  });
 });

@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import {
   type CertificateEvent,
   CertificateWatcher,
   createDevelopmentCa,
+  GatewayCredentials,
   type IssuedCredentials,
   issueGatewayCertificate,
   loadTlsCredentials,
@@ -205,5 +207,41 @@ describe('CertificateWatcher', () => {
     await chmod(files.keyFile, 0o644);
     await expect(watcher.load()).rejects.toMatchObject({ code: 'PKI_KEY_PERMISSIONS' });
     expect(watcher.current?.sha256).toBe(good.identity.sha256);
+  });
+});
+
+describe('GatewayCredentials', () => {
+  it('gives the TLS material and the signing key from the same files, both renewed at the next load', async () => {
+    const files = await install();
+    const credentials = new GatewayCredentials(files, { clock });
+    expect(() => credentials.signing()).toThrow(expect.objectContaining({ code: 'PKI_BAD_KEY' }));
+    const tls = await credentials.load();
+    const first = credentials.signing();
+    expect(Buffer.from(first.certificateDer).equals(new X509Certificate(tls.cert).raw)).toBe(true);
+    expect(first.key.export({ format: 'pem', type: 'pkcs8' })).toBe(
+      createPrivateKey(tls.key).export({ format: 'pem', type: 'pkcs8' }),
+    );
+
+    const renewed = await issueGatewayCertificate(ca, { clock, gatewayId: 'gw-demo-0001' });
+    await install(renewed);
+    expect(credentials.signing()).toBe(first); // nothing changes until the next load (a reconnect)
+    const next = await credentials.load();
+    expect(next.cert).toBe(renewed.certificatePem);
+    const signing = credentials.signing();
+    expect(Buffer.from(signing.certificateDer).equals(new X509Certificate(renewed.certificatePem).raw)).toBe(
+      true,
+    );
+    expect(signing.expiresAt).toBe(Date.parse(new X509Certificate(renewed.certificatePem).validTo));
+    expect(credentials.current?.identity.sha256).toBe(next.identity.sha256);
+  });
+
+  it('keeps the last good signing material when a load fails', async () => {
+    const files = await install();
+    const credentials = new GatewayCredentials(files, { clock });
+    await credentials.load();
+    const good = credentials.signing();
+    await chmod(files.keyFile, 0o644);
+    await expect(credentials.load()).rejects.toMatchObject({ code: 'PKI_KEY_PERMISSIONS' });
+    expect(credentials.signing()).toBe(good);
   });
 });

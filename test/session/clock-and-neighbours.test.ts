@@ -112,3 +112,24 @@ describe("a neighbour's device", () => {
     await r.session.stop();
   });
 });
+
+describe('the gateway clock not yet set', () => {
+  it('is never written into a device: its clock is measured instead, and written on a connection after', async () => {
+    let gatewayClockSet = false;
+    const r = sessionRig('sig/blood-pressure', { session: { mayWriteClock: () => gatewayClockSet } });
+    await r.central.start();
+    r.session.start();
+    await r.advance(10_000);
+    expect(r.states.at(-1)).toBe('streaming');
+    expect(r.session.clockHandling).toBe('measured');
+    expect(r.device.peripheral.written('2a2b')).toEqual([]);
+
+    gatewayClockSet = true;
+    r.device.peripheral.dropLink();
+    await r.advance(60_000);
+    expect(r.states.at(-1)).toBe('streaming');
+    expect(r.session.clockHandling).toBe('written');
+    expect(r.device.peripheral.written('2a2b')).toHaveLength(1);
+    await r.session.stop();
+  });
+});

@@ -99,15 +99,4 @@ describe('start and store status say which case the hub is in', () => {
       stopsCardThief: false,
     });
   });
-
-  it('start', async () => {
-    const result = await runCli(['start'], { env: env() });
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`key from key file ${join(dir, 'store.key')}`);
-    expect(result.stdout).toMatch(
-      /^Store key: key file on the same file system as the store: .*NOT against/m,
-    );
-    const credentialed = await runCli(['start', '--credential', 'store-key'], { env: env() });
-    expect(credentialed.stdout).toMatch(/^Store key: systemd credential store-key: /m);
-  });
 });

@@ -233,7 +233,7 @@ describe('TLS-level attacks', () => {
     const events: UplinkEvent[] = [];
     const uplink = new Uplink({
       gatewayId: pki.gatewayId,
-      broker: { host: '127.0.0.1', port: impostorPort, servername: 'localhost' },
+      brokers: [{ host: '127.0.0.1', port: impostorPort, servername: 'localhost' }],
       tls: async () => ({ ca: pki.pem.ca, cert: pki.pem.gateway, key: pki.pem.gatewayKey }),
       outbox,
       codec: signedCodec({
@@ -409,7 +409,7 @@ describe('downlink commands', () => {
     await outbox.open();
     uplink = new Uplink({
       gatewayId: pki.gatewayId,
-      broker: { host: '127.0.0.1', port, servername: 'localhost' },
+      brokers: [{ host: '127.0.0.1', port, servername: 'localhost' }],
       tls: async () => ({ ca: pki.pem.ca, cert: pki.pem.gateway, key: pki.pem.gatewayKey }),
       outbox,
       codec: signedCodec({

@@ -101,7 +101,7 @@ async function rig(
   const credentials = signingCredentials(pki.pem.gateway, pki.pem.gatewayKey);
   const uplink = new Uplink({
     gatewayId: pki.gatewayId,
-    broker: { host: '127.0.0.1', port, servername: 'localhost' },
+    brokers: [{ host: '127.0.0.1', port, servername: 'localhost' }],
     tls: () =>
       loadTlsCredentials({
         caFile: pki.files.ca,

@@ -87,7 +87,7 @@ describe.skipIf(!available)('uplink against Mosquitto', () => {
       );
       const uplink = new Uplink({
         gatewayId: pki.gatewayId,
-        broker: { host: '127.0.0.1', port: mosquitto.port, servername: 'localhost' },
+        brokers: [{ host: '127.0.0.1', port: mosquitto.port, servername: 'localhost' }],
         protocolVersion,
         tls: () =>
           loadTlsCredentials({

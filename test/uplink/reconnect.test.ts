@@ -46,7 +46,7 @@ describe('uplink reconnect backoff in virtual time', () => {
     const credentials = signingCredentials(pki.pem.gateway, pki.pem.gatewayKey);
     const uplink = new Uplink({
       gatewayId: pki.gatewayId,
-      broker: { host: '127.0.0.1', port, servername: 'localhost' },
+      brokers: [{ host: '127.0.0.1', port, servername: 'localhost' }],
       tls: async () => {
         attemptsAt.push(scheduler.now());
         return { ca: pki.pem.ca, cert: pki.pem.gateway, key: pki.pem.gatewayKey };
@@ -96,6 +96,76 @@ describe('uplink reconnect backoff in virtual time', () => {
     } finally {
       await uplink.stop();
       await broker?.stop();
+      outbox.close();
+    }
+  });
+});
+
+describe('broker failover', () => {
+  it('tries the brokers in order, moves to the next after each failure with the backoff, and wraps around', async () => {
+    const scheduler = new VirtualScheduler();
+    const [deadA, deadB] = [await freePort(), await freePort()];
+    const live = new ClinicalBroker({
+      ca: pki.pem.ca,
+      cert: pki.pem.broker,
+      key: pki.pem.brokerKey,
+      identify: identifyClient,
+    });
+    const livePort = (await live.start()).port;
+    const outbox = new Outbox({
+      path: join(dir, 'failover.db'),
+      keys: new EnvKeyProvider('K', { K: 'a8'.repeat(32) }),
+    });
+    await outbox.open();
+    const events: UplinkEvent[] = [];
+    const failed = () => events.filter((e) => e.type === 'connect-failed');
+    const credentials = signingCredentials(pki.pem.gateway, pki.pem.gatewayKey);
+    const uplink = new Uplink({
+      gatewayId: pki.gatewayId,
+      brokers: [
+        { host: '127.0.0.1', port: deadA, servername: 'localhost' },
+        { host: '127.0.0.1', port: deadB, servername: 'localhost' },
+        { host: '127.0.0.1', port: livePort, servername: 'localhost' },
+      ],
+      tls: async () => ({ ca: pki.pem.ca, cert: pki.pem.gateway, key: pki.pem.gatewayKey }),
+      outbox,
+      codec: signedCodec({ gatewayId: pki.gatewayId, version: 't', outbox, credentials: () => credentials }),
+      topics: gatewayTopics(pki.gatewayId),
+      scheduler,
+      random: () => 0.5,
+      backoff: { baseMs: 1_000, capMs: 8_000, stableAfterMs: 60_000 },
+      onEvent: (e) => events.push(e),
+    });
+    uplink.start();
+    try {
+      await until('the first broker to refuse', () => failed().length === 1);
+      expect(failed()[0]).toMatchObject({
+        broker: `127.0.0.1:${deadA}`,
+        next: `127.0.0.1:${deadB}`,
+        retryInMs: 500,
+      });
+      await scheduler.advanceAsync(500);
+      await until('the second broker to refuse', () => failed().length === 2);
+      expect(failed()[1]).toMatchObject({
+        broker: `127.0.0.1:${deadB}`,
+        next: `127.0.0.1:${livePort}`,
+        retryInMs: 1_000,
+      });
+      await scheduler.advanceAsync(1_000);
+      await until('the third broker to take the connection', () => uplink.connected);
+      expect(uplink.broker).toBe(`127.0.0.1:${livePort}`);
+      expect(events.at(-1)).toMatchObject({ type: 'connected', broker: `127.0.0.1:${livePort}`, attempt: 3 });
+
+      // The third broker goes away: the next attempt wraps around to the first.
+      await live.stop();
+      await until('the loss to be noticed', () => events.some((e) => e.type === 'disconnected'));
+      expect(events.find((e) => e.type === 'disconnected')).toMatchObject({
+        broker: `127.0.0.1:${livePort}`,
+        next: `127.0.0.1:${deadA}`,
+      });
+    } finally {
+      await uplink.stop();
+      await live.stop().catch(() => undefined);
       outbox.close();
     }
   });

@@ -20,9 +20,10 @@ import { fromNobleUuid, importNoble, type NobleApi, type NoblePeripheral } from 
  *
  * noble's module is a process-wide singleton owning one HCI socket: use one NobleCentral per process. noble keeps
  * its socket and a once-a-second adapter poll for the life of the process (it has no close), so a short-lived
- * command using this backend must exit the process itself. Its HCI bindings also add a SIGINT handler that exits
- * the process when it is the last one registered (lib/hci-socket/bindings.js), so a graceful shutdown on SIGINT
- * registers its own handler after start(). Addresses and names are never logged by this backend; noble itself
+ * command using this backend must exit the process itself. Its HCI bindings also add a SIGINT handler that calls
+ * process.exit(1) when it is the last SIGINT listener (lib/hci-socket/bindings.js, NobleBindings.onSigInt), which
+ * would cut the hub's ordered shutdown short (no offline status, appends not committed): start() removes the
+ * SIGINT listeners that appeared while noble opened its bindings (see removeNobleSigint). Addresses and names are never logged by this backend; noble itself
  * prints a warning naming a peripheral only for a request on a link it no longer knows, which the backend does
  * not send (calls on an ended link fail before reaching noble).
  */
@@ -117,6 +118,7 @@ export class NobleCentral implements CentralPort {
     this.noble = noble;
     this.state = 'unknown';
     noble.on('warning', this.onWarning);
+    const before = new Set(process.listeners('SIGINT'));
     // The first 'stateChange' listener makes noble open its bindings (lib/noble.js, on the next tick).
     noble.on('stateChange', this.onStateChange);
     noble.on('discover', this.onDiscover);
@@ -126,6 +128,8 @@ export class NobleCentral implements CentralPort {
     } catch (error) {
       await this.stop();
       throw error;
+    } finally {
+      removeNobleSigint(before);
     }
   }
 
@@ -474,4 +478,16 @@ function advertisementOf(peripheral: NoblePeripheral): Advertisement {
     manufacturerData,
     ...(Number.isFinite(rssi) && rssi !== RSSI_UNAVAILABLE ? { rssi } : {}),
   };
+}
+
+/**
+ * Removes the SIGINT listeners added since `before` was taken: noble's bindings register theirs while they open
+ * (lib/hci-socket/bindings.js, init: `process.on('SIGINT', this.onSigIntBinded)`), and it exits the process.
+ * Signals belong to the process's owner (the hub's lifecycle, src/runtime/lifecycle.ts). noble's 'exit'
+ * listener (stop scanning, drop links) stays: it is harmless and tidy.
+ */
+function removeNobleSigint(before: ReadonlySet<unknown>): void {
+  for (const listener of process.listeners('SIGINT')) {
+    if (!before.has(listener)) process.removeListener('SIGINT', listener);
+  }
 }

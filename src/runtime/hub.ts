@@ -1,0 +1,817 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { concatMap, EMPTY, from, merge, mergeAll, Observable, Subject, type Subscription } from 'rxjs';
+import { catchError, filter, map, takeUntil } from 'rxjs/operators';
+import { AuditLog } from '../audit/audit-log.js';
+import { normalizeAddress } from '../ble/address.js';
+import type { BackendName } from '../ble/backends.js';
+import type { CentralPort } from '../ble/central.js';
+import { statePaths } from '../config/paths.js';
+import type { GatewayConfig, SecretRef } from '../config/schema.js';
+import { loadBundledRegistry } from '../drivers/default-registry.js';
+import type { DriverRegistry } from '../drivers/registry.js';
+import type { Driver } from '../drivers/sdk/define-driver.js';
+import { DecodeError } from '../errors.js';
+import type { Measurement } from '../model/measurement.js';
+import { EnrolmentGate } from '../pipeline/enrolment-gate.js';
+import { HeldStamps, type MonotonicClock, performanceClock } from '../pipeline/held-stamps.js';
+import { stamp } from '../pipeline/stamp.js';
+import { type CertificateEvent, GatewayCredentials } from '../pki/credentials.js';
+import { DeviceSession, type SessionReading, type SessionState } from '../session/device-session.js';
+import { PresenceMonitor } from '../session/presence.js';
+import { RadioWatchdog } from '../session/radio-watchdog.js';
+import { auditStoreEvents } from '../store/audit-events.js';
+import type { EnrolledDevice } from '../store/device-registry.js';
+import { keyProtection } from '../store/key-protection.js';
+import {
+  EnvKeyProvider,
+  KeyFileProvider,
+  type KeyProvider,
+  SystemdCredentialProvider,
+} from '../store/keys.js';
+import type { Lane, OutboxStats, StoreEvent } from '../store/outbox.js';
+import { Store } from '../store/store.js';
+import { auditCommandEvents } from '../uplink/command-audit.js';
+import { CommandSigners } from '../uplink/command-signers.js';
+import { commandHandler } from '../uplink/commands.js';
+import { wireItemRecords } from '../uplink/record-codec.js';
+import { signedCodec } from '../uplink/signed-codec.js';
+import { Uplink, type UplinkEvent } from '../uplink/uplink.js';
+import type { Scheduler, TimerHandle } from '../util/scheduler.js';
+import {
+  CLOCK_SKEW_MS,
+  gatewayTopics,
+  kidForCertificate,
+  MemoryReplayCache,
+  signCommandResult,
+} from '../wire/index.js';
+import type { RuntimeLog } from './log.js';
+import { type ServiceNotifier, serviceNotifier } from './systemd-notify.js';
+import { NOT_REQUIRED, type TimeSyncProbe, type TimeSyncReading, TimeSyncWatch } from './time-sync.js';
+
+/**
+ * The composition root: one running hub. It owns, and starts and stops in order, the store (outbox and device
+ * registry), the radio (a Central backend, the shared presence scan, the radio watchdog), one DeviceSession per
+ * enrolled device, the reading pipeline, the uplink to the clinic broker, and the service manager protocol.
+ *
+ * The reading path, as rxjs streams (the honest model for readings that arrive on their own, from several
+ * devices, forever):
+ *
+ *     sessions' readings (merged; one per enrolled device, each failure kept to its own stream)
+ *       -> enrolment gate (a reading of a device forgotten meanwhile is dropped)
+ *       -> held stamps (until the system clock is known to be set; then re-stamped by monotonic time)
+ *       -> stamp (a Measurement with its stable id)
+ *       -> outbox.append (the sink: committed, then the uplink's own pump sends it)
+ *
+ * Every reading goes on the 'live' lane for now: the lane stage (alert rules, stored and old readings to the
+ * backlog) comes with the alert-lane slice. The outbox and the uplink keep their own hot paths; the streams end
+ * at the append.
+ *
+ * What waits for the clock (src/runtime/time-sync.ts; `clock.requireSync: false` skips the wait): stamping with
+ * wall time (readings are held, not lost), writing Current Time into devices (DeviceSession.mayWriteClock),
+ * the uplink (TLS judges certificate validity by this clock, and so do the certificate checks before each
+ * connection and the command signers' validity and command freshness), and the outbox's housekeeping (its age
+ * limit). Readings are still received, decoded and held meanwhile.
+ *
+ * For the control socket (enrolment and `status` while the hub runs):
+ * - `status()`: a snapshot (no I/O beyond the store's counters): each device's session state, the clock sync
+ *   state, the backlog per lane, the broker connection, the certificate expiry.
+ * - `deviceEnrolled(id)`: a device was enrolled (or re-enrolled) in the registry: its session starts, or
+ *   restarts with what the registry now says.
+ * - `deviceForgotten(id)`: its session stops and the gate drops its readings still in flight.
+ * Both are safe to call at any time while the hub runs, in any order, and are idempotent.
+ *
+ * The constructor does nothing; start() and stop() do all I/O. Time, timers, the radio, the clock probe, the
+ * service manager and the log are injected, so tests run it in virtual time against the simulator.
+ */
+export interface HubOptions {
+  readonly config: GatewayConfig;
+  /** The gateway software version (status payloads, the audit log). */
+  readonly version: string;
+  readonly scheduler: Scheduler;
+  readonly log: RuntimeLog;
+  /** For $CREDENTIALS_DIRECTORY, $NOTIFY_SOCKET, $WATCHDOG_USEC. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly pid: number;
+  /** Builds the radio backend named by ble.backend. */
+  readonly createCentral: (backend: BackendName) => Promise<CentralPort>;
+  /** Is the system clock set? Ignored (never waited for) when clock.requireSync is false. */
+  readonly timeProbe: TimeSyncProbe;
+  readonly timeSyncPollMs?: number;
+  readonly monotonic?: MonotonicClock;
+  /** The service manager; default: sd_notify from the environment (nothing outside systemd). */
+  readonly notifier?: ServiceNotifier;
+  /** The drivers; default: the bundled ones. */
+  readonly drivers?: DriverRegistry;
+  /** The store key; default: as store.key says. */
+  readonly keys?: KeyProvider;
+  readonly utcOffsetMinutes?: () => number;
+  readonly random?: () => number;
+  /** How often the outbox's housekeeping runs (retention by age, gap records); default 10 min. */
+  readonly maintainEveryMs?: number;
+  /** Told of every reading appended (tests, metrics). */
+  readonly onAppended?: (measurement: Measurement, result: 'stored' | 'duplicate') => void;
+}
+
+export type HubState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface DeviceStatus {
+  readonly id: string;
+  readonly driver: string;
+  readonly state: SessionState | 'not-started' | 'no-driver';
+  readonly detail: string | undefined;
+  readonly lastReadingAt: number | undefined;
+  readonly readings: number;
+}
+
+export interface HubStatus {
+  readonly state: HubState;
+  readonly gatewayId: string;
+  readonly devices: readonly DeviceStatus[];
+  readonly clock: TimeSyncReading & { readonly holding: number };
+  readonly backlog: OutboxStats | undefined;
+  readonly uplink: {
+    readonly started: boolean;
+    readonly connected: boolean;
+    readonly broker: string | undefined;
+  };
+  readonly certificate: { readonly expiresAt: string; readonly status: string } | undefined;
+  readonly appended: number;
+  readonly appendFailures: number;
+  readonly gate: ReturnType<EnrolmentGate['counts']>;
+}
+
+interface SessionEntry {
+  readonly device: EnrolledDevice;
+  readonly driverId: string;
+  state: DeviceStatus['state'];
+  detail: string | undefined;
+  lastReadingAt: number | undefined;
+  readings: number;
+  session: DeviceSession | undefined;
+  stopped: Promise<void> | undefined;
+}
+
+const MAINTAIN_EVERY_MS = 10 * 60_000;
+
+export class Hub {
+  private state: HubState = 'new';
+  private store: Store | undefined;
+  private audit: AuditLog | undefined;
+  private drivers: DriverRegistry | undefined;
+  private central: CentralPort | undefined;
+  private presence: PresenceMonitor | undefined;
+  private radio: RadioWatchdog | undefined;
+  private uplink: Uplink | undefined;
+  private uplinkStarted = false;
+  private credentials: GatewayCredentials | undefined;
+  private timeSync: TimeSyncWatch | undefined;
+  private held: HeldStamps | undefined;
+  private notifier: ServiceNotifier | undefined;
+  private maintainTimer: TimerHandle | undefined;
+  private readonly gate = new EnrolmentGate();
+  private readonly entries = new Map<string, SessionEntry>();
+  /** The driver of every device that had a session in this run: readings still in the pipeline need it. */
+  private readonly driverOf = new Map<string, string>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly intake = new Subject<Observable<SessionReading>>();
+  private readonly released = new Subject<SessionReading>();
+  private readonly stopSession = new Subject<string>();
+  private pipeline: Subscription | undefined;
+  private appended = 0;
+  private appendFailures = 0;
+  private lastAppendFailed = false;
+
+  constructor(private readonly options: HubOptions) {}
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error('a hub starts once');
+    this.state = 'starting';
+    const { config, log, scheduler } = this.options;
+    const paths = statePaths(config.paths.dataDir);
+    log.info('hub.starting', { version: this.options.version, backend: config.ble.backend });
+
+    const audit = new AuditLog(paths.auditLog, scheduler);
+    this.audit = audit;
+    const toAudit = auditStoreEvents(audit, 'gateway');
+    const keys = this.options.keys ?? keyProvider(config.store.key, this.options.env);
+    this.store = await Store.open({
+      path: paths.store,
+      keys,
+      clock: scheduler,
+      retention: config.store.retention,
+      recordCodec: wireItemRecords,
+      existing: 'must-exist',
+      onEvent: (event) => this.storeEvent(event, toAudit),
+    });
+    // What the store key protects against (docs/store.md): said once, for whoever reads the journal.
+    const protection = await keyProtection(keys, { storePath: paths.store });
+    log.info('store.key', { detail: protection.summary });
+    this.drivers = this.options.drivers ?? (await loadBundledRegistry());
+    this.credentials = new GatewayCredentials(
+      {
+        caFile: config.tls.ca,
+        certFile: config.tls.cert,
+        keyFile: secretPath(config.tls.key, this.options.env),
+      },
+      { clock: scheduler, onEvent: (event) => this.certificateEvent(event) },
+    );
+
+    // The clock first: sessions ask it before writing Current Time, the pipeline holds readings on it.
+    const probe = config.clock.requireSync ? this.options.timeProbe : NOT_REQUIRED;
+    this.timeSync = new TimeSyncWatch({
+      probe,
+      scheduler,
+      ...(this.options.timeSyncPollMs === undefined ? {} : { pollMs: this.options.timeSyncPollMs }),
+    });
+    this.held = new HeldStamps({
+      monotonic: this.options.monotonic ?? performanceClock,
+      wallNow: () => scheduler.now(),
+    });
+    this.pipeline = this.buildPipeline().subscribe((item) => this.append(item.measurement, item.lane));
+    const first = await this.timeSync.start();
+    log.info('clock.checked', {
+      synchronised: first.synchronised,
+      source: first.source,
+      detail: first.detail,
+    });
+
+    await this.startRadio();
+    const devices = this.store.devices.list();
+    this.gate.replace(devices);
+    for (const device of devices) this.startDevice(device);
+
+    this.uplink = this.buildUplink();
+
+    this.state = 'running';
+    // At once when the clock is already known to be set; else when the watch finds it is.
+    this.timeSync.onSynchronised((reading) => this.clockSynchronised(reading));
+    audit.record('gateway.started', 'gateway', {
+      version: this.options.version,
+      devices: devices.length,
+      backend: config.ble.backend,
+    });
+    this.notifier =
+      this.options.notifier ??
+      serviceNotifier({
+        env: this.options.env,
+        pid: this.options.pid,
+        scheduler,
+        onProblem: (problem) => log.warn('systemd.notify-problem', { problem: problem.kind }),
+      });
+    // Ready once the store is open and the sessions started (sd_notify(3): READY=1 after start-up).
+    this.notifier.ready(`running: ${devices.length} device(s)`);
+    this.notifier.startWatchdog(() => this.healthy());
+    log.info('hub.started', { devices: devices.length, gatewayId: config.gateway.id });
+  }
+
+  /**
+   * The ordered stop: intake first (sessions), then the readings already taken in are committed (held ones
+   * included, flagged when the clock never got set), the offline status is published as the uplink stops, and
+   * the store is closed last. Idempotent.
+   */
+  async stop(reason: string): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    const wasRunning = this.state === 'running';
+    this.state = 'stopping';
+    const { log, scheduler } = this.options;
+    this.notifier?.stopping(`stopping: ${reason}`);
+
+    // 1. Intake: no session delivers after this.
+    await Promise.all([...this.entries.keys()].map((id) => this.stopDevice(id)));
+    this.intake.complete();
+    // 2. Readings held for the clock: stored, flagged, rather than lost with the process.
+    if (this.held && !this.held.isSynchronised && this.held.holding > 0) {
+      const count = this.held.holding;
+      for (const reading of this.held.releaseUnsynchronised()) this.released.next(reading);
+      log.warn('clock.stopped-unsynchronised', { count });
+    }
+    this.released.complete();
+    // 3. In-flight appends commit (the outbox commits queued appends in one transaction).
+    await Promise.allSettled([...this.inFlight]);
+    this.pipeline?.unsubscribe();
+    // 4. The uplink publishes the offline status (retained) and disconnects; leases go back to the store.
+    if (this.maintainTimer !== undefined) scheduler.clearTimeout(this.maintainTimer);
+    this.timeSync?.stop();
+    await this.uplink?.stop();
+    // 5. The radio.
+    this.presence?.close();
+    this.radio?.stop();
+    await this.central
+      ?.stop()
+      .catch((error: unknown) => log.warn('radio.stop-failed', { error: messageOf(error) }));
+    // 6. The store, last.
+    this.store?.close();
+    if (wasRunning) {
+      try {
+        this.audit?.record('gateway.stopped', 'gateway', { reason });
+      } catch (error) {
+        log.error('audit.failed', { error: messageOf(error) });
+      }
+    }
+    this.notifier?.close();
+    this.state = 'stopped';
+  }
+
+  /** A snapshot of the hub's state (see the class comment). */
+  status(): HubStatus {
+    const clock = this.timeSync?.state ?? {
+      synchronised: false,
+      source: 'unknown' as const,
+      detail: 'not started',
+    };
+    const certificate = this.credentials?.current;
+    return {
+      state: this.state,
+      gatewayId: this.options.config.gateway.id,
+      devices: [...this.entries.values()].map((e) => ({
+        id: e.device.id,
+        driver: e.driverId,
+        state: e.state,
+        detail: e.detail,
+        lastReadingAt: e.lastReadingAt,
+        readings: e.readings,
+      })),
+      clock: { ...clock, holding: this.held?.holding ?? 0 },
+      backlog: this.store?.isOpen ? this.store.outbox.stats() : undefined,
+      uplink: {
+        started: this.uplinkStarted,
+        connected: this.uplink?.connected ?? false,
+        broker: this.uplink?.broker,
+      },
+      certificate: certificate
+        ? { expiresAt: certificate.expiry.notAfter.toISOString(), status: certificate.expiry.status }
+        : undefined,
+      appended: this.appended,
+      appendFailures: this.appendFailures,
+      gate: this.gate.counts(),
+    };
+  }
+
+  /** A device was enrolled or re-enrolled: its session (re)starts with what the registry says now. */
+  async deviceEnrolled(deviceId: string): Promise<void> {
+    if (this.state !== 'running' || !this.store) return;
+    const device = this.store.devices.get(deviceId);
+    this.gate.replace(this.store.devices.list());
+    if (!device) return;
+    await this.stopDevice(deviceId);
+    this.startDevice(device);
+    this.options.log.info('device.session-started', { deviceId, driver: device.driverId });
+  }
+
+  /** A device was forgotten: its session stops; readings of it still in flight are dropped by the gate. */
+  async deviceForgotten(deviceId: string): Promise<void> {
+    if (this.state !== 'running' || !this.store) return;
+    const entry = this.entries.get(deviceId);
+    this.gate.replace(this.store.devices.list());
+    await this.stopDevice(deviceId);
+    if (entry) this.presence?.forget(entry.device.address);
+    this.options.log.info('device.session-stopped', { deviceId, reason: 'forgotten' });
+  }
+
+  // ---- the reading path ------------------------------------------------------------------------------------
+
+  private buildPipeline(): Observable<{ measurement: Measurement; lane: Lane }> {
+    const held = this.held as HeldStamps;
+    const admitted = this.intake.pipe(
+      mergeAll(),
+      filter((reading) => this.gate.admit(reading)),
+    );
+    const timed = merge(admitted.pipe(concatMap((reading) => from(held.accept(reading)))), this.released);
+    return timed.pipe(
+      concatMap((reading) => {
+        const driverId = this.driverOf.get(reading.deviceId);
+        const driver = driverId === undefined ? undefined : this.drivers?.get(driverId);
+        if (!driver) return EMPTY;
+        try {
+          // The lane stage (alert rules; stored and old readings to the backlog) comes with the alert-lane
+          // slice: until then every reading is live.
+          return [{ measurement: stamp(reading, driver), lane: 'live' as Lane }];
+        } catch (error) {
+          this.options.log.error('pipeline.stamp-failed', {
+            deviceId: reading.deviceId,
+            error: messageOf(error),
+          });
+          return EMPTY;
+        }
+      }),
+    );
+  }
+
+  /** The sink: the append resolves once committed; failures are counted and logged, never thrown. */
+  private append(measurement: Measurement, lane: Lane): void {
+    const store = this.store;
+    if (!store?.isOpen) return;
+    const pending = store.outbox.append(measurement, lane).then(
+      (result) => {
+        this.appended++;
+        this.lastAppendFailed = false;
+        this.options.log.debug('reading.appended', {
+          deviceId: measurement.deviceId,
+          measurementId: measurement.id,
+          lane,
+          status: result,
+        });
+        this.options.onAppended?.(measurement, result);
+      },
+      (error: unknown) => {
+        this.appendFailures++;
+        this.lastAppendFailed = true;
+        this.options.log.error('store.append-failed', {
+          deviceId: measurement.deviceId,
+          code: codeOf(error),
+        });
+      },
+    );
+    this.inFlight.add(pending);
+    void pending.finally(() => this.inFlight.delete(pending));
+  }
+
+  private clockSynchronised(reading: TimeSyncReading): void {
+    if (this.state !== 'running') return;
+    const { log } = this.options;
+    const held = this.held as HeldStamps;
+    const count = held.holding;
+    for (const r of held.synchronise()) this.released.next(r);
+    log.info('clock.synchronised', { source: reading.source, count });
+    this.audit?.record('clock.synchronised', 'gateway', { source: reading.source, held: count });
+    this.uplinkStarted = true;
+    this.uplink?.start();
+    this.scheduleMaintenance();
+  }
+
+  private scheduleMaintenance(): void {
+    const every = this.options.maintainEveryMs ?? MAINTAIN_EVERY_MS;
+    const run = () => {
+      this.maintainTimer = undefined;
+      if (this.state !== 'running' || !this.store) return;
+      try {
+        this.store.outbox.maintain();
+      } catch (error) {
+        this.options.log.error('store.maintain-failed', { code: codeOf(error), error: messageOf(error) });
+      }
+      this.maintainTimer = this.options.scheduler.setTimeout(run, every);
+    };
+    this.maintainTimer = this.options.scheduler.setTimeout(run, every);
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------------------------
+
+  private async startRadio(): Promise<void> {
+    const { config, scheduler, log } = this.options;
+    this.central = await this.options.createCentral(config.ble.backend);
+    try {
+      await this.central.start();
+    } catch (error) {
+      // Sessions retry (and the watchdog power-cycles) on their own: a radio that is not there yet must not stop
+      // the hub from sending what the store holds.
+      log.error('radio.start-failed', { code: codeOf(error), error: messageOf(error) });
+    }
+    const enrolledAddresses = () =>
+      new Set(this.store?.devices.list().map((d) => normalizeAddress(d.address)));
+    this.radio = new RadioWatchdog({
+      central: this.central,
+      scheduler,
+      isEnrolled: (address) => enrolledAddresses().has(normalizeAddress(address)),
+      onEvent: (event) =>
+        log.warn(`radio.${event.type}`, {
+          problem: event.problem,
+          ...('detail' in event ? { detail: event.detail } : {}),
+          ...('inMs' in event ? { inMs: event.inMs } : {}),
+          ...('attempt' in event ? { attempt: event.attempt } : {}),
+        }),
+    });
+    this.presence = new PresenceMonitor({
+      scanner: this.radio,
+      scheduler,
+      ...(this.options.random ? { random: this.options.random } : {}),
+      onEvent: (event) => log.debug(`presence.${event.type}`),
+    });
+  }
+
+  private startDevice(device: EnrolledDevice): void {
+    const entry: SessionEntry = {
+      device,
+      driverId: device.driverId,
+      state: 'not-started',
+      detail: undefined,
+      lastReadingAt: undefined,
+      readings: 0,
+      session: undefined,
+      stopped: undefined,
+    };
+    this.entries.set(device.id, entry);
+    this.driverOf.set(device.id, device.driverId);
+    const driver = this.drivers?.get(device.driverId);
+    if (!driver) {
+      entry.state = 'no-driver';
+      this.options.log.error('device.no-driver', { deviceId: device.id, driver: device.driverId });
+      return;
+    }
+    this.intake.next(
+      this.sessionReadings(entry, guardDriver(driver)).pipe(
+        takeUntil(this.stopSession.pipe(filter((id) => id === device.id))),
+        map((reading) => {
+          entry.readings++;
+          entry.lastReadingAt = reading.receivedAt;
+          return reading;
+        }),
+      ),
+    );
+  }
+
+  /**
+   * One device's readings as a stream: subscribing starts its session, unsubscribing stops it. A failure in it
+   * ends this stream only (logged); the merge goes on with the others.
+   */
+  private sessionReadings(entry: SessionEntry, driver: Driver): Observable<SessionReading> {
+    const { scheduler, log } = this.options;
+    const { device } = entry;
+    const readings = new Subject<SessionReading>();
+    const session = new DeviceSession({
+      device: { id: device.id, address: device.address, requiresBonding: device.bonded },
+      driver,
+      central: this.central as CentralPort,
+      scheduler,
+      ...(this.options.random ? { random: this.options.random } : {}),
+      utcOffsetMinutes:
+        this.options.utcOffsetMinutes ?? (() => -new Date(scheduler.now()).getTimezoneOffset()),
+      ...(this.radio ? { radio: this.radio } : {}),
+      ...(this.presence ? { presence: this.presence } : {}),
+      mayWriteClock: () => this.timeSync?.synchronised === true,
+      onReading: (reading) => readings.next(reading),
+      onDecodeError: (characteristic, error) =>
+        log.warn('device.decode-error', { deviceId: device.id, characteristic, code: error.code }),
+      onState: (state, detail) => {
+        entry.state = state;
+        entry.detail = detail;
+        log.info('device.state', { deviceId: device.id, state, ...(detail ? { detail } : {}) });
+        if (state === 'streaming') this.markSeen(device.id);
+      },
+    });
+    entry.session = session;
+    return new Observable<SessionReading>((subscriber) => {
+      const inner = readings.subscribe(subscriber);
+      try {
+        session.start();
+      } catch (error) {
+        subscriber.error(error);
+      }
+      return () => {
+        inner.unsubscribe();
+        entry.stopped = session.stop().catch(() => undefined);
+      };
+    }).pipe(
+      catchError((error: unknown) => {
+        log.error('device.session-failed', { deviceId: device.id, error: messageOf(error) });
+        return EMPTY;
+      }),
+    );
+  }
+
+  private async stopDevice(deviceId: string): Promise<void> {
+    const entry = this.entries.get(deviceId);
+    if (!entry) return;
+    this.stopSession.next(deviceId);
+    this.entries.delete(deviceId);
+    await entry.stopped;
+  }
+
+  private markSeen(deviceId: string): void {
+    try {
+      if (this.store?.isOpen) this.store.devices.markSeen(deviceId, this.options.scheduler.now());
+    } catch (error) {
+      this.options.log.warn('device.mark-seen-failed', { deviceId, code: codeOf(error) });
+    }
+  }
+
+  // ---- uplink -----------------------------------------------------------------------------------------------
+
+  private buildUplink(): Uplink {
+    const { config, scheduler, log } = this.options;
+    const store = this.store as Store;
+    const credentials = this.credentials as GatewayCredentials;
+    const audit = this.audit as AuditLog;
+    const topics = gatewayTopics(config.gateway.id);
+    const onCommand = this.commandHandler(credentials, audit);
+    if (!onCommand)
+      log.warn('commands.disabled', { reason: 'no tls.commandSigners configured: commands are refused' });
+    return new Uplink({
+      gatewayId: config.gateway.id,
+      brokers: config.uplink.brokers,
+      protocolVersion: config.uplink.protocolVersion,
+      tls: () => credentials.load(),
+      outbox: store.outbox,
+      codec: signedCodec({
+        gatewayId: config.gateway.id,
+        version: this.options.version,
+        outbox: store.outbox,
+        credentials: () => credentials.signing(),
+        auditHead: () => {
+          try {
+            return audit.headHash();
+          } catch {
+            return undefined;
+          }
+        },
+      }),
+      topics,
+      scheduler,
+      ...(this.options.random ? { random: this.options.random } : {}),
+      backoff: config.uplink.backoff,
+      window: config.uplink.window,
+      maxBatchRows: config.uplink.maxBatchRows,
+      liveBatchBytes: config.uplink.liveBatchBytes,
+      backlogBatchBytes: config.uplink.backlogBatchBytes,
+      connectTimeoutMs: config.uplink.connectTimeoutMs,
+      keepaliveSeconds: config.uplink.keepaliveSeconds,
+      onEvent: (event) => this.uplinkEvent(event),
+      ...(onCommand ? { onCommand } : {}),
+    });
+  }
+
+  /**
+   * Verified downlink commands (src/uplink/commands.ts): only with a clinic CA and command signers configured.
+   * Without them the hub does not subscribe to its command topic at all, so every command is refused unread.
+   */
+  private commandHandler(credentials: GatewayCredentials, audit: AuditLog) {
+    const { config, scheduler, log } = this.options;
+    const { clinicCa, commandSigners } = config.tls;
+    if (clinicCa === undefined || commandSigners.length === 0) return undefined;
+    const signers = new CommandSigners({
+      clinicCa: readFileSync(clinicCa, 'utf8'),
+      certificates: commandSigners.map((file) => readFileSync(file, 'utf8')),
+    });
+    const toAudit = auditCommandEvents(audit, 'clinic');
+    return commandHandler({
+      gatewayId: config.gateway.id,
+      clock: scheduler,
+      signers,
+      replayCache: new MemoryReplayCache(scheduler),
+      allowedConfigKeys: new Set(),
+      // A command accepted before a restart is never accepted again after it (see VerifyCommandOptions).
+      notBefore: scheduler.now() + CLOCK_SKEW_MS,
+      actions: {},
+      sign: (result) => {
+        const signing = credentials.signing();
+        return signCommandResult(result, signing.key, kidForCertificate(signing.certificateDer));
+      },
+      onEvent: (event) => {
+        toAudit(event);
+        if (event.type === 'command.accepted') log.info('command.accepted', { status: event.cmd });
+        else log.warn('command.refused', { code: event.code, reason: event.reason });
+      },
+    });
+  }
+
+  private uplinkEvent(event: UplinkEvent): void {
+    const { log } = this.options;
+    switch (event.type) {
+      case 'connected':
+        log.info('uplink.connected', { broker: event.broker, attempt: event.attempt });
+        return;
+      case 'connect-failed':
+        log.warn('uplink.connect-failed', {
+          broker: event.broker,
+          error: event.error,
+          retryInMs: event.retryInMs,
+          next: event.next,
+        });
+        if (/^PKI_/.test(event.error)) {
+          this.audit?.record('cert.problem', 'gateway', { error: event.error.split(':')[0] ?? 'PKI' });
+        }
+        return;
+      case 'disconnected':
+        log.warn('uplink.disconnected', {
+          broker: event.broker,
+          reason: event.reason,
+          released: event.released,
+          retryInMs: event.retryInMs,
+          next: event.next,
+        });
+        return;
+      case 'batch-acked':
+        log.debug('uplink.batch-acked', { lane: event.lane, records: event.records, bytes: event.bytes });
+        return;
+      case 'command':
+        log.debug('uplink.command', { bytes: event.bytes });
+        return;
+      case 'quarantined':
+        log.error('uplink.quarantined', { records: event.records, error: event.error });
+        return;
+      case 'batch-failed':
+        log.error('uplink.batch-failed', { error: event.error });
+        return;
+    }
+  }
+
+  private certificateEvent(event: CertificateEvent): void {
+    const { log } = this.options;
+    const expiresAt = event.expiry.notAfter.toISOString();
+    if (event.type === 'loaded') {
+      log.info('cert.loaded', { expiresAt, status: event.expiry.status });
+      return;
+    }
+    if (event.type === 'changed') {
+      log.info('cert.changed', { expiresAt });
+      this.audit?.record('cert.changed', 'gateway', {
+        sha256: event.identity.sha256,
+        previous: event.previous.sha256,
+      });
+      return;
+    }
+    log.warn('cert.expiring', { expiresAt });
+    this.audit?.record('cert.expiring', 'gateway', { sha256: event.identity.sha256, notAfter: expiresAt });
+  }
+
+  private storeEvent(event: StoreEvent, toAudit: (event: StoreEvent) => void): void {
+    const { log } = this.options;
+    try {
+      toAudit(event);
+    } catch (error) {
+      log.error('audit.failed', { error: messageOf(error) });
+    }
+    switch (event.type) {
+      case 'store.opened':
+        log.info('store.opened', { path: event.path });
+        return;
+      case 'store.damaged':
+        log.error('store.damaged', { code: event.code, detail: event.message });
+        return;
+      case 'store.moved-aside':
+        log.error('store.moved-aside', { path: event.to, reason: event.reason });
+        return;
+      case 'store.evicted':
+        log.warn('store.evicted', { count: event.count, reason: event.reason });
+        return;
+    }
+  }
+
+  /** The watchdog's question: is the hub doing its job? Running, and the store's commit path working. */
+  private healthy(): boolean {
+    if (this.state !== 'running' || !this.store?.isOpen) return false;
+    if (this.lastAppendFailed) return false;
+    try {
+      this.store.outbox.stats();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * A driver whose decoder throws anything but a DecodeError (a bug) would throw out of the radio backend's
+ * notification callback. Its failure becomes a DecodeError of that reading, reported and dropped like bad
+ * bytes, so the session (and every other) goes on. The driver's own message is not kept: it may quote values.
+ */
+function guardDriver(driver: Driver): Driver {
+  return {
+    ...driver,
+    characteristics: driver.characteristics.map((spec) => ({
+      ...spec,
+      decode: (payload, context) => {
+        try {
+          return spec.decode(payload, context);
+        } catch (error) {
+          if (error instanceof DecodeError) throw error;
+          throw new DecodeError('DECODE_INVALID_FIELD', `the driver ${driver.id} failed on this payload`);
+        }
+      },
+    })),
+  };
+}
+
+/** The store key as the configuration names it (a file, a systemd credential, or a variable). */
+export function keyProvider(ref: SecretRef, env: NodeJS.ProcessEnv): KeyProvider {
+  switch (ref.source) {
+    case 'file':
+      // Never created here: `rpm-gateway init` makes the key with the store.
+      return new KeyFileProvider(ref.path, { create: false });
+    case 'credential':
+      return new SystemdCredentialProvider(ref.name, env);
+    case 'env':
+      return new EnvKeyProvider(ref.variable, env);
+  }
+}
+
+/** The path of a secret given as a file or a systemd credential (a file under $CREDENTIALS_DIRECTORY). */
+function secretPath(ref: SecretRef, env: NodeJS.ProcessEnv): string {
+  switch (ref.source) {
+    case 'file':
+      return ref.path;
+    case 'credential':
+      return join(env.CREDENTIALS_DIRECTORY ?? '/run/credentials/rpm-gateway.service', ref.name);
+    case 'env':
+      throw new Error('a TLS key cannot come from an environment variable');
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : undefined;
+}

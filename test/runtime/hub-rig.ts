@@ -1,0 +1,175 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { CentralPort } from '../../src/ble/central.js';
+import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
+import { identifyClient } from '../../src/broker/identify.js';
+import { GatewayDirectory } from '../../src/clinic/gateway-directory.js';
+import { ClinicReceiver } from '../../src/clinic/receiver.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { GatewayConfig } from '../../src/config/schema.js';
+import type { Measurement } from '../../src/model/measurement.js';
+import { createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
+import { Hub, type HubOptions } from '../../src/runtime/hub.js';
+import { createLog } from '../../src/runtime/log.js';
+import { NOT_REQUIRED } from '../../src/runtime/time-sync.js';
+import type { Enrolment } from '../../src/store/device-registry.js';
+import { EnvKeyProvider } from '../../src/store/keys.js';
+import { Store } from '../../src/store/store.js';
+import { realScheduler } from '../../src/util/scheduler.js';
+import type { GatewayStatus } from '../../src/wire/index.js';
+
+/**
+ * What a hub test needs around the hub: a development PKI, the embedded clinical broker over real mutual TLS, a
+ * clinic receiver that verifies every envelope, a real encrypted store with enrolled devices, a configuration
+ * loaded through the real loader, and the log captured line by line.
+ */
+export const STORE_KEY = '6e'.repeat(32);
+export const KEY_VARIABLE = 'RPM_TEST_STORE_KEY';
+
+export interface Clinic {
+  readonly pki: DevelopmentPki;
+  readonly broker: ClinicalBroker;
+  readonly port: number;
+  readonly receiver: ClinicReceiver;
+  readonly received: { gatewayId: string; measurement: Measurement }[];
+  readonly statuses: GatewayStatus[];
+  stop(): Promise<void>;
+}
+
+export async function startClinic(dir: string): Promise<Clinic> {
+  const pki = await createDevelopmentPki(join(dir, 'tls'));
+  const broker = new ClinicalBroker({
+    ca: pki.pem.ca,
+    cert: pki.pem.broker,
+    key: pki.pem.brokerKey,
+    identify: identifyClient,
+  });
+  const port = (await broker.start()).port;
+  const directory = new GatewayDirectory(pki.pem.ca);
+  directory.add(pki.pem.gateway);
+  const received: Clinic['received'] = [];
+  const statuses: GatewayStatus[] = [];
+  const receiver = new ClinicReceiver({
+    broker: { host: '127.0.0.1', port, servername: 'localhost' },
+    tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
+    clientId: `clinic-test-${Math.random().toString(16).slice(2, 10)}`,
+    directory,
+    onMeasurement: (gatewayId, measurement) => received.push({ gatewayId, measurement }),
+    onStatus: (status) => statuses.push(status),
+  });
+  await receiver.start();
+  return {
+    pki,
+    broker,
+    port,
+    receiver,
+    received,
+    statuses,
+    stop: async () => {
+      await receiver.stop();
+      await broker.stop();
+    },
+  };
+}
+
+/** Writes the configuration file the hub reads (every path in `dir`); returns its path. */
+export function writeConfig(
+  dir: string,
+  clinic: { pki: DevelopmentPki; port: number },
+  extra = '',
+  options: { requireSync?: boolean; backend?: string } = {},
+): string {
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(
+    file,
+    [
+      'gateway:',
+      `  id: ${clinic.pki.gatewayId}`,
+      'paths:',
+      `  dataDir: ${dataDir}`,
+      `  runtimeDir: ${join(dir, 'run')}`,
+      'store:',
+      `  key: { env: ${KEY_VARIABLE} }`,
+      'tls:',
+      `  ca: ${clinic.pki.files.ca}`,
+      `  cert: ${clinic.pki.files.gateway}`,
+      `  key: { file: ${clinic.pki.files.gatewayKey} }`,
+      'uplink:',
+      '  brokers:',
+      `    - url: mqtts://127.0.0.1:${clinic.port}`,
+      '      servername: localhost',
+      '  backoff: { base: 100ms, cap: 1s, stableAfter: 60s }',
+      'ble:',
+      `  backend: ${options.backend ?? 'sim'}`,
+      'clock:',
+      `  requireSync: ${options.requireSync ?? false}`,
+      'shutdown:',
+      '  deadline: 10s',
+      extra,
+    ].join('\n'),
+  );
+  return file;
+}
+
+export function configOf(file: string): GatewayConfig {
+  return loadConfig({ configFile: file, env: { [KEY_VARIABLE]: STORE_KEY } }).config;
+}
+
+/** Makes the store (as `rpm-gateway init` would) and enrols the devices; returns their ids in order. */
+export async function enrol(config: GatewayConfig, devices: readonly Enrolment[]): Promise<string[]> {
+  const store = await Store.open({
+    path: join(config.paths.dataDir, 'outbox.db'),
+    keys: new EnvKeyProvider(KEY_VARIABLE, { [KEY_VARIABLE]: STORE_KEY }),
+    existing: 'create',
+  });
+  try {
+    return devices.map((d) => store.devices.enrol(d).device.id);
+  } finally {
+    store.close();
+  }
+}
+
+/** Every log line, parsed, and the raw text. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  private partial = '';
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    const text = this.partial + chunk.toString('utf8');
+    const parts = text.split('\n');
+    this.partial = parts.pop() ?? '';
+    this.lines.push(...parts.filter((line) => line.length > 0));
+    callback();
+  }
+
+  get events(): { event: string; [key: string]: unknown }[] {
+    return this.lines.map((line) => JSON.parse(line) as { event: string });
+  }
+
+  get text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export function hubWith(
+  config: GatewayConfig,
+  central: CentralPort,
+  capture: LogCapture,
+  overrides: Partial<HubOptions> = {},
+): Hub {
+  return new Hub({
+    config,
+    version: '0.1.0-test',
+    scheduler: realScheduler,
+    log: createLog({ level: 'debug', redact: config.log.redact, destination: capture }),
+    env: { [KEY_VARIABLE]: STORE_KEY },
+    pid: process.pid,
+    createCentral: async () => central,
+    timeProbe: NOT_REQUIRED,
+    utcOffsetMinutes: () => 0,
+    ...overrides,
+  });
+}
