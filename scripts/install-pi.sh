@@ -264,7 +264,7 @@ run install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
 if [ -e "$ETC_DIR/gateway.yaml" ]; then
   note "$ETC_DIR/gateway.yaml exists: kept"
 else
-  run install -m 0640 -o root -g "$SERVICE_USER" "$PREFIX/config/gateway.example.yaml" "$ETC_DIR/gateway.yaml"
+  run install -m 0640 -o root -g "$SERVICE_USER" "$target/config/gateway.example.yaml" "$ETC_DIR/gateway.yaml"
 fi
 
 # ---- the store key, sealed by systemd-creds -----------------------------------------------------------------
