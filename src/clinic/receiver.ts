@@ -27,7 +27,13 @@ export interface ReceiverOptions {
   readonly tls: TlsMaterial;
   readonly clientId: string;
   readonly directory: GatewayDirectory;
-  readonly onMeasurement: (gatewayId: string, measurement: Measurement, batch: Batch) => void;
+  /** `topic`: the lane topic it came on ('alert' for the alert lane, 'obs' for live and backlog). */
+  readonly onMeasurement: (
+    gatewayId: string,
+    measurement: Measurement,
+    batch: Batch,
+    topic: 'obs' | 'alert',
+  ) => void;
   readonly onGap?: (gatewayId: string, gap: Gap) => void;
   readonly onStatus?: (status: GatewayStatus) => void;
   readonly onRejected?: (topic: string, error: WireError) => void;
@@ -104,7 +110,7 @@ export class ClinicReceiver {
           continue;
         }
         if (item.type === 'gap') this.options.onGap?.(gatewayId, item);
-        else this.options.onMeasurement(gatewayId, item.measurement, batch);
+        else this.options.onMeasurement(gatewayId, item.measurement, batch, kind);
       }
     } catch (error) {
       if (!(error instanceof WireError)) throw error;

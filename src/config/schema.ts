@@ -451,7 +451,8 @@ const lanesSection = z
 
 const UNITS = Object.keys(UCUM_UNITS) as [keyof typeof UCUM_UNITS, ...(keyof typeof UCUM_UNITS)[]];
 
-const alertRule = z
+/** One alert-lane rule as the file writes it; the clinic's per-patient limits are checked by it too. */
+export const alertRuleSchema = z
   .strictObject({
     code: z
       .string()
@@ -494,24 +495,25 @@ const alertRule = z
     hysteresis: rule.hysteresis ?? 0,
   }));
 
-const alertsSection = z.strictObject({
-  rules: z
-    .array(alertRule)
-    .superRefine((rules, ctx) => {
-      const seen = new Set<string>();
-      rules.forEach((rule, index) => {
-        if (seen.has(rule.code)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [index, 'code'],
-            message: 'a second rule for this code; put below and above in one rule',
-          });
-        }
-        seen.add(rule.code);
-      });
-    })
-    .describe('a list of rules, each { code, unit, below and/or above, for, hysteresis }'),
-});
+/** The list of alert-lane rules: at most one per code (below and above go in one rule). */
+export const alertRulesSchema = z
+  .array(alertRuleSchema)
+  .superRefine((rules, ctx) => {
+    const seen = new Set<string>();
+    rules.forEach((rule, index) => {
+      if (seen.has(rule.code)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'code'],
+          message: 'a second rule for this code; put below and above in one rule',
+        });
+      }
+      seen.add(rule.code);
+    });
+  })
+  .describe('a list of rules, each { code, unit, below and/or above, for, hysteresis }');
+
+const alertsSection = z.strictObject({ rules: alertRulesSchema });
 
 /** pino's levels (https://getpino.io/#/docs/api?id=level-string), and silent to log nothing. */
 const logSection = z.strictObject({

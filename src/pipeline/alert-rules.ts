@@ -19,7 +19,11 @@ import type { Measurement } from '../model/measurement.js';
  * alert lane with its own (old) time, and the clinic must not treat it as happening now.
  */
 export interface AlertRule {
-  /** Stable name, carried on the wire with the readings it marks (e.g. "spo2-low"). */
+  /**
+   * Stable name, carried on the wire with the readings it marks. Rules from the configuration are named
+   * `<code>:below` or `<code>:above` (src/pipeline/alert-config.ts, which also builds them: the defaults live
+   * in the configuration only, src/config/defaults.ts).
+   */
   readonly id: string;
   readonly code: string;
   readonly unit: string;
@@ -170,23 +174,3 @@ function epochOf(time: string): number | undefined {
   const epoch = Date.parse(hasZone ? time : `${time}Z`);
   return Number.isNaN(epoch) ? undefined : epoch;
 }
-
-/**
- * The defaults a new hub starts with (docs/configuration.md lists them; the clinic can replace them per
- * patient): SpO2 below 90 % for 60 s; systolic above 180 mmHg; pulse below 40 or above 130 /min for 60 s.
- */
-export const DEFAULT_ALERT_RULES: readonly AlertRule[] = [
-  { id: 'spo2-low', code: 'MDC_PULS_OXIM_SAT_O2', unit: '%', below: 90, forMs: 60_000, hysteresis: 2 },
-  {
-    id: 'systolic-high',
-    code: 'MDC_PRESS_BLD_NONINV_SYS',
-    unit: 'mm[Hg]',
-    above: 180,
-    forMs: 0,
-    hysteresis: 5,
-  },
-  ...['MDC_PULS_OXIM_PULS_RATE', 'MDC_PULS_RATE_NON_INV', 'MDC_ECG_HEART_RATE'].flatMap((code) => [
-    { id: `pulse-low:${code}`, code, unit: '/min', below: 40, forMs: 60_000, hysteresis: 3 },
-    { id: `pulse-high:${code}`, code, unit: '/min', above: 130, forMs: 60_000, hysteresis: 3 },
-  ]),
-];

@@ -13,6 +13,14 @@ import type { DriverRegistry } from '../drivers/registry.js';
 import type { Driver } from '../drivers/sdk/define-driver.js';
 import { DecodeError } from '../errors.js';
 import type { Measurement } from '../model/measurement.js';
+import {
+  type ClinicLimits,
+  clinicLimitKeys,
+  type RuleInForce,
+  type RuleSource,
+  rulesInForce,
+} from '../pipeline/alert-config.js';
+import { AlertRules } from '../pipeline/alert-rules.js';
 import { EnrolmentGate } from '../pipeline/enrolment-gate.js';
 import { HeldStamps, type MonotonicClock, performanceClock } from '../pipeline/held-stamps.js';
 import { stamp } from '../pipeline/stamp.js';
@@ -46,6 +54,7 @@ import {
   signCommandResult,
 } from '../wire/index.js';
 import type { RuntimeLog } from './log.js';
+import { laneStage, type Routed } from './reading-lanes.js';
 import { type ServiceNotifier, serviceNotifier } from './systemd-notify.js';
 import { NOT_REQUIRED, type TimeSyncProbe, type TimeSyncReading, TimeSyncWatch } from './time-sync.js';
 
@@ -61,11 +70,14 @@ import { NOT_REQUIRED, type TimeSyncProbe, type TimeSyncReading, TimeSyncWatch }
  *       -> enrolment gate (a reading of a device forgotten meanwhile is dropped)
  *       -> held stamps (until the system clock is known to be set; then re-stamped by monotonic time)
  *       -> stamp (a Measurement with its stable id)
- *       -> outbox.append (the sink: committed, then the uplink's own pump sends it)
+ *       -> alert and lane stage (src/runtime/reading-lanes.ts: the alert-lane rules judge and mark it; alert,
+ *          live or backlog lane; a RACP record's resume point rides along)
+ *       -> outbox.append (the sink: committed with the resume point, then the uplink's own pump sends it)
  *
- * Every reading goes on the 'live' lane for now: the lane stage (alert rules, stored and old readings to the
- * backlog) comes with the alert-lane slice. The outbox and the uplink keep their own hot paths; the streams end
- * at the append.
+ * The alert rules in force are the configuration's `alerts.rules` with the clinic's per-patient limits laid
+ * over them (src/pipeline/alert-config.ts: clinic > file > defaults); the clinic sets them with the signed
+ * `config` command and the store keeps them across restarts. The outbox and the uplink keep their own hot
+ * paths; the streams end at the append.
  *
  * What waits for the clock (src/runtime/time-sync.ts; `clock.requireSync: false` skips the wait): stamping with
  * wall time (readings are held, not lost), writing Current Time into devices (DeviceSession.mayWriteClock),
@@ -110,7 +122,7 @@ export interface HubOptions {
   /** How often the outbox's housekeeping runs (retention by age, gap records); default 10 min. */
   readonly maintainEveryMs?: number;
   /** Told of every reading appended (tests, metrics). */
-  readonly onAppended?: (measurement: Measurement, result: 'stored' | 'duplicate') => void;
+  readonly onAppended?: (measurement: Measurement, result: 'stored' | 'duplicate', lane: Lane) => void;
 }
 
 export type HubState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -139,6 +151,8 @@ export interface HubStatus {
   readonly appended: number;
   readonly appendFailures: number;
   readonly gate: ReturnType<EnrolmentGate['counts']>;
+  /** The alert-lane rules in force and where each came from (clinic limits, else the configuration). */
+  readonly alertRules: readonly { readonly id: string; readonly source: RuleSource }[];
 }
 
 interface SessionEntry {
@@ -153,6 +167,9 @@ interface SessionEntry {
 }
 
 const MAINTAIN_EVERY_MS = 10 * 60_000;
+
+/** The settings row (src/store/settings.ts) that keeps the clinic's alert limits across restarts. */
+const CLINIC_LIMITS_SETTING = 'alerts.clinicLimits';
 
 export class Hub {
   private state: HubState = 'new';
@@ -170,6 +187,9 @@ export class Hub {
   private notifier: ServiceNotifier | undefined;
   private maintainTimer: TimerHandle | undefined;
   private readonly gate = new EnrolmentGate();
+  private readonly alertRules = new AlertRules([]);
+  private rulesInForce: readonly RuleInForce[] = [];
+  private clinicLimits: ClinicLimits = {};
   private readonly entries = new Map<string, SessionEntry>();
   /** The driver of every device that had a session in this run: readings still in the pipeline need it. */
   private readonly driverOf = new Map<string, string>();
@@ -207,6 +227,7 @@ export class Hub {
     // What the store key protects against (docs/store.md): said once, for whoever reads the journal.
     const protection = await keyProtection(keys, { storePath: paths.store });
     log.info('store.key', { detail: protection.summary });
+    this.loadAlertRules();
     this.drivers = this.options.drivers ?? (await loadBundledRegistry());
     this.credentials = new GatewayCredentials(
       {
@@ -228,7 +249,7 @@ export class Hub {
       monotonic: this.options.monotonic ?? performanceClock,
       wallNow: () => scheduler.now(),
     });
-    this.pipeline = this.buildPipeline().subscribe((item) => this.append(item.measurement, item.lane));
+    this.pipeline = this.buildPipeline().subscribe((item) => this.append(item));
     const first = await this.timeSync.start();
     log.info('clock.checked', {
       synchronised: first.synchronised,
@@ -345,6 +366,7 @@ export class Hub {
       appended: this.appended,
       appendFailures: this.appendFailures,
       gate: this.gate.counts(),
+      alertRules: this.rulesInForce.map(({ rule, source }) => ({ id: rule.id, source })),
     };
   }
 
@@ -366,12 +388,19 @@ export class Hub {
     this.gate.replace(this.store.devices.list());
     await this.stopDevice(deviceId);
     if (entry) this.presence?.forget(entry.device.address);
+    // Its next enrolment (a new id) starts afresh: no resume point, no pending alert episode.
+    this.alertRules.forgetDevice(deviceId);
+    try {
+      if (this.store.isOpen) this.store.outbox.forgetRacpResumePoint(deviceId);
+    } catch (error) {
+      this.options.log.warn('device.forget-resume-failed', { deviceId, code: codeOf(error) });
+    }
     this.options.log.info('device.session-stopped', { deviceId, reason: 'forgotten' });
   }
 
   // ---- the reading path ------------------------------------------------------------------------------------
 
-  private buildPipeline(): Observable<{ measurement: Measurement; lane: Lane }> {
+  private buildPipeline(): Observable<Routed> {
     const held = this.held as HeldStamps;
     const admitted = this.intake.pipe(
       mergeAll(),
@@ -384,9 +413,7 @@ export class Hub {
         const driver = driverId === undefined ? undefined : this.drivers?.get(driverId);
         if (!driver) return EMPTY;
         try {
-          // The lane stage (alert rules; stored and old readings to the backlog) comes with the alert-lane
-          // slice: until then every reading is live.
-          return [{ measurement: stamp(reading, driver), lane: 'live' as Lane }];
+          return [{ reading, measurement: stamp(reading, driver) }];
         } catch (error) {
           this.options.log.error('pipeline.stamp-failed', {
             deviceId: reading.deviceId,
@@ -395,14 +422,19 @@ export class Hub {
           return EMPTY;
         }
       }),
+      laneStage({
+        rules: this.alertRules,
+        now: () => this.options.scheduler.now(),
+        backlogAfterMs: this.options.config.lanes.backlogAfterMs,
+      }),
     );
   }
 
   /** The sink: the append resolves once committed; failures are counted and logged, never thrown. */
-  private append(measurement: Measurement, lane: Lane): void {
+  private append({ measurement, lane, progress }: Routed): void {
     const store = this.store;
     if (!store?.isOpen) return;
-    const pending = store.outbox.append(measurement, lane).then(
+    const pending = store.outbox.append(measurement, lane, progress).then(
       (result) => {
         this.appended++;
         this.lastAppendFailed = false;
@@ -412,7 +444,7 @@ export class Hub {
           lane,
           status: result,
         });
-        this.options.onAppended?.(measurement, result);
+        this.options.onAppended?.(measurement, result, lane);
       },
       (error: unknown) => {
         this.appendFailures++;
@@ -425,6 +457,51 @@ export class Hub {
     );
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
+  }
+
+  /**
+   * The rules in force at start: the configuration's, with the clinic's limits the store kept laid over them.
+   * Limits the configuration no longer accepts (the file changed under them) are set aside with a warning
+   * rather than stopping the hub; they stay stored until the clinic sends new ones.
+   */
+  private loadAlertRules(): void {
+    const { config, log } = this.options;
+    const stored = (this.store as Store).settings.get(CLINIC_LIMITS_SETTING);
+    const limits = clinicLimitsOf(stored);
+    if (stored !== undefined && limits === undefined) {
+      log.warn('alerts.clinic-limits-unreadable', { detail: 'not a map of limit keys to values' });
+    }
+    try {
+      this.rulesInForce = rulesInForce(config.alerts.rules, limits ?? {});
+      this.clinicLimits = limits ?? {};
+    } catch (error) {
+      log.warn('alerts.clinic-limits-set-aside', { code: codeOf(error), error: messageOf(error) });
+      this.rulesInForce = rulesInForce(config.alerts.rules, {});
+    }
+    this.alertRules.replaceRules(this.rulesInForce.map((r) => r.rule));
+    const fromClinic = this.rulesInForce.filter((r) => r.source === 'clinic').length;
+    log.info('alerts.rules', { count: this.rulesInForce.length, detail: `${fromClinic} from the clinic` });
+  }
+
+  /**
+   * The clinic's signed `config` command: new per-patient limits (docs/wire-format.md 9.3). Checked as a whole
+   * (AlertLimitsError, ALERT_LIMITS_INVALID, answered as the command's error), stored so they survive a
+   * restart, then in force for the readings judged after this, and audited with the keys that changed.
+   */
+  private setClinicLimits(set: ClinicLimits): void {
+    const store = this.store;
+    if (!store?.isOpen) throw new Error('the hub is stopping');
+    const merged: ClinicLimits = { ...this.clinicLimits, ...set };
+    const inForce = rulesInForce(this.options.config.alerts.rules, merged);
+    store.settings.set(CLINIC_LIMITS_SETTING, { ...merged });
+    const changed = Object.keys(set)
+      .filter((key) => this.clinicLimits[key] !== set[key])
+      .sort();
+    this.clinicLimits = merged;
+    this.rulesInForce = inForce;
+    this.alertRules.replaceRules(inForce.map((r) => r.rule));
+    this.audit?.record('alerts.limits-changed', 'clinic', { changed, rules: inForce.length });
+    this.options.log.info('alerts.limits-changed', { count: changed.length, source: 'clinic' });
   }
 
   private clockSynchronised(reading: TimeSyncReading): void {
@@ -539,6 +616,8 @@ export class Hub {
       ...(this.radio ? { radio: this.radio } : {}),
       ...(this.presence ? { presence: this.presence } : {}),
       mayWriteClock: () => this.timeSync?.synchronised === true,
+      // Where its RACP download resumes: the point committed with the last record the store holds.
+      racpResume: () => (this.store?.isOpen ? this.store.outbox.racpResumePoint(device.id) : undefined),
       onReading: (reading) => readings.next(reading),
       onDecodeError: (characteristic, error) =>
         log.warn('device.decode-error', { deviceId: device.id, characteristic, code: error.code }),
@@ -648,10 +727,11 @@ export class Hub {
       clock: scheduler,
       signers,
       replayCache: new MemoryReplayCache(scheduler),
-      allowedConfigKeys: new Set(),
+      // The remote-configuration whitelist: the alert limits (docs/wire-format.md 9.3), nothing else.
+      allowedConfigKeys: clinicLimitKeys(),
       // A command accepted before a restart is never accepted again after it (see VerifyCommandOptions).
       notBefore: scheduler.now() + CLOCK_SKEW_MS,
-      actions: {},
+      actions: { config: async (set) => this.setClinicLimits(set) },
       sign: (result) => {
         const signing = credentials.signing();
         return signCommandResult(result, signing.key, kidForCertificate(signing.certificateDer));
@@ -805,6 +885,14 @@ function secretPath(ref: SecretRef, env: NodeJS.ProcessEnv): string {
     case 'env':
       throw new Error('a TLS key cannot come from an environment variable');
   }
+}
+
+/** The stored clinic limits, when they are what setClinicLimits wrote: a map of keys to scalars. */
+function clinicLimitsOf(value: unknown): ClinicLimits | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  const scalar = (v: unknown) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  return entries.every(([, v]) => scalar(v)) ? (Object.fromEntries(entries) as ClinicLimits) : undefined;
 }
 
 function messageOf(error: unknown): string {

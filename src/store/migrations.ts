@@ -141,6 +141,18 @@ export const MIGRATIONS: readonly { readonly version: number; readonly sql: stri
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    sql: `
+      -- Settings the hub keeps across restarts that are not in its configuration file (src/store/settings.ts):
+      -- today the clinic's per-patient alert limits. Inside the encrypted store, since limits describe a patient.
+      CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,                   -- JSON
+        updated_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

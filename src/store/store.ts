@@ -2,12 +2,14 @@ import { DeviceRegistry, type DeviceRegistryOptions } from './device-registry.js
 import { storeExists } from './encrypted-database.js';
 import { StoreError } from './errors.js';
 import { Outbox, type OutboxOptions } from './outbox.js';
+import { Settings } from './settings.js';
 
 /**
- * The encrypted store as one unit: the outbox (readings waiting for the clinic) and the device registry (the
- * enrolled devices) live in the same SQLite file, behind one exclusive owner lock (src/store/store-lock.ts),
- * so they share the one connection the store opens. Whoever needs either opens the Store, and closing it
- * closes both: nothing else reaches into the outbox for its connection.
+ * The encrypted store as one unit: the outbox (readings waiting for the clinic), the device registry (the
+ * enrolled devices) and the settings set while the hub runs (src/store/settings.ts) live in the same SQLite
+ * file, behind one exclusive owner lock (src/store/store-lock.ts), so they share the one connection the store
+ * opens. Whoever needs any of them opens the Store, and closing it closes all: nothing else reaches into the
+ * outbox for its connection.
  */
 export interface StoreOpenOptions extends OutboxOptions {
   readonly registry?: DeviceRegistryOptions;
@@ -25,6 +27,7 @@ export class Store {
   private constructor(
     readonly outbox: Outbox,
     readonly devices: DeviceRegistry,
+    readonly settings: Settings,
   ) {}
 
   static async open(options: StoreOpenOptions): Promise<Store> {
@@ -38,7 +41,11 @@ export class Store {
     await outbox.open();
     try {
       // The one connection the store opened; the registry is closed with the store (see close()).
-      return new Store(outbox, new DeviceRegistry(outbox.database, options.registry));
+      return new Store(
+        outbox,
+        new DeviceRegistry(outbox.database, options.registry),
+        new Settings(outbox.database, options.clock),
+      );
     } catch (error) {
       outbox.close();
       throw error;
@@ -54,6 +61,7 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     this.devices.close();
+    this.settings.close();
     this.outbox.close();
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Measurement } from '../../src/model/measurement.js';
-import { type AlertRule, AlertRules, DEFAULT_ALERT_RULES } from '../../src/pipeline/alert-rules.js';
+import { type AlertRule, AlertRules } from '../../src/pipeline/alert-rules.js';
 
 const T0 = Date.UTC(2026, 11, 5, 3, 0, 0);
 const SPO2_LOW: AlertRule = {
@@ -137,18 +137,5 @@ describe('alert-lane rules', () => {
     expect(run(rules, [85], T0 + 61_000)).toEqual([0]); // still firing
     rules.replaceRules([{ ...SPO2_LOW, below: 88 }]);
     expect(run(rules, [85], T0 + 62_000)).toEqual([]); // a new limit must earn its duration
-  });
-
-  it('ships defaults for SpO2, systolic pressure and every pulse code, each with a unique id', () => {
-    const ids = DEFAULT_ALERT_RULES.map((rule) => rule.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(DEFAULT_ALERT_RULES.map((rule) => rule.code)).toEqual(
-      expect.arrayContaining([
-        'MDC_PULS_OXIM_SAT_O2',
-        'MDC_PRESS_BLD_NONINV_SYS',
-        'MDC_PULS_RATE_NON_INV',
-        'MDC_ECG_HEART_RATE',
-      ]),
-    );
   });
 });

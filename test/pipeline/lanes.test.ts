@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../scripts/support/measurements.js';
+import { DEFAULTS, type RawTree } from '../../src/config/defaults.js';
+import { alertRulesSchema } from '../../src/config/schema.js';
 import type { Measurement } from '../../src/model/measurement.js';
-import { AlertRules, DEFAULT_ALERT_RULES } from '../../src/pipeline/alert-rules.js';
+import { alertRulesOf } from '../../src/pipeline/alert-config.js';
+import { AlertRules } from '../../src/pipeline/alert-rules.js';
 import { ageOf, alertMarkOf, laneFor } from '../../src/pipeline/lanes.js';
 
 /** The lane policy (src/pipeline/lanes.ts): one test per branch, at the edges of each. */
@@ -88,13 +91,13 @@ describe('laneFor', () => {
 
 describe('with the alert rules', () => {
   it('a stored reading that crosses a limit is marked late and goes ahead of the backlog', () => {
-    const rules = new AlertRules(DEFAULT_ALERT_RULES);
+    const rules = new AlertRules(alertRulesOf(alertRulesSchema.parse((DEFAULTS.alerts as RawTree).rules)));
     const m = reading({
       stored: true,
       observations: [{ code: 'MDC_PRESS_BLD_NONINV_SYS', value: 200, unit: 'mm[Hg]' }],
     });
     const marks = rules.judge({ measurement: m, stored: true });
-    expect(alertMarkOf(marks)).toEqual({ rule: 'systolic-high', late: true });
+    expect(alertMarkOf(marks)).toEqual({ rule: 'MDC_PRESS_BLD_NONINV_SYS:above', late: true });
     expect(laneFor(m, { ...context, alertMarks: marks })).toBe('alert');
   });
 

@@ -32,7 +32,7 @@ export interface Clinic {
   readonly broker: ClinicalBroker;
   readonly port: number;
   readonly receiver: ClinicReceiver;
-  readonly received: { gatewayId: string; measurement: Measurement }[];
+  readonly received: { gatewayId: string; measurement: Measurement; topic: 'obs' | 'alert' }[];
   readonly statuses: GatewayStatus[];
   stop(): Promise<void>;
 }
@@ -55,7 +55,8 @@ export async function startClinic(dir: string): Promise<Clinic> {
     tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
     clientId: `clinic-test-${Math.random().toString(16).slice(2, 10)}`,
     directory,
-    onMeasurement: (gatewayId, measurement) => received.push({ gatewayId, measurement }),
+    onMeasurement: (gatewayId, measurement, _batch, topic) =>
+      received.push({ gatewayId, measurement, topic }),
     onStatus: (status) => statuses.push(status),
   });
   await receiver.start();
@@ -78,7 +79,7 @@ export function writeConfig(
   dir: string,
   clinic: { pki: DevelopmentPki; port: number },
   extra = '',
-  options: { requireSync?: boolean; backend?: string } = {},
+  options: { requireSync?: boolean; backend?: string; commandSigners?: boolean } = {},
 ): string {
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -97,6 +98,10 @@ export function writeConfig(
       `  ca: ${clinic.pki.files.ca}`,
       `  cert: ${clinic.pki.files.gateway}`,
       `  key: { file: ${clinic.pki.files.gatewayKey} }`,
+      // The development PKI's clinic certificate signs commands (issued by the same CA).
+      ...(options.commandSigners
+        ? [`  clinicCa: ${clinic.pki.files.ca}`, `  commandSigners: [${clinic.pki.files.clinic}]`]
+        : []),
       'uplink:',
       '  brokers:',
       `    - url: mqtts://127.0.0.1:${clinic.port}`,

@@ -9,6 +9,11 @@ import { clamp, type Random } from './random.js';
  * weight within 0.3 kg, glucose 80-160 mg/dL rising after meals.
  */
 export interface SubjectProfile {
+  /**
+   * Resting SpO2, %: 97 for a healthy adult; lower for a patient with chronic lung disease (COPD patients often
+   * rest at 88-92 %), which is what the alert-lane rules watch for.
+   */
+  readonly spo2: number;
   readonly systolic: number;
   readonly diastolic: number;
   readonly restingPulse: number;
@@ -18,6 +23,7 @@ export interface SubjectProfile {
 }
 
 export const DEFAULT_SUBJECT: SubjectProfile = {
+  spo2: 97,
   systolic: 120,
   diastolic: 80,
   restingPulse: 72,
@@ -131,13 +137,13 @@ export class Subject {
 }
 
 /**
- * The continuous signals of a finger probe or chest strap: SpO2 (an Ornstein-Uhlenbeck drift around 97 % held
- * in 94-99 %, with a desaturation of 4-8 points lasting 20-60 s roughly every 10 minutes), the pulse (a slower
+ * The continuous signals of a finger probe or chest strap: SpO2 (an Ornstein-Uhlenbeck drift around the
+ * subject's resting value, 97 % held in 94-99 % for a healthy adult, with a desaturation of 4-8 points lasting 20-60 s roughly every 10 minutes), the pulse (a slower
  * drift in 55-95 /min) and individual beats whose RR intervals vary by a few percent (with a respiratory
  * rhythm), as heart-rate variability does.
  */
 export class CardioProcess {
-  private spo2Base = 97;
+  private spo2Base: number;
   private pulse: number;
   private dipRemainingMs = 0;
   private dipLengthMs = 0;
@@ -151,7 +157,9 @@ export class CardioProcess {
   constructor(
     private readonly random: Random,
     restingPulse = DEFAULT_SUBJECT.restingPulse,
+    private readonly restingSpo2 = DEFAULT_SUBJECT.spo2,
   ) {
+    this.spo2Base = restingSpo2;
     this.pulse = restingPulse;
     this.lastRr = 60 / restingPulse;
     this.untilBeatMs = this.random.uniform(0, this.lastRr * 1000);
@@ -165,9 +173,11 @@ export class CardioProcess {
     const dt = dtMs / 1000;
     const sqrtDt = Math.sqrt(dt);
     this.spo2Base = clamp(
-      this.spo2Base + (97 - this.spo2Base) * (dt / 300) + 0.08 * sqrtDt * this.random.gaussian(),
-      94,
-      99,
+      this.spo2Base +
+        (this.restingSpo2 - this.spo2Base) * (dt / 300) +
+        0.08 * sqrtDt * this.random.gaussian(),
+      this.restingSpo2 - 3,
+      Math.min(100, this.restingSpo2 + 2),
     );
     this.pulse = clamp(
       this.pulse + (72 - this.pulse) * (dt / 120) + 1.1 * sqrtDt * this.random.gaussian(),
@@ -210,7 +220,7 @@ export class CardioProcess {
       this.dipRemainingMs > 0
         ? this.dipDepth * Math.sin((Math.PI * this.dipRemainingMs) / this.dipLengthMs)
         : 0;
-    return Math.round(clamp(this.spo2Base - dip, 85, 100));
+    return Math.round(clamp(this.spo2Base - dip, Math.min(85, this.restingSpo2 - 12), 100));
   }
 
   /** Pulse rate averaged over the last beats (as oximeters and straps display it), whole /min. */

@@ -24,7 +24,7 @@ export const berrymedBm1000: DeviceModel = (c) => {
     },
   ];
   const p = c.peripheral([BERRYMED_SERVICE], gatt);
-  const cardio = new CardioProcess(c.random.fork(4), c.subject.profile.restingPulse);
+  const cardio = new CardioProcess(c.random.fork(4), c.subject.profile.restingPulse, c.subject.profile.spo2);
   const ticker = new Ticker(c.scheduler);
   const every = c.streamEvery(40);
   const framesPerNotification = 4;

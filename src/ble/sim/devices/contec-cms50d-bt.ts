@@ -34,7 +34,7 @@ export const contecCms50dBt: DeviceModel = (c) => {
     },
   ];
   const p = c.peripheral([CONTEC_SERVICE], gatt);
-  const cardio = new CardioProcess(c.random.fork(5), c.subject.profile.restingPulse);
+  const cardio = new CardioProcess(c.random.fork(5), c.subject.profile.restingPulse, c.subject.profile.spo2);
   const ticker = new Ticker(c.scheduler);
   const every = c.streamEvery(1_000);
   let lastHeartbeat = 0;

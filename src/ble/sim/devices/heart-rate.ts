@@ -29,7 +29,7 @@ export const heartRateStrap: DeviceModel = (c) => {
     ...c.commonServices('HRM-Sim', () => undefined).filter((s) => s.uuid !== CURRENT_TIME),
   ];
   const p = c.peripheral(['180d'], gatt);
-  const cardio = new CardioProcess(c.random.fork(3), c.subject.profile.restingPulse);
+  const cardio = new CardioProcess(c.random.fork(3), c.subject.profile.restingPulse, c.subject.profile.spo2);
   const ticker = new Ticker(c.scheduler);
   const every = c.streamEvery(1_000);
   let count = 0;

@@ -39,7 +39,7 @@ export const pulseOximeter: DeviceModel = (c) => {
   ];
   const p = c.peripheral(['1822'], gatt);
   peripheral = p;
-  const cardio = new CardioProcess(c.random.fork(2), c.subject.profile.restingPulse);
+  const cardio = new CardioProcess(c.random.fork(2), c.subject.profile.restingPulse, c.subject.profile.spo2);
   const ticker = new Ticker(c.scheduler);
   const every = c.streamEvery(1_000);
   const lowPerfusion = () => (cardio.perfusionIndex < 1.5 ? 0x000020 : 0);
