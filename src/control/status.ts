@@ -57,7 +57,10 @@ export interface BrokerStatus {
   readonly since: string | null;
 }
 
-export type ClockStatus = TimeSyncReading;
+export interface ClockStatus extends TimeSyncReading {
+  /** Readings received and held until the clock is synchronised (stamped then with their true times). */
+  readonly held: number;
+}
 
 export interface CertificateStatus {
   readonly notAfter: string;
@@ -89,7 +92,9 @@ export function renderStatus(status: HubStatus): string {
   const c = status.clock;
   row(
     'clock',
-    c ? `${c.synchronised ? 'synchronised' : 'NOT synchronised'} (${c.source}: ${c.detail})` : 'unknown',
+    c
+      ? `${c.synchronised ? 'synchronised' : 'NOT synchronised'} (${c.source}: ${c.detail})${c.held > 0 ? `, ${c.held} readings held until it is` : ''}`
+      : 'unknown',
   );
   const cert = status.certificate;
   row(

@@ -101,7 +101,12 @@ describe('renderStatus', () => {
         backlog: { pending: 140, oldestAgeMs: 3 * 3_600_000 },
       },
       broker: { state: 'connected', url: 'mqtts://clinic.example:8883', since: '2025-01-01T08:00:01.000Z' },
-      clock: { synchronised: true, source: 'timesyncd', detail: '/run/systemd/timesync/synchronized exists' },
+      clock: {
+        synchronised: true,
+        source: 'timesyncd',
+        detail: '/run/systemd/timesync/synchronized exists',
+        held: 0,
+      },
       certificate: { notAfter: '2026-01-01T00:00:00.000Z', daysLeft: 300, status: 'ok' },
       store: { path: '/var/lib/rpm-gateway/outbox.db', bytes: 2 * 1024 * 1024, rows: 143 },
       gaps: 1,

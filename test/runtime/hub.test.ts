@@ -102,10 +102,11 @@ describe('Hub', () => {
     );
     expect(clinic.statuses.some((s) => s.state === 'online')).toBe(true);
     const status = hub.status();
-    expect(status.state).toBe('running');
-    expect(status.clock).toMatchObject({ synchronised: true, source: 'not-required' });
-    expect(status.uplink).toMatchObject({ started: true, connected: true });
+    expect(status.hub).toMatchObject({ running: true, gatewayId: clinic.pki.gatewayId });
+    expect(status.clock).toMatchObject({ synchronised: true, source: 'not-required', held: 0 });
+    expect(status.broker).toMatchObject({ state: 'connected', url: `mqtts://127.0.0.1:${clinic.port}` });
     expect(status.certificate?.status).toBe('ok');
+    expect(status.devices.map((d) => d.id).sort()).toEqual([oxId, scaleId, meterId].sort());
 
     await hub.stop('test over');
     await until('the offline status at the clinic', () => clinic.statuses.some((s) => s.state === 'offline'));
@@ -218,6 +219,7 @@ describe('Hub', () => {
     store.devices.forget(device.id);
     await hub.deviceForgotten(device.id);
     expect(hub.status().devices).toEqual([]);
+    expect((hub as unknown as { entries: Map<string, unknown> }).entries.size).toBe(0);
     expect(capture.events.some((e) => e.event === 'device.session-stopped')).toBe(true);
   });
 
