@@ -376,7 +376,7 @@ export class Hub implements ControlledHub {
         const entry = this.entries.get(device.id);
         const state =
           entry && entry.state !== 'not-started' && entry.state !== 'no-driver' ? entry.state : null;
-        const seen = Math.max(entry?.lastSeenAt ?? -1, device.lastSeenAt ?? -1);
+        const seen = Math.max(entry?.lastSeenAt ?? -1, entry?.lastReadingAt ?? -1, device.lastSeenAt ?? -1);
         return {
           device,
           state,

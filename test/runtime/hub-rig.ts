@@ -81,7 +81,14 @@ export function writeConfig(
   dir: string,
   clinic: { pki: DevelopmentPki; port: number },
   extra = '',
-  options: { requireSync?: boolean; backend?: string; metricsPort?: number; pagePort?: number } = {},
+  options: {
+    requireSync?: boolean;
+    backend?: string;
+    metricsPort?: number;
+    pagePort?: number;
+    /** The store key as a file in the data directory (as `init` makes it), rather than a variable. */
+    keyFile?: boolean;
+  } = {},
 ): string {
   // The hub's HTTP windows listen on fixed ports: off unless a test gives it free ones (freePort).
   const listener = (port: number | undefined) =>
@@ -98,7 +105,7 @@ export function writeConfig(
       `  dataDir: ${dataDir}`,
       `  runtimeDir: ${join(dir, 'run')}`,
       'store:',
-      `  key: { env: ${KEY_VARIABLE} }`,
+      options.keyFile ? `  key: { file: ${join(dataDir, 'store.key')} }` : `  key: { env: ${KEY_VARIABLE} }`,
       'tls:',
       `  ca: ${clinic.pki.files.ca}`,
       `  cert: ${clinic.pki.files.gateway}`,
