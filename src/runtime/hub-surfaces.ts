@@ -103,14 +103,17 @@ export class HubSurfaces {
 /**
  * The hub's log, with every warning and error that carries a stable code counted in the metrics
  * (rpm_gateway_errors_total{code}): the log is where every failure is reported already, so the count cannot
- * miss one the log has.
+ * miss one the log has. The code is the `code` field, else the one the uplink puts before its error text
+ * ("PKI_CERT_EXPIRED: ...", "ECONNREFUSED: ..."); GatewayMetrics.error keeps anything else out of the label.
  */
+const LEADING_CODE = /^([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*): /;
+
 export function countingErrors(log: RuntimeLog, count: (code: string) => void): RuntimeLog {
   const counted =
     (write: RuntimeLog['error']): RuntimeLog['error'] =>
     (event, fields) => {
-      const code = fields?.code;
-      if (typeof code === 'string') count(code);
+      const code = fields?.code ?? LEADING_CODE.exec(fields?.error ?? '')?.[1];
+      if (code !== undefined) count(code);
       write(event, fields);
     };
   return {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { countingErrors } from '../../src/runtime/hub-surfaces.js';
 import {
   batteryPercentOf,
   controlStatus,
@@ -6,7 +7,9 @@ import {
   metricsSnapshot,
   pageSnapshot,
 } from '../../src/runtime/hub-view.js';
+import { createLog } from '../../src/runtime/log.js';
 import { UplinkWatch } from '../../src/runtime/uplink-watch.js';
+import { LogCapture } from './hub-rig.js';
 
 const BROKERS = [
   { host: 'clinic-a.example', port: 8883 },
@@ -129,5 +132,28 @@ describe('the hub snapshot, as status, metrics and page', () => {
     expect(batteryPercentOf(level(57))).toBe(57);
     expect(batteryPercentOf(level(null))).toBeNull(); // a reserved value
     expect(batteryPercentOf({})).toBeUndefined(); // no Battery Service: keep what was known
+  });
+});
+
+describe('countingErrors', () => {
+  it('counts every warning and error with a stable code, and logs each line as before', () => {
+    const capture = new LogCapture();
+    const counted: string[] = [];
+    const log = countingErrors(createLog({ level: 'debug', redact: true, destination: capture }), (code) =>
+      counted.push(code),
+    );
+    log.error('store.append-failed', { code: 'STORE_IO' });
+    log.warn('uplink.connect-failed', { error: 'PKI_CERT_EXPIRED: the certificate expired', broker: 'a:1' });
+    log.warn('uplink.disconnected', { reason: 'keepalive timeout' });
+    log.info('device.state', { code: 'NOT_AN_ERROR' });
+    log.error('device.session-failed', { error: 'something broke' });
+    expect(counted).toEqual(['STORE_IO', 'PKI_CERT_EXPIRED']);
+    expect(capture.events.map((e) => e.event)).toEqual([
+      'store.append-failed',
+      'uplink.connect-failed',
+      'uplink.disconnected',
+      'device.state',
+      'device.session-failed',
+    ]);
   });
 });
