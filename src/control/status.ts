@@ -28,6 +28,13 @@ export interface HubStatus {
   readonly gaps: number;
   /** Readings the alert-lane rules sent ahead of the backlog since the hub started; null without a hub. */
   readonly alertReadings: number | null;
+  /** The alert-lane rules in force and where each came from (the clinic's limits, else the configuration). */
+  readonly alertRules: readonly AlertRuleStatus[] | null;
+}
+
+export interface AlertRuleStatus {
+  readonly id: string;
+  readonly source: 'clinic' | 'configuration';
 }
 
 export interface DeviceStatus {
@@ -57,7 +64,10 @@ export interface BrokerStatus {
   readonly since: string | null;
 }
 
-export type ClockStatus = TimeSyncReading;
+export interface ClockStatus extends TimeSyncReading {
+  /** Readings received and held until the clock is synchronised (stamped then with their true times). */
+  readonly held: number;
+}
 
 export interface CertificateStatus {
   readonly notAfter: string;
@@ -89,7 +99,9 @@ export function renderStatus(status: HubStatus): string {
   const c = status.clock;
   row(
     'clock',
-    c ? `${c.synchronised ? 'synchronised' : 'NOT synchronised'} (${c.source}: ${c.detail})` : 'unknown',
+    c
+      ? `${c.synchronised ? 'synchronised' : 'NOT synchronised'} (${c.source}: ${c.detail})${c.held > 0 ? `, ${c.held} readings held until it is` : ''}`
+      : 'unknown',
   );
   const cert = status.certificate;
   row(
@@ -106,6 +118,10 @@ export function renderStatus(status: HubStatus): string {
   row('store', `${status.store.path}: ${kib(status.store.bytes)}, ${status.store.rows} rows`);
   row('gaps', String(status.gaps));
   row('alert lane', status.alertReadings === null ? 'unknown' : `${status.alertReadings} readings`);
+  if (status.alertRules !== null) {
+    const fromClinic = status.alertRules.filter((rule) => rule.source === 'clinic').length;
+    row('alert rules', `${status.alertRules.length} in force (${fromClinic} set by the clinic)`);
+  }
   if (status.devices.length === 0) {
     row('devices', 'none enrolled (pair one with: rpm-gateway pair)');
   } else {

@@ -87,40 +87,20 @@ export class StoreControl implements HubControl {
       store: { path: this.options.store, bytes: stats.bytesOnDisk, rows: stats.rows },
       gaps: stats.gapsTotal,
       alertReadings: null,
+      alertRules: null,
     };
   }
 
   async devices(options: { addresses: boolean; actor: string }): Promise<EnrolledDeviceView[]> {
-    const devices = this.registry.list();
-    if (options.addresses && devices.length > 0) {
-      this.options.audit.record('device.addresses-shown', options.actor, {
-        devices: devices.map((d) => d.id),
-      });
-    }
-    return devices.map((d) => deviceView(d, options.addresses));
+    return listDevices(this.registry, this.options.audit, options);
   }
 
   async forget(id: string, options: { actor: string; showAddress: boolean }): Promise<EnrolledDeviceView> {
-    const device = this.registry.forget(id);
-    const { audit } = this.options;
-    audit.record('device.forgotten', options.actor, {
-      device: device.id,
-      driver: device.driverId,
-      profile: device.category,
-      bonded: device.bonded,
-    });
-    if (options.showAddress) audit.record('device.addresses-shown', options.actor, { devices: [device.id] });
-    return deviceView(device, options.showAddress);
+    return forgetDevice(this.registry, this.options.audit, id, options);
   }
 
   async storeStatus(): Promise<StoreStatusView> {
-    return {
-      store: this.options.store,
-      key: this.options.keys.description,
-      stats: this.outbox.stats(),
-      keyProtection: await keyProtection(this.options.keys, { storePath: this.options.store }),
-      damage: this.outbox.damageReports(),
-    };
+    return storeStatusOf(this.outbox, this.options.store, this.options.keys);
   }
 
   async enrol(
@@ -146,4 +126,53 @@ export class StoreControl implements HubControl {
       await central.stop();
     }
   }
+}
+
+/**
+ * The enrolled devices for `devices`; showing their addresses is audited. Shared by StoreControl and the running
+ * hub (src/runtime/hub-control-adapter.ts), so both answer and audit alike.
+ */
+export function listDevices(
+  registry: DeviceRegistry,
+  audit: Pick<AuditLog, 'record'>,
+  options: { readonly addresses: boolean; readonly actor: string },
+): EnrolledDeviceView[] {
+  const devices = registry.list();
+  if (options.addresses && devices.length > 0) {
+    audit.record('device.addresses-shown', options.actor, { devices: devices.map((d) => d.id) });
+  }
+  return devices.map((d) => deviceView(d, options.addresses));
+}
+
+/** Removes an enrolled device and audits it (DEVICE_NOT_ENROLLED when it is not). */
+export function forgetDevice(
+  registry: DeviceRegistry,
+  audit: Pick<AuditLog, 'record'>,
+  id: string,
+  options: { readonly actor: string; readonly showAddress: boolean },
+): EnrolledDeviceView {
+  const device = registry.forget(id);
+  audit.record('device.forgotten', options.actor, {
+    device: device.id,
+    driver: device.driverId,
+    profile: device.category,
+    bonded: device.bonded,
+  });
+  if (options.showAddress) audit.record('device.addresses-shown', options.actor, { devices: [device.id] });
+  return deviceView(device, options.showAddress);
+}
+
+/** What `rpm-gateway store status` prints. */
+export async function storeStatusOf(
+  outbox: Outbox,
+  storePath: string,
+  keys: KeyProvider,
+): Promise<StoreStatusView> {
+  return {
+    store: storePath,
+    key: keys.description,
+    stats: outbox.stats(),
+    keyProtection: await keyProtection(keys, { storePath }),
+    damage: outbox.damageReports(),
+  };
 }

@@ -192,8 +192,13 @@ export class GatewayCredentials {
     return this.material;
   }
 
-  /** What the last successful load found: identity and expiry (for the status), or undefined. */
-  get current(): Pick<TlsCredentials, 'identity' | 'expiry'> | undefined {
-    return this.loaded ? { identity: this.loaded.identity, expiry: this.loaded.expiry } : undefined;
+  /**
+   * What the last successful load found: identity, expiry as of that load, and the certificate (public) so a
+   * status can judge its validity again at any later time (checkExpiry), or undefined.
+   */
+  get current(): Pick<TlsCredentials, 'identity' | 'expiry' | 'cert'> | undefined {
+    return this.loaded
+      ? { identity: this.loaded.identity, expiry: this.loaded.expiry, cert: this.loaded.cert }
+      : undefined;
   }
 }

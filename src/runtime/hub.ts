@@ -8,9 +8,11 @@ import type { BackendName } from '../ble/backends.js';
 import type { CentralPort } from '../ble/central.js';
 import { statePaths } from '../config/paths.js';
 import type { GatewayConfig, SecretRef } from '../config/schema.js';
+import type { HubStatus } from '../control/status.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { Driver } from '../drivers/sdk/define-driver.js';
+import { PairingAgent, type PairingHooks } from '../enrolment/pairing-agent.js';
 import { DecodeError } from '../errors.js';
 import type { Measurement } from '../model/measurement.js';
 import {
@@ -37,7 +39,7 @@ import {
   type KeyProvider,
   SystemdCredentialProvider,
 } from '../store/keys.js';
-import type { Lane, OutboxStats, StoreEvent } from '../store/outbox.js';
+import type { Lane, StoreEvent } from '../store/outbox.js';
 import { Store } from '../store/store.js';
 import { auditCommandEvents } from '../uplink/command-audit.js';
 import { CommandSigners } from '../uplink/command-signers.js';
@@ -53,10 +55,22 @@ import {
   MemoryReplayCache,
   signCommandResult,
 } from '../wire/index.js';
+import type { ControlledHub, ControlledParts } from './hub-control-adapter.js';
+import { HubControlAdapter } from './hub-control-adapter.js';
+import { countingErrors, HubSurfaces } from './hub-surfaces.js';
+import {
+  batteryPercentOf,
+  controlStatus,
+  type DeviceView,
+  type HubView,
+  metricsSnapshot,
+  pageSnapshot,
+} from './hub-view.js';
 import type { RuntimeLog } from './log.js';
 import { laneStage, type Routed } from './reading-lanes.js';
 import { type ServiceNotifier, serviceNotifier } from './systemd-notify.js';
 import { NOT_REQUIRED, type TimeSyncProbe, type TimeSyncReading, TimeSyncWatch } from './time-sync.js';
+import { UplinkWatch } from './uplink-watch.js';
 
 /**
  * The composition root: one running hub. It owns, and starts and stops in order, the store (outbox and device
@@ -85,9 +99,12 @@ import { NOT_REQUIRED, type TimeSyncProbe, type TimeSyncReading, TimeSyncWatch }
  * connection and the command signers' validity and command freshness), and the outbox's housekeeping (its age
  * limit). Readings are still received, decoded and held meanwhile.
  *
- * For the control socket (enrolment and `status` while the hub runs):
- * - `status()`: a snapshot (no I/O beyond the store's counters): each device's session state, the clock sync
- *   state, the backlog per lane, the broker connection, the certificate expiry.
+ * Its windows (src/runtime/hub-surfaces.ts) open once it runs and close first when it stops: the control socket
+ * (src/runtime/hub-control-adapter.ts: `rpm-gateway status`, `pair`, `devices`, `forget`, `store status`), the
+ * Prometheus endpoint and the patient page, all three fed by one snapshot (src/runtime/hub-view.ts).
+ * - `status()`: that snapshot as `rpm-gateway status` shows it (src/control/status.ts; no I/O beyond the
+ *   store's counters): each enrolled device (session state, last seen, battery), the backlog per lane, the
+ *   broker connection, the clock sync state, the certificate expiry, the store's size, gaps, alert readings.
  * - `deviceEnrolled(id)`: a device was enrolled (or re-enrolled) in the registry: its session starts, or
  *   restarts with what the registry now says.
  * - `deviceForgotten(id)`: its session stops and the gate drops its readings still in flight.
@@ -105,8 +122,11 @@ export interface HubOptions {
   /** For $CREDENTIALS_DIRECTORY, $NOTIFY_SOCKET, $WATCHDOG_USEC. */
   readonly env: NodeJS.ProcessEnv;
   readonly pid: number;
-  /** Builds the radio backend named by ble.backend. */
-  readonly createCentral: (backend: BackendName) => Promise<CentralPort>;
+  /**
+   * Builds the radio backend named by ble.backend, with the hub's pairing agent's hooks (enrolment through the
+   * control socket pairs on this same radio; the agent refuses every pairing request outside an enrolment).
+   */
+  readonly createCentral: (backend: BackendName, hooks: PairingHooks) => Promise<CentralPort>;
   /** Is the system clock set? Ignored (never waited for) when clock.requireSync is false. */
   readonly timeProbe: TimeSyncProbe;
   readonly timeSyncPollMs?: number;
@@ -127,40 +147,16 @@ export interface HubOptions {
 
 export type HubState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-export interface DeviceStatus {
-  readonly id: string;
-  readonly driver: string;
-  readonly state: SessionState | 'not-started' | 'no-driver';
-  readonly detail: string | undefined;
-  readonly lastReadingAt: number | undefined;
-  readonly readings: number;
-}
-
-export interface HubStatus {
-  readonly state: HubState;
-  readonly gatewayId: string;
-  readonly devices: readonly DeviceStatus[];
-  readonly clock: TimeSyncReading & { readonly holding: number };
-  readonly backlog: OutboxStats | undefined;
-  readonly uplink: {
-    readonly started: boolean;
-    readonly connected: boolean;
-    readonly broker: string | undefined;
-  };
-  readonly certificate: { readonly expiresAt: string; readonly status: string } | undefined;
-  readonly appended: number;
-  readonly appendFailures: number;
-  readonly gate: ReturnType<EnrolmentGate['counts']>;
-  /** The alert-lane rules in force and where each came from (clinic limits, else the configuration). */
-  readonly alertRules: readonly { readonly id: string; readonly source: RuleSource }[];
-}
-
 interface SessionEntry {
   readonly device: EnrolledDevice;
   readonly driverId: string;
-  state: DeviceStatus['state'];
+  state: SessionState | 'not-started' | 'no-driver';
   detail: string | undefined;
   lastReadingAt: number | undefined;
+  /** Connected (streaming) or a reading, epoch ms. */
+  lastSeenAt: number | undefined;
+  batteryPercent: number | null;
+  lastReading: DeviceView['lastReading'];
   readings: number;
   session: DeviceSession | undefined;
   stopped: Promise<void> | undefined;
@@ -171,8 +167,15 @@ const MAINTAIN_EVERY_MS = 10 * 60_000;
 /** The settings row (src/store/settings.ts) that keeps the clinic's alert limits across restarts. */
 const CLINIC_LIMITS_SETTING = 'alerts.clinicLimits';
 
-export class Hub {
+export class Hub implements ControlledHub {
   private state: HubState = 'new';
+  private readonly options: HubOptions;
+  private startedAt: number | undefined;
+  private keys: KeyProvider | undefined;
+  private readonly agent = new PairingAgent();
+  private readonly uplinkWatch: UplinkWatch;
+  private readonly surfaces: HubSurfaces;
+  private alertReadings = 0;
   private store: Store | undefined;
   private audit: AuditLog | undefined;
   private drivers: DriverRegistry | undefined;
@@ -180,7 +183,6 @@ export class Hub {
   private presence: PresenceMonitor | undefined;
   private radio: RadioWatchdog | undefined;
   private uplink: Uplink | undefined;
-  private uplinkStarted = false;
   private credentials: GatewayCredentials | undefined;
   private timeSync: TimeSyncWatch | undefined;
   private held: HeldStamps | undefined;
@@ -198,11 +200,26 @@ export class Hub {
   private readonly released = new Subject<SessionReading>();
   private readonly stopSession = new Subject<string>();
   private pipeline: Subscription | undefined;
-  private appended = 0;
-  private appendFailures = 0;
   private lastAppendFailed = false;
 
-  constructor(private readonly options: HubOptions) {}
+  constructor(options: HubOptions) {
+    const { config, scheduler } = options;
+    const now = () => scheduler.now();
+    this.uplinkWatch = new UplinkWatch(config.uplink.brokers, now);
+    this.surfaces = new HubSurfaces({
+      config,
+      now,
+      log: options.log,
+      control: new HubControlAdapter(this),
+      metricsSource: () => metricsSnapshot(this.view()),
+      pageSource: () => pageSnapshot(this.view()),
+    });
+    // Every logged failure with a stable code is counted in the metrics too.
+    const metrics = this.surfaces.metrics;
+    this.options = metrics
+      ? { ...options, log: countingErrors(options.log, (code) => metrics.error(code)) }
+      : options;
+  }
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('a hub starts once');
@@ -215,6 +232,7 @@ export class Hub {
     this.audit = audit;
     const toAudit = auditStoreEvents(audit, 'gateway');
     const keys = this.options.keys ?? keyProvider(config.store.key, this.options.env);
+    this.keys = keys;
     this.store = await Store.open({
       path: paths.store,
       keys,
@@ -265,6 +283,9 @@ export class Hub {
     this.uplink = this.buildUplink();
 
     this.state = 'running';
+    this.startedAt = scheduler.now();
+    // Before READY=1: once systemd says the hub runs, `rpm-gateway status` and `pair` reach it.
+    await this.surfaces.start();
     // At once when the clock is already known to be set; else when the watch finds it is.
     this.timeSync.onSynchronised((reading) => this.clockSynchronised(reading));
     audit.record('gateway.started', 'gateway', {
@@ -298,6 +319,8 @@ export class Hub {
     const { log, scheduler } = this.options;
     this.notifier?.stopping(`stopping: ${reason}`);
 
+    // 0. The windows: no request (an enrolment, a forget) reaches the hub while it closes.
+    await this.surfaces.stop();
     // 1. Intake: no session delivers after this.
     await Promise.all([...this.entries.keys()].map((id) => this.stopDevice(id)));
     this.intake.complete();
@@ -315,6 +338,7 @@ export class Hub {
     if (this.maintainTimer !== undefined) scheduler.clearTimeout(this.maintainTimer);
     this.timeSync?.stop();
     await this.uplink?.stop();
+    this.uplinkWatch.stopped();
     // 5. The radio.
     this.presence?.close();
     this.radio?.stop();
@@ -334,38 +358,62 @@ export class Hub {
     this.state = 'stopped';
   }
 
-  /** A snapshot of the hub's state (see the class comment). */
+  /** What `rpm-gateway status` shows (see the class comment). */
   status(): HubStatus {
-    const clock = this.timeSync?.state ?? {
-      synchronised: false,
-      source: 'unknown' as const,
-      detail: 'not started',
-    };
-    const certificate = this.credentials?.current;
+    return controlStatus(this.view());
+  }
+
+  /** The open store, audit log and radio, for the control socket; undefined unless running. */
+  parts(): ControlledParts | undefined {
+    const { store, audit, central, drivers, keys } = this;
+    if (this.state !== 'running' || !store?.isOpen || !audit || !central || !drivers || !keys)
+      return undefined;
     return {
-      state: this.state,
-      gatewayId: this.options.config.gateway.id,
-      devices: [...this.entries.values()].map((e) => ({
-        id: e.device.id,
-        driver: e.driverId,
-        state: e.state,
-        detail: e.detail,
-        lastReadingAt: e.lastReadingAt,
-        readings: e.readings,
-      })),
-      clock: { ...clock, holding: this.held?.holding ?? 0 },
-      backlog: this.store?.isOpen ? this.store.outbox.stats() : undefined,
-      uplink: {
-        started: this.uplinkStarted,
-        connected: this.uplink?.connected ?? false,
-        broker: this.uplink?.broker,
+      registry: store.devices,
+      outbox: store.outbox,
+      storePath: statePaths(this.options.config.paths.dataDir).store,
+      keys,
+      audit,
+      central,
+      agent: this.agent,
+      drivers,
+    };
+  }
+
+  /** The hub's own snapshot, from which status, metrics and the patient page are made (hub-view.ts). */
+  private view(): HubView {
+    const { config, scheduler } = this.options;
+    const open = this.store?.isOpen === true ? this.store : undefined;
+    const enrolled = open ? open.devices.list() : [...this.entries.values()].map((e) => e.device);
+    return {
+      running: this.state === 'running',
+      gatewayId: config.gateway.id,
+      hubName: config.gateway.label ?? config.gateway.id,
+      startedAtMs: this.startedAt ?? null,
+      nowMs: scheduler.now(),
+      devices: enrolled.map((device) => {
+        const entry = this.entries.get(device.id);
+        const state =
+          entry && entry.state !== 'not-started' && entry.state !== 'no-driver' ? entry.state : null;
+        const seen = Math.max(entry?.lastSeenAt ?? -1, entry?.lastReadingAt ?? -1, device.lastSeenAt ?? -1);
+        return {
+          device,
+          state,
+          lastSeenMs: seen < 0 ? null : seen,
+          batteryPercent: entry?.batteryPercent ?? null,
+          lastReading: entry?.lastReading ?? null,
+        };
+      }),
+      stats: open?.outbox.stats(),
+      storePath: statePaths(config.paths.dataDir).store,
+      broker: this.uplinkWatch.view,
+      sent: this.uplinkWatch.sent,
+      clock: {
+        ...(this.timeSync?.state ?? { synchronised: false, source: 'unknown', detail: 'not started' }),
+        held: this.held?.holding ?? 0,
       },
-      certificate: certificate
-        ? { expiresAt: certificate.expiry.notAfter.toISOString(), status: certificate.expiry.status }
-        : undefined,
-      appended: this.appended,
-      appendFailures: this.appendFailures,
-      gate: this.gate.counts(),
+      certificatePem: this.credentials?.current?.cert,
+      alertReadings: this.alertReadings,
       alertRules: this.rulesInForce.map(({ rule, source }) => ({ id: rule.id, source })),
     };
   }
@@ -436,7 +484,6 @@ export class Hub {
     if (!store?.isOpen) return;
     const pending = store.outbox.append(measurement, lane, progress).then(
       (result) => {
-        this.appended++;
         this.lastAppendFailed = false;
         this.options.log.debug('reading.appended', {
           deviceId: measurement.deviceId,
@@ -444,10 +491,10 @@ export class Hub {
           lane,
           status: result,
         });
+        this.appendObserved(lane, result);
         this.options.onAppended?.(measurement, result, lane);
       },
       (error: unknown) => {
-        this.appendFailures++;
         this.lastAppendFailed = true;
         this.options.log.error('store.append-failed', {
           deviceId: measurement.deviceId,
@@ -504,6 +551,12 @@ export class Hub {
     this.options.log.info('alerts.limits-changed', { count: changed.length, source: 'clinic' });
   }
 
+  /** A reading's append resolved: counted for the metrics and `status`. */
+  private appendObserved(lane: Lane, result: 'stored' | 'duplicate'): void {
+    this.surfaces.appended(lane, result);
+    if (lane === 'alert' && result === 'stored') this.alertReadings++;
+  }
+
   private clockSynchronised(reading: TimeSyncReading): void {
     if (this.state !== 'running') return;
     const { log } = this.options;
@@ -512,7 +565,7 @@ export class Hub {
     for (const r of held.synchronise()) this.released.next(r);
     log.info('clock.synchronised', { source: reading.source, count });
     this.audit?.record('clock.synchronised', 'gateway', { source: reading.source, held: count });
-    this.uplinkStarted = true;
+    this.uplinkWatch.started();
     this.uplink?.start();
     this.scheduleMaintenance();
   }
@@ -536,7 +589,7 @@ export class Hub {
 
   private async startRadio(): Promise<void> {
     const { config, scheduler, log } = this.options;
-    this.central = await this.options.createCentral(config.ble.backend);
+    this.central = await this.options.createCentral(config.ble.backend, this.agent.hooks);
     try {
       await this.central.start();
     } catch (error) {
@@ -573,6 +626,9 @@ export class Hub {
       state: 'not-started',
       detail: undefined,
       lastReadingAt: undefined,
+      lastSeenAt: undefined,
+      batteryPercent: null,
+      lastReading: null,
       readings: 0,
       session: undefined,
       stopped: undefined,
@@ -591,6 +647,7 @@ export class Hub {
         map((reading) => {
           entry.readings++;
           entry.lastReadingAt = reading.receivedAt;
+          noteReading(entry, reading);
           return reading;
         }),
       ),
@@ -625,7 +682,14 @@ export class Hub {
         entry.state = state;
         entry.detail = detail;
         log.info('device.state', { deviceId: device.id, state, ...(detail ? { detail } : {}) });
-        if (state === 'streaming') this.markSeen(device.id);
+        if (state === 'streaming') {
+          entry.lastSeenAt = scheduler.now();
+          this.markSeen(device.id);
+        }
+      },
+      onDeviceState: (state) => {
+        const battery = batteryPercentOf(state);
+        if (battery !== undefined) entry.batteryPercent = battery;
       },
     });
     entry.session = session;
@@ -746,6 +810,7 @@ export class Hub {
 
   private uplinkEvent(event: UplinkEvent): void {
     const { log } = this.options;
+    this.uplinkWatch.event(event);
     switch (event.type) {
       case 'connected':
         log.info('uplink.connected', { broker: event.broker, attempt: event.attempt });
@@ -771,6 +836,7 @@ export class Hub {
         });
         return;
       case 'batch-acked':
+        this.surfaces.metrics?.readingsAcknowledged(event.lane, event.records);
         log.debug('uplink.batch-acked', { lane: event.lane, records: event.records, bytes: event.bytes });
         return;
       case 'command':
@@ -838,6 +904,17 @@ export class Hub {
       return false;
     }
   }
+}
+
+/**
+ * The newest measurement of a device (by its time: a stored record downloaded later is older), for the patient
+ * page. Info readings (features, device information) are not measurements.
+ */
+function noteReading(entry: SessionEntry, reading: SessionReading): void {
+  if (reading.reading.kind === 'info' || reading.reading.observations.length === 0) return;
+  const last = entry.lastReading;
+  if (last && Date.parse(last.time) > Date.parse(reading.time)) return;
+  entry.lastReading = { time: reading.time, observations: reading.reading.observations };
 }
 
 /**

@@ -34,8 +34,9 @@ export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): 
     log,
     env,
     pid: process.pid,
-    // The hub never pairs: a device asking for a passkey is not enrolled through `start` (sim answers its own).
-    createCentral: (backend) => createCentral(backend, { agent: false }),
+    // The hub's pairing agent answers only during an enrolment over the control socket (`rpm-gateway pair`
+    // while the service runs), and only for the device being enrolled; every other pairing request is refused.
+    createCentral: (backend, hooks) => createCentral(backend, hooks),
     timeProbe: systemTimeSyncProbe({ now: () => Date.now(), notBeforeMs: RELEASE_NOT_BEFORE }),
   });
   const status = await runUntilSignalled({

@@ -92,6 +92,11 @@ export interface SessionOptions {
   readonly onDecodeError?: (characteristic: string, error: DecodeError) => void;
   /** Every state change, with a detail (error class and message, never an address). */
   readonly onState?: (state: SessionState, detail?: string) => void;
+  /**
+   * What the driver's 'read' characteristics held when the link was set up (Battery Level 0x2A19, Device
+   * Information, Current Time), by characteristic UUID: once per connection, before any notification.
+   */
+  readonly onDeviceState?: (state: DeviceState) => void;
 }
 
 const CURRENT_TIME_SERVICE = '1805';
@@ -320,6 +325,7 @@ export class DeviceSession {
       },
     });
     if (!live()) return;
+    this.options.onDeviceState?.(deviceState);
     this.set('subscribing');
     await subscribeDriverCharacteristics(
       connection,

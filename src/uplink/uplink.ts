@@ -190,13 +190,13 @@ export class Uplink {
 
   /** The broker connected to ("host:port"), or undefined while not connected. */
   get broker(): string | undefined {
-    return this.connection ? label(this.connection.broker) : undefined;
+    return this.connection ? brokerLabel(this.connection.broker) : undefined;
   }
 
   /** After a failure: the next broker in the list, wrapping around (ordered failover). */
   private failOver(): string {
     this.brokerIndex = (this.brokerIndex + 1) % this.options.brokers.length;
-    return label(this.options.brokers[this.brokerIndex] as BrokerAddress);
+    return brokerLabel(this.options.brokers[this.brokerIndex] as BrokerAddress);
   }
 
   private async connect(): Promise<void> {
@@ -241,7 +241,7 @@ export class Uplink {
       const next = this.failOver();
       this.options.onEvent?.({
         type: 'connect-failed',
-        broker: label(broker),
+        broker: brokerLabel(broker),
         error: describe(error),
         retryInMs,
         next,
@@ -273,7 +273,7 @@ export class Uplink {
     });
     this.options.onEvent?.({
       type: 'connected',
-      broker: label(broker),
+      broker: brokerLabel(broker),
       attempt: this.attempts,
     });
     this.attempts = 0;
@@ -308,7 +308,7 @@ export class Uplink {
     const next = this.failOver();
     this.options.onEvent?.({
       type: 'disconnected',
-      broker: label(connection.broker),
+      broker: brokerLabel(connection.broker),
       reason,
       released,
       retryInMs,
@@ -463,7 +463,8 @@ function sendNow(client: MqttClient): void {
   while (stream?.uncork && (stream.writableCorked ?? 0) > 0) stream.uncork();
 }
 
-function label(broker: BrokerAddress): string {
+/** How a broker is named in events and logs: "host:port", an IPv6 host in brackets (RFC 3986 section 3.2.2). */
+export function brokerLabel(broker: BrokerAddress): string {
   return broker.host.includes(':') ? `[${broker.host}]:${broker.port}` : `${broker.host}:${broker.port}`;
 }
 

@@ -101,11 +101,20 @@ describe('renderStatus', () => {
         backlog: { pending: 140, oldestAgeMs: 3 * 3_600_000 },
       },
       broker: { state: 'connected', url: 'mqtts://clinic.example:8883', since: '2025-01-01T08:00:01.000Z' },
-      clock: { synchronised: true, source: 'timesyncd', detail: '/run/systemd/timesync/synchronized exists' },
+      clock: {
+        synchronised: true,
+        source: 'timesyncd',
+        detail: '/run/systemd/timesync/synchronized exists',
+        held: 0,
+      },
       certificate: { notAfter: '2026-01-01T00:00:00.000Z', daysLeft: 300, status: 'ok' },
       store: { path: '/var/lib/rpm-gateway/outbox.db', bytes: 2 * 1024 * 1024, rows: 143 },
       gaps: 1,
       alertReadings: 2,
+      alertRules: [
+        { id: 'MDC_PULS_OXIM_SAT_O2:below', source: 'clinic' },
+        { id: 'MDC_PRESS_BLD_NONINV_SYS:above', source: 'configuration' },
+      ],
     };
     expect(renderStatus(status)).toBe(
       [
@@ -117,6 +126,7 @@ describe('renderStatus', () => {
         'store        /var/lib/rpm-gateway/outbox.db: 2048 KiB, 143 rows',
         'gaps         1',
         'alert lane   2 readings',
+        'alert rules  2 in force (1 set by the clinic)',
         '',
         'DEVICE               PROFILE         DRIVER              STATE      LAST SEEN                 BATTERY  LABEL',
         'd1-0123456789abcdef  glucose-meter   sig/glucose         streaming  2025-01-01T09:00:00.000Z  80 %     Kitchen',

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { CentralPort } from '../../src/ble/central.js';
@@ -43,6 +44,8 @@ export async function startClinic(dir: string): Promise<Clinic> {
     ca: pki.pem.ca,
     cert: pki.pem.broker,
     key: pki.pem.brokerKey,
+    // A free port: the default (8883) is taken by whichever other test runs a broker at the same time.
+    port: 0,
     identify: identifyClient,
   });
   const port = (await broker.start()).port;
@@ -79,8 +82,19 @@ export function writeConfig(
   dir: string,
   clinic: { pki: DevelopmentPki; port: number },
   extra = '',
-  options: { requireSync?: boolean; backend?: string; commandSigners?: boolean } = {},
+  options: {
+    requireSync?: boolean;
+    backend?: string;
+    metricsPort?: number;
+    pagePort?: number;
+    /** The store key as a file in the data directory (as `init` makes it), rather than a variable. */
+    keyFile?: boolean;
+    commandSigners?: boolean;
+  } = {},
 ): string {
+  // The hub's HTTP windows listen on fixed ports: off unless a test gives it free ones (freePort).
+  const listener = (port: number | undefined) =>
+    port === undefined ? '{ enabled: false }' : `{ enabled: true, host: 127.0.0.1, port: ${port} }`;
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'gateway.yaml');
@@ -93,7 +107,7 @@ export function writeConfig(
       `  dataDir: ${dataDir}`,
       `  runtimeDir: ${join(dir, 'run')}`,
       'store:',
-      `  key: { env: ${KEY_VARIABLE} }`,
+      options.keyFile ? `  key: { file: ${join(dataDir, 'store.key')} }` : `  key: { env: ${KEY_VARIABLE} }`,
       'tls:',
       `  ca: ${clinic.pki.files.ca}`,
       `  cert: ${clinic.pki.files.gateway}`,
@@ -113,10 +127,21 @@ export function writeConfig(
       `  requireSync: ${options.requireSync ?? false}`,
       'shutdown:',
       '  deadline: 10s',
+      `metrics: ${listener(options.metricsPort)}`,
+      `patientPage: ${listener(options.pagePort)}`,
       extra,
     ].join('\n'),
   );
   return file;
+}
+
+/** A TCP port free on the loopback interface now (the kernel's choice for port 0, released again). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 export function configOf(file: string): GatewayConfig {

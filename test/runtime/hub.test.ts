@@ -14,6 +14,7 @@ import {
   type Clinic,
   configOf,
   enrol,
+  freePort,
   hubWith,
   KEY_VARIABLE,
   LogCapture,
@@ -55,7 +56,10 @@ const PASSKEY_MARKER = '907153';
 describe('Hub', () => {
   it('delivers the readings of every enrolled device through the uplink, verified at the clinic, and logs no PHI', async () => {
     const dir = await fresh();
-    const config = configOf(writeConfig(dir, clinic));
+    // The metrics endpoint and the patient page run too, and are read: neither may put PHI in the log.
+    const metricsPort = await freePort();
+    const pagePort = await freePort();
+    const config = configOf(writeConfig(dir, clinic, '', { metricsPort, pagePort }));
     const oximeter = simulatedDevice('sig/pulse-oximeter', { seed: 11 });
     const scale = simulatedDevice('sig/weight-scale', { seed: 12, subject: { weightKg: 87.123 } });
     const meter = simulatedDevice('sig/glucose', { seed: 13, passkey: PASSKEY_MARKER, preload: 3 });
@@ -102,16 +106,22 @@ describe('Hub', () => {
     );
     expect(clinic.statuses.some((s) => s.state === 'online')).toBe(true);
     const status = hub.status();
-    expect(status.state).toBe('running');
-    expect(status.clock).toMatchObject({ synchronised: true, source: 'not-required' });
-    expect(status.uplink).toMatchObject({ started: true, connected: true });
+    expect(status.hub).toMatchObject({ running: true, gatewayId: clinic.pki.gatewayId });
+    expect(status.clock).toMatchObject({ synchronised: true, source: 'not-required', held: 0 });
+    expect(status.broker).toMatchObject({ state: 'connected', url: `mqtts://127.0.0.1:${clinic.port}` });
     expect(status.certificate?.status).toBe('ok');
+    expect(status.devices.map((d) => d.id).sort()).toEqual([oxId, scaleId, meterId].sort());
+    const page = await (await fetch(`http://127.0.0.1:${pagePort}/`)).text();
+    expect(page).toContain(LABEL_MARKER); // the patient sees the label; the log must not
+    const scrape = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(scrape).toMatch(/^rpm_gateway_readings_stored_total\{lane="live"\} [1-9]/m);
 
     await hub.stop('test over');
     await until('the offline status at the clinic', () => clinic.statuses.some((s) => s.state === 'offline'));
 
     // No PHI in any log line: not a reading value, an address, the device label, the passkey.
-    const text = capture.text;
+    // Each line without its own timestamp, whose digits ("13:20:45.312Z") would match a short value like 5.3.
+    const text = capture.lines.map((l) => l.replace(/"time":"[^"]*"/, '')).join('\n');
     expect(capture.lines.length).toBeGreaterThan(10);
     for (const line of capture.lines) expect(() => JSON.parse(line)).not.toThrow();
     const markers = new Set<string>([LABEL_MARKER, 'Qzx7', PASSKEY_MARKER]);
@@ -232,6 +242,7 @@ describe('Hub', () => {
     store.devices.forget(device.id);
     await hub.deviceForgotten(device.id);
     expect(hub.status().devices).toEqual([]);
+    expect((hub as unknown as { entries: Map<string, unknown> }).entries.size).toBe(0);
     expect(capture.events.some((e) => e.event === 'device.session-stopped')).toBe(true);
   });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/config/defaults.js';
+import { DEFAULTS, environmentDefaults } from '../../src/config/defaults.js';
 import { parseDuration } from '../../src/config/quantities.js';
 import { createLog, fieldsOf, type LogFields } from '../../src/runtime/log.js';
 import { LogCapture } from './hub-rig.js';
@@ -65,5 +65,14 @@ describe('config/systemd/rpm-gateway.service', () => {
     expect(Number(value('TimeoutStopSec')) * 1000).toBeGreaterThan(deadline);
     expect(value('ExecStart')).toMatch(/ start --config \/etc\/rpm-gateway\/gateway\.yaml$/);
     expect(value('RestartPreventExitStatus')).toBe('2');
+  });
+
+  it('gives the hub its control socket directory, 0700, where paths.runtimeDir defaults to', () => {
+    // systemd.exec(5) RuntimeDirectory=: /run/rpm-gateway, owned by the service user, removed at stop.
+    expect(value('RuntimeDirectory')).toBe('rpm-gateway');
+    expect(value('RuntimeDirectoryMode')).toBe('0700');
+    expect(environmentDefaults({ RUNTIME_DIRECTORY: '/run/rpm-gateway' })).toContainEqual(
+      expect.objectContaining({ path: ['paths', 'runtimeDir'], value: '/run/rpm-gateway' }),
+    );
   });
 });
