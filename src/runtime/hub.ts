@@ -19,7 +19,6 @@ import {
   type ClinicLimits,
   clinicLimitKeys,
   type RuleInForce,
-  type RuleSource,
   rulesInForce,
 } from '../pipeline/alert-config.js';
 import { AlertRules } from '../pipeline/alert-rules.js';

@@ -72,7 +72,9 @@ async function advance(virtual: VirtualScheduler, ms: number, step = 100): Promi
 
 async function started(hub: Hub): Promise<void> {
   await hub.start();
-  await until('the uplink to connect', () => hub.status().broker?.state === 'connected', { timeoutMs: 15_000 });
+  await until('the uplink to connect', () => hub.status().broker?.state === 'connected', {
+    timeoutMs: 15_000,
+  });
 }
 
 /** Waits until every reading the hub stored for these devices has arrived, verified, at the clinic. */
