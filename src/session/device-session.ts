@@ -160,6 +160,8 @@ export class DeviceSession {
   private expectFresh = false;
   /** The RACP download under way on this connection, if any. */
   private download: RacpDownload | undefined;
+  /** The last record of a "report all" so far, held back until the next one or the request's end (racp-download.ts). */
+  private held: SessionReading[] = [];
   /** Ends the current wait for the device's advertisement (presence), if any. */
   private presenceWait: AbortController | undefined;
   /** Advertisement-woken attempts in a row; the gap before the next such wake doubles with each. */
@@ -356,7 +358,12 @@ export class DeviceSession {
         this.storedPhase.beginRacpReport();
         await connection.write(present.get(RACP)?.service ?? '1808', RACP, request, { withResponse: true });
         storedDetail = await done;
-        if (!live()) return;
+        if (!live()) {
+          // Held back from a "report all" that the link cut: it moved no resume point, the meter sends it again.
+          this.held = [];
+          return;
+        }
+        this.releaseHeld(download.settled());
         request = download.next();
       }
       this.download = undefined;
@@ -455,7 +462,7 @@ export class DeviceSession {
         time = corrected.time;
         timeSource = corrected.source;
       }
-      this.options.onReading({
+      const out: SessionReading = {
         deviceId: device.id,
         characteristic: uuid,
         payload,
@@ -465,7 +472,26 @@ export class DeviceSession {
         timeSource,
         stored,
         ...(racpProgress ? { racpProgress } : {}),
-      });
+      };
+      if (fromReport && this.download?.holdsBack) {
+        // A new record: the one held before it is not the report's last.
+        if (uuid !== GLUCOSE_CONTEXT) this.releaseHeld(undefined);
+        this.held.push(out);
+      } else {
+        this.options.onReading(out);
+      }
+    }
+  }
+
+  /** Delivers the held-back record of a "report all", its last value carrying `progress` when there is one. */
+  private releaseHeld(progress: RacpResumePoint | undefined): void {
+    const held = this.held;
+    this.held = [];
+    for (const [i, reading] of held.entries()) {
+      const last = i === held.length - 1;
+      this.options.onReading(
+        last && progress !== undefined ? { ...reading, racpProgress: progress } : reading,
+      );
     }
   }
 
@@ -601,6 +627,7 @@ export class DeviceSession {
   /** Ends what belongs to one attempt: keep-alive timers, the replay window, a pending stored phase. */
   private endAttempt(): void {
     this.download = undefined;
+    this.held = []; // a cut "report all" moved no resume point: the meter sends these again
     this.keepAlives.clear();
     this.replay.cancel();
     this.storedPhase.end('the attempt ended');

@@ -22,6 +22,15 @@ export interface RacpResumePoint {
  */
 const WINDOW = 0x7fff;
 
+/**
+ * Whether sequence number `a` is after `b`: RFC 1982 section 3.2 with SERIAL_BITS = 16 (a is after b when it
+ * is at most 32767 ahead of b, counting past 65535 to 0).
+ */
+export function serialAfter(a: number, b: number): boolean {
+  const ahead = (a - b) & 0xffff;
+  return ahead !== 0 && ahead <= WINDOW;
+}
+
 type Phase = 'window' | 'window-after-wrap' | 'all' | 'done';
 
 /**
@@ -59,6 +68,22 @@ type Phase = 'window' | 'window-after-wrap' | 'all' | 'done';
  * Every record a meter reports is delivered once per connection at most, and no record newer than the resume
  * point is skipped. A record's resume point is its last value: the context (0x2A34) when the measurement said
  * one follows, else the measurement (0x2A18); the runtime commits it with that value's outbox row.
+ *
+ * The resume point never moves past a record not yet delivered, whatever order the meter reports in:
+ * - A range request never crosses 65535 (it is split there), so within one the numeric and the serial order
+ *   are the same, and a meter reporting in either order (storage order, or sorted by number) reports it
+ *   ascending: the point moves with each record.
+ * - A "report all" has no such guarantee. A meter keeps its records in the order it made them and reports them
+ *   so (oldest first), but one that sorts by number reports a memory spanning the wrap as 0.. before ..65535,
+ *   and a point moved to the 10th record delivered would leave the older ones behind for good. So during a
+ *   "report all" the point stays where it was (an interrupted one is asked for again from the start), and
+ *   only when the meter ends it with "success" does it move, to the newest record delivered (RFC 1982 serial
+ *   number arithmetic: the one no other record of the download is after). The session holds back the
+ *   report's last record until then to carry it (`holdsBack`, `settled`).
+ *   Residual: an interrupted "report all" (a device's first download, a meter reset) sends its records again;
+ *   the measurements keep their stable ids and the outbox and the clinic drop them, but a Glucose Measurement
+ *   Context carries no time, its id is random, and the context of a record delivered before the cut is
+ *   stored a second time. The measurements, and so the readings, are never doubled nor lost.
  */
 export class RacpDownload {
   private phase: Phase;
@@ -72,6 +97,8 @@ export class RacpDownload {
   /** A delivered measurement whose context is still to come: its resume point goes with the context. */
   private awaitingContext: RacpResumePoint | undefined;
   private lastResponse: RacpResponseCode | undefined;
+  /** The newest record delivered so far (serially), where a completed "report all" moves the resume point. */
+  private newest: RacpResumePoint | undefined;
 
   constructor(point: RacpResumePoint | undefined) {
     this.point = point;
@@ -110,6 +137,22 @@ export class RacpDownload {
     return undefined;
   }
 
+  /**
+   * Whether the session holds back each delivered record of the report until the next one comes or the request
+   * ends (a "report all": the resume point moves only at its end, with the last record; see the class comment).
+   */
+  get holdsBack(): boolean {
+    return this.phase === 'all';
+  }
+
+  /**
+   * Once the current request ended, before next(): the resume point the held-back last record carries, or
+   * undefined. Only a "report all" the meter ended with "success" gives one: every record it holds came.
+   */
+  settled(): RacpResumePoint | undefined {
+    return this.phase === 'all' && this.lastResponse === 'success' ? this.newest : undefined;
+  }
+
   /** The meter's RACP indication (decoded): a response code ends the current request. */
   noteControlPoint(message: RacpMessage): void {
     if (message.opCode === 'response-code') this.lastResponse = message.responseCodeName;
@@ -139,6 +182,9 @@ export class RacpDownload {
       }
     }
     const reached: RacpResumePoint = { sequence, anchor: id };
+    if (this.newest === undefined || serialAfter(sequence, this.newest.sequence)) this.newest = reached;
+    // A "report all" may come in any order: its records move nothing until it ends (settled()).
+    if (this.phase === 'all') return { deliver: true };
     if (contextFollows) {
       this.awaitingContext = reached;
       return { deliver: true };

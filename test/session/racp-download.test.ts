@@ -21,11 +21,14 @@ describe('RacpDownload', () => {
     expect(hex(d.firstRequest())).toBe(hex(withinRange(100, 100 + 0x7fff)));
     d.noteControlPoint(response('operator-not-supported'));
     expect(hex(d.next())).toBe(hex(encodeRacpReportAll()));
-    expect(d.measurement(1, 'm1-x', false)).toEqual({
-      deliver: true,
-      progress: { sequence: 1, anchor: 'm1-x' },
-    });
+    // A "report all" moves the resume point only once it ended with success (the order is the meter's).
+    expect(d.holdsBack).toBe(true);
+    expect(d.measurement(65535, 'm1-x', false)).toEqual({ deliver: true });
+    expect(d.measurement(1, 'm1-y', false)).toEqual({ deliver: true });
+    expect(d.measurement(0, 'm1-z', false)).toEqual({ deliver: true });
+    expect(d.settled()).toBeUndefined();
     d.noteControlPoint(response('success'));
+    expect(d.settled()).toEqual({ sequence: 1, anchor: 'm1-y' }); // serially the newest (RFC 1982)
     expect(d.next()).toBeUndefined();
   });
 

@@ -27,6 +27,16 @@ export interface RacpServerOptions {
   readonly controlPoint?: string;
   /** Gap between records of a report (default 20 ms: about what a meter manages per connection event pair). */
   readonly spacingMs?: number;
+  /**
+   * The order of a report (default 'storage'). A Glucose Service keeps its records in the order they were
+   * made, each new one with the next sequence number (GLS 1.0.1 section 3.1.1.2), and a "report stored
+   * records" sends them in that order: Nordic's nRF5 SDK glucose service, for one, adds each record at the end
+   * of its database (components/ble/ble_services/ble_gls/ble_gls_db.c, ble_gls_db_record_add) and reports
+   * by walking it by index (ble_gls.c), so a memory that spans the 16-bit wrap reports 65520..65535 before
+   * 0... 'numeric' sorts by sequence number instead (0.. first), as a meter may: the gateway must hold up
+   * either way (src/session/racp-download.ts).
+   */
+  readonly order?: 'storage' | 'numeric';
 }
 
 /** GLS 1.0.1 3.4 response code values the server sends. */
@@ -48,6 +58,7 @@ export class RacpServer {
   private readonly context: string;
   private readonly controlPoint: string;
   private readonly spacingMs: number;
+  private readonly order: 'storage' | 'numeric';
   private readonly scheduler: Scheduler;
   private timer: TimerHandle | undefined;
   private inProgress = false;
@@ -62,6 +73,7 @@ export class RacpServer {
     this.context = options.context ?? '2a34';
     this.controlPoint = options.controlPoint ?? '2a52';
     this.spacingMs = options.spacingMs ?? 20;
+    this.order = options.order ?? 'storage';
     this.scheduler = peripheral.scheduler;
     // A link that ends mid-report ends the procedure; nothing is resent on its own.
     peripheral.addHooks({ onDisconnect: () => this.cancel() });
@@ -162,7 +174,12 @@ export class RacpServer {
   }
 
   private select(request: RacpRequest): GlucoseRecord[] {
-    const all = [...this.records].sort((a, b) => a.sequenceNumber - b.sequenceNumber);
+    // `records` is in storage order (oldest first): "first" and "last" are the oldest and the newest record
+    // (GLS 1.0.1 section 3.4: operators 0x05 "first record (i.e. oldest record)", 0x06 "last record").
+    const all =
+      this.order === 'numeric'
+        ? [...this.records].sort((a, b) => a.sequenceNumber - b.sequenceNumber)
+        : [...this.records];
     switch (request.operator) {
       case 'all':
         return all;

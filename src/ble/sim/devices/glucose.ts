@@ -28,7 +28,7 @@ export const glucoseMeter: DeviceModel = (c) => {
   ];
   const p = c.peripheral(['1808'], gatt);
   peripheral = p;
-  const racp = new RacpServer(p);
+  const racp = new RacpServer(p, c.options.racpOrder ? { order: c.options.racpOrder } : {});
   server = racp;
   let sequenceNumber = c.options.firstSequenceNumber ?? 1;
   const record = (t: number) => {

@@ -55,6 +55,12 @@ export interface SimulatedDeviceOptions {
   /** Glucose only: the sequence number of the first record (default 1). */
   readonly firstSequenceNumber?: number;
   /**
+   * Glucose only: the order a RACP report sends the selected records in (src/ble/sim/racp.ts). 'storage'
+   * (default): the order they were made, as a meter keeps them; 'numeric': by sequence number, as some meters
+   * may, which puts 0.. before 65535 when the memory spans the 16-bit wrap.
+   */
+  readonly racpOrder?: 'storage' | 'numeric';
+  /**
    * The device's Current Time characteristic (SIG models with a clock): 'writable' (default; the gateway sets
    * the clock), 'read-only' (CTS 1.1 makes Write optional: the clock can be read, not set) or 'none' (no
    * Current Time Service: the gateway can only infer the clock from live readings).
