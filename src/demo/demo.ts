@@ -79,7 +79,13 @@ export class Demo implements Service {
       base: { gatewayId: config.gateway.id },
       destination: pino.destination({ dest: options.environment.logFile, sync: true, mkdir: true }),
     });
-    this.view = new ClinicView(options.out, (id) => this.kinds.get(id) ?? id);
+    this.view = new ClinicView(
+      (line) => {
+        this.scenario?.interrupt();
+        options.out(line);
+      },
+      (id) => this.kinds.get(id) ?? id,
+    );
   }
 
   async start(): Promise<void> {

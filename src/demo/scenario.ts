@@ -73,6 +73,14 @@ export class OutageScenario {
     });
   }
 
+  /**
+   * Another line is about to be written (the clinic view's): the progress line is cleared first, so the line
+   * does not land after it; the next update draws it again below.
+   */
+  interrupt(): void {
+    this.progress.finish();
+  }
+
   /** Stops following the scenario; says where it stood when it did not finish. */
   stop(): void {
     if (this.timer !== undefined) this.options.scheduler.clearTimeout(this.timer);
