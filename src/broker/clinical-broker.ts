@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import {
@@ -59,6 +59,8 @@ export class ClinicalBroker {
   private aedes: Aedes | undefined;
   private server: Server | undefined;
   private readonly identities = new WeakMap<Client, ClientIdentity>();
+  private readonly sockets = new Set<Socket>();
+  private address: AddressInfo | undefined;
 
   constructor(private readonly options: BrokerOptions) {}
 
@@ -148,6 +150,11 @@ export class ClinicalBroker {
         }
       });
     }
+    // Every open connection, so suspend() can drop them (server.close() alone only stops new ones).
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     server.on('tlsClientError', (error, socket) => {
       const { reason, detail } = tlsRefusalReason(
         socket.authorizationError,
@@ -161,6 +168,38 @@ export class ClinicalBroker {
     });
     this.aedes = aedes;
     this.server = server;
+    this.address = server.address() as AddressInfo;
+    return this.address;
+  }
+
+  /**
+   * Takes the broker off the network, as an outage looks from outside: it stops listening and every
+   * connection drops, without an MQTT DISCONNECT. The broker itself stays up with its sessions, so a clinic
+   * subscriber with a persistent session (clean: false) gets the messages published while it was away once it
+   * is back, as from a clinic broker with persistent storage. resume() listens again on the same address.
+   */
+  async suspend(): Promise<void> {
+    const server = this.server;
+    if (!server?.listening) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  /** Listens again where start() did, after suspend(). */
+  async resume(): Promise<AddressInfo> {
+    const server = this.server;
+    const address = this.address;
+    if (!server || !address) throw new Error('broker not started');
+    if (!server.listening) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(address.port, address.address, () => {
+          server.removeListener('error', reject);
+          resolve();
+        });
+      });
+    }
     return server.address() as AddressInfo;
   }
 
@@ -170,7 +209,7 @@ export class ClinicalBroker {
     this.server = undefined;
     this.aedes = undefined;
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   /** The aedes instance, for in-process subscribers (the clinic receiver when embedded). */

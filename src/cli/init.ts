@@ -2,6 +2,7 @@ import { AuditLog } from '../audit/audit-log.js';
 import { ensureDataDir } from '../config/data-dir.js';
 import { CONFIG_OPTIONS, CONFIG_OPTIONS_HELP } from '../config/options.js';
 import { statePaths } from '../config/paths.js';
+import type { GatewayConfig } from '../config/schema.js';
 import { storeExists } from '../store/encrypted-database.js';
 import { StoreError } from '../store/errors.js';
 import {
@@ -67,6 +68,24 @@ export async function initCommand(argv: readonly string[], io: CommandIo): Promi
   } else {
     keys = new EnvKeyProvider(ref.variable, io.env);
   }
+  await makeStore(config, keys, io, 'init');
+  io.stdout.write(
+    `rpm-gateway init: made an empty store at ${paths.store} (key: ${keys.description}); next: enrol devices (rpm-gateway pair) and start the hub\n`,
+  );
+  return 0;
+}
+
+/**
+ * What `init` does once the key is settled, and the demo does for its own data directory: the data directory
+ * (0700), the new empty store, and a `store.created` audit entry. The caller checked there is no store yet.
+ */
+export async function makeStore(
+  config: GatewayConfig,
+  keys: KeyProvider,
+  io: Pick<CommandIo, 'stderr'>,
+  command: string,
+): Promise<void> {
+  const paths = statePaths(config.paths.dataDir);
   ensureDataDir(paths.dataDir);
   const audit = new AuditLog(paths.auditLog);
   const store = await Store.open({
@@ -74,14 +93,10 @@ export async function initCommand(argv: readonly string[], io: CommandIo): Promi
     keys,
     existing: 'create',
     retention: config.store.retention,
-    onEvent: cliStoreEvents(audit, io, 'init'),
+    onEvent: cliStoreEvents(audit, io, command),
   });
   store.close();
   audit.record('store.created', 'cli', { path: paths.store, key: keys.description });
-  io.stdout.write(
-    `rpm-gateway init: made an empty store at ${paths.store} (key: ${keys.description}); next: enrol devices (rpm-gateway pair) and start the hub\n`,
-  );
-  return 0;
 }
 
 /** How to make the store key as a systemd encrypted credential (systemd-creds(1), "encrypt"). */

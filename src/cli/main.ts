@@ -3,6 +3,7 @@ import { GatewayError, UsageError } from '../errors.js';
 import { CERTS_HELP, certsCommand } from './certs.js';
 import { CONFIG_HELP, configCommand } from './config.js';
 import { DECODE_HELP, decodeCommand } from './decode.js';
+import { DEMO_HELP, demoCommand } from './demo.js';
 import { DEVICES_HELP, devicesCommand } from './devices.js';
 import { DRIVERS_HELP, driversCommand } from './drivers.js';
 import { FORGET_HELP, forgetCommand } from './forget.js';
@@ -22,6 +23,12 @@ interface Command {
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   start: { summary: 'run the hub until SIGTERM or Ctrl-C', help: START_HELP, run: startCommand },
+  demo: {
+    summary:
+      'the whole path on this machine: simulated devices, the hub, a broker and the clinic (npm start)',
+    help: DEMO_HELP,
+    run: demoCommand,
+  },
   init: {
     summary: 'make a new, empty encrypted store (data directory, key, store)',
     help: INIT_HELP,

@@ -30,6 +30,10 @@ const SHORT_NAMES: Readonly<Record<string, string>> = {
   MDC_LEN_BODY_ACTUAL: 'height',
   MDC_RATIO_MASS_BODY_LEN_SQ: 'BMI',
   MDC_ECG_HEART_RATE: 'heart rate',
+  MDC_PRESS_CUFF: 'cuff pressure',
+  MDC_TEMP_EAR: 'temp (ear)',
+  MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: 'glucose',
+  MDC_CONC_GLU_CAPILLARY_PLASMA: 'glucose',
 };
 
 export class ClinicView {
@@ -43,9 +47,17 @@ export class ClinicView {
   measurement(gatewayId: string, measurement: Measurement, lane: 'obs' | 'alert'): void {
     this.counts.readings++;
     if (lane === 'alert') this.counts.alerts++;
-    const values = measurement.observations.map(describe).join('  ');
+    const values =
+      measurement.observations.length > 0
+        ? measurement.observations.map(describe).join('  ')
+        : contextOf(measurement);
     const when = measurement.time.replace('T', ' ').replace(/\.\d+Z$|Z$/, '');
-    const tags = [lane === 'alert' ? 'ALERT' : '', measurement.timeSource === 'gateway' ? '' : 'device time']
+    const tags = [
+      lane === 'alert' ? 'ALERT' : '',
+      measurement.stored ? 'stored' : '',
+      measurement.kind === 'intermediate' ? 'intermediate' : '',
+      measurement.timeSource === 'gateway' ? '' : 'device time',
+    ]
       .filter(Boolean)
       .join(', ');
     this.write(
@@ -74,6 +86,12 @@ export class ClinicView {
     const c = this.counts;
     return `clinic received ${c.readings} reading(s) (${c.alerts} on the alert lane), ${c.gaps} gap record(s), dropped ${c.duplicates} duplicate(s), rejected ${c.rejected} message(s)`;
   }
+}
+
+/** A record without observations (a glucose record's context): what it says, by its best-known detail. */
+function contextOf(measurement: Measurement): string {
+  const meal = measurement.details['meal'];
+  return typeof meal === 'string' ? `context: meal ${meal}` : `${measurement.kind} (no values)`;
 }
 
 function describe(observation: Observation): string {

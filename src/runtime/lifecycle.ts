@@ -38,6 +38,11 @@ export interface LifecycleOptions {
   readonly log: RuntimeLog;
   /** Ends the process now (a second signal); the default is process.exit. */
   readonly forceExit?: (code: number) => void;
+  /**
+   * A reason to stop other than a signal (the demo's --duration): when it resolves, the same ordered stop
+   * runs, with its reason, exactly as on the first signal; a signal after it still forces the exit.
+   */
+  readonly stopWhen?: Promise<string>;
 }
 
 /** The exit status when the ordered stop did not finish within the deadline. */
@@ -95,6 +100,12 @@ export function runUntilSignalled(options: LifecycleOptions): Promise<number> {
       void (started ?? Promise.resolve(true)).then((ok) => stop(`signal ${signal}`, ok));
     };
     const handlers = { SIGTERM: () => onSignal('SIGTERM'), SIGINT: () => onSignal('SIGINT') };
+    void options.stopWhen?.then((reason) => {
+      if (stopping || finished) return;
+      stopping = true;
+      log.info('hub.stopping', { reason, deadlineMs: options.deadlineMs });
+      void (started ?? Promise.resolve(true)).then((ok) => stop(reason, ok));
+    });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) signals.on(signal, handlers[signal]);
 
     started = service.start().then(

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createCentral } from '../ble/backends.js';
 import type { LoadedConfig } from '../config/load.js';
 import { realScheduler } from '../util/scheduler.js';
-import { Hub } from './hub.js';
+import { Hub, type HubOptions } from './hub.js';
 import { runUntilSignalled } from './lifecycle.js';
-import { createLog } from './log.js';
+import { createLog, type RuntimeLog } from './log.js';
 import { systemTimeSyncProbe } from './time-sync.js';
 
 /**
@@ -19,13 +19,33 @@ import { systemTimeSyncProbe } from './time-sync.js';
  */
 export const RELEASE_NOT_BEFORE = Date.UTC(2026, 0, 1);
 
-export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<number> {
+/** What a caller may put in place of the real world's parts (the demo: its own radio, log and stop). */
+export interface ServiceParts {
+  /** The log; default: JSON lines on stdout at the configured level. */
+  readonly log?: RuntimeLog;
+  /** The radio; default: the backend ble.backend names, without a pairing agent. */
+  readonly createCentral?: HubOptions['createCentral'];
+  /** Told of every reading appended (the demo's count of what the hub stored). */
+  readonly onAppended?: HubOptions['onAppended'];
+}
+
+/**
+ * The hub `rpm-gateway start` runs, built from a checked configuration: the one place the real world is
+ * plugged into a Hub, so the demo runs exactly the service's hub with only its radio and log swapped.
+ */
+export function createHub(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  parts: ServiceParts = {},
+): { hub: Hub; log: RuntimeLog } {
   const { config } = loaded;
-  const log = createLog({
-    level: config.log.level,
-    redact: config.log.redact,
-    base: { gatewayId: config.gateway.id },
-  });
+  const log =
+    parts.log ??
+    createLog({
+      level: config.log.level,
+      redact: config.log.redact,
+      base: { gatewayId: config.gateway.id },
+    });
   for (const warning of loaded.warnings) log.warn('config.warning', { detail: warning });
   const hub = new Hub({
     config,
@@ -36,13 +56,19 @@ export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): 
     pid: process.pid,
     // The hub's pairing agent answers only during an enrolment over the control socket (`rpm-gateway pair`
     // while the service runs), and only for the device being enrolled; every other pairing request is refused.
-    createCentral: (backend, hooks) => createCentral(backend, hooks),
+    createCentral: parts.createCentral ?? ((backend, hooks) => createCentral(backend, hooks)),
     timeProbe: systemTimeSyncProbe({ now: () => Date.now(), notBeforeMs: RELEASE_NOT_BEFORE }),
+    ...(parts.onAppended ? { onAppended: parts.onAppended } : {}),
   });
+  return { hub, log };
+}
+
+export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<number> {
+  const { hub, log } = createHub(loaded, env);
   const status = await runUntilSignalled({
     service: hub,
     signals: process,
-    deadlineMs: config.shutdown.deadlineMs,
+    deadlineMs: loaded.config.shutdown.deadlineMs,
     scheduler: realScheduler,
     log,
   });
@@ -50,7 +76,8 @@ export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): 
   return status;
 }
 
-function packageVersion(): string {
+/** This package's version, from the nearest package.json above this file. */
+export function packageVersion(): string {
   for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
     try {
       const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {

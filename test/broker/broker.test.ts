@@ -425,3 +425,38 @@ describe('revocation: the CA CRL, reloaded at the next connection', () => {
     }
   });
 });
+
+describe('suspend and resume: an outage as the demo makes one', () => {
+  it('drops every connection and refuses new ones; after resume, on the same port, a persistent session gets what was published while it was away', async () => {
+    const clinicId = 'clinic-test-outage';
+    const topic = `rpm/v1/${pki.gatewayId}/obs`;
+    const clinic = await mqtt.connectAsync(mqttOptions(clinicId, pki.pem.clinic, pki.pem.clinicKey));
+    await clinic.subscribeAsync(topic, { qos: 1 });
+    const gateway = await mqtt.connectAsync(mqttOptions(pki.gatewayId, pki.pem.gateway, pki.pem.gatewayKey));
+    const closed = Promise.all([clinic, gateway].map((c) => new Promise<void>((done) => c.once('close', () => done()))));
+    await broker.suspend();
+    await closed;
+    await expect(
+      mqtt.connectAsync(mqttOptions(pki.gatewayId, pki.pem.gateway, pki.pem.gatewayKey)),
+    ).rejects.toThrow(/ECONNREFUSED/);
+    clinic.end(true);
+    gateway.end(true);
+
+    expect((await broker.resume()).port).toBe(port);
+    const again = await mqtt.connectAsync(mqttOptions(pki.gatewayId, pki.pem.gateway, pki.pem.gatewayKey));
+    try {
+      await again.publishAsync(topic, 'while the clinic was away', { qos: 1 });
+    } finally {
+      await again.endAsync();
+    }
+    const back = mqtt.connect(mqttOptions(clinicId, pki.pem.clinic, pki.pem.clinicKey));
+    try {
+      const message = await new Promise<string>((done) =>
+        back.on('message', (_t, payload) => done(payload.toString())),
+      );
+      expect(message).toBe('while the clinic was away');
+    } finally {
+      await back.endAsync();
+    }
+  });
+});

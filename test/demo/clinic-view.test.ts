@@ -48,4 +48,26 @@ describe('the demo clinic view', () => {
       'clinic received 1 reading(s) (1 on the alert lane), 1 gap record(s), dropped 0 duplicate(s), rejected 1 message(s)',
     );
   });
+
+  it('marks stored and intermediate readings, and shows a glucose context by its meal', () => {
+    const lines: string[] = [];
+    const view = new ClinicView(
+      (line) => lines.push(line),
+      () => 'meter',
+    );
+    view.measurement('gw-demo-0001', { ...BP, stored: true, kind: 'intermediate' }, 'obs');
+    view.measurement(
+      'gw-demo-0001',
+      { ...BP, observations: [], kind: 'info', timeSource: 'gateway', details: { meal: 'fasting' } },
+      'obs',
+    );
+    view.measurement('gw-demo-0001', { ...BP, observations: [], kind: 'info', timeSource: 'gateway' }, 'obs');
+    expect(lines[0]).toMatch(/ {2}\[stored, intermediate, device time\]$/);
+    expect(lines[1]).toBe(
+      'clinic <- gw-demo-0001  meter            context: meal fasting  at 2026-12-05 07:30:00',
+    );
+    expect(lines[2]).toBe(
+      'clinic <- gw-demo-0001  meter            info (no values)  at 2026-12-05 07:30:00',
+    );
+  });
 });

@@ -1,0 +1,188 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../support/until.js';
+
+/**
+ * `rpm-gateway demo` (what `npm start` runs) as a user runs it: the built dist/ in a child process, the real
+ * path end to end (simulated radio, sessions, the encrypted store, signed batches over mutual TLS to the
+ * embedded broker, the verifying clinic receiver). The issue's acceptance command runs for 25 s; these runs
+ * are shorter, which is enough since every device reports within a few seconds (its stored records first).
+ */
+const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
+const KINDS = ['pulse oximeter', 'BP cuff', 'thermometer', 'scale', 'glucose meter'];
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rpm-demo-test-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+interface Run {
+  readonly child: ChildProcess;
+  readonly lines: string[];
+  stderr: string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+function demo(args: string[]): Run {
+  const child = spawn(process.execPath, [bin, 'demo', ...args], {
+    env: { PATH: process.env.PATH, HOME: root, TMPDIR: root },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const run: Run = {
+    child,
+    lines: [],
+    stderr: '',
+    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
+  };
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    run.lines.push(...parts);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    run.stderr += chunk.toString('utf8');
+  });
+  return run;
+}
+
+/** The clinic view's reading lines: "clinic <- <gateway>  <kind padded to 16> <values>  at <time>". */
+function readings(run: Run): { kind: string; values: string }[] {
+  return run.lines.flatMap((line) => {
+    const m = /^clinic <- \S+ {2}(.{16}) (.*) {2}at \d{4}-/.exec(line);
+    return m ? [{ kind: (m[1] as string).trim(), values: m[2] as string }] : [];
+  });
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+describe('rpm-gateway demo', () => {
+  it('runs the whole path for --duration, exits 0, and leaves no reading value or code in any file of the data dir', async () => {
+    const dataDir = join(root, 'kept');
+    const run = demo(['--duration', '12', '--data-dir', dataDir]);
+    const { code } = await run.exited;
+    expect(run.stderr).toBe('');
+    expect(code).toBe(0);
+
+    const received = readings(run);
+    expect(new Set(received.map((r) => r.kind))).toEqual(new Set(KINDS));
+    const summary = run.lines.find((l) => l.startsWith('demo: the clinic received')) ?? '';
+    expect(summary).toMatch(/from 5 of 5 devices/);
+    expect(summary).toMatch(new RegExp(`received ${received.length} reading`));
+
+    // The distinctive values the clinic printed: decimals such as the planted weight (81.35 kg, so 81.2 to
+    // 81.5), temperatures and BMI. Whole numbers (SpO2 97, 120 mmHg) are too common to look for in binary
+    // files; the codes stand for every reading in a structured form (the store's records carry them as text).
+    const values = new Set<string>();
+    for (const r of received)
+      for (const v of r.values.matchAll(/(?<![\w.])(\d+\.\d+)(?![\w.])/g)) values.add(v[1] as string);
+    expect([...values].some((v) => v.startsWith('81.'))).toBe(true);
+    expect(values.size).toBeGreaterThan(3);
+
+    const files = filesUnder(dataDir);
+    for (const expected of [
+      'gateway.yaml',
+      'outbox.db',
+      'audit.log',
+      join('logs', 'hub.log'),
+      join('pki', 'ca.crt'),
+    ]) {
+      expect(files).toContain(join(dataDir, expected));
+    }
+    expect(statSync(join(dataDir, 'logs', 'hub.log')).size).toBeGreaterThan(0);
+    for (const file of files) {
+      const text = readFileSync(file).toString('latin1');
+      expect(text.includes('MDC_'), `${file} holds an MDC code`).toBe(false);
+      for (const value of values) {
+        // Not inside a longer number, and not the seconds of a timestamp ("12:36:48.1"): a digit and ':' before.
+        const found = new RegExp(`(?<![\\d.]|\\d:)${value.replace('.', '\\.')}(?![\\d])`).test(text);
+        expect(found, `${file} holds the reading value ${value}`).toBe(false);
+      }
+    }
+    // The store is encrypted from its first page: no SQLite header (https://sqlite.org/fileformat.html 1.3).
+    expect(readFileSync(join(dataDir, 'outbox.db')).subarray(0, 16).toString('latin1')).not.toBe(
+      'SQLite format 3\0',
+    );
+
+    // A second run on the same folder reuses it: the same PKI, configuration and store; nothing enrolled again.
+    const ca = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
+    const again = demo(['--duration', '4', '--data-dir', dataDir]);
+    expect((await again.exited).code).toBe(0);
+    expect(again.lines.some((l) => l.startsWith('demo: enrolled'))).toBe(false);
+    expect(readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8')).toBe(ca);
+    expect(readings(again).length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('stops in order on SIGINT with exit status 0 and removes its temporary data directory', async () => {
+    const run = demo([]);
+    await until('a reading at the clinic', () => readings(run).length > 0, { timeoutMs: 20_000 });
+    const dataDir = /^ {2}data: +(\S+) \(temporary/.exec(
+      run.lines.find((l) => l.startsWith('  data:')) ?? '',
+    )?.[1];
+    expect(dataDir).toBeDefined();
+    expect(existsSync(dataDir as string)).toBe(true);
+    run.child.kill('SIGINT');
+    const { code, signal } = await run.exited;
+    expect(signal).toBeNull();
+    expect(code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.lines.some((l) => l.startsWith('demo: the clinic received'))).toBe(true);
+    expect(existsSync(dataDir as string)).toBe(false);
+  }, 40_000);
+
+  it('--scenario outage: the backlog kept during the outage reaches the clinic, each reading once', async () => {
+    const run = demo([
+      '--duration',
+      '25',
+      '--data-dir',
+      join(root, 'outage'),
+      '--scenario',
+      'outage',
+      '--outage-seconds',
+      '5',
+    ]);
+    const { code } = await run.exited;
+    expect(run.stderr).toBe('');
+    expect(code).toBe(0);
+    const text = run.lines.join('\n');
+    expect(text).toMatch(/demo: outage: the clinic's broker goes off the network for 5 s/);
+    const back =
+      /demo: the broker is back after \d+ s; (\d+) reading\(s\) kept during the outage now drain/.exec(text);
+    expect(back).not.toBeNull();
+    expect(Number(back?.[1])).toBeGreaterThan(0);
+    expect(text).toMatch(
+      new RegExp(
+        `demo: drained: all ${back?.[1]} reading\\(s\\) kept during the outage reached the clinic, each exactly once, in [\\d.]+ s; the clinic dropped \\d+ re-sent duplicate\\(s\\) by id`,
+      ),
+    );
+    expect(text).toMatch(/demo: the clinic received \d+ reading\(s\) from 5 of 5 devices/);
+  }, 60_000);
+
+  it('refuses a data directory that is not a demo one, and changes nothing in it', async () => {
+    const dataDir = join(root, 'someone-else');
+    mkdirSync(dataDir);
+    writeFileSync(join(dataDir, 'outbox.db'), 'not ours');
+    const run = demo(['--duration', '3', '--data-dir', dataDir]);
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    expect(run.stderr).toMatch(/\[DEMO_DATA_DIR_IN_USE\]/);
+    expect(readdirSync(dataDir)).toEqual(['outbox.db']);
+  }, 20_000);
+});
