@@ -433,7 +433,9 @@ describe('suspend and resume: an outage as the demo makes one', () => {
     const clinic = await mqtt.connectAsync(mqttOptions(clinicId, pki.pem.clinic, pki.pem.clinicKey));
     await clinic.subscribeAsync(topic, { qos: 1 });
     const gateway = await mqtt.connectAsync(mqttOptions(pki.gatewayId, pki.pem.gateway, pki.pem.gatewayKey));
-    const closed = Promise.all([clinic, gateway].map((c) => new Promise<void>((done) => c.once('close', () => done()))));
+    const closed = Promise.all(
+      [clinic, gateway].map((c) => new Promise<void>((done) => c.once('close', () => done()))),
+    );
     await broker.suspend();
     await closed;
     await expect(
