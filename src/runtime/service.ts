@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createCentral } from '../ble/backends.js';
+import type { SimScenario } from '../ble/sim/scenario.js';
 import type { LoadedConfig } from '../config/load.js';
 import { realScheduler } from '../util/scheduler.js';
 import { Hub } from './hub.js';
@@ -19,7 +20,16 @@ import { systemTimeSyncProbe } from './time-sync.js';
  */
 export const RELEASE_NOT_BEFORE = Date.UTC(2026, 0, 1);
 
-export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<number> {
+export interface ServiceExtras {
+  /** The simulated devices of the sim backend ($RPM_SIM_SCENARIO, src/ble/sim/scenario.ts). */
+  readonly simScenario?: SimScenario;
+}
+
+export async function runService(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  extras: ServiceExtras = {},
+): Promise<number> {
   const { config } = loaded;
   const log = createLog({
     level: config.log.level,
@@ -35,7 +45,11 @@ export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): 
     env,
     pid: process.pid,
     // The hub never pairs: a device asking for a passkey is not enrolled through `start` (sim answers its own).
-    createCentral: (backend) => createCentral(backend, { agent: false }),
+    createCentral: (backend) =>
+      createCentral(backend, {
+        agent: false,
+        ...(extras.simScenario ? { simScenario: extras.simScenario } : {}),
+      }),
     timeProbe: systemTimeSyncProbe({ now: () => Date.now(), notBeforeMs: RELEASE_NOT_BEFORE }),
   });
   const status = await runUntilSignalled({
