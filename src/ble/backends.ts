@@ -1,6 +1,7 @@
 import { normalizeAddress } from './address.js';
 import type { AgentOptions } from './bluez/agent.js';
 import type { CentralPort } from './central.js';
+import type { SimScenario } from './sim/scenario.js';
 
 /**
  * Picks a Central backend by name. `bluez` is the default on Linux; `noble` drives the adapter over a raw HCI
@@ -28,6 +29,8 @@ export interface CentralChoice {
   readonly agent?: AgentOptions | false;
   /** Passkey entry; overrides `agent.passkey` for bluez. Without it the sim answers with SIM_PASSKEY. */
   readonly passkey?: PasskeyPrompt;
+  /** sim only: which devices exist and what they hold (src/ble/sim/scenario.ts); default one per driver. */
+  readonly simScenario?: SimScenario;
 }
 
 export async function createCentral(name: BackendName, options: CentralChoice = {}): Promise<CentralPort> {
@@ -49,15 +52,17 @@ export async function createCentral(name: BackendName, options: CentralChoice = 
     }
     case 'sim': {
       const { SimCentral, SIMULATED_DRIVER_IDS, simulatedDevice } = await import('./sim/index.js');
+      const passkeyProvider = async (address: string) =>
+        String(passkey ? await passkey({ address: normalizeAddress(address) }) : SIM_PASSKEY).padStart(
+          6,
+          '0',
+        );
+      if (options.simScenario) {
+        const { scenarioCentral } = await import('./sim/scenario.js');
+        return scenarioCentral(options.simScenario, { passkeyProvider });
+      }
       const devices = SIMULATED_DRIVER_IDS.map((id, i) => simulatedDevice(id, { seed: i + 1 }));
-      return new SimCentral({
-        peripherals: devices.map((d) => d.peripheral),
-        passkeyProvider: async (address) =>
-          String(passkey ? await passkey({ address: normalizeAddress(address) }) : SIM_PASSKEY).padStart(
-            6,
-            '0',
-          ),
-      });
+      return new SimCentral({ peripherals: devices.map((d) => d.peripheral), passkeyProvider });
     }
   }
 }

@@ -1,3 +1,4 @@
+import { loadSimScenario, SIM_SCENARIO_VARIABLE, type SimScenario } from '../ble/sim/scenario.js';
 import { checkPaths } from '../config/check-paths.js';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
@@ -21,6 +22,8 @@ On SIGTERM or SIGINT: stops reading, commits what was read, publishes the offlin
 closes the store, within shutdown.deadline (exit status 0; 1 past the deadline). A second signal ends it at
 once (exit status 128 + the signal's number).
 
+With ble.backend sim, $RPM_SIM_SCENARIO may name a file of simulated devices (docs/configuration.md).
+
 Options:
 ${CONFIG_OPTIONS_HELP}
   -h, --help             show this help`;
@@ -39,7 +42,21 @@ export async function startCommand(argv: readonly string[], io: CommandIo): Prom
   }
   const loaded = loadOrReport('start', values, io, { creating: false });
   if (loaded === undefined) return EXIT_CONFIG;
-  return runService(loaded, io.env);
+  const scenarioFile = io.env[SIM_SCENARIO_VARIABLE];
+  if (scenarioFile === undefined || scenarioFile === '') return runService(loaded, io.env);
+  if (loaded.config.ble.backend !== 'sim') {
+    io.stderr.write(`rpm-gateway start: ${SIM_SCENARIO_VARIABLE} is set but ble.backend is not sim\n`);
+    return EXIT_CONFIG;
+  }
+  let simScenario: SimScenario;
+  try {
+    simScenario = loadSimScenario(scenarioFile);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    reportConfigError('start', error, io);
+    return EXIT_CONFIG;
+  }
+  return runService(loaded, io.env, { simScenario });
 }
 
 /**
@@ -62,17 +79,21 @@ export function loadOrReport(
     return loaded;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const issues = error.issues;
-    if (issues.length === 0) {
-      io.stderr.write(`rpm-gateway ${command}: ${error.message} [${error.code}]\n`);
-    } else {
-      const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-      io.stderr.write(
-        `rpm-gateway ${command}: the configuration has ${count}; nothing was started or created:\n${issues
-          .map((i) => `  ${formatIssue(i)}\n`)
-          .join('')}`,
-      );
-    }
+    reportConfigError(command, error, io);
     return undefined;
   }
+}
+
+function reportConfigError(command: string, error: ConfigError, io: CommandIo): void {
+  const issues = error.issues;
+  if (issues.length === 0) {
+    io.stderr.write(`rpm-gateway ${command}: ${error.message} [${error.code}]\n`);
+    return;
+  }
+  const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
+  io.stderr.write(
+    `rpm-gateway ${command}: the configuration has ${count}; nothing was started or created:\n${issues
+      .map((i) => `  ${formatIssue(i)}\n`)
+      .join('')}`,
+  );
 }

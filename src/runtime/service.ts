@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createCentral } from '../ble/backends.js';
+import type { SimScenario } from '../ble/sim/scenario.js';
 import type { LoadedConfig } from '../config/load.js';
 import { realScheduler } from '../util/scheduler.js';
 import { Hub, type HubOptions } from './hub.js';
@@ -27,6 +28,8 @@ export interface ServiceParts {
   readonly createCentral?: HubOptions['createCentral'];
   /** Told of every reading appended (the demo's count of what the hub stored). */
   readonly onAppended?: HubOptions['onAppended'];
+  /** The simulated devices of the sim backend ($RPM_SIM_SCENARIO, src/ble/sim/scenario.ts). */
+  readonly simScenario?: SimScenario;
 }
 
 /**
@@ -56,15 +59,25 @@ export function createHub(
     pid: process.pid,
     // The hub's pairing agent answers only during an enrolment over the control socket (`rpm-gateway pair`
     // while the service runs), and only for the device being enrolled; every other pairing request is refused.
-    createCentral: parts.createCentral ?? ((backend, hooks) => createCentral(backend, hooks)),
+    createCentral:
+      parts.createCentral ??
+      ((backend, hooks) =>
+        createCentral(backend, {
+          ...hooks,
+          ...(parts.simScenario ? { simScenario: parts.simScenario } : {}),
+        })),
     timeProbe: systemTimeSyncProbe({ now: () => Date.now(), notBeforeMs: RELEASE_NOT_BEFORE }),
     ...(parts.onAppended ? { onAppended: parts.onAppended } : {}),
   });
   return { hub, log };
 }
 
-export async function runService(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<number> {
-  const { hub, log } = createHub(loaded, env);
+export async function runService(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  parts: Pick<ServiceParts, 'simScenario'> = {},
+): Promise<number> {
+  const { hub, log } = createHub(loaded, env, parts);
   const status = await runUntilSignalled({
     service: hub,
     signals: process,

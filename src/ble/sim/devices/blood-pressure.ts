@@ -62,8 +62,8 @@ export const bloodPressureCuff: DeviceModel = (c) => {
       }
       sendOrStore(p, '2a35', encode(t));
     },
-    preload: (count, everyMs = 6 * 3_600_000) => {
-      for (const t of pastTimes(c.scheduler.now(), count, everyMs)) p.storeRecord('2a35', encode(t));
+    preload: (count, everyMs = 6 * 3_600_000, endingAt = c.scheduler.now()) => {
+      for (const t of pastTimes(endingAt, count, everyMs)) p.storeRecord('2a35', encode(t));
     },
   };
 };

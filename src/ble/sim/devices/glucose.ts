@@ -67,8 +67,8 @@ export const glucoseMeter: DeviceModel = (c) => {
       sequenceNumber = 1;
     },
     measure: () => record(c.scheduler.now()),
-    preload: (count, everyMs = 4 * 3_600_000) => {
-      for (const t of pastTimes(c.scheduler.now(), count, everyMs)) record(t);
+    preload: (count, everyMs = 4 * 3_600_000, endingAt = c.scheduler.now()) => {
+      for (const t of pastTimes(endingAt, count, everyMs)) record(t);
     },
   };
 };

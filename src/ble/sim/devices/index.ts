@@ -38,6 +38,6 @@ export function simulatedDevice(driverId: string, options: SimulatedDeviceOption
   if (!isSimulatedDriverId(driverId)) throw new RangeError(`no device model for driver ${driverId}`);
   const context = new ModelContext(driverId, options);
   const device = MODELS[driverId](context);
-  if (options.preload) device.preload(options.preload, options.preloadEveryMs);
+  if (options.preload) device.preload(options.preload, options.preloadEveryMs, options.preloadEndingAt);
   return device;
 }

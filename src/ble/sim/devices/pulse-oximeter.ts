@@ -83,8 +83,8 @@ export const pulseOximeter: DeviceModel = (c) => {
       cardio.advance(30_000); // a spot-check takes about half a minute on the finger
       sendOrStore(p, '2a5e', spotCheck(c.scheduler.now()));
     },
-    preload: (count, everyMs = 8 * 3_600_000) => {
-      for (const t of pastTimes(c.scheduler.now(), count, everyMs)) {
+    preload: (count, everyMs = 8 * 3_600_000, endingAt = c.scheduler.now()) => {
+      for (const t of pastTimes(endingAt, count, everyMs)) {
         cardio.advance(30_000);
         p.storeRecord('2a5e', spotCheck(t));
       }

@@ -51,8 +51,8 @@ export const thermometer: DeviceModel = (c) => {
       }
       sendOrStore(p, '2a1c', encode(t, final));
     },
-    preload: (count, everyMs = 12 * 3_600_000) => {
-      for (const t of pastTimes(c.scheduler.now(), count, everyMs)) p.storeRecord('2a1c', encode(t));
+    preload: (count, everyMs = 12 * 3_600_000, endingAt = c.scheduler.now()) => {
+      for (const t of pastTimes(endingAt, count, everyMs)) p.storeRecord('2a1c', encode(t));
     },
   };
 };

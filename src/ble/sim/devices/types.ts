@@ -48,6 +48,12 @@ export interface SimulatedDeviceOptions {
   readonly preload?: number;
   readonly preloadEveryMs?: number;
   /**
+   * When the preloaded history ends (epoch ms; default: now). A device whose memory outlives the process that
+   * simulates it (a hub restarted while the meter keeps its records) is re-created with the same seed and the
+   * same end: it then holds the same records, byte for byte, so they keep their stable ids.
+   */
+  readonly preloadEndingAt?: number;
+  /**
    * BerryMed only: notifications are 20-byte slices of the UART stream that do not start on a frame (each
    * carries a 3-byte tail, three frames and a 2-byte head), as some firmware sends them. Default: aligned.
    */
@@ -88,8 +94,8 @@ export interface SimulatedDevice {
    * their next frame at once.
    */
   measure(): void;
-  /** Adds `count` historic measurements `everyMs` apart, ending now, to the device memory. */
-  preload(count: number, everyMs?: number): void;
+  /** Adds `count` historic measurements `everyMs` apart, the last `everyMs` before `endingAt` (default now). */
+  preload(count: number, everyMs?: number, endingAt?: number): void;
   /** Glucose only: the meter's record store. */
   readonly racp?: RacpServer;
   /**

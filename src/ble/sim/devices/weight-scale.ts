@@ -48,8 +48,8 @@ export const weightScale: DeviceModel = (c) => {
     measurement: { service: '181d', characteristic: '2a9d' },
     streams: false,
     measure: () => sendOrStore(p, '2a9d', encode(c.scheduler.now())),
-    preload: (count, everyMs = 24 * 3_600_000) => {
-      for (const t of pastTimes(c.scheduler.now(), count, everyMs)) p.storeRecord('2a9d', encode(t));
+    preload: (count, everyMs = 24 * 3_600_000, endingAt = c.scheduler.now()) => {
+      for (const t of pastTimes(endingAt, count, everyMs)) p.storeRecord('2a9d', encode(t));
     },
   };
 };
