@@ -10,6 +10,7 @@ import { backoffCeiling } from '../util/backoff.js';
 import type { Scheduler } from '../util/scheduler.js';
 import { type ClockHandling, DeviceClock, deviceTimeToEpoch, type OffsetEstimate } from './clock-sync.js';
 import { checkServices, describeVerdict, type ServicesVerdict, samePresence } from './gatt-check.js';
+import { GLUCOSE_CONTEXT, GLUCOSE_MEASUREMENT, GlucoseContextPairing } from './glucose-context.js';
 import {
   type DeviceState,
   KeepAlives,
@@ -102,7 +103,6 @@ export interface SessionOptions {
 const CURRENT_TIME_SERVICE = '1805';
 const CURRENT_TIME = '2a2b';
 const RACP = '2a52';
-const GLUCOSE_CONTEXT = '2a34';
 const PRESENCE_MIN_GAP_MS = 1_000;
 
 /**
@@ -162,6 +162,8 @@ export class DeviceSession {
   private download: RacpDownload | undefined;
   /** The last record of a "report all" so far, held back until the next one or the request's end (racp-download.ts). */
   private held: SessionReading[] = [];
+  /** Gives a glucose context its measurement's device time (glucose-context.ts); one connection's worth. */
+  private readonly contexts = new GlucoseContextPairing();
   /** Ends the current wait for the device's advertisement (presence), if any. */
   private presenceWait: AbortController | undefined;
   /** Advertisement-woken attempts in a row; the gap before the next such wake doubles with each. */
@@ -314,6 +316,7 @@ export class DeviceSession {
     const present = presentCharacteristics(services);
     this.clock.newConnection();
     this.replay.reset();
+    this.contexts.forget();
     this.replayedNothing = false;
     this.measuringNow = false;
     // Reads first, so that decoders of notifications see them (ctx.deviceState); the Current Time read here,
@@ -418,6 +421,8 @@ export class DeviceSession {
       readings = spec.decode(payload, { characteristic: uuid, deviceState });
     } catch (error) {
       if (error instanceof DecodeError) this.options.onDecodeError?.(uuid, error);
+      // A context after a measurement that could not be decoded must not take an older measurement's time.
+      if (uuid === GLUCOSE_MEASUREMENT) this.contexts.forget();
       return;
     }
     this.options.radio?.activity();
@@ -438,7 +443,11 @@ export class DeviceSession {
     const utcOffset = this.options.utcOffsetMinutes();
     const fromReport = this.storedPhase.racpReport && RACP_SERVED.has(uuid);
     if (fromReport) this.storedPhase.reportAlive();
-    for (const reading of readings) {
+    for (const decoded of readings) {
+      // A context takes its measurement's device time, so a re-sent one gets the same id (glucose-context.ts).
+      if (uuid === GLUCOSE_MEASUREMENT) this.contexts.noteMeasurement(decoded);
+      const { reading, paired } =
+        uuid === GLUCOSE_CONTEXT ? this.contexts.pair(decoded) : { reading: decoded, paired: false };
       let racpProgress: RacpResumePoint | undefined;
       if (fromReport && this.download) {
         const verdict = this.admitRecord(uuid, reading, payload);
@@ -457,7 +466,8 @@ export class DeviceSession {
           utcOffset,
           receivedAt,
           stored,
-          reading.kind !== 'info',
+          // A paired context's time is its measurement's, already counted: not a second clock sample.
+          reading.kind !== 'info' && !paired,
         );
         time = corrected.time;
         timeSource = corrected.source;

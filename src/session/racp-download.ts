@@ -80,10 +80,11 @@ type Phase = 'window' | 'window-after-wrap' | 'all' | 'done';
  *   only when the meter ends it with "success" does it move, to the newest record delivered (RFC 1982 serial
  *   number arithmetic: the one no other record of the download is after). The session holds back the
  *   report's last record until then to carry it (`holdsBack`, `settled`).
- *   Residual: an interrupted "report all" (a device's first download, a meter reset) sends its records again;
- *   the measurements keep their stable ids and the outbox and the clinic drop them, but a Glucose Measurement
- *   Context carries no time, its id is random, and the context of a record delivered before the cut is
- *   stored a second time. The measurements, and so the readings, are never doubled nor lost.
+ *   An interrupted "report all" (a device's first download, a meter reset) sends its records again: the
+ *   measurements keep their stable ids, and so do their contexts, which the session gives their measurement's
+ *   device time (glucose-context.ts); the outbox and the clinic drop both. Only a context the meter sends
+ *   without its measurement just before it (never seen from a GLS server that follows the flag) has no time,
+ *   a random id, and would be stored again.
  */
 export class RacpDownload {
   private phase: Phase;

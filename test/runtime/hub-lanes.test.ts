@@ -369,8 +369,13 @@ describe('RACP resume through the hub', () => {
     const [meterId] = (await enrol(config, [
       { address: meter.peripheral.address, driverId: 'sig/glucose', category: 'glucose-meter', bonded: true },
     ])) as [string];
-    const records = (appended: readonly Appended[]) =>
-      appended.filter((a) => a.measurement.deviceId === meterId && a.measurement.characteristic === '2a18');
+    const of = (characteristic: string) => (appended: readonly Appended[]) =>
+      appended.filter(
+        (a) => a.measurement.deviceId === meterId && a.measurement.characteristic === characteristic,
+      );
+    const records = of('2a18');
+    // Each record's Glucose Measurement Context, which takes its measurement's device time (stable id).
+    const contexts = of('2a34');
 
     const first = virtualRun(virtual, config, [meter]);
     await started(first.hub);
@@ -391,7 +396,8 @@ describe('RACP resume through the hub', () => {
       for (
         let t = 0;
         t < 120_000 &&
-        records([...first.appended, ...second.appended]).filter((a) => a.result === 'stored').length < 40;
+        (records([...first.appended, ...second.appended]).filter((a) => a.result === 'stored').length < 40 ||
+          contexts([...first.appended, ...second.appended]).filter((a) => a.result === 'stored').length < 40);
         t += 100
       ) {
         await virtual.advanceAsync(100);
@@ -414,6 +420,21 @@ describe('RACP resume through the hub', () => {
     );
     const expected = Array.from({ length: 40 }, (_, i) => i + 1);
     expect([...atClinic].sort((a, b) => a - b)).toEqual(expected);
+    // The contexts too: those the cut download had delivered came again and were dropped by id; 1..40 once.
+    const contextsBefore = contexts(first.appended).length;
+    expect(contextsBefore).toBeGreaterThanOrEqual(10);
+    expect(contexts(second.appended).filter((a) => a.result === 'duplicate').length).toBe(contextsBefore);
+    const allContexts = contexts([...first.appended, ...second.appended]);
+    for (const c of allContexts) {
+      const measurement = all.find(
+        (a) => a.measurement.details.sequenceNumber === c.measurement.details.sequenceNumber,
+      );
+      expect(c.measurement.deviceTime).toBe(measurement?.measurement.deviceTime);
+    }
+    const contextsAtClinic = (await delivered(allContexts, [meterId])).map(
+      (r) => r.measurement.details.sequenceNumber as number,
+    );
+    expect([...contextsAtClinic].sort((a, b) => a - b)).toEqual(expected);
 
     // The completed download left the resume point at 40 in the store: the next hub asks for what follows it.
     for (let i = 0; i < 3; i++) {

@@ -105,7 +105,8 @@ function named(table: readonly (string | undefined)[], value: number): string {
 /**
  * 0x2A34 -> the context of the measurement with the same sequence number: HbA1c as an observation (MDC_CONC_HBA1C
  * in %), everything else in details (carbohydrate in grams, medication in mg or mL, exercise, meal, tester,
- * health). No time: the context takes the paired measurement's time.
+ * health). No time here: the session gives it the device time of the measurement it follows, with the same
+ * sequence number (src/session/glucose-context.ts), so its id is stable like the measurement's.
  */
 export const glucoseMeasurementContextDecoder: Decoder = (bytes) => {
   const c = decodeGlucoseMeasurementContext(bytes);
