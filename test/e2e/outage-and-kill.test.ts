@@ -110,6 +110,7 @@ function meter(o: { preload: number; end: number; first: number; seed?: number }
     preloadEveryMs: HOUR,
     preloadEndingAt: iso(o.end),
     firstSequenceNumber: o.first,
+    bonded: true, // enrolled with a bond (below), which the meter keeps across the hub's restarts
   };
 }
 

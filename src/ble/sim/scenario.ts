@@ -47,6 +47,12 @@ const deviceEntry = z.strictObject({
   preloadEveryMs: z.number().int().min(1).optional(),
   preloadEndingAt: instant.optional(),
   firstSequenceNumber: z.number().int().min(0).max(0xffff).optional(),
+  /**
+   * The device already holds a bond with this adapter, as a real device and BlueZ keep theirs across a restart
+   * of the hub (the simulated ones live only as long as the process). Without it a device that needs a bond
+   * asks to pair again, and the hub, which answers pairing requests only during an enrolment, refuses.
+   */
+  bonded: z.boolean().optional(),
 });
 
 export const simScenarioSchema = z.strictObject({
@@ -107,9 +113,13 @@ export function scenarioCentral(
       ...(d.firstSequenceNumber === undefined ? {} : { firstSequenceNumber: d.firstSequenceNumber }),
     }),
   );
-  return new SimCentral({
+  const central = new SimCentral({
     peripherals: devices.map((d) => d.peripheral),
     ...(scenario.maxConnections === undefined ? {} : { maxConnections: scenario.maxConnections }),
     ...(options.passkeyProvider ? { passkeyProvider: options.passkeyProvider } : {}),
   });
+  scenario.devices.forEach((d, i) => {
+    if (d.bonded) devices[i]?.peripheral.addBond(central.id);
+  });
+  return central;
 }
