@@ -10,6 +10,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'devices/**/*.test.ts'],
     pool: 'forks',
-    testTimeout: 20_000,
+    // Generous: many tests start real processes (the CLI, a hub, Mosquitto, OpenSSL), each a few seconds on a
+    // busy 2-core machine. A timeout only catches a hang; no test relies on one to pass.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });

@@ -92,5 +92,7 @@ describe('the control socket and users', () => {
       const status = await run(undefined, ['status', '--json', '--runtime-dir', runtimeDir]);
       expect(JSON.parse(status.stdout)).toMatchObject({ store: { path: join(dataDir, 'outbox.db') } });
     },
+    // Eight commands, each a fresh Node process: on a busy 2-core machine a few seconds each.
+    120_000,
   );
 });
