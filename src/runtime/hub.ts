@@ -359,16 +359,11 @@ export class Hub implements ControlledHub {
     };
   }
 
-  /** The devices with a session now, by id (test/runtime/hub.test.ts reads its size after a forget). */
-  private get entries(): ReadonlyMap<string, EnrolledDevice> {
-    return this.sessions.supervised();
-  }
-
   /** The hub's own snapshot, from which status, metrics and the patient page are made (hub-view.ts). */
   private view(): HubView {
     const { config, scheduler } = this.options;
     const open = this.store?.isOpen === true ? this.store : undefined;
-    const enrolled = open ? open.devices.list() : [...this.entries.values()];
+    const enrolled = open ? open.devices.list() : [...this.sessions.supervised().values()];
     return {
       running: this.state === 'running',
       gatewayId: config.gateway.id,

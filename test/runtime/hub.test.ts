@@ -228,9 +228,10 @@ describe('Hub', () => {
     hubs.push(hub);
     await hub.start();
     expect(hub.status().devices).toEqual([]);
-    // The control socket will do this through the running hub; here the test reaches the store the same way.
-    const store = (hub as unknown as { store: Store }).store;
-    const { device } = store.devices.enrol({
+    // As the control socket does it: through the running hub's own registry.
+    const registry = hub.parts()?.registry;
+    if (!registry) throw new Error('the hub runs, so its parts are there');
+    const { device } = registry.enrol({
       address: oximeter.peripheral.address,
       driverId: 'sig/pulse-oximeter',
       category: 'pulse-oximeter',
@@ -239,11 +240,12 @@ describe('Hub', () => {
     await hub.deviceEnrolled(device.id);
     const from = () => clinic.received.filter((r) => r.measurement.deviceId === device.id);
     await until('readings of the new device', () => from().length >= 2, { timeoutMs: 15_000 });
-    store.devices.forget(device.id);
+    registry.forget(device.id);
     await hub.deviceForgotten(device.id);
     expect(hub.status().devices).toEqual([]);
-    expect((hub as unknown as { entries: Map<string, unknown> }).entries.size).toBe(0);
-    expect(capture.events.some((e) => e.event === 'device.session-stopped')).toBe(true);
+    expect(capture.events.some((e) => e.event === 'device.session-stopped' && e.deviceId === device.id)).toBe(
+      true,
+    );
   });
 
   it('refuses to start on a data directory without a store, and creates none', async () => {
