@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { GatewayError, UsageError } from '../errors.js';
+import { packageVersion } from '../util/package-version.js';
 import { CERTS_HELP, certsCommand } from './certs.js';
 import { CONFIG_HELP, configCommand } from './config.js';
 import { DECODE_HELP, decodeCommand } from './decode.js';
@@ -74,22 +74,6 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
 };
 
-/** The package version, from the nearest package.json above this file (src/cli or dist/src/cli). */
-function version(): string {
-  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'rpm-gateway' && pkg.version) return pkg.version;
-    } catch {
-      // not here; look one folder up
-    }
-  }
-  return 'unknown';
-}
-
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
@@ -116,7 +100,7 @@ export async function main(argv: readonly string[], io: CommandIo = processIo())
     return 0;
   }
   if (name === '-v' || name === '--version') {
-    io.stdout.write(`${version()}\n`);
+    io.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   const command = COMMANDS[name];

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { createCentral } from '../ble/backends.js';
 import type { SimScenario } from '../ble/sim/scenario.js';
 import type { LoadedConfig } from '../config/load.js';
+import { packageVersion } from '../util/package-version.js';
 import { realScheduler } from '../util/scheduler.js';
 import { Hub, type HubOptions } from './hub.js';
 import { runUntilSignalled } from './lifecycle.js';
@@ -87,20 +87,4 @@ export async function runService(
   });
   log.flush();
   return status;
-}
-
-/** This package's version, from the nearest package.json above this file. */
-export function packageVersion(): string {
-  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'rpm-gateway' && pkg.version) return pkg.version;
-    } catch {
-      // not here; one folder up
-    }
-  }
-  return 'unknown';
 }
