@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/until.js';
 
 /**
@@ -12,7 +13,7 @@ import { until } from '../support/until.js';
  * embedded broker, the verifying clinic receiver). The issue's acceptance command runs for 25 s; these runs
  * are shorter, which is enough since every device reports within a few seconds (its stored records first).
  */
-const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
+const _bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
 const KINDS = ['pulse oximeter', 'BP cuff', 'thermometer', 'scale', 'glucose meter'];
 
 let root: string;
@@ -23,38 +24,15 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  stderr: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Run = CliProcess;
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
 });
 
 function demo(args: string[]): Run {
-  const child = spawn(process.execPath, [bin, 'demo', ...args], {
-    env: { PATH: process.env.PATH, HOME: root, TMPDIR: root },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const run: Run = {
-    child,
-    lines: [],
-    stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
-  };
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString('utf8')).split('\n');
-    partial = parts.pop() ?? '';
-    run.lines.push(...parts);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    run.stderr += chunk.toString('utf8');
-  });
+  const run = spawnCli(['demo', ...args], { PATH: process.env.PATH, HOME: root, TMPDIR: root });
+  children.push(run.child);
   return run;
 }
 

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.j
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Store } from '../../src/store/store.js';
 import { configOf, KEY_VARIABLE, STORE_KEY, writeConfig } from '../runtime/hub-rig.js';
+import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/until.js';
 
 /**
@@ -46,7 +46,7 @@ import { until } from '../support/until.js';
  * delivered to the clinic, each stored record exactly once (by its own device time: no hole, no second copy
  * under another id), and the store holds nothing left to send.
  */
-const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
+const _bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
 const HOUR = 3_600_000;
 const OUTAGE_MS = 60_000;
 // Stored records are in the past: two days ago, on the hour.
@@ -146,12 +146,8 @@ async function startBroker(): Promise<void> {
   broker = b;
 }
 
-interface Run {
+interface Run extends CliProcess {
   readonly name: string;
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  stderr: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 const runs: Run[] = [];
 
@@ -162,23 +158,7 @@ function spawnHub(name: string, args: string[], scenario?: object): Run {
     writeFileSync(file, JSON.stringify(scenario));
     env.RPM_SIM_SCENARIO = file;
   }
-  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const run: Run = {
-    name,
-    child,
-    lines: [],
-    stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
-  };
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString('utf8')).split('\n');
-    partial = parts.pop() ?? '';
-    run.lines.push(...parts.filter((l) => l.length > 0));
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    run.stderr += chunk.toString('utf8');
-  });
+  const run: Run = Object.assign(spawnCli(args, env), { name });
   runs.push(run);
   return run;
 }

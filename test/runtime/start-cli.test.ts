@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EnvKeyProvider } from '../../src/store/keys.js';
 import { Store } from '../../src/store/store.js';
+import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/until.js';
 import { type Clinic, configOf, KEY_VARIABLE, STORE_KEY, startClinic, writeConfig } from './hub-rig.js';
 
@@ -14,7 +15,7 @@ import { type Clinic, configOf, KEY_VARIABLE, STORE_KEY, startClinic, writeConfi
  * `rpm-gateway start` as the service runs it: a real child process (the built dist/), the simulated radio, the
  * embedded broker over mutual TLS, signals from outside.
  */
-const bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
+const _bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
 const OXIMETER = 'D0:5E:00:00:00:01'; // the sim backend's devices (src/ble/sim/devices/model-context.ts)
 const STRAP = 'D0:5E:00:00:00:06';
 
@@ -29,38 +30,15 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  stderr: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Run = CliProcess;
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
 });
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { PATH: process.env.PATH, HOME: root, [KEY_VARIABLE]: STORE_KEY, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const result: Run = {
-    child,
-    lines: [],
-    stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
-  };
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString('utf8')).split('\n');
-    partial = parts.pop() ?? '';
-    result.lines.push(...parts.filter((l) => l.length > 0));
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    result.stderr += chunk.toString('utf8');
-  });
+  const result = spawnCli(args, { PATH: process.env.PATH, HOME: root, [KEY_VARIABLE]: STORE_KEY, ...env });
+  children.push(result.child);
   return result;
 }
 
