@@ -41,6 +41,9 @@ export interface OpenOptions {
   readonly now: () => number;
 }
 
+/** The SQLite page cache limit, KiB (a negative cache_size is in KiB: the pragma documentation). */
+export const PAGE_CACHE_KIB = 2000;
+
 const KEY_CHECK_LABEL = 'rpm-gateway store key check v1';
 
 export function keyCheckOf(key: Uint8Array): string {
@@ -117,6 +120,13 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
     // Freed pages (acknowledged readings) are overwritten with zeros, so nothing lingers in free pages.
     db.pragma('secure_delete = ON');
     db.pragma('foreign_keys = ON');
+    // The page cache is part of the hub's resident memory, and it fills up to its limit as the outbox churns
+    // (a backlog drain touches every page; live appends and deletes reach new pages slowly, which shows as RSS
+    // growing for minutes). better-sqlite3 builds SQLite with SQLITE_DEFAULT_CACHE_SIZE=-16000, a 16 MB cache
+    // (deps/defines.gypi of better-sqlite3-multiple-ciphers); the outbox reads in append order and deletes by
+    // key, so SQLite's own suggested default, 2000 KiB (https://www.sqlite.org/pragma.html#pragma_cache_size),
+    // is plenty and caps this memory low.
+    db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     db.exec('BEGIN IMMEDIATE; COMMIT'); // take the exclusive lock now, not at the first append
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') {
