@@ -22,7 +22,8 @@
  *    all, the hub's peak RSS (sampled every second), and its CPU per reading while draining.
  *
  * Options: --minutes N (default 5), --devices N (default 8), --backlog N (default 1,000,000), --quick (1 minute,
- * 100,000: a smoke run), --only live|backlog (one part). NODE_OPTIONS passes through to the hub, for profiling.
+ * 100,000: a smoke run), --only live|backlog (one part). The hub runs with the systemd unit's NODE_OPTIONS (its
+ * heap bounds); a NODE_OPTIONS given to the benchmark replaces them, for profiling.
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ import { EnvKeyProvider } from '../src/store/keys.js';
 import { Store } from '../src/store/store.js';
 import { benchDevices } from './support/bench-devices.js';
 import { spo2Measurement } from './support/measurements.js';
+import { unitNodeOptions } from './support/unit-node-options.js';
 
 const { values } = parseArgs({
   options: {
@@ -160,8 +162,9 @@ function writeConfig(dir: string, pki: DevelopmentPki, port: number): string {
 }
 
 function hubEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  // NODE_OPTIONS passes through, so a hub can be profiled (e.g. --heapsnapshot-signal) under the same load.
-  const nodeOptions = process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {};
+  // The hub runs with the unit's NODE_OPTIONS (its heap bounds), as on a Pi; a NODE_OPTIONS given to the
+  // benchmark replaces them, so a hub can be profiled (e.g. --heapsnapshot-signal) under the same load.
+  const nodeOptions = { NODE_OPTIONS: process.env.NODE_OPTIONS ?? unitNodeOptions() };
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,

@@ -67,6 +67,10 @@ describe('config/systemd/rpm-gateway.service', () => {
     expect(value('RestartPreventExitStatus')).toBe('2');
   });
 
+  it('bounds the V8 heap, as the benchmark measures it (a Pi Zero 2 W has 512 MB for everything)', () => {
+    expect(unit).toMatch(/^Environment="NODE_OPTIONS=--max-old-space-size=128 --max-semi-space-size=4"$/m);
+  });
+
   it('gives the hub its control socket directory, 0700, where paths.runtimeDir defaults to', () => {
     // systemd.exec(5) RuntimeDirectory=: /run/rpm-gateway, owned by the service user, removed at stop.
     expect(value('RuntimeDirectory')).toBe('rpm-gateway');
