@@ -37,6 +37,7 @@ import { EnvKeyProvider } from '../src/store/keys.js';
 import { Store } from '../src/store/store.js';
 import { benchDevices } from './support/bench-devices.js';
 import { spo2Measurement } from './support/measurements.js';
+import { printTable } from './support/table.js';
 import { unitNodeOptions } from './support/unit-node-options.js';
 
 const { values } = parseArgs({
@@ -228,19 +229,6 @@ function slopePerMinute(points: readonly Sample[]): number {
     den += ((xs[i] as number) - mx) ** 2;
   }
   return num / den;
-}
-
-function printTable(table: string[][]): void {
-  const widths = (table[0] as string[]).map((_, c) => Math.max(...table.map((row) => (row[c] ?? '').length)));
-  for (const [i, row] of table.entries()) {
-    console.log(
-      row
-        .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] as number) : cell.padStart(widths[c] as number)))
-        .join('  ')
-        .trimEnd(),
-    );
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
 }
 
 const mb = (bytes: number) => (bytes / MB).toFixed(1);

@@ -79,6 +79,7 @@ import { Uplink, type UplinkCodec, type UplinkEvent } from '../src/uplink/uplink
 import { decodeBatch, gatewayTopics, verifyEnvelope } from '../src/wire/index.js';
 import { spo2Measurement } from './support/measurements.js';
 import { freePort, mosquittoAvailable } from './support/mosquitto.js';
+import { printTable } from './support/table.js';
 
 const { values } = parseArgs({
   options: {
@@ -806,19 +807,6 @@ function summary(list: readonly number[]) {
     p99: percentile(sorted, 0.99),
     max: sorted.at(-1) ?? Number.NaN,
   };
-}
-
-function printTable(table: string[][]): void {
-  const widths = (table[0] as string[]).map((_, c) => Math.max(...table.map((row) => (row[c] ?? '').length)));
-  for (const [i, row] of table.entries()) {
-    console.log(
-      row
-        .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] as number) : cell.padStart(widths[c] as number)))
-        .join('  ')
-        .trimEnd(),
-    );
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
 }
 
 const ms = (value: number) => value.toFixed(2);
