@@ -7,7 +7,7 @@
 #
 # It downloads nothing itself but the npm packages the release pins (npm-shrinkwrap.json) and, if make, g++
 # or python3 are missing, Debian's build-essential and python3: the native modules compile at install.
-# Node.js 20.11 or later must be installed first (Bookworm's apt has Node 18; docs/raspberry-pi.md says where
+# Node.js 20.19 or later must be installed first (Bookworm's apt has Node 18; docs/raspberry-pi.md says where
 # to get 20).
 set -euo pipefail
 

@@ -121,7 +121,12 @@ describe('install-pi.sh --dry-run on a fresh host', () => {
     // The package's allowScripts, minus what only development installs (better-sqlite3, cbor-extract) and
     // what it denies (usb, usocket, noble's own script).
     expect(run.commands[rebuild]?.split('--foreground-scripts ')[1]?.split(' ').sort()).toEqual(
-      ['@abandonware/bluetooth-hci-socket', 'better-sqlite3-multiple-ciphers', 'unix-dgram'].sort(),
+      [
+        '@abandonware/bluetooth-hci-socket',
+        'better-sqlite3-multiple-ciphers',
+        'classic-level',
+        'unix-dgram',
+      ].sort(),
     );
     const swap = indexOf(run, new RegExp(`^mv -T ${d}/opt/\\.rpm-gateway\\.new ${d}/opt/rpm-gateway$`));
     const link = indexOf(
@@ -235,11 +240,11 @@ describe('install-pi.sh refuses what it cannot do', () => {
   it('stops before changing anything when node is older than the release needs, and says where to get 20', () => {
     const run = install([], { STUB_NODE_VERSION: '18.19.0' });
     expect(run.status).toBe(1);
-    expect(run.stderr).toMatch(/Node\.js 18\.19\.0; rpm-gateway \d+\.\d+\.\d+ needs 20\.11 or later/);
+    expect(run.stderr).toMatch(/Node\.js 18\.19\.0; rpm-gateway \d+\.\d+\.\d+ needs 20\.19 or later/);
     expect(run.stderr).toMatch(/NodeSource or nodejs\.org/);
     expect(run.commands).toEqual([]);
-    expect(install([], { STUB_NODE_VERSION: '20.11.0' }).status).toBe(0);
-    expect(install([], { STUB_NODE_VERSION: '20.10.9' }).status).toBe(1);
+    expect(install([], { STUB_NODE_VERSION: '20.19.0' }).status).toBe(0);
+    expect(install([], { STUB_NODE_VERSION: '20.18.9' }).status).toBe(1);
     expect(install([], { STUB_NODE_VERSION: '22.0.0' }).status).toBe(0);
   });
 
