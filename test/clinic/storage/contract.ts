@@ -686,6 +686,9 @@ export function clinicStoreContract(name: string, open: ContractFactory): void {
             error: 'late',
           },
         ]);
+        await store.completeExports([
+          { measurementId: ok.measurement.id, outcome: 'skipped', at: now + 3 * HOUR, why: 'late' },
+        ]);
         expect(await store.exportCounts()).toEqual({ pending: 0, exported: 2, skipped: 1, failing: 0 });
         expect(await store.leaseExports(10, now + 30 * DAY, LEASE)).toEqual([]);
       });
