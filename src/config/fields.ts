@@ -42,6 +42,7 @@ export interface IssueParams {
 export const INLINE: IssueParams = { configCode: 'CONFIG_INLINE_SECRET' };
 export const UNKNOWN: IssueParams = { configCode: 'CONFIG_UNKNOWN_KEY' };
 export const MISSING: IssueParams = { configCode: 'CONFIG_MISSING_KEY' };
+export const INCOMPATIBLE: IssueParams = { configCode: 'CONFIG_INCOMPATIBLE' };
 
 /**
  * Text that is a secret rather than the name of one: PEM (RFC 7468 section 2: "-----BEGIN"), a store key
