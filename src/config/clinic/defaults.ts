@@ -143,7 +143,10 @@ function localBroker(tree: DerivedDefaults): RawTree | undefined {
   if (tree.get(['broker']) === undefined) return undefined;
   const host = tree.get(['broker', 'host']);
   const port = tree.get(['broker', 'port']);
-  if (typeof host !== 'string' || typeof port !== 'number') return undefined;
+  // A broker setting that is wrong is reported as such; a default made from it would only repeat it.
+  if (typeof host !== 'string' || !Number.isInteger(port) || (port as number) < 1 || (port as number) > 65_535) {
+    return undefined;
+  }
   if (isLoopback(host) || host === '0.0.0.0' || host === '::') {
     const loopback = host === '::1' || host === '::' ? '[::1]' : '127.0.0.1';
     return { url: `mqtts://${loopback}:${port}`, servername: 'localhost' };

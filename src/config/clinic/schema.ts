@@ -27,14 +27,13 @@ export const clinicConfigSchema = z
     fhir: fhirSection,
     log: logSection,
   })
+  // Client ids against the clinic's name (the broker's rule, src/broker/acl.ts): each checked whenever the
+  // sections it reads are valid, so a mistake elsewhere does not hide it.
   .check(
-    // Client ids against the clinic's name: checked whenever the sections they come from are valid, so a
-    // mistake elsewhere does not hide this one.
     z.superRefine(
       (config, ctx) => {
-        const name = config.clinic.name;
         config.broker?.durableSubscribers.forEach((subscriber, i) => {
-          const problem = clinicClientIdProblem(name, subscriber.clientId);
+          const problem = clinicClientIdProblem(config.clinic.name, subscriber.clientId);
           if (problem) {
             ctx.addIssue({
               code: 'custom',
@@ -43,17 +42,23 @@ export const clinicConfigSchema = z
             });
           }
         });
-        const intakeProblem = config.intake && clinicClientIdProblem(name, config.intake.clientId);
-        if (intakeProblem) {
-          ctx.addIssue({ code: 'custom', path: ['intake', 'clientId'], message: intakeProblem });
-        }
       },
-      {
-        when: (payload) =>
-          payload.issues.every((i) => !['clinic', 'broker', 'intake'].includes(String(i.path?.[0]))),
+      { when: validIn('clinic', 'broker') },
+    ),
+    z.superRefine(
+      (config, ctx) => {
+        const problem = config.intake && clinicClientIdProblem(config.clinic.name, config.intake.clientId);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['intake', 'clientId'], message: problem });
       },
+      { when: validIn('clinic', 'intake') },
     ),
   );
+
+/** A check's condition: no problem so far in these sections. */
+function validIn(...sections: string[]) {
+  return (payload: { readonly issues: readonly { readonly path?: readonly PropertyKey[] }[] }) =>
+    payload.issues.every((issue) => !sections.includes(String(issue.path?.[0])));
+}
 
 /** The parsed clinic configuration, as the broker, the intake and the FHIR export read it. */
 export type ClinicConfig = z.output<typeof clinicConfigSchema>;
