@@ -144,7 +144,12 @@ function localBroker(tree: DerivedDefaults): RawTree | undefined {
   const host = tree.get(['broker', 'host']);
   const port = tree.get(['broker', 'port']);
   // A broker setting that is wrong is reported as such; a default made from it would only repeat it.
-  if (typeof host !== 'string' || !Number.isInteger(port) || (port as number) < 1 || (port as number) > 65_535) {
+  if (
+    typeof host !== 'string' ||
+    !Number.isInteger(port) ||
+    (port as number) < 1 ||
+    (port as number) > 65_535
+  ) {
     return undefined;
   }
   if (isLoopback(host) || host === '0.0.0.0' || host === '::') {
