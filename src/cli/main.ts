@@ -1,6 +1,7 @@
 import { GatewayError, UsageError } from '../errors.js';
 import { packageVersion } from '../util/package-version.js';
 import { CERTS_HELP, certsCommand } from './certs.js';
+import { CLINIC_HELP, clinicCommand } from './clinic.js';
 import { CONFIG_HELP, configCommand } from './config.js';
 import { DECODE_HELP, decodeCommand } from './decode.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
@@ -71,6 +72,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'check the configuration, or print it with where each value came from',
     help: CONFIG_HELP,
     run: configCommand,
+  },
+  clinic: {
+    summary: "the clinic's side: its configuration (clinic config check|print)",
+    help: CLINIC_HELP,
+    run: clinicCommand,
   },
 };
 

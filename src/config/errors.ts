@@ -22,6 +22,8 @@ export type ConfigErrorCode =
   | 'CONFIG_INLINE_SECRET'
   /** Two settings of one layer give one key different values (e.g. --key-file and --credential). */
   | 'CONFIG_CONFLICT'
+  /** Two settings that cannot go together (an MQTT 5 shared subscription with MQTT 3.1.1). */
+  | 'CONFIG_INCOMPATIBLE'
   /** A path the configuration names does not exist (and is not one that `init` is about to create). */
   | 'CONFIG_PATH_MISSING'
   /** A path the configuration names as a file is something else (a directory, a device). */

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { ConfigIssue, ConfigSource } from './errors.js';
-import type { IssueParams } from './schema.js';
+import type { IssueParams } from './fields.js';
 import { didYouMean } from './suggest.js';
 import { childSchema, descriptionOf, envName, objectKeys, pathKey, schemaAt, shapeOf } from './walk.js';
 
@@ -15,11 +15,17 @@ export function translateIssues(
   issues: readonly z.core.$ZodIssue[],
   root: z.ZodType,
   sourceOf: SourceOf,
+  envPrefix = 'RPM_',
 ): ConfigIssue[] {
-  return issues.flatMap((issue) => translate(issue, root, sourceOf));
+  return issues.flatMap((issue) => translate(issue, root, sourceOf, envPrefix));
 }
 
-function translate(issue: z.core.$ZodIssue, root: z.ZodType, sourceOf: SourceOf): ConfigIssue[] {
+function translate(
+  issue: z.core.$ZodIssue,
+  root: z.ZodType,
+  sourceOf: SourceOf,
+  envPrefix: string,
+): ConfigIssue[] {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   const schema = schemaAt(root, path);
   const allowed = schema ? allowedText(schema) : undefined;
@@ -40,7 +46,7 @@ function translate(issue: z.core.$ZodIssue, root: z.ZodType, sourceOf: SourceOf)
         );
       });
     case 'invalid_type': {
-      if (issue.input === undefined) return missing(schema, path);
+      if (issue.input === undefined) return missing(schema, path, envPrefix);
       const quote =
         issue.expected === 'string' && typeof issue.input === 'number' ? ' (put text in quotes: "0042")' : '';
       return [at('CONFIG_BAD_VALUE', `${kindOf(issue.input)} given${expected}${quote}`)];
@@ -73,18 +79,22 @@ function translate(issue: z.core.$ZodIssue, root: z.ZodType, sourceOf: SourceOf)
 }
 
 /** A required key nobody set; for a whole section, each required key in it. */
-function missing(schema: z.ZodType | undefined, path: readonly (string | number)[]): ConfigIssue[] {
+function missing(
+  schema: z.ZodType | undefined,
+  path: readonly (string | number)[],
+  envPrefix: string,
+): ConfigIssue[] {
   const keys = schema && objectKeys(schema);
   if (schema && keys) {
     return keys.flatMap((key) => {
       const child = childSchema(schema, key);
-      return child && !child.isOptional() ? missing(child, [...path, key]) : [];
+      return child && !child.isOptional() ? missing(child, [...path, key], envPrefix) : [];
     });
   }
   const allowed = schema ? allowedText(schema) : undefined;
   const settable = path.every((p) => typeof p === 'string');
   const how = settable
-    ? `; set it in the file, as ${envName(path as string[])}, or with --set ${pathKey(path)}=...`
+    ? `; set it in the file, as ${envName(path as string[], envPrefix)}, or with --set ${pathKey(path)}=...`
     : '';
   return [
     {

@@ -4,12 +4,12 @@ import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { LayerEntry, RawTree, RawValue } from './defaults.js';
 import type { ConfigIssue, ConfigSource } from './errors.js';
-import { looksLikeSecret } from './schema.js';
+import { looksLikeSecret } from './fields.js';
 import { closest, didYouMean } from './suggest.js';
 import { childSchema, envName, objectKeys, type Setting, shapeOf } from './walk.js';
 
 /**
- * The layers above the defaults: the YAML file, the RPM_* environment, the command line's flags. Each turns
+ * The layers above the defaults: the YAML file, the environment (RPM_*), the command line's flags. Each turns
  * what it was given into entries (a path in the tree, the value as written, where it came from) and issues;
  * nothing here stops at the first problem, so `config check` can list them all.
  */
@@ -30,7 +30,12 @@ export interface FileLayer extends Layer {
 }
 
 /** Reads, parses and flattens the configuration file. `namedBy` says who asked for it (for a missing file). */
-export function fileLayer(file: string, namedBy: ConfigSource, root: z.ZodType): FileLayer {
+export function fileLayer(
+  file: string,
+  namedBy: ConfigSource,
+  root: z.ZodType,
+  sectionsHint = 'gateway:, paths:, uplink:, ...',
+): FileLayer {
   const none = { file, entries: [], locate: () => undefined };
   let text: string;
   try {
@@ -100,7 +105,7 @@ export function fileLayer(file: string, namedBy: ConfigSource, root: z.ZodType):
     issues.push({
       code: 'CONFIG_BAD_VALUE',
       path: '',
-      message: 'the file must be a mapping of sections (gateway:, paths:, uplink:, ...)',
+      message: `the file must be a mapping of sections (${sectionsHint})`,
       source: { kind: 'file', file, ...locate([]) },
     });
     return { file, entries: [], issues, locate };
@@ -261,10 +266,27 @@ function describeGiven(g: Given): string {
 }
 
 /**
- * Variables that start with RPM_ but are not settings: the file's location and the debug switch. Every other
- * RPM_ variable under a section's name (RPM_LOG_..., RPM_UPLINK_...) must be a setting, so a misspelt one is
- * reported; RPM_ variables outside them belong to someone else (rpmbuild sets RPM_BUILD_ROOT, RPM_ARCH, ...)
- * and are left alone unless they are one slip away from a setting's name.
+ * Which variables a configuration reads. Every variable starting with `prefix` that is a setting is read.
+ * `reserved` variables start with the prefix but are not settings (the file's location, a debug switch).
+ * `ignored` prefixes belong to another configuration (the hub leaves the clinic's RPM_CLINIC_* alone, so a
+ * machine running both never mixes them). A variable that is none of these is reported as a likely typo when
+ * it is one slip away from a setting's name or, with `ownsPrefix`, whenever it carries the prefix; otherwise
+ * only when it lies under a section's name (RPM_LOG_..., RPM_UPLINK_...), since RPM_ variables outside them
+ * may belong to someone else (rpmbuild sets RPM_BUILD_ROOT, RPM_ARCH, ...).
+ */
+export interface VariableRules {
+  readonly prefix: string;
+  readonly reserved: Readonly<Record<string, string>>;
+  /** Other names of settings, by dotted key. */
+  readonly aliases: Readonly<Record<string, string>>;
+  readonly ignored?: readonly string[];
+  readonly ownsPrefix?: boolean;
+  /** Where the variables are documented, for the message about an unknown one. */
+  readonly docs?: string;
+}
+
+/**
+ * Variables that start with RPM_ but are not settings of the hub: the file's location and the debug switch.
  */
 export const RESERVED_VARIABLES: Readonly<Record<string, string>> = {
   RPM_CONFIG: 'the configuration file',
@@ -277,34 +299,44 @@ export const VARIABLE_ALIASES: Readonly<Record<string, string>> = {
   RPM_GATEWAY_DATA_DIR: 'paths.dataDir',
 };
 
+/** The hub's variables: RPM_*, but not the clinic's RPM_CLINIC_* (src/config/clinic/definition.ts). */
+export const GATEWAY_VARIABLES: VariableRules = {
+  prefix: 'RPM_',
+  reserved: RESERVED_VARIABLES,
+  aliases: VARIABLE_ALIASES,
+  ignored: ['RPM_CLINIC_'],
+};
+
 export function envLayer(
   env: NodeJS.ProcessEnv,
   settings: readonly Setting[],
   root: z.ZodType,
   cwd: string,
+  rules: VariableRules = GATEWAY_VARIABLES,
 ): Layer {
   const byName = new Map(settings.map((s) => [s.env, s]));
   const byDotted = new Map(settings.map((s) => [s.dotted, s]));
-  const sections = new Set(settings.map((s) => `${envName(s.path.slice(0, 1))}_`));
+  const sections = new Set(settings.map((s) => `${envName(s.path.slice(0, 1), rules.prefix)}_`));
   const given: Given[] = [];
   const issues: ConfigIssue[] = [];
   for (const [name, text] of Object.entries(env)) {
-    if (!name.startsWith('RPM_') || text === undefined || text === '') continue;
-    if (Object.hasOwn(RESERVED_VARIABLES, name)) continue;
-    const setting = Object.hasOwn(VARIABLE_ALIASES, name)
-      ? byDotted.get(VARIABLE_ALIASES[name] as string)
+    if (!name.startsWith(rules.prefix) || text === undefined || text === '') continue;
+    if (Object.hasOwn(rules.reserved, name)) continue;
+    if (rules.ignored?.some((prefix) => name.startsWith(prefix))) continue;
+    const setting = Object.hasOwn(rules.aliases, name)
+      ? byDotted.get(rules.aliases[name] as string)
       : byName.get(name);
     if (setting) {
       given.push({ setting, text, source: { kind: 'env', variable: name } });
       continue;
     }
-    const names = [...byName.keys(), ...Object.keys(VARIABLE_ALIASES)];
+    const names = [...byName.keys(), ...Object.keys(rules.aliases)];
     const guess = closest(name, names);
-    if (guess !== undefined || [...sections].some((prefix) => name.startsWith(prefix))) {
+    if (guess !== undefined || rules.ownsPrefix || [...sections].some((prefix) => name.startsWith(prefix))) {
       issues.push({
         code: 'CONFIG_UNKNOWN_KEY',
         path: '',
-        message: `${name} is not a setting${guess ? ` (did you mean ${guess}?)` : ''}; see docs/configuration.md for the variables`,
+        message: `${name} is not a setting${guess ? ` (did you mean ${guess}?)` : ''}; see ${rules.docs ?? 'docs/configuration.md'} for the variables`,
         source: { kind: 'env', variable: name },
       });
     }

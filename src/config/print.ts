@@ -1,10 +1,11 @@
 import { Document, isCollection, isNode } from 'yaml';
 import type { z } from 'zod';
 import type { RawTree, RawValue } from './defaults.js';
+import type { ConfigDefinition } from './definition.js';
 import { type ConfigSource, describeSource } from './errors.js';
 import { isTree } from './layers.js';
-import type { ConfigView } from './load.js';
-import { configSchema } from './schema.js';
+import { GATEWAY_CONFIG } from './load.js';
+import type { ConfigView } from './loader.js';
 import { childSchema, objectKeys, pathKey } from './walk.js';
 
 /**
@@ -12,8 +13,8 @@ import { childSchema, objectKeys, pathKey } from './walk.js';
  * where it came from (`# default`, `# file:12`, `# env RPM_LOG_LEVEL`, `# flag --data-dir`). Secrets are
  * never in the configuration, so what is printed for one is its reference ({ credential: store-key }).
  */
-export function printYaml(view: ConfigView): string {
-  const doc = new Document(inSchemaOrder(view.raw, configSchema));
+export function printYaml(view: ConfigView, definition: ConfigDefinition<unknown> = GATEWAY_CONFIG): string {
+  const doc = new Document(inSchemaOrder(view.raw, definition.schema));
   for (const [path] of leavesOf(view.raw)) {
     const node = doc.getIn(path, true);
     const source = view.sourceOf(path);
@@ -21,22 +22,22 @@ export function printYaml(view: ConfigView): string {
     if (isNode(node) && source) node.comment = ` ${comment(source)}`;
   }
   const header = [
-    ' rpm-gateway: effective configuration',
-    ` layers: defaults < ${view.file ? `file ${view.file}` : 'no file'} < RPM_* environment < flags`,
+    ` ${definition.program}: effective configuration`,
+    ` layers: defaults < ${view.file ? `file ${view.file}` : 'no file'} < ${definition.variables.prefix}* environment < flags`,
   ].join('\n');
   doc.commentBefore = header;
   return doc.toString({ lineWidth: 0 });
 }
 
 /** `config print --json`: the values, and the source of each by dotted key. */
-export function printJson(view: ConfigView): string {
+export function printJson(view: ConfigView, definition: ConfigDefinition<unknown> = GATEWAY_CONFIG): string {
   const sources: Record<string, string> = {};
   for (const [path] of leavesOf(view.raw)) {
     const source = view.sourceOf(path);
     if (source) sources[pathKey(path)] = describeSource(source);
   }
   return JSON.stringify(
-    { file: view.file ?? null, config: inSchemaOrder(view.raw, configSchema), sources },
+    { file: view.file ?? null, config: inSchemaOrder(view.raw, definition.schema), sources },
     null,
     2,
   );

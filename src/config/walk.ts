@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { type LeafKind, leafKindOf, type SecretWay, secretWaysOf } from './schema.js';
+import { type LeafKind, leafKindOf, type SecretWay, secretWaysOf } from './fields.js';
 
 /**
  * Reading the schema itself: which settings exist (for RPM_* variables, --set and "did you mean"), what each
@@ -111,7 +111,7 @@ export interface Setting {
   readonly path: readonly string[];
   /** The name used in --set and in messages: store.key.file, log.level. */
   readonly dotted: string;
-  /** The RPM_* variable: RPM_STORE_KEY_FILE, RPM_LOG_LEVEL. */
+  /** The variable: RPM_STORE_KEY_FILE, RPM_LOG_LEVEL (the hub's); RPM_CLINIC_LOG_LEVEL (the clinic's). */
   readonly env: string;
   readonly shape: Shape;
   /** For a secret: which way of naming it this setting is. */
@@ -120,12 +120,13 @@ export interface Setting {
 
 const upperSnake = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 
-export function envName(path: readonly string[]): string {
-  return `RPM_${path.map(upperSnake).join('_')}`;
+/** The variable of a setting: the configuration's prefix (RPM_ for the hub) and the key in UPPER_SNAKE. */
+export function envName(path: readonly string[], prefix = 'RPM_'): string {
+  return `${prefix}${path.map(upperSnake).join('_')}`;
 }
 
-/** Every setting of the schema, in the schema's order. */
-export function settingsOf(root: z.ZodType): Setting[] {
+/** Every setting of the schema, in the schema's order; `prefix` starts their variables' names. */
+export function settingsOf(root: z.ZodType, prefix = 'RPM_'): Setting[] {
   const out: Setting[] = [];
   const visit = (schema: z.ZodType, path: string[]) => {
     const keys = objectKeys(schema);
@@ -139,14 +140,14 @@ export function settingsOf(root: z.ZodType): Setting[] {
         out.push({
           path,
           dotted: [...path, way].join('.'),
-          env: envName([...path, way]),
+          env: envName([...path, way], prefix),
           shape: { type: 'secret' },
           secretWay: way,
         });
       }
       return;
     }
-    out.push({ path, dotted: path.join('.'), env: envName(path), shape: shapeOf(schema) });
+    out.push({ path, dotted: path.join('.'), env: envName(path, prefix), shape: shapeOf(schema) });
   };
   visit(root, []);
   return out;

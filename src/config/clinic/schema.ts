@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { logSection } from '../fields.js';
+import { brokerSection, clinicClientIdProblem } from './broker.js';
+import { databaseSection } from './database.js';
+import { fhirSection } from './fhir.js';
+import { clinicSection, pathsSection, pkiSection } from './identity.js';
+import { intakeSection } from './intake.js';
+
+/**
+ * The one schema of the clinic's configuration (config/clinic.example.yaml shows every key), read by
+ * `rpm-gateway broker`, `rpm-gateway clinic intake` and `rpm-gateway clinic config`. Written like the hub's
+ * (src/config/schema.ts): lowerCamelCase keys, durations and sizes with their unit; the parsed
+ * configuration holds milliseconds under names ending in `Ms` and bytes under names ending in `Bytes`.
+ * Defaults are the lowest layer (src/config/clinic/defaults.ts), not in the schema.
+ *
+ * `broker` and `intake` are optional: a machine may run either or both. The commands that need one say so
+ * (requireSection in src/config/clinic/load.ts).
+ */
+export const clinicConfigSchema = z
+  .strictObject({
+    clinic: clinicSection,
+    paths: pathsSection,
+    pki: pkiSection,
+    broker: brokerSection.optional(),
+    intake: intakeSection.optional(),
+    database: databaseSection,
+    fhir: fhirSection,
+    log: logSection,
+  })
+  // Client ids against the clinic's name (the broker's rule, src/broker/acl.ts): each checked whenever the
+  // sections it reads are valid, so a mistake elsewhere does not hide it.
+  .check(
+    z.superRefine(
+      (config, ctx) => {
+        config.broker?.durableSubscribers.forEach((subscriber, i) => {
+          const problem = clinicClientIdProblem(config.clinic.name, subscriber.clientId);
+          if (problem) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['broker', 'durableSubscribers', i, 'clientId'],
+              message: problem,
+            });
+          }
+        });
+      },
+      { when: validIn('clinic', 'broker') },
+    ),
+    z.superRefine(
+      (config, ctx) => {
+        const problem = config.intake && clinicClientIdProblem(config.clinic.name, config.intake.clientId);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['intake', 'clientId'], message: problem });
+      },
+      { when: validIn('clinic', 'intake') },
+    ),
+  );
+
+/** A check's condition: no problem so far in these sections. */
+function validIn(...sections: string[]) {
+  return (payload: { readonly issues: readonly { readonly path?: readonly PropertyKey[] }[] }) =>
+    payload.issues.every((issue) => !sections.includes(String(issue.path?.[0])));
+}
+
+/** The parsed clinic configuration, as the broker, the intake and the FHIR export read it. */
+export type ClinicConfig = z.output<typeof clinicConfigSchema>;
+export type ClinicBrokerSettings = NonNullable<ClinicConfig['broker']>;
+export type ClinicIntakeSettings = NonNullable<ClinicConfig['intake']>;
+export type ClinicDatabaseSettings = ClinicConfig['database'];
+export type ClinicFhirSettings = ClinicConfig['fhir'];
