@@ -229,28 +229,32 @@ export class ClinicIntake {
     };
     const client = mqtt.connect(connectOptions);
     holdPubacks(client, (packet, ack) => this.receive(packet, ack));
+    let subscribed: ((error: Error | null) => void) | undefined;
     client.on('connect', (connack) => {
       this.emit({ type: 'connected', resumed: connack.sessionPresent });
-      // Idempotent: a resumed session has the subscriptions already, a new one gets them.
+      // At every connect: a resumed session has the subscriptions already (this is then a no-op), a new one
+      // (the broker lost it) gets them again.
       client.subscribe([...this.filters()], { qos: 1 }, (error) => {
         if (error) this.emit({ type: 'mqtt-error', message: error.message });
+        subscribed?.(error ?? null);
+        subscribed = undefined;
       });
     });
     client.on('close', () => this.emit({ type: 'disconnected' }));
     client.on('error', (error) => this.emit({ type: 'mqtt-error', message: error.message }));
     this.client = client;
+    // Started means subscribed: a message published after start() resolved reaches this session.
     await new Promise<void>((resolve, reject) => {
-      const onConnect = () => {
-        client.off('error', onError);
-        resolve();
-      };
-      const onError = (error: Error) => {
-        client.off('connect', onConnect);
+      const fail = (error: Error) => {
+        subscribed = undefined;
         client.end(true);
+        this.client = undefined;
         reject(error);
       };
-      client.once('connect', onConnect);
-      client.once('error', onError);
+      subscribed = (error) => (error ? fail(error) : resolve());
+      client.once('error', (error) => {
+        if (subscribed) fail(error);
+      });
       client.connect();
     });
     this.inventory.refresh();
