@@ -69,7 +69,7 @@ export async function startHarness(dir: string): Promise<Harness> {
   };
   broker.mqtt.on('ack', (packet: PublishPacket | PubrelPacket, client: Client) => {
     // aedes passes undefined when the packet id was unknown to it (a PUBACK for nothing)
-    if (!packet || packet.cmd !== 'publish') return;
+    if (packet?.cmd !== 'publish') return;
     harness.onAck?.(packet, client.id);
     const list = harness.acks.get(client.id) ?? [];
     list.push(packet);
@@ -175,11 +175,14 @@ export function publish(harness: Harness, message: { topic: string; payload: Uin
   });
 }
 
-/** A clock tests can move while timers stay real (the MQTT connection runs in real time). */
-export class ShiftedScheduler implements Scheduler {
-  offsetMs = 0;
+/**
+ * A clock that reads exactly what the test set (so a receipt time can sit on a boundary to the millisecond),
+ * while timers stay real: the MQTT connection runs in real time.
+ */
+export class SetClockScheduler implements Scheduler {
+  private at = Date.now();
   now(): number {
-    return Date.now() + this.offsetMs;
+    return this.at;
   }
   setTimeout(fn: () => void, ms: number): unknown {
     return realScheduler.setTimeout(fn, ms);
@@ -187,9 +190,8 @@ export class ShiftedScheduler implements Scheduler {
   clearTimeout(handle: unknown): void {
     realScheduler.clearTimeout(handle);
   }
-  /** Sets the clock to read `at` now. */
   set(at: number): void {
-    this.offsetMs = at - Date.now();
+    this.at = at;
   }
 }
 
