@@ -22,7 +22,7 @@ import {
 import { realScheduler, type Scheduler } from '../../../src/util/scheduler.js';
 import { kidForCertificate, signEnvelope } from '../../../src/wire/cose.js';
 import { encodeBatch, encodeStatus, type GatewayStatus } from '../../../src/wire/index.js';
-import { FakeClinicStore } from './fake-clinic-store.js';
+import { ControlledStore } from './controlled-store.js';
 
 /**
  * What every intake test needs: a development PKI whose CA folder can revoke (ca.key next to ca.crt), the
@@ -42,6 +42,8 @@ export interface Harness {
   readonly acks: Map<string, PublishPacket[]>;
   /** Called for every PUBACK as the broker processes it (before it is recorded). */
   onAck: ((packet: PublishPacket, clientId: string) => void) | undefined;
+  /** Stores opened by startIntake, closed by stopHarness. */
+  readonly stores: ControlledStore[];
 }
 
 export async function startHarness(dir: string): Promise<Harness> {
@@ -66,6 +68,7 @@ export async function startHarness(dir: string): Promise<Harness> {
     crlFile: join(dir, CRL_FILE),
     acks: new Map(),
     onAck: undefined,
+    stores: [],
   };
   broker.mqtt.on('ack', (packet: PublishPacket | PubrelPacket, client: Client) => {
     // aedes passes undefined when the packet id was unknown to it (a PUBACK for nothing)
@@ -76,6 +79,11 @@ export async function startHarness(dir: string): Promise<Harness> {
     harness.acks.set(client.id, list);
   });
   return harness;
+}
+
+export async function stopHarness(harness: Harness): Promise<void> {
+  await harness.broker.stop();
+  for (const store of harness.stores) await store.close();
 }
 
 /** A gateway with its own certificate (optionally from another CA or another validity), not yet in the inventory. */
@@ -197,7 +205,7 @@ export class SetClockScheduler implements Scheduler {
 
 export interface RunningIntake {
   readonly intake: ClinicIntake;
-  readonly store: FakeClinicStore;
+  readonly store: ControlledStore;
   readonly clientId: string;
   readonly events: IntakeEvent[];
   /** PUBACKs the broker has received from this intake. */
@@ -208,10 +216,11 @@ let serial = 0;
 
 export async function startIntake(
   harness: Harness,
-  options: Partial<ClinicIntakeOptions> & { readonly store?: FakeClinicStore } = {},
+  options: Partial<ClinicIntakeOptions> & { readonly store?: ControlledStore } = {},
 ): Promise<RunningIntake> {
   const clientId = `clinic-test-i${++serial}-${process.pid % 10_000}`;
-  const store = options.store ?? new FakeClinicStore();
+  const store = options.store ?? (await ControlledStore.open(harness.dir));
+  harness.stores.push(store);
   const events: IntakeEvent[] = [];
   const intake = new ClinicIntake({
     broker: { host: '127.0.0.1', port: harness.port, servername: 'localhost' },

@@ -13,6 +13,7 @@ import {
   publish,
   startHarness,
   startIntake,
+  stopHarness,
   type TestMessage,
 } from './harness.js';
 
@@ -37,7 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await harness.broker.stop();
+  await stopHarness(harness);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -59,7 +60,7 @@ describe('acknowledgement after commit', () => {
 
       store.release();
       await until('the PUBACK', () => acks().length === 1);
-      expect(await store.measurementIds()).toEqual([...message.ids].sort());
+      expect((await store.measurementIds()).sort()).toEqual([...message.ids].sort());
       expect(intake.snapshot()).toMatchObject({ acksSent: 1, commits: 1, measurementsInserted: 3 });
     } finally {
       store.release();
@@ -145,7 +146,7 @@ describe('acknowledgement after commit', () => {
       store.failing = undefined;
       await until('the PUBACK of the redelivered copy', () => acks().length === 1);
       await until('both copies committed', () => intake.snapshot().backlog === 0);
-      expect(await store.measurementIds()).toEqual([...message.ids].sort());
+      expect((await store.measurementIds()).sort()).toEqual([...message.ids].sort());
       // the first copy's PUBACK belonged to the closed connection: dropped, never sent on the new one
       expect(intake.snapshot()).toMatchObject({ acksSent: 1, acksDropped: 1, measurementsInserted: 2 });
     } finally {
