@@ -1,0 +1,470 @@
+import type { ConnectionOptions } from 'node:tls';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../../pki/index.js';
+import type { TlsMaterial } from '../../pki/tls.js';
+import { realScheduler, type Scheduler, type TimerHandle } from '../../util/scheduler.js';
+import { MAX_ENVELOPE_BYTES } from '../../wire/index.js';
+import type {
+  ClinicStore,
+  IncomingGap,
+  IncomingMeasurement,
+  IncomingRejection,
+  IncomingStatus,
+  Receipt,
+} from '../storage/clinic-store.js';
+import { IntakeError } from './errors.js';
+import { GatewayInventory, type InventoryEvent } from './gateway-inventory.js';
+import { GroupCommitter, type GroupEntry } from './group-commit.js';
+import { type Ack, holdPubacks } from './held-pubacks.js';
+import { assertTimeZone } from './local-time.js';
+import { type IntakeStats, StatsCounter } from './stats.js';
+import { judge, type Refused, type SignerPolicy, type Verified } from './verify.js';
+import { hasOffset, ZoneResolver } from './zones.js';
+
+/**
+ * The clinic intake (docs/clinic-intake.md): subscribes to every gateway's obs, alert and status topics with a
+ * persistent session, judges each message (verify.ts), stores what it holds through a ClinicStore in group
+ * commits (group-commit.ts) and sends each message's PUBACK only after the commit holding it has resolved
+ * (held-pubacks.ts). A refused message is stored as a rejection in the same commits and acknowledged too, so
+ * the broker does not deliver it forever; one whose signer is unknown keeps its bytes (quarantine) and is
+ * judged again whenever the gateway inventory changes.
+ */
+export const DAY_MS = 86_400_000;
+export const DEFAULT_GRACE_MS = 7 * DAY_MS;
+export const MAX_GRACE_MS = 30 * DAY_MS;
+
+export interface IntakeGroupOptions {
+  /** Commit when this many messages wait (default 256). */
+  readonly maxMessages?: number;
+  /** ... or this many readings, gaps and statuses (default 20,000). */
+  readonly maxItems?: number;
+  /** ... or when the oldest has waited this long (default 10 ms). */
+  readonly maxDelayMs?: number;
+  /** Memory bound: messages waiting or committing before the intake stops reading (default 4 x maxMessages). */
+  readonly maxPendingMessages?: number;
+  /** Memory bound in payload bytes (default 64 MiB). */
+  readonly maxPendingBytes?: number;
+  /** Backoff after a failed commit: base and cap (default 100 ms, 30 s). */
+  readonly retryBaseMs?: number;
+  readonly retryCapMs?: number;
+}
+
+export type IntakeEvent =
+  | { readonly type: 'connected'; readonly resumed: boolean }
+  | { readonly type: 'disconnected' }
+  | { readonly type: 'mqtt-error'; readonly message: string }
+  | {
+      readonly type: 'rejected';
+      readonly code: string;
+      readonly message: string;
+      readonly gatewayId?: string;
+    }
+  | {
+      readonly type: 'commit-failed';
+      readonly attempt: number;
+      readonly retryInMs?: number;
+      readonly message: string;
+    }
+  | { readonly type: 'quarantine-released'; readonly count: number }
+  | { readonly type: 'quarantine-failed'; readonly message: string }
+  | { readonly type: 'bad-time-zone'; readonly gatewayId: string; readonly timeZone: string }
+  | { readonly type: 'inventory'; readonly event: InventoryEvent };
+
+export interface ClinicIntakeOptions {
+  readonly broker: { readonly host: string; readonly port: number; readonly servername?: string };
+  /** The clinic's client certificate and key, and the CA that issued the broker's. */
+  readonly tls: TlsMaterial;
+  /** `clinic-<name>` or `clinic-<name>-<suffix>` (src/broker/acl.ts). */
+  readonly clientId: string;
+  /**
+   * What to subscribe to. Default: `rpm/v1/+/obs`, `rpm/v1/+/alert`, `rpm/v1/+/status`. With `sharedGroup`
+   * (MQTT 5 only) the same filters as `$share/<group>/...`, so several intake processes split one stream.
+   */
+  readonly subscription?:
+    | { readonly topics: readonly string[] }
+    | { readonly sharedGroup: string; readonly kinds?: readonly ('obs' | 'alert' | 'status')[] };
+  readonly protocolVersion?: 4 | 5;
+  readonly store: ClinicStore;
+  /** The clinic CA, the folder of issued gateway certificates and the CA's CRL file. */
+  readonly gateways: {
+    readonly caPem: string | Buffer;
+    readonly folder?: string;
+    readonly crlFile?: string;
+    /** How often lookups look at the folder for changes (default 1000 ms). */
+    readonly checkIntervalMs?: number;
+  };
+  /** Accept messages this long after the signer's notAfter if signed before it (default 7 d, at most 30 d). */
+  readonly graceMs?: number;
+  readonly maxEnvelopeBytes?: number;
+  /** IANA zone for device times without an offset when no assignment of the gateway names one. */
+  readonly defaultTimeZone: string;
+  /** How long a gateway's assignments (their time zones) are cached (default 60 s). */
+  readonly assignmentCacheMs?: number;
+  /** How often the inventory is checked for changes to retry quarantined messages (default 5 s). */
+  readonly quarantineCheckMs?: number;
+  /** Quarantined messages read per retry (default 10,000). */
+  readonly quarantineBatch?: number;
+  readonly group?: IntakeGroupOptions;
+  readonly scheduler?: Scheduler;
+  readonly random?: () => number;
+  /** MQTT reconnect period (default 1000 ms). */
+  readonly reconnectPeriodMs?: number;
+  readonly onEvent?: (event: IntakeEvent) => void;
+}
+
+/** One message on its way to the database. */
+interface Entry extends GroupEntry {
+  readonly topic: string;
+  readonly receivedAt: number;
+  readonly verdict: Verified | Refused;
+  readonly payload: Uint8Array;
+  readonly ack: Ack | undefined;
+  /** Quarantine rows this entry replaces (a retry): released after its commit. */
+  readonly releases?: readonly number[];
+}
+
+export class ClinicIntake {
+  readonly inventory: GatewayInventory;
+  private client: MqttClient | undefined;
+  private readonly scheduler: Scheduler;
+  private readonly committer: GroupCommitter<Entry>;
+  private readonly zones: ZoneResolver;
+  private readonly policy: SignerPolicy;
+  private readonly stats = new StatsCounter();
+  private stopping = false;
+  private quarantineTimer: TimerHandle | undefined;
+  private quarantineVersion = -1;
+  private quarantineRun: Promise<void> | undefined;
+  private readonly quarantineInFlight = new Set<number>();
+
+  constructor(private readonly options: ClinicIntakeOptions) {
+    this.scheduler = options.scheduler ?? realScheduler;
+    const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    if (!Number.isFinite(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS) {
+      throw new IntakeError(
+        'INTAKE_BAD_OPTIONS',
+        `graceMs: expected 0 to ${MAX_GRACE_MS} ms (30 days), got ${graceMs}`,
+      );
+    }
+    this.policy = { graceMs, maxEnvelopeBytes: options.maxEnvelopeBytes ?? MAX_ENVELOPE_BYTES };
+    assertTimeZone(options.defaultTimeZone, 'defaultTimeZone');
+    this.inventory = new GatewayInventory({
+      caPem: options.gateways.caPem,
+      clock: this.scheduler,
+      ...(options.gateways.folder === undefined ? {} : { folder: options.gateways.folder }),
+      ...(options.gateways.crlFile === undefined ? {} : { crlFile: options.gateways.crlFile }),
+      ...(options.gateways.checkIntervalMs === undefined
+        ? {}
+        : { checkIntervalMs: options.gateways.checkIntervalMs }),
+      onEvent: (event) => {
+        if (event.type === 'crl-stale') this.stats.crlStale++;
+        this.emit({ type: 'inventory', event });
+      },
+    });
+    this.zones = new ZoneResolver(
+      options.store,
+      options.defaultTimeZone,
+      options.assignmentCacheMs ?? 60_000,
+      (gatewayId, timeZone) => this.emit({ type: 'bad-time-zone', gatewayId, timeZone }),
+    );
+    const group = options.group ?? {};
+    const maxMessages = positive(group.maxMessages ?? 256, 'group.maxMessages');
+    this.committer = new GroupCommitter<Entry>(
+      {
+        scheduler: this.scheduler,
+        maxMessages,
+        maxItems: positive(group.maxItems ?? 20_000, 'group.maxItems'),
+        maxDelayMs: group.maxDelayMs ?? 10,
+        maxPendingMessages: positive(group.maxPendingMessages ?? 4 * maxMessages, 'group.maxPendingMessages'),
+        maxPendingBytes: positive(group.maxPendingBytes ?? 64 * 1024 * 1024, 'group.maxPendingBytes'),
+        retryBaseMs: group.retryBaseMs ?? 100,
+        retryCapMs: group.retryCapMs ?? 30_000,
+        ...(options.random === undefined ? {} : { random: options.random }),
+      },
+      (entries) => this.commit(entries),
+      {
+        committed: (entries, elapsedMs) => this.acknowledge(entries, elapsedMs),
+        failed: (error, attempt, retryInMs) => {
+          this.stats.commitFailures++;
+          this.emit({
+            type: 'commit-failed',
+            attempt,
+            ...(retryInMs === undefined ? {} : { retryInMs }),
+            message: error instanceof Error ? error.message : String(error),
+          });
+        },
+      },
+    );
+  }
+
+  /** Counts since start, for logs and metrics. */
+  snapshot(): IntakeStats {
+    return this.stats.snapshot(this.committer.backlog);
+  }
+
+  async start(): Promise<void> {
+    const { broker, tls } = this.options;
+    const v5 = this.options.protocolVersion === 5;
+    const connectOptions: IClientOptions &
+      Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
+      protocol: 'mqtts',
+      host: broker.host,
+      port: broker.port,
+      servername: broker.servername ?? broker.host,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      rejectUnauthorized: true,
+      checkServerIdentity: checkServerCertificate,
+      minVersion: TLS_MIN_VERSION,
+      ciphers: TLS12_AEAD_CIPHERS,
+      clientId: this.options.clientId,
+      protocolVersion: v5 ? 5 : 4,
+      // A persistent session: what the broker queued while the intake was away, and every message it had no
+      // PUBACK for, is delivered when it is back (MQTT 3.1.1 section 3.1.2.4; MQTT 5 section 3.1.2.11.2).
+      clean: false,
+      ...(v5 ? { properties: { sessionExpiryInterval: 0xffffffff } } : {}),
+      reconnectPeriod: this.options.reconnectPeriodMs ?? 1_000,
+      manualConnect: true,
+    };
+    const client = mqtt.connect(connectOptions);
+    holdPubacks(client, (packet, ack) => this.receive(packet, ack));
+    let subscribed: ((error: Error | null) => void) | undefined;
+    client.on('connect', (connack) => {
+      this.emit({ type: 'connected', resumed: connack.sessionPresent });
+      // At every connect: a resumed session has the subscriptions already (this is then a no-op), a new one
+      // (the broker lost it) gets them again.
+      client.subscribe([...this.filters()], { qos: 1 }, (error) => {
+        if (error) this.emit({ type: 'mqtt-error', message: error.message });
+        subscribed?.(error ?? null);
+        subscribed = undefined;
+      });
+    });
+    client.on('close', () => this.emit({ type: 'disconnected' }));
+    client.on('error', (error) => this.emit({ type: 'mqtt-error', message: error.message }));
+    this.client = client;
+    // Started means subscribed: a message published after start() resolved reaches this session.
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error) => {
+        subscribed = undefined;
+        client.end(true);
+        this.client = undefined;
+        reject(error);
+      };
+      subscribed = (error) => (error ? fail(error) : resolve());
+      client.once('error', (error) => {
+        if (subscribed) fail(error);
+      });
+      client.connect();
+    });
+    this.inventory.refresh();
+    this.scheduleQuarantineCheck(0);
+  }
+
+  /**
+   * A round trip over the intake's own connection (an UNSUBSCRIBE of a filter it never subscribed and its
+   * UNSUBACK): when it resolves, the broker has processed everything the intake sent before, PUBACKs included.
+   */
+  async roundTrip(): Promise<void> {
+    if (!this.client) throw new Error('the intake is not started');
+    await this.client.unsubscribeAsync('rpm/v1/intake-round-trip/cmd');
+  }
+
+  /**
+   * Stops reading, commits what was received, sends those PUBACKs and disconnects. A commit failing now is not
+   * retried: its messages were not acknowledged, so the broker delivers them again to the next intake.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.quarantineTimer !== undefined) this.scheduler.clearTimeout(this.quarantineTimer);
+    await this.quarantineRun;
+    await this.committer.drain();
+    const client = this.client;
+    this.client = undefined;
+    await client?.endAsync();
+  }
+
+  private *filters(): Iterable<string> {
+    const subscription = this.options.subscription;
+    if (subscription && 'topics' in subscription) {
+      yield* subscription.topics;
+      return;
+    }
+    const kinds = subscription?.kinds ?? ['obs', 'alert', 'status'];
+    for (const kind of kinds) {
+      const filter = `rpm/v1/+/${kind}`;
+      // MQTT 5 section 4.8.2: $share/{ShareName}/{filter}
+      yield subscription ? `$share/${subscription.sharedGroup}/${filter}` : filter;
+    }
+  }
+
+  /** Called by mqtt.js's input loop for every PUBLISH; resolving lets it read the next packet. */
+  private receive(packet: IPublishPacket, ack: Ack | undefined): Promise<void> {
+    if (this.stopping) {
+      // Not acknowledged and never resolved: the input loop stops here and the broker keeps the message.
+      return new Promise<void>(() => {});
+    }
+    const receivedAt = this.scheduler.now();
+    const payload = new Uint8Array(packet.payload as Buffer);
+    const topic = packet.topic;
+    this.stats.received++;
+    return this.committer.add(this.entry(topic, payload, receivedAt, ack));
+  }
+
+  private entry(
+    topic: string,
+    payload: Uint8Array,
+    receivedAt: number,
+    ack: Ack | undefined,
+    releases?: readonly number[],
+  ): Entry {
+    const verdict = judge(topic, payload, receivedAt, this.inventory, this.policy);
+    const items = 'refused' in verdict ? 1 : verdict.kind === 'status' ? 1 : verdict.batch.items.length;
+    return {
+      topic,
+      receivedAt,
+      verdict,
+      payload,
+      ack,
+      items: Math.max(items, 1),
+      bytes: payload.length,
+      ...(releases ? { releases } : {}),
+    };
+  }
+
+  /** One group commit: everything the entries hold, in one transaction. */
+  private async commit(entries: readonly Entry[]): Promise<void> {
+    const localTimes = new Set<string>();
+    for (const { verdict } of entries) {
+      if ('refused' in verdict || verdict.kind === 'status') continue;
+      if (verdict.batch.items.some((i) => i.type === 'measurement' && !hasOffset(i.measurement.time))) {
+        localTimes.add(verdict.gatewayId);
+      }
+    }
+    await this.zones.prepare(localTimes, this.scheduler.now());
+
+    const measurements: IncomingMeasurement[] = [];
+    const gaps: IncomingGap[] = [];
+    const statuses: IncomingStatus[] = [];
+    const rejections: IncomingRejection[] = [];
+    for (const { verdict, topic, receivedAt, payload } of entries) {
+      if ('refused' in verdict) {
+        rejections.push({
+          topic: topic.slice(0, 256),
+          code: verdict.refused.code,
+          message: verdict.refused.message,
+          receivedAt,
+          ...(verdict.gatewayId === undefined ? {} : { gatewayId: verdict.gatewayId }),
+          ...(verdict.quarantine ? { payload } : {}),
+        });
+        continue;
+      }
+      if (verdict.kind === 'status') {
+        statuses.push({ status: verdict.status, signerSerial: verdict.signer.serialNumber, receivedAt });
+        continue;
+      }
+      const receipt: Receipt = {
+        gatewayId: verdict.gatewayId,
+        topic: verdict.kind,
+        batchSeq: verdict.batch.seq,
+        sentAt: verdict.batch.sentAt,
+        signerSerial: verdict.signer.serialNumber,
+        receivedAt,
+      };
+      for (const item of verdict.batch.items) {
+        if (item.type === 'gap') {
+          gaps.push({ gap: item, receipt });
+          continue;
+        }
+        // The wire decoder checked the date-time syntax, so it resolves; the fallback keeps this total.
+        const measuredAt = this.zones.resolve(verdict.gatewayId, item.measurement.time) ?? receivedAt;
+        measurements.push({ measurement: item.measurement, measuredAt, receipt });
+      }
+    }
+    const outcome = await this.options.store.commit({ measurements, gaps, statuses, rejections });
+    this.stats.recordWrite(outcome, statuses.length, rejections);
+    const released = entries.flatMap((e) => e.releases ?? []);
+    if (released.length > 0) {
+      try {
+        await this.options.store.releaseQuarantined(released);
+        this.stats.released += released.length;
+        this.emit({ type: 'quarantine-released', count: released.length });
+      } catch (error) {
+        // Committed already: the rows stay quarantined and are judged again (their readings are duplicates).
+        this.emit({ type: 'quarantine-failed', message: (error as Error).message });
+      }
+    }
+  }
+
+  private acknowledge(entries: readonly Entry[], elapsedMs: number): void {
+    this.stats.recordCommit(entries.length, elapsedMs);
+    for (const entry of entries) {
+      if ('refused' in entry.verdict && !entry.releases) {
+        const { code, message } = entry.verdict.refused;
+        this.emit({
+          type: 'rejected',
+          code,
+          message,
+          ...(entry.verdict.gatewayId === undefined ? {} : { gatewayId: entry.verdict.gatewayId }),
+        });
+      }
+      if (entry.releases) for (const id of entry.releases) this.quarantineInFlight.delete(id);
+      if (!entry.ack) continue;
+      if (entry.ack()) this.stats.acksSent++;
+      else this.stats.acksDropped++;
+    }
+  }
+
+  private scheduleQuarantineCheck(delayMs: number): void {
+    if (this.stopping) return;
+    this.quarantineTimer = this.scheduler.setTimeout(() => {
+      this.quarantineTimer = undefined;
+      this.inventory.refresh();
+      if (this.inventory.version !== this.quarantineVersion && this.quarantineRun === undefined) {
+        const version = this.inventory.version;
+        this.quarantineRun = this.retryQuarantine()
+          .then(
+            () => {
+              this.quarantineVersion = version;
+            },
+            (error: unknown) => this.emit({ type: 'quarantine-failed', message: (error as Error).message }),
+          )
+          .finally(() => {
+            this.quarantineRun = undefined;
+          });
+      }
+      this.scheduleQuarantineCheck(this.options.quarantineCheckMs ?? 5_000);
+    }, delayMs);
+  }
+
+  /**
+   * Judges quarantined messages again, each at its original time of receipt (expiry is judged at receipt). Those
+   * whose signer is still unknown stay; the others are stored (or refused for good) and released.
+   */
+  private async retryQuarantine(): Promise<void> {
+    const rows = await this.options.store.quarantined(this.options.quarantineBatch ?? 10_000);
+    for (const row of rows) {
+      if (this.stopping) return;
+      if (row.payload === undefined || this.quarantineInFlight.has(row.id)) continue;
+      const entry = this.entry(row.topic, row.payload, row.receivedAt, undefined, [row.id]);
+      if ('refused' in entry.verdict && entry.verdict.quarantine) continue;
+      this.quarantineInFlight.add(row.id);
+      await this.committer.add(entry);
+    }
+  }
+
+  private emit(event: IntakeEvent): void {
+    this.options.onEvent?.(event);
+  }
+}
+
+function positive(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new IntakeError(
+      'INTAKE_BAD_OPTIONS',
+      `${what}: expected a whole number of at least 1, got ${value}`,
+    );
+  }
+  return value;
+}
