@@ -62,8 +62,8 @@ export interface BrokerOptions {
    */
   readonly durableSubscribers?: readonly DurableSubscriber[];
   /**
-   * Told when the store cannot be written (BROKER_PERSISTENCE). Messages that were being published then are
-   * not acknowledged; the broker drops every connection so the hubs send them again once they reconnect.
+   * Told when the store cannot be written (BROKER_PERSISTENCE). A message that could not be queued is not
+   * acknowledged and its hub is disconnected, so it sends the message again once it reconnects.
    */
   readonly onError?: (error: BrokerError) => void;
 }
@@ -126,26 +126,30 @@ export class ClinicalBroker {
     // 'error' is missing from aedes' typed events; aedes.js emits it when a store write fails (DoEnqueues).
     (aedes as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.storeFailed(error));
     aedes.authenticate = (client, _username, _password, done) => this.authenticate(client, done);
-    aedes.authorizePublish = publishBeforeAck(aedes, (client, packet, done) => {
-      const identity = client ? this.identities.get(client) : undefined;
-      if (!identity) return done(new Error('not authenticated'));
-      const limit = this.options.maxPayloadBytes ?? 256 * 1024;
-      if (packet.payload.length > limit) {
-        this.refuse({ stage: 'publish', reason: `payload over ${limit} bytes`, identity: label(identity) });
-        return done(new Error('payload too large'));
-      }
-      const decision = mayPublish(identity, packet.topic, packet.retain);
-      if (!decision.allowed) {
-        this.refuse({
-          stage: 'publish',
-          reason: decision.reason,
-          identity: label(identity),
-          detail: packet.topic,
-        });
-        return done(new Error(decision.reason));
-      }
-      done(null);
-    });
+    aedes.authorizePublish = publishBeforeAck(
+      aedes,
+      (client, packet, done) => {
+        const identity = client ? this.identities.get(client) : undefined;
+        if (!identity) return done(new Error('not authenticated'));
+        const limit = this.options.maxPayloadBytes ?? 256 * 1024;
+        if (packet.payload.length > limit) {
+          this.refuse({ stage: 'publish', reason: `payload over ${limit} bytes`, identity: label(identity) });
+          return done(new Error('payload too large'));
+        }
+        const decision = mayPublish(identity, packet.topic, packet.retain);
+        if (!decision.allowed) {
+          this.refuse({
+            stage: 'publish',
+            reason: decision.reason,
+            identity: label(identity),
+            detail: packet.topic,
+          });
+          return done(new Error(decision.reason));
+        }
+        done(null);
+      },
+      (error) => this.options.onError?.(storeError(error)),
+    );
     aedes.authorizeSubscribe = (client, subscription, done) => {
       const identity = this.identities.get(client);
       const decision = identity
@@ -229,14 +233,13 @@ export class ClinicalBroker {
   }
 
   /**
-   * aedes emits 'error' when queueing a message for an offline session fails (aedes.js, DoEnqueues): that
-   * publish never completes, so its PUBACK is never sent. Every connection is dropped so that no hub waits
-   * on it forever; the hubs resend what was not acknowledged when they reconnect.
+   * aedes emits 'error' when it cannot look up the sessions a message goes to (aedes.js, DoEnqueues) or
+   * cannot read the wills: that publish never completes, so its PUBACK is never sent. Every connection is
+   * dropped so that no hub waits on it forever; the hubs resend what was not acknowledged when they reconnect.
+   * (A failed queue write itself fails that one publish: publishBeforeAck reports it, aedes drops the hub.)
    */
   private storeFailed(error: Error): void {
-    this.options.onError?.(
-      new BrokerError('BROKER_PERSISTENCE', 'the broker store could not be written', { cause: error }),
-    );
+    this.options.onError?.(storeError(error));
     for (const socket of this.sockets) socket.destroy();
   }
 
@@ -343,6 +346,10 @@ export class ClinicalBroker {
   private refuse(refusal: Refusal): void {
     this.options.onRefusal?.(refusal);
   }
+}
+
+function storeError(cause: Error): BrokerError {
+  return new BrokerError('BROKER_PERSISTENCE', 'the broker store could not be written', { cause });
 }
 
 function label(identity: ClientIdentity): string {

@@ -23,10 +23,15 @@ type Authorize = (client: Client | null, packet: PublishPacket, done: (error?: E
  * lib/handlers/publish.js; the will paths in lib/client.js and aedes.js likewise authorize, then publish the
  * same object). The returned handler therefore authorizes (`authorize`), then runs the real publish of a QoS 1
  * packet and reports success only when it completed; the publish aedes starts after that for the same object
- * completes at once without publishing twice. A publish that fails (the store cannot be written) never
- * reaches the PUBACK; aedes then closes the connection and the hub sends the message again after reconnecting.
+ * completes at once without publishing twice. A publish that fails (the store cannot be written: the only
+ * way aedes' publish reports an error once the topic passed its checks) never reaches the PUBACK: it goes to
+ * `failed`, aedes closes that client's connection, and the hub sends the message again after reconnecting.
  */
-export function publishBeforeAck(aedes: Aedes, authorize: Authorize): Authorize {
+export function publishBeforeAck(
+  aedes: Aedes,
+  authorize: Authorize,
+  failed: (error: Error) => void,
+): Authorize {
   const published = new WeakSet<PublishPacket>();
   const publish = (aedes.publish as unknown as RuntimePublish).bind(aedes);
   const publishOnce: RuntimePublish = (packet, client, done) => {
@@ -42,7 +47,10 @@ export function publishBeforeAck(aedes: Aedes, authorize: Authorize): Authorize 
     authorize(client, packet, (error) => {
       if (error || packet.qos !== 1) return done(error ?? null);
       publish(packet, client, (publishError) => {
-        if (publishError) return done(publishError);
+        if (publishError) {
+          failed(publishError);
+          return done(publishError);
+        }
         published.add(packet);
         done(null);
       });

@@ -258,6 +258,41 @@ describe('the PUBACK waits for the queue write', () => {
   });
 });
 
+describe('a store write that fails', () => {
+  it('is reported, never PUBACKed, and the hub is disconnected so it sends the message again later', async () => {
+    const errors: { code: string }[] = [];
+    const broker = new ClinicalBroker({
+      ca: pki.pem.ca,
+      cert: pki.pem.broker,
+      key: pki.pem.brokerKey,
+      port: 0,
+      identify: identifyClient,
+      persistence: { dir: newStore(), sync: true },
+      durableSubscribers,
+      onError: (error) => errors.push(error),
+    });
+    const { port } = await broker.start();
+    const store = (broker.mqtt as unknown as { persistence: BrokerPersistence }).persistence;
+    store.outgoingEnqueueCombi = async () => {
+      throw new Error('disk full');
+    };
+    const hub = await mqtt.connectAsync(options(port, pki.gatewayId, pki.pem.gateway, pki.pem.gatewayKey));
+    try {
+      const received: string[] = [];
+      hub.on('packetreceive', (packet) => received.push(packet.cmd));
+      const closed = new Promise<void>((resolve) => hub.once('close', () => resolve()));
+      hub.publish(obs, 'lost?', { qos: 1 });
+      // a PUBACK would come before the close on the same TLS stream
+      await closed;
+      expect(received).not.toContain('puback');
+      expect(errors).toEqual([expect.objectContaining({ code: 'BROKER_PERSISTENCE' })]);
+    } finally {
+      hub.end(true);
+      await broker.stop();
+    }
+  });
+});
+
 describe('durable subscribers', () => {
   it('refuses a CleanSession 1 connect under a durable id (it would delete the queue)', async () => {
     const refusals: Refusal[] = [];
