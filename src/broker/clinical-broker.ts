@@ -10,6 +10,14 @@ import {
   TLS12_AEAD_CIPHERS,
 } from '../pki/index.js';
 import { type ClientIdentity, mayConnect, mayPublish, maySubscribe } from './acl.js';
+import {
+  checkDurableSubscribers,
+  type DurableSubscriber,
+  provisionDurableSubscribers,
+} from './durable-subscribers.js';
+import { BrokerError } from './errors.js';
+import { type BrokerPersistence, openLevelPersistence, type PersistenceOptions } from './persistence.js';
+import { publishBeforeAck } from './publish-before-ack.js';
 import { tlsRefusalReason } from './tls-refusal.js';
 
 /**
@@ -19,6 +27,12 @@ import { tlsRefusalReason } from './tls-refusal.js';
  * acl.ts decides, the MQTT client id included. Every refusal (TLS handshake, CONNECT, PUBLISH, SUBSCRIBE) is
  * reported through `onRefusal`, which the runtime sends to the log and the audit log; a TLS refusal names the
  * real reason (tls-refusal.ts). Listens on 127.0.0.1 unless told otherwise.
+ *
+ * With `persistence`, sessions and QoS 1 queues live in LevelDB (persistence.ts), every QoS 1 PUBLISH is
+ * queued for the sessions it matches before its PUBACK is sent (publish-before-ack.ts), and the
+ * `durableSubscribers` (the clinic intake) have their sessions written before the listener accepts anyone
+ * (durable-subscribers.ts): so nothing a hub saw acknowledged is lost when the broker is killed. Without it,
+ * sessions are in memory (tests that need no disk) and a broker restart loses every queue.
  */
 export interface BrokerOptions {
   readonly ca: string | Buffer;
@@ -40,6 +54,18 @@ export interface BrokerOptions {
   /** Largest PUBLISH payload accepted; larger ones are refused before anyone sees them. */
   readonly maxPayloadBytes?: number;
   readonly onRefusal?: (refusal: Refusal) => void;
+  /** Sessions, queues and retained messages on disk. Absent: in memory, lost when the process ends. */
+  readonly persistence?: PersistenceOptions;
+  /**
+   * Clinic receivers whose persistent sessions exist from the start, before any hub connects (the intake).
+   * They may only connect with CleanSession 0: a clean session would discard the queue kept for them.
+   */
+  readonly durableSubscribers?: readonly DurableSubscriber[];
+  /**
+   * Told when the store cannot be written (BROKER_PERSISTENCE). A message that could not be queued is not
+   * acknowledged and its hub is disconnected, so it sends the message again once it reconnects.
+   */
+  readonly onError?: (error: BrokerError) => void;
 }
 
 export interface Refusal {
@@ -61,36 +87,69 @@ export class ClinicalBroker {
   private readonly identities = new WeakMap<Client, ClientIdentity>();
   private readonly sockets = new Set<Socket>();
   private address: AddressInfo | undefined;
+  private persistence: BrokerPersistence | undefined;
+  private durableIds = new Set<string>();
 
   constructor(private readonly options: BrokerOptions) {}
 
   async start(): Promise<AddressInfo> {
-    const aedes = await Aedes.createBroker({
-      // One slow subscriber must not stall delivery to everyone (aedes README, "drainTimeout").
-      drainTimeout: 30_000,
-      connectTimeout: 10_000,
-    });
+    const durable = this.options.durableSubscribers ?? [];
+    checkDurableSubscribers(durable);
+    const persistence = this.options.persistence
+      ? await openLevelPersistence(this.options.persistence)
+      : undefined;
+    let aedes: Aedes | undefined;
+    try {
+      aedes = await Aedes.createBroker({
+        // One slow subscriber must not stall delivery to everyone (aedes README, "drainTimeout").
+        drainTimeout: 30_000,
+        connectTimeout: 10_000,
+        ...(persistence ? { persistence } : {}),
+      });
+      // Before the listener exists, so no hub can publish before the intake's session does.
+      // aedes' typings omit `persistence`; it is the instance passed above, or aedes' in-memory default.
+      const sessions = (aedes as unknown as { persistence: BrokerPersistence }).persistence;
+      await provisionDurableSubscribers(sessions, durable);
+      return await this.listen(aedes, persistence);
+    } catch (error) {
+      if (aedes) {
+        const closing = aedes;
+        await new Promise<void>((resolve) => closing.close(() => resolve()));
+      }
+      await persistence?.destroy();
+      throw error;
+    }
+  }
+
+  private async listen(aedes: Aedes, persistence: BrokerPersistence | undefined): Promise<AddressInfo> {
+    this.durableIds = new Set((this.options.durableSubscribers ?? []).map((s) => s.clientId));
+    // 'error' is missing from aedes' typed events; aedes.js emits it when a store write fails (DoEnqueues).
+    (aedes as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.storeFailed(error));
     aedes.authenticate = (client, _username, _password, done) => this.authenticate(client, done);
-    aedes.authorizePublish = (client, packet, done) => {
-      const identity = client ? this.identities.get(client) : undefined;
-      if (!identity) return done(new Error('not authenticated'));
-      const limit = this.options.maxPayloadBytes ?? 256 * 1024;
-      if (packet.payload.length > limit) {
-        this.refuse({ stage: 'publish', reason: `payload over ${limit} bytes`, identity: label(identity) });
-        return done(new Error('payload too large'));
-      }
-      const decision = mayPublish(identity, packet.topic, packet.retain);
-      if (!decision.allowed) {
-        this.refuse({
-          stage: 'publish',
-          reason: decision.reason,
-          identity: label(identity),
-          detail: packet.topic,
-        });
-        return done(new Error(decision.reason));
-      }
-      done(null);
-    };
+    aedes.authorizePublish = publishBeforeAck(
+      aedes,
+      (client, packet, done) => {
+        const identity = client ? this.identities.get(client) : undefined;
+        if (!identity) return done(new Error('not authenticated'));
+        const limit = this.options.maxPayloadBytes ?? 256 * 1024;
+        if (packet.payload.length > limit) {
+          this.refuse({ stage: 'publish', reason: `payload over ${limit} bytes`, identity: label(identity) });
+          return done(new Error('payload too large'));
+        }
+        const decision = mayPublish(identity, packet.topic, packet.retain);
+        if (!decision.allowed) {
+          this.refuse({
+            stage: 'publish',
+            reason: decision.reason,
+            identity: label(identity),
+            detail: packet.topic,
+          });
+          return done(new Error(decision.reason));
+        }
+        done(null);
+      },
+      (error) => this.options.onError?.(storeError(error)),
+    );
     aedes.authorizeSubscribe = (client, subscription, done) => {
       const identity = this.identities.get(client);
       const decision = identity
@@ -167,9 +226,21 @@ export class ClinicalBroker {
       server.listen(this.options.port ?? 8883, this.options.host ?? '127.0.0.1', () => resolve());
     });
     this.aedes = aedes;
+    this.persistence = persistence;
     this.server = server;
     this.address = server.address() as AddressInfo;
     return this.address;
+  }
+
+  /**
+   * aedes emits 'error' when it cannot look up the sessions a message goes to (aedes.js, DoEnqueues) or
+   * cannot read the wills: that publish never completes, so its PUBACK is never sent. Every connection is
+   * dropped so that no hub waits on it forever; the hubs resend what was not acknowledged when they reconnect.
+   * (A failed queue write itself fails that one publish: publishBeforeAck reports it, aedes drops the hub.)
+   */
+  private storeFailed(error: Error): void {
+    this.options.onError?.(storeError(error));
+    for (const socket of this.sockets) socket.destroy();
   }
 
   /**
@@ -206,10 +277,18 @@ export class ClinicalBroker {
   async stop(): Promise<void> {
     const server = this.server;
     const aedes = this.aedes;
+    const persistence = this.persistence;
     this.server = undefined;
     this.aedes = undefined;
+    this.persistence = undefined;
+    if (server?.listening) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of this.sockets) socket.destroy();
+      await closed;
+    }
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    // aedes.close() leaves its persistence open; LevelDB's lock must go so the store can be opened again.
+    await persistence?.destroy();
   }
 
   /** The aedes instance, for in-process subscribers (the clinic receiver when embedded). */
@@ -232,7 +311,14 @@ export class ClinicalBroker {
     } catch {
       identity = undefined;
     }
-    const decision = mayConnect(identity, client.id);
+    let decision = mayConnect(identity, client.id);
+    if (decision.allowed && client.clean && this.durableIds.has(client.id)) {
+      // CleanSession 1 would delete the session kept for it, queue included (MQTT 3.1.1 section 3.1.2.4).
+      decision = {
+        allowed: false,
+        reason: `durable subscriber ${client.id} must connect with CleanSession 0`,
+      };
+    }
     if (!decision.allowed) {
       this.refuse({
         stage: 'connect',
@@ -260,6 +346,10 @@ export class ClinicalBroker {
   private refuse(refusal: Refusal): void {
     this.options.onRefusal?.(refusal);
   }
+}
+
+function storeError(cause: Error): BrokerError {
+  return new BrokerError('BROKER_PERSISTENCE', 'the broker store could not be written', { cause });
 }
 
 function label(identity: ClientIdentity): string {
