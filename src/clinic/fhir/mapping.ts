@@ -298,7 +298,7 @@ function phdKey(ctx: ObservationContext, type: number, supplemental: readonly nu
     (m.deviceTime !== null ? phdTimestampPart(m.deviceTime) : undefined) ??
     gatewayTimestampPart(m.time, ctx.stored.measuredAt);
   const device = deviceIdentifierValue(ctx.stored.receipt.gatewayId, m.deviceId);
-  const patient = `${ctx.mrn}-${ctx.options.patientIdentifierSystem}`;
+  const patient = `${identifierPart(ctx.mrn)}-${identifierPart(ctx.options.patientIdentifierSystem)}`;
   return [device, patient, String(type), timestamp, ...supplemental.map(String)].join('-');
 }
 
@@ -387,7 +387,17 @@ function personalHealthDevice(
 
 /** Device ids are gateway-local (docs/wire-format.md), so the clinic-wide one includes the gateway. */
 export function deviceIdentifierValue(gatewayId: string, deviceId: string): string {
-  return `${gatewayId}/${deviceId}`;
+  return `${identifierPart(gatewayId)}/${identifierPart(deviceId)}`;
+}
+
+/**
+ * Identifier values this exporter builds never contain `\`, `|`, `,` or `$`: FHIR search escapes them with a
+ * backslash (R4 search.html#escaping), but servers differ in honouring that (medplum 4.5 does not), and a
+ * conditional create that fails to find its own identifier creates a duplicate. They are percent-encoded
+ * (with `%` itself), which every server compares as plain text.
+ */
+export function identifierPart(text: string): string {
+  return text.replace(/[%\\|,$]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 function uniqueSpecializations(codes: readonly MdcCode[]): Specialization[] {

@@ -180,12 +180,20 @@ function checkTransactionResponse(text: string, expected: number): void {
     );
   }
   for (const e of entries) {
-    if (!/^2\d\d/.test(e.response?.status ?? '')) {
+    const status = e.response?.status ?? 'none';
+    if (/^2\d\d/.test(status)) continue;
+    // A conformant server fails the whole transaction instead (R4 http.html#trules); some answer 200 and put
+    // the failure in the entry. A 4xx there is still a refusal of the content, not an outage.
+    if (/^4\d\d/.test(status)) {
       throw new FhirExportError(
-        'FHIR_SERVER_ERROR',
-        `a transaction-response entry has status ${e.response?.status ?? 'none'}`,
+        'FHIR_REJECTED',
+        `the FHIR server refused an entry of the Bundle (HTTP ${status.slice(0, 3)})`,
       );
     }
+    throw new FhirExportError(
+      'FHIR_SERVER_ERROR',
+      `a transaction-response entry has status ${status.slice(0, 3)}`,
+    );
   }
 }
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { getStatus } from '@medplum/core';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
+import type { Resource as R4Resource } from 'fhir/r4.js';
 import { loadR4 } from './r4.js';
 
 /**
@@ -50,9 +51,12 @@ export class TestFhirServer {
   }
 
   /** Every resource of a type, straight from the repository. */
-  async all<T extends Resource>(resourceType: T['resourceType']): Promise<T[]> {
-    const bundle = await this.repo.search<T>({ resourceType, count: 10_000 });
-    return (bundle.entry ?? []).map((e) => e.resource as T);
+  async all<T extends R4Resource = R4Resource>(resourceType: T['resourceType']): Promise<T[]> {
+    const bundle = await this.repo.search({
+      resourceType: resourceType as Resource['resourceType'],
+      count: 10_000,
+    });
+    return (bundle.entry ?? []).map((e) => e.resource as unknown as T);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
