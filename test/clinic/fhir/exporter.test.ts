@@ -10,8 +10,9 @@ import {
   type FhirExporterOptions,
 } from '../../../src/clinic/fhir/exporter.js';
 import { mapMeasurement } from '../../../src/clinic/fhir/mapping.js';
+import type { ClinicStore, ExportResult } from '../../../src/clinic/storage/clinic-store.js';
+import { SqliteClinicStore } from '../../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
 import { VirtualScheduler } from '../../../src/util/scheduler.js';
-import { FakeClinicStore } from './fake-clinic-store.js';
 import { TestFhirServer } from './fhir-server.js';
 import { validate } from './r4.js';
 import {
@@ -47,8 +48,40 @@ function driver(exporter: FhirExporter, scheduler: VirtualScheduler) {
   };
 }
 
-async function assigned(store: FakeClinicStore, gatewayId = GATEWAY, mrn = MRN): Promise<void> {
+async function assigned(store: ClinicStore, gatewayId = GATEWAY, mrn = MRN): Promise<void> {
   await store.assign({ gatewayId, mrn, from: T0 - 24 * 60 * MINUTE, createdBy: 'test', at: T0 });
+}
+
+const KEY = Uint8Array.from(Buffer.from('5e'.repeat(32), 'hex'));
+const stores: ClinicStore[] = [];
+
+/**
+ * The real (encrypted) SQLite ClinicStore in a temporary folder, with completeExports recorded so a test can
+ * say which measurement ended how (the interface has counts only).
+ */
+async function openStore(): Promise<ClinicStore & { readonly completed: ExportResult[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'fhir-store-'));
+  folders.push(dir);
+  const store = await SqliteClinicStore.open({
+    path: join(dir, 'clinic.db'),
+    key: KEY,
+    clock: { now: () => T0 },
+  });
+  stores.push(store);
+  const completed: ExportResult[] = [];
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'completed') return completed;
+      if (property === 'completeExports') {
+        return async (results: readonly ExportResult[]) => {
+          await target.completeExports(results);
+          completed.push(...results);
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as SqliteClinicStore & { readonly completed: ExportResult[] };
 }
 
 const servers: TestFhirServer[] = [];
@@ -57,6 +90,7 @@ const exporters: FhirExporter[] = [];
 afterEach(async () => {
   for (const e of exporters.splice(0)) await e.stop();
   for (const s of servers.splice(0)) await s.stop();
+  for (const s of stores.splice(0)) await s.close();
   for (const f of folders.splice(0)) await rm(f, { recursive: true, force: true });
 });
 
@@ -73,7 +107,7 @@ describe('FhirExporter', () => {
     servers.push(server);
     await server.start(); // learn a free port, then take the endpoint down
     await server.stop();
-    const store = new FakeClinicStore(() => T0);
+    const store = await openStore();
     const readings = [spotCheck(), bloodPressure({ skewMs: -90_000 }), temperature(), weight(), glucose()];
     await store.commit({ measurements: readings, gaps: [], statuses: [], rejections: [] });
     await assigned(store);
@@ -119,7 +153,7 @@ describe('FhirExporter', () => {
     const server = new TestFhirServer();
     servers.push(server);
     await server.start();
-    const store = new FakeClinicStore(() => T0);
+    const store = await openStore();
     await store.commit({
       measurements: [spotCheck(), temperature()],
       gaps: [],
@@ -145,7 +179,7 @@ describe('FhirExporter', () => {
   it('thins a 1 Hz stream to one per interval and exports every spot measurement', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fhir-export-'));
     folders.push(dir);
-    const store = new FakeClinicStore(() => T0);
+    const store = await openStore();
     // 20 minutes of PLX continuous and heart rate at 1 Hz, spot readings in between, and non-results.
     const stream = Array.from({ length: 20 * 60 }, (_, i) => continuous(T0 + i * 1000));
     const hr = Array.from({ length: 20 * 60 }, (_, i) => heartRate(T0 + i * 1000 + 500));
@@ -206,7 +240,7 @@ describe('FhirExporter', () => {
     const server = new TestFhirServer();
     servers.push(server);
     await server.start();
-    const store = new FakeClinicStore(() => T0);
+    const store = await openStore();
     const odd = sample({
       characteristic: '2a1c',
       deviceId: 'dev|a,b$c\\d',
@@ -218,7 +252,7 @@ describe('FhirExporter', () => {
     exporter.start();
     expect(await step()).toMatchObject({ leased: 1, exported: 1 });
     // Export it again (a crash between upload and completeExports): nothing new is created.
-    const second = new FakeClinicStore(() => T0);
+    const second = await openStore();
     await second.commit({ measurements: [odd], gaps: [], statuses: [], rejections: [] });
     await assigned(second);
     const again = exporterFor({ store: second, target: { kind: 'http', baseUrl: server.url } });
@@ -232,7 +266,7 @@ describe('FhirExporter', () => {
     const server = new TestFhirServer();
     servers.push(server);
     await server.start();
-    const store = new FakeClinicStore(() => T0);
+    const store = await openStore();
     const good = spotCheck();
     const bad = temperature();
     await store.commit({ measurements: [good, bad], gaps: [], statuses: [], rejections: [] });
