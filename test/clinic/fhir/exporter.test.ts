@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle, Observation } from 'fhir/r4.js';
@@ -12,6 +12,7 @@ import {
 import { mapMeasurement } from '../../../src/clinic/fhir/mapping.js';
 import type { ClinicStore, ExportResult } from '../../../src/clinic/storage/clinic-store.js';
 import { SqliteClinicStore } from '../../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
+import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
 import { VirtualScheduler } from '../../../src/util/scheduler.js';
 import { TestFhirServer } from './fhir-server.js';
 import { validate } from './r4.js';
@@ -287,5 +288,43 @@ describe('FhirExporter', () => {
       error: expect.stringMatching(/^FHIR_REJECTED: .*HTTP 412/),
     });
     expect(await server.all<Observation>('Observation')).toHaveLength(2 + 3);
+  });
+
+  it('posts over HTTPS trusting the clinic CA, with the bearer token read from its file at every send', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fhir-tls-'));
+    folders.push(dir);
+    const pki = await createDevelopmentPki(dir);
+    const server = new TestFhirServer({
+      tls: { cert: pki.pem.broker, key: pki.pem.brokerKey },
+      bearerToken: 'tok-2',
+    });
+    servers.push(server);
+    await server.start();
+    const tokenFile = join(dir, 'fhir.token');
+    await writeFile(tokenFile, 'tok-1\n', { mode: 0o600 });
+    const store = await openStore();
+    await store.commit({ measurements: [temperature()], gaps: [], statuses: [], rejections: [] });
+    await assigned(store);
+    const { exporter, step } = exporterFor({
+      store,
+      target: { kind: 'http', baseUrl: server.url, caFile: pki.files.ca, bearerTokenFile: tokenFile },
+    });
+    exporter.start();
+    expect(await step()).toMatchObject({ leased: 1, failed: 1, error: 'FHIR_UNAUTHORIZED' });
+    await writeFile(tokenFile, 'tok-2\n', { mode: 0o600 }); // rotated: the next attempt uses it
+    expect(await step()).toMatchObject({ leased: 1, exported: 1 });
+    expect(await server.all<Observation>('Observation')).toHaveLength(1);
+
+    // Without the clinic CA the server's certificate is not trusted: an unreachable server, nothing lost.
+    const other = await openStore();
+    await other.commit({ measurements: [temperature(T0 + MINUTE)], gaps: [], statuses: [], rejections: [] });
+    await assigned(other);
+    const untrusting = exporterFor({
+      store: other,
+      target: { kind: 'http', baseUrl: server.url, bearerTokenFile: tokenFile },
+    });
+    untrusting.exporter.start();
+    expect(await untrusting.step()).toMatchObject({ leased: 1, failed: 1, error: 'FHIR_UNREACHABLE' });
+    expect(await other.exportCounts()).toMatchObject({ failing: 1 });
   });
 });

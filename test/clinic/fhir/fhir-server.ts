@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getStatus } from '@medplum/core';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
@@ -11,6 +12,13 @@ import { loadR4 } from './r4.js';
  * transactions, conditional create and search) behind a node:http server on 127.0.0.1. The repository outlives
  * stop()/start(), so a test can take the endpoint down and bring it back on the same port with its data.
  */
+export interface TestFhirServerOptions {
+  /** Serve HTTPS with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** Answer 401 unless `Authorization: Bearer <token>` is sent. */
+  readonly bearerToken?: string;
+}
+
 export class TestFhirServer {
   readonly repo = new MemoryRepository();
   private readonly router = new FhirRouter();
@@ -19,8 +27,10 @@ export class TestFhirServer {
   /** Requests answered (any status). */
   requests = 0;
 
+  constructor(private readonly options: TestFhirServerOptions = {}) {}
+
   get url(): string {
-    return `http://127.0.0.1:${this.boundPort}/fhir/R4/`;
+    return `${this.options.tls === undefined ? 'http' : 'https'}://localhost:${this.boundPort}/fhir/R4/`;
   }
 
   get port(): number {
@@ -29,11 +39,13 @@ export class TestFhirServer {
 
   async start(): Promise<void> {
     loadR4();
-    const server = createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => {
         res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
       });
-    });
+    };
+    const tls = this.options.tls;
+    const server: Server = tls === undefined ? createServer(listener) : createTlsServer(tls, listener);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.boundPort, '127.0.0.1', () => resolve());
@@ -60,6 +72,14 @@ export class TestFhirServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (
+      this.options.bearerToken !== undefined &&
+      req.headers.authorization !== `Bearer ${this.options.bearerToken}`
+    ) {
+      this.requests++;
+      res.writeHead(401, { 'content-type': 'application/fhir+json', 'www-authenticate': 'Bearer' }).end('{}');
+      return;
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
