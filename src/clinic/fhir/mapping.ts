@@ -124,12 +124,15 @@ export function mapMeasurement(
   const bp: HubObservation[] = [];
   m.observations.forEach((o, index) => {
     // The wire format is checked at intake, but a code from a newer hub may be unknown here: skip it, say why.
-    const mapping = CODE_MAPPINGS[o.code] as CodeMapping | undefined;
+    // Own properties only: a code such as "toString" must not find Object.prototype's.
+    const mapping: CodeMapping | undefined = Object.hasOwn(CODE_MAPPINGS, o.code)
+      ? CODE_MAPPINGS[o.code]
+      : undefined;
     if (mapping === undefined || !isUcumUnit(o.unit)) {
       notExported.push({ code: String(o.code), why: 'a code or unit this exporter has no FHIR mapping for' });
     } else if (mapping.kind === 'not-exported') notExported.push({ code: o.code, why: mapping.why });
     else if (mapping.kind === 'bp-component') bp.push(o);
-    else if (o.qualifier !== undefined && MODALITY_BY_QUALIFIER[o.qualifier] === undefined) {
+    else if (o.qualifier !== undefined && !Object.hasOwn(MODALITY_BY_QUALIFIER, o.qualifier)) {
       notExported.push({ code: o.code, why: `qualifier "${o.qualifier}" has no MDC supplemental type` });
     } else observations.push(numericObservation(common, o, mapping.loinc, mapping.vital, index));
   });

@@ -15,6 +15,7 @@ import {
   MRN,
   PATIENT_SYSTEM,
   SYSTEM_BASE,
+  sample,
   spotCheck,
   T0,
   temperature,
@@ -232,5 +233,20 @@ describe('FHIR mapping (PHD IG STU2)', () => {
       expect(e.request?.ifNoneExist).toMatch(/^identifier=/);
     }
     expect(new Set(entries.map((e) => e.fullUrl)).size).toBe(entries.length);
+  });
+
+  it('never crashes on codes, units or qualifiers it does not know (a newer hub), and exports nothing for them', () => {
+    const odd = sample({
+      characteristic: '2a1c',
+      observations: [
+        { code: 'toString' as never, value: 1, unit: '%' },
+        { code: 'MDC_TEMP_BODY', value: 37, unit: 'furlong' as never },
+        { code: 'MDC_PULS_OXIM_SAT_O2', value: 97, unit: '%', qualifier: 'constructor' },
+        { code: 'MDC_TEMP_BODY', value: 36.5, unit: 'Cel' },
+      ],
+    });
+    const m = map(odd);
+    expect(m.notExported.map((n) => n.code)).toEqual(['toString', 'MDC_TEMP_BODY', 'MDC_PULS_OXIM_SAT_O2']);
+    expect(m.observations.map((o) => o.resource.valueQuantity?.value)).toEqual([36.5]);
   });
 });
