@@ -196,6 +196,48 @@ describe('PgClinicStore: several intake processes on one database', () => {
     }
   });
 
+  it('the live feed reconnects when its connection is lost, and says so', async () => {
+    const errors: ClinicStoreError[] = [];
+    const {
+      database,
+      stores: [store],
+      close,
+    } = await stores(1, {
+      feedReconnectDelayMs: 20,
+      onError: (error) => errors.push(error),
+    });
+    if (store === undefined) throw new Error('unreachable');
+    const listeners = () =>
+      withClient(database, async (c) =>
+        (
+          await c.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN %'`,
+            [database],
+          )
+        ).rows.map((r) => r.pid),
+      );
+    try {
+      const events: CommittedEvent[] = [];
+      const stop = await store.subscribe((event) => events.push(event));
+      const [before] = await listeners();
+      await withClient(database, (c) => c.query('SELECT pg_terminate_backend($1)', [before]));
+      await until('the feed told about the lost connection', () => errors.length > 0);
+      expect(errors[0]?.code).toBe('CLINIC_STORE_UNREACHABLE');
+      await until('the feed listens again on a new connection', async () => {
+        const now = await listeners();
+        return now.length === 1 && now[0] !== before;
+      });
+      const r = reading(1);
+      await store.commit(write([r]));
+      await until('the feed told the commit made after reconnecting', () => events.length > 0);
+      expect(events[0]?.measurements.map((m) => m.measurement.id)).toEqual([r.measurement.id]);
+      await stop();
+      expect(await listeners()).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
   it('a commit that fails stores nothing and tells the feed nothing; the error names no value', async () => {
     const {
       stores: [store],
