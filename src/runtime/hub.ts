@@ -15,7 +15,6 @@ import { stamp } from '../pipeline/stamp.js';
 import { GatewayCredentials } from '../pki/credentials.js';
 import type { SessionReading } from '../session/device-session.js';
 import { auditStoreEvents } from '../store/audit-events.js';
-import type { EnrolledDevice } from '../store/device-registry.js';
 import { keyProtection } from '../store/key-protection.js';
 import type { KeyProvider } from '../store/keys.js';
 import type { Lane, StoreEvent } from '../store/outbox.js';

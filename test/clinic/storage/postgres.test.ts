@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
 import type {
+  ClinicStore,
   CommittedEvent,
   IncomingMeasurement,
   IntakeWrite,
@@ -15,10 +16,11 @@ import { SCHEMA_VERSION } from '../../../src/clinic/storage/postgres/schema.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { type RunningPostgres, startPostgres } from '../../support/postgres.js';
 import { until } from '../../support/until.js';
+import { clinicStoreContract } from './contract.js';
 
 /**
  * PgClinicStore against a real PostgreSQL 15 (test/support/postgres.ts starts one for this file). Each test
- * gets its own database. The PostgreSQL-only promises: several stores (as several
+ * gets its own database. Besides the shared contract, the PostgreSQL-only promises: several stores (as several
  * intake processes would hold) on one database, with their own connection pools.
  */
 let server: RunningPostgres;
@@ -28,6 +30,29 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
+});
+
+clinicStoreContract('PostgreSQL', async (options) => {
+  const database = await server.createDatabase('contract');
+  const opened: ClinicStore[] = [];
+  const open = async () => {
+    const store = await PgClinicStore.open({
+      connection: server.connection(database),
+      clock: options.clock,
+      maxRejectedRows: options.maxRejectedRows,
+      maxQuarantineBytes: options.maxQuarantineBytes,
+    });
+    opened.push(store);
+    return store;
+  };
+  return {
+    store: await open(),
+    reopen: open,
+    cleanup: async () => {
+      await Promise.all(opened.map((s) => s.close()));
+      await dropDatabase(database);
+    },
+  };
 });
 
 const T0 = Date.UTC(2026, 0, 10, 8, 0, 0);

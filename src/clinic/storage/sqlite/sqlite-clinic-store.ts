@@ -1,0 +1,636 @@
+import type { SqliteDatabase } from '../../../store/encrypted-database.js';
+import { type Clock, systemClock } from '../../../util/clock.js';
+import { checkEnd, checkNewAssignment } from '../assignment-rules.js';
+import type {
+  Assignment,
+  ClinicStore,
+  CommitOutcome,
+  CommittedEvent,
+  ExportItem,
+  ExportResult,
+  IncomingRejection,
+  IncomingStatus,
+  IntakeWrite,
+  NewAssignment,
+  Receipt,
+  RejectionCount,
+  SeriesPoint,
+  SeriesQuery,
+  StoredMeasurement,
+} from '../clinic-store.js';
+import { ClinicStoreError } from '../errors.js';
+import { clinicErrorFrom, openClinicDatabase } from './database.js';
+import { migrateClinic } from './migrations.js';
+import {
+  type AssignmentRow,
+  assignmentOf,
+  type GapRow,
+  gapOf,
+  MEASUREMENT_COLUMNS,
+  type MeasurementRow,
+  type RejectionRow,
+  rejectionOf,
+  type StatusRow,
+  statusOf,
+  storedMeasurementOf,
+} from './rows.js';
+
+export interface SqliteClinicStoreOptions {
+  /** The database file; its `-wal`, `-shm` and `.keycheck` companions sit beside it. */
+  readonly path: string;
+  /** The raw 256-bit database key (from a KeyProvider, src/store/keys.ts). */
+  readonly key: Uint8Array;
+  /** Stamps `committedAt`; the system clock by default. */
+  readonly clock?: Clock;
+  /** Rejected-message rows kept (the oldest go beyond it); counts per code are never bounded. Default 10,000. */
+  readonly maxRejectedRows?: number;
+  /** Bytes of quarantined payloads kept (the oldest such rows go beyond it). Default 64 MiB. */
+  readonly maxQuarantineBytes?: number;
+  /** The page cache, KiB. Default 16 MiB. */
+  readonly cacheKib?: number;
+  /** How long a write waits for another connection (a second process) to finish its write, ms. Default 5 s. */
+  readonly busyTimeoutMs?: number;
+  /** Told when a live-feed listener throws; the commit has happened either way. */
+  readonly onListenerError?: (error: unknown) => void;
+}
+
+export const DEFAULT_MAX_REJECTED_ROWS = 10_000;
+export const DEFAULT_MAX_QUARANTINE_BYTES = 64 * 1024 * 1024;
+
+/** Where a measurement is attributed: the gateway's assignment whose [from, to) holds its measurement time. */
+const COVERS = (a: string, gateway: string, at: string) =>
+  `${a}.gateway_id = ${gateway} AND ${a}.from_ms <= ${at} AND (${a}.to_ms IS NULL OR ${at} < ${a}.to_ms)`;
+
+/**
+ * The ClinicStore on one encrypted SQLite file (src/clinic/storage/clinic-store.ts has the contract).
+ *
+ * better-sqlite3 is synchronous: every method does its work at once, on the caller's turn of the event loop,
+ * and returns a settled promise. Two `commit`s are therefore never interleaved inside one process, and each is
+ * one IMMEDIATE transaction, so a second process writing the same file waits for the lock (busy timeout) rather
+ * than failing half-way. Attribution to patients happens at query time, by joining measurement times against
+ * the assignment intervals: an assignment made later attributes readings already stored, and a reassignment
+ * never moves earlier readings.
+ *
+ * The live feed is in-process: it tells the commits of this store object, the intake's, which shares its
+ * process with the dashboard on SQLite. A reader in another process sees new rows through the WAL.
+ */
+export class SqliteClinicStore implements ClinicStore {
+  private closed = false;
+  private readonly listeners = new Set<(event: CommittedEvent) => void>();
+  private readonly clock: Clock;
+  private readonly maxRejectedRows: number;
+  private readonly maxQuarantineBytes: number;
+  private readonly s: ReturnType<typeof prepare>;
+
+  private constructor(
+    private readonly db: SqliteDatabase,
+    private readonly options: SqliteClinicStoreOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.maxRejectedRows = options.maxRejectedRows ?? DEFAULT_MAX_REJECTED_ROWS;
+    this.maxQuarantineBytes = options.maxQuarantineBytes ?? DEFAULT_MAX_QUARANTINE_BYTES;
+    this.s = prepare(db);
+  }
+
+  static async open(options: SqliteClinicStoreOptions): Promise<SqliteClinicStore> {
+    for (const [name, value] of [
+      ['maxRejectedRows', options.maxRejectedRows],
+      ['maxQuarantineBytes', options.maxQuarantineBytes],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+        throw new ClinicStoreError('CLINIC_STORE_IO', `${name} must be a whole number, 0 or more`);
+      }
+    }
+    const db = openClinicDatabase(options.path, options.key, {
+      cacheKib: options.cacheKib ?? 16_384,
+      busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
+    });
+    try {
+      migrateClinic(db, (options.clock ?? systemClock).now());
+      return new SqliteClinicStore(db, options);
+    } catch (error) {
+      db.close();
+      throw clinicErrorFrom(error, `opening the clinic database ${options.path}`);
+    }
+  }
+
+  /** Runs `work` now (synchronously) and settles the promise with its result or its typed error. */
+  private async run<T>(what: string, work: () => T): Promise<T> {
+    if (this.closed)
+      throw new ClinicStoreError('CLINIC_STORE_CLOSED', `${what}: the clinic database is closed`);
+    try {
+      return work();
+    } catch (error) {
+      throw clinicErrorFrom(error, what);
+    }
+  }
+
+  async commit(write: IntakeWrite): Promise<CommitOutcome> {
+    const { outcome, event } = await this.run('committing an intake write', () =>
+      this.db.transaction(() => this.write(write, this.clock.now())).immediate(),
+    );
+    if (event !== undefined) this.tell(event);
+    return outcome;
+  }
+
+  private write(write: IntakeWrite, committedAt: number): { outcome: CommitOutcome; event?: CommittedEvent } {
+    const s = this.s;
+    const inserted: string[] = [];
+    const measurements: StoredMeasurement[] = [];
+    let duplicates = 0;
+    for (const { measurement: m, measuredAt, receipt: r } of write.measurements) {
+      const result = s.insertMeasurement.run(
+        m.id,
+        r.gatewayId,
+        m.deviceId,
+        m.driver,
+        m.characteristic,
+        m.time,
+        measuredAt,
+        m.timeSource,
+        m.stored === true ? 1 : 0,
+        m.alert?.rule ?? null,
+        m.alert === undefined ? null : m.alert.late ? 1 : 0,
+        r.topic,
+        r.batchSeq,
+        r.sentAt,
+        r.signerSerial,
+        r.receivedAt,
+        committedAt,
+        JSON.stringify(m),
+      );
+      if (result.changes === 0) {
+        duplicates++;
+        continue;
+      }
+      const seq = Number(result.lastInsertRowid);
+      m.observations.forEach((o, ordinal) => {
+        s.insertObservation.run(
+          seq,
+          ordinal,
+          r.gatewayId,
+          o.code,
+          measuredAt,
+          o.value,
+          o.unit,
+          o.invalid ?? null,
+          o.qualifier ?? null,
+        );
+      });
+      s.insertExport.run(seq, r.gatewayId, m.deviceId, m.characteristic, measuredAt);
+      inserted.push(m.id);
+      measurements.push({ measurement: m, measuredAt, receipt: r, committedAt });
+    }
+
+    const gaps: { gap: IntakeWrite['gaps'][number]['gap']; receipt: Receipt }[] = [];
+    let gapDuplicates = 0;
+    for (const { gap, receipt: r } of write.gaps) {
+      const result = s.insertGap.run(
+        gap.id,
+        r.gatewayId,
+        gap.deviceId,
+        gap.count,
+        gap.reason,
+        r.topic,
+        r.batchSeq,
+        r.sentAt,
+        r.signerSerial,
+        r.receivedAt,
+        committedAt,
+        JSON.stringify(gap),
+      );
+      if (result.changes === 0) gapDuplicates++;
+      else gaps.push({ gap, receipt: r });
+    }
+
+    const statuses: IncomingStatus[] = [];
+    for (const incoming of write.statuses) {
+      const { status } = incoming;
+      const result = s.insertStatus.run(
+        status.gatewayId,
+        status.state,
+        status.sentAt,
+        incoming.signerSerial,
+        incoming.receivedAt,
+        committedAt,
+        JSON.stringify(status),
+      );
+      if (result.changes === 0) continue; // the retained status again
+      s.upsertLatestStatus.run(status.gatewayId, Number(result.lastInsertRowid), incoming.receivedAt);
+      statuses.push(incoming);
+    }
+
+    if (write.rejections.length > 0) this.reject(write.rejections);
+
+    const outcome: CommitOutcome = { inserted, duplicates, gapsInserted: gaps.length, gapDuplicates };
+    const told = measurements.length > 0 || gaps.length > 0 || statuses.length > 0;
+    return told ? { outcome, event: { measurements, gaps, statuses } } : { outcome };
+  }
+
+  /** Stores rejections, counts them, and drops the oldest rows beyond the bounds: all in the caller's transaction. */
+  private reject(rejections: readonly IncomingRejection[]): void {
+    const s = this.s;
+    const counts = new Map<string, number>();
+    let quarantined = false;
+    for (const r of rejections) {
+      const payload = r.payload === undefined ? null : Buffer.from(r.payload);
+      s.insertRejection.run(
+        r.topic,
+        r.code,
+        r.message,
+        r.receivedAt,
+        r.gatewayId ?? null,
+        payload,
+        payload?.length ?? 0,
+      );
+      counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
+      if (payload !== null) quarantined = true;
+    }
+    for (const [code, n] of counts) s.countRejection.run(code, n);
+    s.boundRejectionRows.run(this.maxRejectedRows);
+    if (quarantined) s.boundQuarantineBytes.run(this.maxQuarantineBytes);
+  }
+
+  private tell(event: CommittedEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.options.onListenerError?.(error);
+      }
+    }
+  }
+
+  measurement(id: string): Promise<StoredMeasurement | undefined> {
+    return this.run('reading a measurement', () => {
+      const row = this.s.measurementById.get(id) as MeasurementRow | undefined;
+      return row === undefined ? undefined : storedMeasurementOf(row);
+    });
+  }
+
+  countMeasurements(): Promise<number> {
+    return this.run('counting measurements', () => (this.s.countMeasurements.get() as { n: number }).n);
+  }
+
+  measurementIds(): Promise<string[]> {
+    return this.run('listing measurement ids', () => this.s.measurementIds.pluck().all() as string[]);
+  }
+
+  series(query: SeriesQuery): Promise<SeriesPoint[]> {
+    return this.run('reading a series', () => {
+      const rows = this.s.series.all({
+        mrn: query.mrn,
+        code: query.code,
+        from: query.from,
+        to: query.to,
+        limit: query.limit ?? -1,
+      }) as SeriesRow[];
+      return rows.map(seriesPointOf);
+    });
+  }
+
+  measurementsOf(mrn: string, from: number, to: number): Promise<StoredMeasurement[]> {
+    return this.run("reading a patient's measurements", () =>
+      (this.s.measurementsOf.all({ mrn, from, to }) as MeasurementRow[]).map(storedMeasurementOf),
+    );
+  }
+
+  unassigned(limit: number): Promise<StoredMeasurement[]> {
+    return this.run('listing unassigned measurements', () =>
+      (this.s.unassigned.all(limit) as MeasurementRow[]).map(storedMeasurementOf),
+    );
+  }
+
+  gaps(
+    gatewayId: string,
+  ): Promise<{ readonly gap: IntakeWrite['gaps'][number]['gap']; readonly receipt: Receipt }[]> {
+    return this.run('reading gaps', () => (this.s.gaps.all(gatewayId) as GapRow[]).map(gapOf));
+  }
+
+  latestStatus(gatewayId: string): Promise<IncomingStatus | undefined> {
+    return this.run('reading a status', () => {
+      const row = this.s.latestStatus.get(gatewayId) as StatusRow | undefined;
+      return row === undefined ? undefined : statusOf(row);
+    });
+  }
+
+  assign(assignment: NewAssignment): Promise<Assignment> {
+    return this.run('assigning a gateway', () =>
+      this.db
+        .transaction(() => {
+          const existing = (this.s.assignmentsOf.all(assignment.gatewayId) as AssignmentRow[]).map(
+            assignmentOf,
+          );
+          const { endOpen } = checkNewAssignment(assignment, existing);
+          if (endOpen !== undefined) this.s.endAssignment.run(assignment.from, endOpen.id);
+          const result = this.s.insertAssignment.run(
+            assignment.gatewayId,
+            assignment.mrn,
+            assignment.from,
+            assignment.timeZone ?? null,
+            assignment.createdBy,
+            assignment.at,
+          );
+          return assignmentOf(this.s.assignmentById.get(Number(result.lastInsertRowid)) as AssignmentRow);
+        })
+        .immediate(),
+    );
+  }
+
+  unassign(gatewayId: string, to: number): Promise<Assignment | undefined> {
+    return this.run('ending an assignment', () =>
+      this.db
+        .transaction(() => {
+          const row = this.s.openAssignment.get(gatewayId) as AssignmentRow | undefined;
+          if (row === undefined) return undefined;
+          checkEnd(assignmentOf(row), to);
+          this.s.endAssignment.run(to, row.id);
+          return assignmentOf(this.s.assignmentById.get(row.id) as AssignmentRow);
+        })
+        .immediate(),
+    );
+  }
+
+  assignments(gatewayId?: string): Promise<Assignment[]> {
+    return this.run('listing assignments', () =>
+      (
+        (gatewayId === undefined
+          ? this.s.allAssignments.all()
+          : this.s.assignmentsOf.all(gatewayId)) as AssignmentRow[]
+      ).map(assignmentOf),
+    );
+  }
+
+  rejectionCounts(): Promise<RejectionCount[]> {
+    return this.run('reading rejection counts', () => this.s.rejectionCounts.all() as RejectionCount[]);
+  }
+
+  quarantined(limit: number): Promise<(IncomingRejection & { readonly id: number })[]> {
+    return this.run('listing quarantined messages', () =>
+      (this.s.quarantined.all(limit) as RejectionRow[]).map(rejectionOf),
+    );
+  }
+
+  releaseQuarantined(ids: readonly number[]): Promise<void> {
+    return this.run('releasing quarantined messages', () => {
+      this.db.transaction(() => {
+        for (const id of ids) this.s.releaseQuarantined.run(id);
+      })();
+    });
+  }
+
+  leaseExports(limit: number, now: number, leaseMs: number): Promise<ExportItem[]> {
+    return this.run('leasing exports', () =>
+      this.db
+        .transaction(() => {
+          const due = this.s.dueExports.all({ now, limit }) as {
+            seq: number;
+            mrn: string;
+            attempts: number;
+          }[];
+          return due.map(({ seq, mrn, attempts }) => {
+            this.s.leaseExport.run(now + leaseMs, seq);
+            const stored = storedMeasurementOf(this.s.measurementBySeq.get(seq) as MeasurementRow);
+            return { stored, mrn, attempts };
+          });
+        })
+        .immediate(),
+    );
+  }
+
+  completeExports(results: readonly ExportResult[]): Promise<void> {
+    return this.run('recording export results', () => {
+      this.db
+        .transaction(() => {
+          for (const result of results) {
+            switch (result.outcome) {
+              case 'exported':
+                this.s.finishExport.run('exported', result.at, null, result.measurementId);
+                break;
+              case 'skipped':
+                this.s.finishExport.run('skipped', result.at, result.why, result.measurementId);
+                break;
+              case 'failed':
+                this.s.failExport.run(result.retryAt, result.error, result.measurementId);
+                break;
+            }
+          }
+        })
+        .immediate();
+    });
+  }
+
+  exportCounts(): Promise<{ pending: number; exported: number; skipped: number; failing: number }> {
+    return this.run('counting exports', () => {
+      const counts = { pending: 0, exported: 0, skipped: 0, failing: 0 };
+      for (const row of this.s.exportCounts.all() as { state: keyof typeof counts; n: number }[]) {
+        counts[row.state] = row.n;
+      }
+      return counts;
+    });
+  }
+
+  lastExportedAt(
+    gatewayId: string,
+    deviceId: string,
+    characteristic: string,
+    at: number,
+  ): Promise<number | undefined> {
+    return this.run('reading the last export', () => {
+      const value = this.s.lastExportedAt.pluck().get(gatewayId, deviceId, characteristic, at) as
+        | number
+        | null;
+      return value ?? undefined;
+    });
+  }
+
+  subscribe(listener: (event: CommittedEvent) => void): Promise<() => Promise<void>> {
+    return this.run('subscribing to commits', () => {
+      // A wrapper, so subscribing the same function twice makes two subscriptions, each stopped on its own.
+      const entry = (event: CommittedEvent) => listener(event);
+      this.listeners.add(entry);
+      return async () => {
+        this.listeners.delete(entry);
+      };
+    });
+  }
+
+  /** Closes the database (a checkpoint folds the WAL into the main file). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    try {
+      this.db.close();
+    } catch (error) {
+      throw clinicErrorFrom(error, 'closing the clinic database');
+    }
+  }
+}
+
+interface SeriesRow {
+  readonly id: string;
+  readonly measured_at: number;
+  readonly code: string;
+  readonly value: number | null;
+  readonly unit: string;
+  readonly invalid: string | null;
+  readonly qualifier: string | null;
+  readonly stored: number;
+  readonly gateway_id: string;
+  readonly device_id: string;
+  readonly driver: string;
+}
+
+function seriesPointOf(row: SeriesRow): SeriesPoint {
+  return {
+    measurementId: row.id,
+    measuredAt: row.measured_at,
+    code: row.code,
+    value: row.value,
+    unit: row.unit,
+    ...(row.invalid === null ? {} : { invalid: row.invalid as NonNullable<SeriesPoint['invalid']> }),
+    ...(row.qualifier === null ? {} : { qualifier: row.qualifier }),
+    stored: row.stored === 1,
+    gatewayId: row.gateway_id,
+    deviceId: row.device_id,
+    driver: row.driver,
+  };
+}
+
+function prepare(db: SqliteDatabase) {
+  return {
+    insertMeasurement: db.prepare(
+      `INSERT INTO measurements (id, gateway_id, device_id, driver, characteristic, time_text, measured_at,
+         time_source, stored, alert_rule, alert_late, topic, batch_seq, sent_at, signer_serial, received_at,
+         committed_at, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+    ),
+    insertObservation: db.prepare(
+      `INSERT INTO observations (measurement_seq, ordinal, gateway_id, code, measured_at, value, unit, invalid, qualifier)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertExport: db.prepare(
+      `INSERT INTO exports (measurement_seq, gateway_id, device_id, characteristic, measured_at, state)
+       VALUES (?, ?, ?, ?, ?, 'pending')`,
+    ),
+    insertGap: db.prepare(
+      `INSERT INTO gaps (id, gateway_id, device_id, count, reason, topic, batch_seq, sent_at, signer_serial,
+         received_at, committed_at, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+    ),
+    insertStatus: db.prepare(
+      `INSERT INTO status_events (gateway_id, state, sent_at, signer_serial, received_at, committed_at, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (gateway_id, sent_at, state) DO NOTHING`,
+    ),
+    // The later receipt wins; on a tie, the later commit (the statement runs in commit order).
+    upsertLatestStatus: db.prepare(
+      `INSERT INTO status_latest (gateway_id, event_seq, received_at) VALUES (?, ?, ?)
+       ON CONFLICT (gateway_id) DO UPDATE SET event_seq = excluded.event_seq, received_at = excluded.received_at
+       WHERE excluded.received_at >= status_latest.received_at`,
+    ),
+    insertRejection: db.prepare(
+      `INSERT INTO rejections (topic, code, message, received_at, gateway_id, payload, size)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    countRejection: db.prepare(
+      `INSERT INTO rejection_counts (code, count) VALUES (?, ?)
+       ON CONFLICT (code) DO UPDATE SET count = count + excluded.count`,
+    ),
+    // Keeps the newest `?` rows: the row at that offset from the newest, and all older, go.
+    boundRejectionRows: db.prepare(
+      `DELETE FROM rejections WHERE id <= (SELECT id FROM rejections ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+    ),
+    // Keeps the newest quarantined payloads whose sizes add up to at most `?` bytes.
+    boundQuarantineBytes: db.prepare(
+      `DELETE FROM rejections WHERE payload IS NOT NULL AND id <= (
+         SELECT max(id) FROM (
+           SELECT id, sum(size) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS newer_bytes
+           FROM rejections WHERE payload IS NOT NULL
+         ) WHERE newer_bytes > ?
+       )`,
+    ),
+    measurementById: db.prepare(`SELECT ${MEASUREMENT_COLUMNS} FROM measurements m WHERE m.id = ?`),
+    measurementBySeq: db.prepare(`SELECT ${MEASUREMENT_COLUMNS} FROM measurements m WHERE m.seq = ?`),
+    countMeasurements: db.prepare('SELECT count(*) AS n FROM measurements'),
+    measurementIds: db.prepare('SELECT id FROM measurements ORDER BY seq'),
+    // Per assignment of the patient that overlaps [from, to): that gateway's observations of the code inside
+    // both intervals (observations_series index: gateway, code, time range).
+    series: db.prepare(
+      `SELECT m.id, o.measured_at, o.code, o.value, o.unit, o.invalid, o.qualifier, m.stored, m.gateway_id,
+              m.device_id, m.driver
+       FROM assignments a
+       JOIN observations o ON o.gateway_id = a.gateway_id AND o.code = @code
+         AND o.measured_at >= max(a.from_ms, @from) AND o.measured_at < min(coalesce(a.to_ms, @to), @to)
+       JOIN measurements m ON m.seq = o.measurement_seq
+       WHERE a.mrn = @mrn AND a.from_ms < @to AND (a.to_ms IS NULL OR a.to_ms > @from)
+       ORDER BY o.measured_at, m.id, o.ordinal
+       LIMIT @limit`,
+    ),
+    measurementsOf: db.prepare(
+      `SELECT ${MEASUREMENT_COLUMNS}
+       FROM assignments a
+       JOIN measurements m ON m.gateway_id = a.gateway_id
+         AND m.measured_at >= max(a.from_ms, @from) AND m.measured_at < min(coalesce(a.to_ms, @to), @to)
+       WHERE a.mrn = @mrn AND a.from_ms < @to AND (a.to_ms IS NULL OR a.to_ms > @from)
+       ORDER BY m.measured_at, m.id`,
+    ),
+    unassigned: db.prepare(
+      `SELECT ${MEASUREMENT_COLUMNS} FROM measurements m
+       WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE ${COVERS('a', 'm.gateway_id', 'm.measured_at')})
+       ORDER BY m.seq LIMIT ?`,
+    ),
+    gaps: db.prepare(
+      `SELECT gateway_id, topic, batch_seq, sent_at, signer_serial, received_at, body
+       FROM gaps WHERE gateway_id = ? ORDER BY seq`,
+    ),
+    latestStatus: db.prepare(
+      `SELECT e.body, e.signer_serial, e.received_at
+       FROM status_latest l JOIN status_events e ON e.seq = l.event_seq WHERE l.gateway_id = ?`,
+    ),
+    assignmentById: db.prepare('SELECT * FROM assignments WHERE id = ?'),
+    assignmentsOf: db.prepare('SELECT * FROM assignments WHERE gateway_id = ? ORDER BY from_ms'),
+    allAssignments: db.prepare('SELECT * FROM assignments ORDER BY gateway_id, from_ms'),
+    openAssignment: db.prepare('SELECT * FROM assignments WHERE gateway_id = ? AND to_ms IS NULL'),
+    endAssignment: db.prepare('UPDATE assignments SET to_ms = ? WHERE id = ?'),
+    insertAssignment: db.prepare(
+      `INSERT INTO assignments (gateway_id, mrn, from_ms, time_zone, created_by, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    rejectionCounts: db.prepare('SELECT code, count FROM rejection_counts ORDER BY code'),
+    quarantined: db.prepare(
+      `SELECT id, topic, code, message, received_at, gateway_id, payload
+       FROM rejections WHERE payload IS NOT NULL ORDER BY id LIMIT ?`,
+    ),
+    releaseQuarantined: db.prepare('DELETE FROM rejections WHERE id = ? AND payload IS NOT NULL'),
+    // Due: not done, retry time reached, no live lease, and attributed to a patient (unassigned ones wait).
+    dueExports: db.prepare(
+      `SELECT e.measurement_seq AS seq, a.mrn, e.attempts
+       FROM exports e
+       JOIN assignments a ON ${COVERS('a', 'e.gateway_id', 'e.measured_at')}
+       WHERE e.state IN ('pending', 'failing')
+         AND (e.retry_at IS NULL OR e.retry_at <= @now)
+         AND (e.lease_until IS NULL OR e.lease_until <= @now)
+       ORDER BY e.measurement_seq
+       LIMIT @limit`,
+    ),
+    leaseExport: db.prepare('UPDATE exports SET lease_until = ? WHERE measurement_seq = ?'),
+    // A result for an item already exported or skipped (a late answer after its lease passed) changes nothing.
+    finishExport: db.prepare(
+      `UPDATE exports SET state = ?, done_at = ?, note = ?, lease_until = NULL, retry_at = NULL
+       WHERE measurement_seq = (SELECT seq FROM measurements WHERE id = ?) AND state IN ('pending', 'failing')`,
+    ),
+    failExport: db.prepare(
+      `UPDATE exports SET state = 'failing', attempts = attempts + 1, retry_at = ?, note = ?, lease_until = NULL
+       WHERE measurement_seq = (SELECT seq FROM measurements WHERE id = ?) AND state IN ('pending', 'failing')`,
+    ),
+    exportCounts: db.prepare('SELECT state, count(*) AS n FROM exports GROUP BY state'),
+    lastExportedAt: db.prepare(
+      `SELECT max(measured_at) FROM exports
+       WHERE gateway_id = ? AND device_id = ? AND characteristic = ? AND measured_at <= ? AND state = 'exported'`,
+    ),
+  };
+}

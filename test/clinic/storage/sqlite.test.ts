@@ -1,0 +1,179 @@
+import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../../scripts/support/measurements.js';
+import type { ClinicStore, IntakeWrite } from '../../../src/clinic/storage/clinic-store.js';
+import { ClinicStoreError } from '../../../src/clinic/storage/errors.js';
+import { openClinicDatabase } from '../../../src/clinic/storage/sqlite/database.js';
+import { CLINIC_SCHEMA_VERSION } from '../../../src/clinic/storage/sqlite/migrations.js';
+import { SqliteClinicStore } from '../../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
+import { clinicStoreContract } from './contract.js';
+
+const KEY = Uint8Array.from(Buffer.from('4c'.repeat(32), 'hex'));
+
+clinicStoreContract('SQLite (encrypted file)', async (options) => {
+  const dir = await mkdtemp(join(tmpdir(), 'rpm-clinic-sqlite-'));
+  const opened: ClinicStore[] = [];
+  const openStore = async () => {
+    const store = await SqliteClinicStore.open({ path: join(dir, 'clinic.db'), key: KEY, ...options });
+    opened.push(store);
+    return store;
+  };
+  return {
+    store: await openStore(),
+    reopen: openStore,
+    cleanup: async () => {
+      for (const store of opened) await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+const T0 = Date.UTC(2026, 0, 10, 8, 0, 0);
+const OTHER_KEY = Uint8Array.from(Buffer.from('7d'.repeat(32), 'hex'));
+
+describe('SqliteClinicStore on disk', () => {
+  let dir: string;
+  let path: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rpm-clinic-sqlite-'));
+    path = join(dir, 'clinic.db');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const marked = (n: number, marker: string): IntakeWrite => {
+    const measurement = spo2Measurement(n, {
+      deviceId: `${marker}-device`,
+      details: { note: `${marker}-${n}` },
+    });
+    return {
+      measurements: [
+        {
+          measurement,
+          measuredAt: T0 + n,
+          receipt: {
+            gatewayId: 'gw-alpha',
+            topic: 'obs',
+            batchSeq: n,
+            sentAt: T0,
+            signerSerial: '01',
+            receivedAt: T0,
+          },
+        },
+      ],
+      gaps: [],
+      statuses: [],
+      rejections: [],
+    };
+  };
+
+  const fileBytes = (suffix: string) => readFile(`${path}${suffix}`).catch(() => Buffer.alloc(0));
+
+  it('leaves no plaintext in the main file, the WAL or the shared-memory file', async () => {
+    const store = await SqliteClinicStore.open({ path, key: KEY });
+    const marker = 'PATIENT-MARKER-5e1c';
+    for (let n = 0; n < 100; n++) await store.commit(marked(n, marker));
+    await store.assign({ gatewayId: 'gw-alpha', mrn: `${marker}-MRN`, from: T0, createdBy: 'admin', at: T0 });
+    // While the WAL holds the pages (before close checkpoints them), then after close.
+    expect((await fileBytes('-wal')).length).toBeGreaterThan(0);
+    for (const suffix of ['', '-wal', '-shm']) {
+      const bytes = await fileBytes(suffix);
+      expect(bytes.includes(marker), `plaintext in ${suffix || 'main file'}`).toBe(false);
+      expect(bytes.includes('MDC_PULS_OXIM'), `plaintext codes in ${suffix || 'main file'}`).toBe(false);
+    }
+    await store.close();
+    const main = await readFile(path);
+    expect(main.length).toBeGreaterThan(4096);
+    expect(main.includes(marker)).toBe(false);
+    expect(main.subarray(0, 16).toString('latin1')).not.toBe('SQLite format 3\0');
+    expect((await stat(path)).mode & 0o077).toBe(0); // owner-only
+  });
+
+  it('refuses a wrong key with CLINIC_STORE_KEY_WRONG and leaves the file untouched', async () => {
+    const store = await SqliteClinicStore.open({ path, key: KEY });
+    await store.commit(marked(1, 'x'));
+    await store.close();
+    const before = await readFile(path);
+    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_KEY_WRONG',
+    });
+    // Without its key check file the wrong key is still refused as a key problem, never called damage.
+    await unlink(`${path}.keycheck`);
+    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_KEY_WRONG',
+    });
+    expect((await readFile(path)).equals(before)).toBe(true);
+    // The right key still opens it (and writes the key check again).
+    const again = await SqliteClinicStore.open({ path, key: KEY });
+    expect(await again.countMeasurements()).toBe(1);
+    await again.close();
+    expect(await readFile(`${path}.keycheck`, 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
+  });
+
+  it('refuses a key that is not 256 bits', async () => {
+    await expect(SqliteClinicStore.open({ path, key: new Uint8Array(16) })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_KEY_MALFORMED',
+    });
+  });
+
+  it('refuses a damaged database with CLINIC_STORE_CORRUPT and leaves it where it is', async () => {
+    const store = await SqliteClinicStore.open({ path, key: KEY });
+    for (let n = 0; n < 50; n++) await store.commit(marked(n, 'x'));
+    await store.close();
+    const bytes = await readFile(path);
+    bytes.fill(0x5a, 4096 + 200, 4096 + 400); // inside page 2: its authentication tag no longer matches
+    await writeFile(path, bytes);
+    const error = await SqliteClinicStore.open({ path, key: KEY }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ClinicStoreError);
+    expect((error as ClinicStoreError).code).toBe('CLINIC_STORE_CORRUPT');
+    expect((await readFile(path)).equals(bytes)).toBe(true);
+    expect((await readdir(dir)).sort()).toEqual(['clinic.db', 'clinic.db.keycheck']);
+  });
+
+  it('applies its migrations once, and refuses a database with a newer schema', async () => {
+    const store = await SqliteClinicStore.open({ path, key: KEY, clock: { now: () => T0 } });
+    await store.commit(marked(1, 'x'));
+    await store.close();
+    const reopened = await SqliteClinicStore.open({ path, key: KEY });
+    await reopened.close();
+    const raw = openClinicDatabase(path, KEY, { cacheKib: 1024, busyTimeoutMs: 1000 });
+    expect(raw.prepare('SELECT version, applied_ms FROM schema_version ORDER BY version').all()).toEqual(
+      Array.from({ length: CLINIC_SCHEMA_VERSION }, (_, i) => ({ version: i + 1, applied_ms: T0 })),
+    );
+    raw
+      .prepare('INSERT INTO schema_version (version, applied_ms) VALUES (?, ?)')
+      .run(CLINIC_SCHEMA_VERSION + 1, T0);
+    raw.close();
+    await expect(SqliteClinicStore.open({ path, key: KEY })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_SCHEMA_TOO_NEW',
+    });
+    // Refused without writing: the newer version is still there, the data too.
+    const check = openClinicDatabase(path, KEY, { cacheKib: 1024, busyTimeoutMs: 1000 });
+    expect(check.prepare('SELECT max(version) AS v FROM schema_version').get()).toEqual({
+      v: CLINIC_SCHEMA_VERSION + 1,
+    });
+    expect(check.prepare('SELECT count(*) AS n FROM measurements').get()).toEqual({ n: 1 });
+    check.close();
+  });
+
+  it('opens in WAL mode with synchronous=FULL and a bounded page cache, readable by a second connection', async () => {
+    const store = await SqliteClinicStore.open({ path, key: KEY });
+    await store.commit(marked(1, 'x'));
+    // A dashboard's connection reads while the intake's is open (normal locking, WAL), and sees its commits.
+    const reader = openClinicDatabase(path, KEY, { cacheKib: 2048, busyTimeoutMs: 1000 });
+    expect(reader.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(reader.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(reader.pragma('cache_size', { simple: true })).toBe(-2048);
+    expect(reader.prepare('SELECT count(*) AS n FROM measurements').get()).toEqual({ n: 1 });
+    await store.commit(marked(2, 'x'));
+    expect(reader.prepare('SELECT count(*) AS n FROM measurements').get()).toEqual({ n: 2 });
+    reader.close();
+    await store.close();
+  });
+});
