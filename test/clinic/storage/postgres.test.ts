@@ -325,6 +325,44 @@ describe('PgClinicStore: several intake processes on one database', () => {
     }
   });
 
+  it("works on the caller's pool, whose options also open the feed's connection, and leaves the pool open", async () => {
+    const database = await server.createDatabase('pool');
+    const pool = new pg.Pool({ ...server.connection(database), max: 2 });
+    try {
+      const store = await PgClinicStore.open({ pool });
+      const events: CommittedEvent[] = [];
+      const stop = await store.subscribe((event) => events.push(event));
+      const r = reading(1);
+      await store.commit(write([r]));
+      await until('the feed told the commit', () => events.length > 0);
+      await stop();
+      await store.close();
+      expect((await pool.query<{ n: string }>('SELECT count(*) AS n FROM measurements')).rows[0]?.n).toBe(
+        '1',
+      );
+    } finally {
+      await pool.end();
+      await dropDatabase(database);
+    }
+  });
+
+  it('refuses bad options with a typed error, before connecting', async () => {
+    for (const options of [
+      {},
+      { connection: server.connection(), pool: new pg.Pool(server.connection()) },
+      { connection: server.connection(), maxRejectedRows: -1 },
+      { connection: server.connection(), maxQuarantineBytes: 1.5 },
+    ]) {
+      const error = await PgClinicStore.open(options).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ClinicStoreError);
+      expect((error as ClinicStoreError).code).toBe('CLINIC_STORE_IO');
+      await options.pool?.end();
+    }
+  });
+
   it('connects with a password, and a wrong one is a typed error without the password in it', async () => {
     const error = await PgClinicStore.open({
       connection: { ...server.connection(), password: 'not-the-password' },

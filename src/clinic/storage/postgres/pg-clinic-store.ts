@@ -52,16 +52,15 @@ export interface PgClinicStoreOptions {
   readonly clock?: Clock;
   /** Rejected-message rows kept (the oldest go beyond it); counts are never bounded. Default 10,000. */
   readonly maxRejectedRows?: number;
-  /**
-   * Payload bytes kept in quarantine (the newest are kept; older payloads are dropped from their rows, which
-   * stay as plain rejections). Default 64 MiB.
-   */
+  /** Bytes of quarantined payloads kept (the oldest such rows go beyond it). Default 64 MiB. */
   readonly maxQuarantineBytes?: number;
   /**
    * Failures nobody awaits: an idle pooled connection that broke, the live feed's connection dropping (it
    * reconnects), a feed notification whose rows could not be read. Messages carry no PHI. Default: ignored.
    */
   readonly onError?: (error: ClinicStoreError) => void;
+  /** Told when a live-feed listener throws; the commit has happened either way. */
+  readonly onListenerError?: (error: unknown) => void;
   /** How long the live feed waits before reconnecting. Default 1 s. */
   readonly feedReconnectDelayMs?: number;
 }
@@ -91,6 +90,7 @@ export class PgClinicStore implements ClinicStore {
   readonly #maxRejectedRows: number;
   readonly #maxQuarantineBytes: number;
   readonly #onError: (error: ClinicStoreError) => void;
+  readonly #onListenerError: (error: unknown) => void;
   readonly #feedReconnectDelayMs: number;
   readonly #subscriptions = new Set<() => Promise<void>>();
   #closed = false;
@@ -102,20 +102,24 @@ export class PgClinicStore implements ClinicStore {
     this.#maxRejectedRows = options.maxRejectedRows ?? DEFAULT_MAX_REJECTED_ROWS;
     this.#maxQuarantineBytes = options.maxQuarantineBytes ?? DEFAULT_MAX_QUARANTINE_BYTES;
     this.#onError = options.onError ?? (() => undefined);
+    this.#onListenerError = options.onListenerError ?? (() => undefined);
     this.#feedReconnectDelayMs = options.feedReconnectDelayMs ?? 1000;
   }
 
   /** Connects, brings the schema up to date (or refuses a newer one), and returns the store. */
   static async open(options: PgClinicStoreOptions): Promise<PgClinicStore> {
     if ((options.pool === undefined) === (options.connection === undefined)) {
-      throw new TypeError('PgClinicStore.open needs exactly one of `pool` and `connection`');
+      throw new ClinicStoreError(
+        'CLINIC_STORE_IO',
+        'PgClinicStore.open needs exactly one of `pool` and `connection`',
+      );
     }
     for (const [name, value] of [
       ['maxRejectedRows', options.maxRejectedRows],
       ['maxQuarantineBytes', options.maxQuarantineBytes],
     ] as const) {
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
-        throw new TypeError(`${name} must be a whole number, 0 or more`);
+        throw new ClinicStoreError('CLINIC_STORE_IO', `${name} must be a whole number, 0 or more`);
       }
     }
     const ownsPool = options.pool === undefined;
@@ -211,14 +215,14 @@ export class PgClinicStore implements ClinicStore {
        ON CONFLICT (code) DO UPDATE SET count = rejection_counts.count + EXCLUDED.count`,
       [codes, codes.map((c) => counts.get(c))],
     );
-    // The bounds, in this transaction: everything older than the newest maxRejectedRows rows goes, and the
-    // payloads of older quarantined rows beyond maxQuarantineBytes (counted from the newest) are dropped.
+    // The bounds, in this transaction: everything older than the newest maxRejectedRows rows goes, and so do
+    // the older quarantined rows beyond maxQuarantineBytes of payloads (counted from the newest).
     await client.query(
       `DELETE FROM rejections WHERE id <= (SELECT id FROM rejections ORDER BY id DESC OFFSET $1 LIMIT 1)`,
       [this.#maxRejectedRows],
     );
     await client.query(
-      `UPDATE rejections SET payload = NULL WHERE id IN (
+      `DELETE FROM rejections WHERE id IN (
          SELECT id FROM (
            SELECT id, sum(octet_length(payload)) OVER (ORDER BY id DESC) AS newer_bytes
            FROM rejections WHERE payload IS NOT NULL
@@ -490,12 +494,7 @@ export class PgClinicStore implements ClinicStore {
         fetch: (ids) => this.#committed(ids),
         listener,
         onError: (error) => this.#onError(pgErrorFrom(error, 'the live feed')),
-        onListenerError: (error) =>
-          this.#onError(
-            new ClinicStoreError('CLINIC_STORE_IO', 'a live feed listener threw (the commit stands)', {
-              cause: error,
-            }),
-          ),
+        onListenerError: this.#onListenerError,
         reconnectDelayMs: this.#feedReconnectDelayMs,
       });
     } catch (error) {
