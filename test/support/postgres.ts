@@ -49,8 +49,10 @@ export interface RunningPostgres {
 const BIN = '/usr/lib/postgresql/15/bin';
 const run = promisify(execFile);
 
-export function postgresAvailable(): boolean {
-  return existsSync(join(BIN, 'initdb')) && existsSync(join(BIN, 'pg_ctl'));
+function requireInstalled(): void {
+  if (!existsSync(join(BIN, 'initdb')) || !existsSync(join(BIN, 'pg_ctl'))) {
+    throw new Error(`PostgreSQL 15 is not installed (no ${BIN}): apt-get install postgresql (.ci/run does)`);
+  }
 }
 
 export async function startPostgres(
@@ -59,6 +61,7 @@ export async function startPostgres(
     readonly settings?: Readonly<Record<string, string>>;
   } = {},
 ): Promise<RunningPostgres> {
+  requireInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'rpm-pg-'));
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
