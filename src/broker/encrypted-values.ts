@@ -80,8 +80,18 @@ export function encryptedValues(
     const values = await db.getMany(keys, { ...options, ...raw });
     return values.map((value, i) => unseal(keys[i] as string, value));
   };
-  const put = (key: string, value: Buffer, options?: PutOptions<string, Buffer>) =>
+  // async: a value that cannot be sealed rejects, as abstract-level's own checks do, rather than throwing
+  const put = async (key: string, value: Buffer, options?: PutOptions<string, Buffer>) =>
     db.put(key, seal(key, value), { ...options, ...raw });
+  const arrayBatch = async (operations: Operation[], options?: BatchOptions<string, Buffer>) => {
+    const sealed = operations.map((op): Operation => {
+      if ('sublevel' in op && op.sublevel !== undefined) {
+        throw new TypeError('the encrypted broker store has no sublevels');
+      }
+      return op.type === 'put' ? { ...op, value: seal(op.key, op.value), ...raw } : op;
+    });
+    return db.batch(sealed, { ...options, ...raw });
+  };
   const batch = (operations?: Operation[], options?: BatchOptions<string, Buffer>) => {
     if (operations === undefined) {
       const chained = db.batch();
@@ -92,13 +102,7 @@ export function encryptedValues(
       };
       return chained;
     }
-    const sealed = operations.map((op): Operation => {
-      if ('sublevel' in op && op.sublevel !== undefined) {
-        throw new TypeError('the encrypted broker store has no sublevels');
-      }
-      return op.type === 'put' ? { ...op, value: seal(op.key, op.value), ...raw } : op;
-    });
-    return db.batch(sealed, { ...options, ...raw });
+    return arrayBatch(operations, options);
   };
   const entries = (options?: IteratorOptions<string, Buffer>): Unsealing<Entry> =>
     new Unsealing(
