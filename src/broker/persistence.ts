@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
   type BatchOperation,
@@ -12,6 +12,7 @@ import { StoreError } from '../store/errors.js';
 import type { KeyProvider } from '../store/keys.js';
 import { encryptedValues } from './encrypted-values.js';
 import { BrokerError } from './errors.js';
+import { storeExists } from './store-dir.js';
 import { UnsealError, ValueCipher } from './value-cipher.js';
 
 /**
@@ -108,18 +109,6 @@ export async function openLevelPersistence(
     throw error;
   }
   return levelPersistence(encryptedValues(synced, cipher, onCorrupt));
-}
-
-/** A store exists once its directory has anything in it (LevelDB's CURRENT, LOG, LOCK... files). */
-export function storeExists(dir: string): boolean {
-  try {
-    return readdirSync(dir).length > 0;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new BrokerError('BROKER_PERSISTENCE', `cannot read the broker store folder ${dir}`, {
-      cause: error,
-    });
-  }
 }
 
 async function openCipher(options: PersistenceOptions, exists: boolean): Promise<ValueCipher> {
