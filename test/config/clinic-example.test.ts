@@ -73,7 +73,7 @@ describe('config/clinic.example.yaml', () => {
     for (const key of SHOWN_IN_COMMENTS) expect(text).toContain(`${key.split('.').at(-1)}:`);
     const known = new Set(schemaKeys(clinicConfigSchema));
     const secretParts =
-      /^(broker\.key|intake\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
+      /^(broker\.key|broker\.persistence\.key|intake\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
     expect([...inExample].filter((key) => !known.has(key) && !secretParts.test(key))).toEqual([]);
   });
 

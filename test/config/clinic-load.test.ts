@@ -95,7 +95,11 @@ describe('defaults for one machine', () => {
       host: '127.0.0.1',
       port: 8883,
       maxPayloadBytes: 256 * 1024,
-      persistence: { dir: join(dir, 'state', 'broker'), sync: true },
+      persistence: {
+        dir: join(dir, 'state', 'broker'),
+        key: { source: 'file', path: join(dir, 'state', 'broker.key') },
+        sync: true,
+      },
       durableSubscribers: [
         { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/alert', 'rpm/v1/+/status'] },
       ],

@@ -102,6 +102,11 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
     fill(['broker'], SECTION_DEFAULTS.broker);
     if (typeof dataDir === 'string') {
       tree.setDefault(['broker', 'persistence', 'dir'], join(dataDir, 'broker'), 'in paths.dataDir');
+      tree.setDefault(
+        ['broker', 'persistence', 'key'],
+        { file: join(dataDir, 'broker.key') },
+        'in paths.dataDir',
+      );
     }
     if (typeof name === 'string') {
       tree.setDefault(
