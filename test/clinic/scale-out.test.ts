@@ -82,7 +82,7 @@ beforeAll(async () => {
       clinicName: 'clinic-test',
       // docs/brokers.md, "Several intake processes": the default (1000) would drop, after PUBACKing them, the
       // messages queued for the killed intake (or for a live one whose in-flight window is full) beyond 1000.
-      settings: ['max_queued_messages 0', 'max_inflight_messages 20'],
+      settings: ['max_queued_messages 0', 'max_queued_bytes 0', 'max_inflight_messages 256'],
     }),
     startPostgres(),
     createFleet(pki.ca, GATEWAYS, 'gw-scale'),
