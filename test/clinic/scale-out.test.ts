@@ -172,8 +172,8 @@ describe.skipIf(!available)(
         const perProcess = Object.fromEntries(stored);
         for (const name of NAMES)
           expect(stored.get(name), `intake ${name} stored readings`).toBeGreaterThan(0);
-        // Every stored reading was counted by the process that committed it, except those of a commit B made in
-        // the instant between its commit and its stdout line: at most one group.
+        // Lower bounds: a COMMIT line is written after its commit, so B's last commit before the SIGKILL may have
+        // no line, and the last lines of the others may still be on their way when the database count is reached.
         const total = [...stored.values()].reduce((a, b) => a + b, 0);
         expect(total).toBeLessThanOrEqual(expected.length);
         console.info(
