@@ -60,6 +60,11 @@ describe('config/clinic.example.yaml', () => {
     expect(loaded.config.clinic.name).toBe('st-mary');
     expect(loaded.config.database.kind).toBe('sqlite');
     expect(loaded.config.intake?.groupCommit).toEqual({ maxMessages: 256, maxDelayMs: 5 });
+    expect(loaded.config.dashboard).toMatchObject({
+      publicOrigin: 'https://localhost:8443',
+      session: { idleMs: 15 * 60_000, absoluteMs: 12 * 3_600_000 },
+      staleAfterMs: 30_000,
+    });
     expect(loaded.warnings).toEqual([]);
   });
 
@@ -73,7 +78,7 @@ describe('config/clinic.example.yaml', () => {
     for (const key of SHOWN_IN_COMMENTS) expect(text).toContain(`${key.split('.').at(-1)}:`);
     const known = new Set(schemaKeys(clinicConfigSchema));
     const secretParts =
-      /^(broker\.key|broker\.persistence\.key|intake\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
+      /^(broker\.key|broker\.persistence\.key|intake\.key|dashboard\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
     expect([...inExample].filter((key) => !known.has(key) && !secretParts.test(key))).toEqual([]);
   });
 
@@ -83,6 +88,7 @@ describe('config/clinic.example.yaml', () => {
       ...leaves(SECTION_DEFAULTS.broker, ['broker']),
       ...leaves(SECTION_DEFAULTS.intake, ['intake']),
       ...leaves(SECTION_DEFAULTS.postgres, ['database', 'postgres']),
+      ...leaves(SECTION_DEFAULTS.dashboard, ['dashboard']),
     ];
     // The example's broker listens on the network, as a clinic's does; the default is loopback only.
     const shownOtherwise = new Set(['broker.host', 'broker.allowNetwork', 'fhir.enabled']);

@@ -79,6 +79,10 @@ export function findClinicPathProblems(loaded: LoadedClinicConfig): ConfigIssue[
     secret(['intake', 'key'], config.intake.key);
     if (config.intake.ca !== undefined) check(['intake', 'ca'], config.intake.ca, 'file', false);
   }
+  if (config.dashboard) {
+    check(['dashboard', 'cert'], config.dashboard.cert, 'file', false);
+    secret(['dashboard', 'key'], config.dashboard.key);
+  }
   const { database } = config;
   if (database.kind === 'sqlite') {
     const exists = check(['database', 'sqlite', 'path'], database.sqlite.path, 'file', true);

@@ -28,6 +28,9 @@ export const CLINIC_DEFAULTS: RawTree = {
 /** The port of MQTT over TLS (IANA service name secure-mqtt, 8883/tcp). */
 const MQTTS_PORT = 8883;
 
+/** The dashboard's HTTPS port: 8443, the customary alternative to 443 for a service that is not root. */
+const DASHBOARD_PORT = 8443;
+
 /** Defaults of a section that applies only when the section is given (by the file, a variable or a flag). */
 export const SECTION_DEFAULTS = {
   broker: {
@@ -49,6 +52,19 @@ export const SECTION_DEFAULTS = {
     rejected: { maxRows: 100_000, maxQuarantineBytes: '64MiB' },
   },
   postgres: { port: 5432, ssl: { mode: 'verify-full' }, poolSize: 10 },
+  dashboard: {
+    host: '127.0.0.1',
+    port: DASHBOARD_PORT,
+    allowNetwork: false,
+    // OWASP Session Management Cheat Sheet, "Session Expiration": 15 to 30 minutes idle for high-value
+    // applications; the absolute limit is one working shift.
+    session: { idle: '15min', absolute: '12h' },
+    // OWASP Authentication Cheat Sheet, "Account Lockout": a lock after a few failures, for a while (not until
+    // an administrator acts, which would let anyone lock out every clinician).
+    lockout: { maxFailures: 5, lockFor: '15min' },
+    rateLimit: 10,
+    staleAfter: '30s',
+  },
 } as const satisfies Record<string, RawTree>;
 
 /**
@@ -123,6 +139,21 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
     }
     const local = localBroker(tree);
     if (local) tree.setDefault(['intake', 'brokers'], [local], 'the broker of this machine');
+  }
+
+  if (given('dashboard')) {
+    fill(['dashboard'], SECTION_DEFAULTS.dashboard);
+    // On loopback the browser is on this machine and reaches it as localhost, the name every server
+    // certificate of src/pki/ca.ts carries; any other address needs the name staff really use.
+    const host = tree.get(['dashboard', 'host']);
+    const port = tree.get(['dashboard', 'port']);
+    if (typeof host === 'string' && isLoopback(host) && Number.isInteger(port)) {
+      tree.setDefault(
+        ['dashboard', 'publicOrigin'],
+        `https://localhost${port === 443 ? '' : `:${port}`}`,
+        'dashboard.host is loopback',
+      );
+    }
   }
 
   const kind = tree.get(['database', 'kind']);

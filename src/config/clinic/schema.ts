@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { logSection } from '../fields.js';
 import { brokerSection, clinicClientIdProblem } from './broker.js';
+import { dashboardSection } from './dashboard.js';
 import { databaseSection } from './database.js';
 import { fhirSection } from './fhir.js';
 import { clinicSection, pathsSection, pkiSection } from './identity.js';
@@ -13,7 +14,7 @@ import { intakeSection } from './intake.js';
  * configuration holds milliseconds under names ending in `Ms` and bytes under names ending in `Bytes`.
  * Defaults are the lowest layer (src/config/clinic/defaults.ts), not in the schema.
  *
- * `broker` and `intake` are optional: a machine may run either or both. The commands that need one say so
+ * `broker`, `intake` and `dashboard` are optional: a machine may run any of them. The commands that need one say so
  * (requireSection in src/config/clinic/load.ts).
  */
 export const clinicConfigSchema = z
@@ -25,6 +26,7 @@ export const clinicConfigSchema = z
     intake: intakeSection.optional(),
     database: databaseSection,
     fhir: fhirSection,
+    dashboard: dashboardSection.optional(),
     log: logSection,
   })
   // Client ids against the clinic's name (the broker's rule, src/broker/acl.ts): each checked whenever the
@@ -66,3 +68,4 @@ export type ClinicBrokerSettings = NonNullable<ClinicConfig['broker']>;
 export type ClinicIntakeSettings = NonNullable<ClinicConfig['intake']>;
 export type ClinicDatabaseSettings = ClinicConfig['database'];
 export type ClinicFhirSettings = ClinicConfig['fhir'];
+export type ClinicDashboardSettings = NonNullable<ClinicConfig['dashboard']>;

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { count, duration, isLoopback, listenHost, pathSetting, port, secretRef } from '../fields.js';
+
+/**
+ * `dashboard:` the clinic's web dashboard (`rpm-gateway clinic serve`): HTTPS with a certificate from the
+ * clinic's PKI, staff logins with a second factor, server-side sessions. Absent on a machine that serves no
+ * dashboard.
+ */
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/**
+ * The origin browsers reach the dashboard under (RFC 6454 section 4: scheme, host and port), what the
+ * Origin header of every state-changing request must equal. https only: the session cookie is a `__Host-`
+ * cookie, which browsers set only from a secure origin (RFC 6265bis section 4.1.3.2).
+ */
+const httpsOrigin = () =>
+  z
+    .string()
+    .superRefine((text, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not a URL; expected https://<host>[:<port>]' });
+        return;
+      }
+      if (url.protocol !== 'https:') {
+        ctx.addIssue({ code: 'custom', message: 'the scheme must be https' });
+      } else if (url.username || url.password || url.search || url.hash || url.pathname !== '/') {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'an origin is https://<host>[:<port>] only: no path, query, fragment or user name',
+        });
+      }
+    })
+    .transform((text) => new URL(text).origin)
+    .describe('the https origin browsers use, https://<host>[:<port>]');
+
+export const dashboardSection = z
+  .strictObject({
+    host: listenHost(),
+    port: port(),
+    allowNetwork: z
+      .boolean()
+      .describe(
+        "true or false: listen on an address other than loopback (staff reach the dashboard over the clinic's network)",
+      ),
+    cert: pathSetting("the dashboard's server certificate (PEM)"),
+    key: secretRef("the dashboard's private key", ['file', 'credential']),
+    publicOrigin: httpsOrigin(),
+    session: z.strictObject({
+      idle: duration({ min: MINUTE, max: 24 * HOUR, minText: '1min', maxText: '24h' }),
+      absolute: duration({ min: 5 * MINUTE, max: 7 * 24 * HOUR, minText: '5min', maxText: '7d' }),
+    }),
+    lockout: z.strictObject({
+      maxFailures: count(1, 100, 'failed logins in a row before the account is locked'),
+      lockFor: duration({ min: MINUTE, max: 24 * HOUR, minText: '1min', maxText: '24h' }),
+    }),
+    rateLimit: count(1, 10_000, 'login requests per IP address per minute at most'),
+    staleAfter: duration({ min: 1_000, max: HOUR, minText: '1s', maxText: '1h' }),
+  })
+  .superRefine((d, ctx) => {
+    if (!isLoopback(d.host) && !d.allowNetwork) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['host'],
+        message: `${d.host} is not a loopback address, so the dashboard would be reachable from the network; set dashboard.allowNetwork: true if that is meant`,
+      });
+    }
+    if (d.session.idle > d.session.absolute) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['session', 'idle'],
+        message: 'longer than dashboard.session.absolute, so it would never apply',
+      });
+    }
+  })
+  .transform((d) => ({
+    host: d.host,
+    port: d.port,
+    allowNetwork: d.allowNetwork,
+    cert: d.cert,
+    key: d.key,
+    publicOrigin: d.publicOrigin,
+    session: { idleMs: d.session.idle, absoluteMs: d.session.absolute },
+    lockout: { maxFailures: d.lockout.maxFailures, lockForMs: d.lockout.lockFor },
+    loginsPerMinute: d.rateLimit,
+    staleAfterMs: d.staleAfter,
+  }));
