@@ -1,0 +1,164 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
+import { DashboardServer } from '../../../src/clinic/dashboard/server.js';
+import { issueServerCertificate } from '../../../src/pki/ca.js';
+import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
+import { systemClock } from '../../../src/util/clock.js';
+import { MRN_CARED, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
+
+/**
+ * The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core, over real HTTPS with
+ * a certificate from the development PKI. The browser TRUSTS the development CA through its NSS database (the
+ * store Chromium on Linux reads, $HOME/.pki/nssdb), and certificate errors are not ignored, so the `__Host-`
+ * cookie and HSTS are exercised as a browser really applies them (both need a secure, trusted origin).
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const CERTUTIL = '/usr/bin/certutil';
+const haveBrowser = existsSync(CHROMIUM) && existsSync(CERTUTIL);
+const ARTIFACTS = join(import.meta.dirname, '../../../test-artifacts');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe.skipIf(!haveBrowser)(
+  `the dashboard in headless Chromium${haveBrowser ? '' : ' (skipped: /usr/bin/chromium or certutil is not installed; apt-get install chromium libnss3-tools)'}`,
+  () => {
+    let dir: string;
+    let stores: Stores;
+    let server: DashboardServer;
+    let browser: Browser;
+    let origin: string;
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'rpm-dashboard-browser-'));
+      const pki = await createDevelopmentPki(join(dir, 'pki'));
+      const tls = await issueServerCertificate(pki.ca);
+      const home = join(dir, 'home');
+      const nssdb = join(home, '.pki', 'nssdb');
+      await mkdir(nssdb, { recursive: true });
+      execFileSync(CERTUTIL, ['-d', `sql:${nssdb}`, '-N', '--empty-password']);
+      execFileSync(CERTUTIL, [
+        '-d',
+        `sql:${nssdb}`,
+        '-A',
+        '-n',
+        'rpm-dev-ca',
+        '-t',
+        'C,,',
+        '-i',
+        pki.files.ca,
+      ]);
+
+      stores = await makeStores(dir, systemClock);
+      const port = await freePort();
+      origin = `https://localhost:${port}`;
+      server = new DashboardServer({
+        ...stores,
+        ...TEST_SETTINGS,
+        clock: systemClock,
+        host: '127.0.0.1',
+        port,
+        allowNetwork: false,
+        publicOrigin: origin,
+        https: { cert: tls.certificatePem, key: tls.privateKeyPem },
+      });
+      await server.start();
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+        env: { ...process.env, HOME: home },
+      });
+      await mkdir(ARTIFACTS, { recursive: true });
+    }, 60_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      await server?.stop();
+      await stores?.clinic.close();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('enrols TOTP at the first login and shows the patient list', async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const login = await page.goto(`${origin}/login`);
+      expect(login?.status()).toBe(200);
+      expect(await login?.headerValue('strict-transport-security')).toBe(
+        'max-age=31536000; includeSubDomains',
+      );
+      await page.fill('#username', 'nina');
+      await page.fill('#password', PASSWORD);
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${origin}/mfa/enrol`);
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-enrol.png'), fullPage: true });
+      const qr = await page.locator('img').getAttribute('src');
+      expect(qr).toMatch(/^data:image\/png;base64,/);
+      // The QR image is drawn (the CSP allows data: images): its natural width is not 0.
+      expect(
+        await page
+          .locator('img')
+          .evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+      ).toBe(240);
+      const secret = (await page.locator('#totp-secret').textContent())?.trim() ?? '';
+      expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+
+      const enrolCookie = (await context.cookies()).find((c) => c.name === '__Host-rpm_session');
+      await page.fill('#code', totpCode(secret, Date.now()));
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${origin}/`);
+      await expect.poll(() => page.locator('h1').textContent()).toBe('Patients');
+      // nina is a clinician on no care team yet: an empty list, said so.
+      expect(await page.locator('main').textContent()).toContain('none is assigned to you yet');
+
+      const cookies = await context.cookies();
+      const session = cookies.find((c) => c.name === '__Host-rpm_session');
+      expect(session).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Strict', path: '/' });
+      expect(session?.value).not.toBe(enrolCookie?.value);
+      await context.close();
+    });
+
+    it('logs a clinician in with password and TOTP, shows their patients and a patient page', async () => {
+      await stores.staff.addToCareTeam('MRN-<b>3003</b>', stores.users.clinician.id, 'test', Date.now());
+      const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      const page = await context.newPage();
+      await page.goto(`${origin}/`);
+      await page.waitForURL(`${origin}/login`);
+      await page.fill('#username', 'carl');
+      await page.fill('#password', PASSWORD);
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${origin}/mfa`);
+      await page.fill('#code', totpCode(stores.secret, Date.now()));
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${origin}/`);
+      const items = await page.locator('ul.patients li').allTextContents();
+      // An MRN holding markup is shown as text (escaped), never as markup.
+      expect(items).toEqual(['MRN-1001', 'MRN-<b>3003</b>']);
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-patients.png'), fullPage: true });
+
+      await page.click(`text=${MRN_CARED}`);
+      await page.waitForURL(`${origin}/patients/${MRN_CARED}`);
+      expect(await page.locator('h1').textContent()).toBe(`Patient ${MRN_CARED}`);
+      expect(await page.locator('table').first().textContent()).toContain('gw-a');
+
+      // Logging out posts the form with its CSRF token from this origin; the session is gone afterwards.
+      await page.click('header button[type=submit]');
+      await page.waitForURL(`${origin}/login`);
+      await page.goto(`${origin}/`);
+      await page.waitForURL(`${origin}/login`);
+      await context.close();
+    });
+  },
+);
