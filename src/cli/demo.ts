@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { DEMO_MRN, demoClinicPaths } from '../demo/clinic-side.js';
 import { Demo } from '../demo/demo.js';
 import { prepareDemoDir } from '../demo/environment.js';
@@ -33,6 +33,9 @@ Options:
   --scenario <name>         none (default), or outage: the clinic's broker goes off the network for 30 s, so
                             the hub's backlog and its drain are visible
   --outage-seconds <n>      how long the outage lasts (default 30; tests use a short one)
+  --fhir-folder <dir>       also export what the clinic stores as FHIR R4 transaction Bundles (one JSON file
+                            each, docs/fhir.md) into <dir>, made if absent. They hold reading values in the clear,
+                            so <dir> may not be inside the data directory.
   -h, --help                show this help`;
 
 const SCENARIOS = ['none', 'outage'] as const;
@@ -46,6 +49,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
       'data-dir': { type: 'string' },
       scenario: { type: 'string' },
       'outage-seconds': { type: 'string' },
+      'fhir-folder': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -68,6 +72,13 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
   const cleanUp = () => {
     if (temporary) rmSync(dir, { recursive: true, force: true });
   };
+  const fhirFolder = values['fhir-folder'] === undefined ? undefined : resolve(values['fhir-folder']);
+  if (fhirFolder !== undefined && inside(fhirFolder, resolve(dir))) {
+    cleanUp();
+    throw new UsageError(
+      '--fhir-folder: the Bundles hold reading values in the clear; give a folder outside the data directory',
+    );
+  }
   let durationTimer: NodeJS.Timeout | undefined;
   try {
     const environment = await prepareDemoDir(dir, io);
@@ -101,6 +112,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
       progress: io.stdout as unknown as ProgressStream,
       scenario,
       outageMs: outageS * 1000,
+      ...(fhirFolder === undefined ? {} : { fhirFolder }),
     });
     const stopWhen =
       durationS === undefined
@@ -135,6 +147,12 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
     if (durationTimer !== undefined) clearTimeout(durationTimer);
     cleanUp();
   }
+}
+
+/** Whether `path` is `dir` or lies under it (both absolute). */
+function inside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 function seconds(option: string, text: string): number {

@@ -1,10 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Bundle } from 'fhir/r4.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { clinicClientId } from '../broker/acl.js';
 import { type DurableSubscriber, intakeSubscriptions } from '../broker/durable-subscribers.js';
 import { identifyClient } from '../broker/identify.js';
+import { FhirExporter } from '../clinic/fhir/exporter.js';
+import { type ExportTarget, FolderTarget } from '../clinic/fhir/targets.js';
 import { ClinicIntake, type IntakeEvent } from '../clinic/intake/index.js';
 import type { CommittedEvent } from '../clinic/storage/clinic-store.js';
 import { SqliteClinicStore } from '../clinic/storage/sqlite/sqlite-clinic-store.js';
@@ -72,10 +75,47 @@ export interface DemoClinicSummary {
   readonly duplicates: number;
   /** Messages the intake refused this run, by code. */
   readonly refused: Readonly<Record<string, number>>;
+  /** With --fhir-folder: what the FHIR exporter wrote there this run. */
+  readonly fhir?: FhirWritten;
+}
+
+export interface FhirWritten {
+  readonly bundles: number;
+  readonly observations: number;
+}
+
+/**
+ * The demo's FHIR identifier systems (src/clinic/fhir/mapping.ts MappingOptions). A clinic uses URIs it owns
+ * (config/clinic.example.yaml, `fhir`); `.example` is reserved for examples (RFC 2606 section 3).
+ */
+const DEMO_FHIR_MAPPING = {
+  patientIdentifierSystem: 'https://clinic-demo.example/fhir/mrn',
+  systemBase: 'https://clinic-demo.example/fhir',
+};
+
+/** The folder target, counting the Bundles it wrote and the Observations in them. */
+class CountingFolder implements ExportTarget {
+  bundles = 0;
+  observations = 0;
+  private readonly folder: FolderTarget;
+
+  constructor(folder: string) {
+    this.folder = new FolderTarget(folder);
+  }
+
+  async send(bundle: Bundle): Promise<void> {
+    await this.folder.send(bundle);
+    this.bundles++;
+    this.observations += (bundle.entry ?? []).filter(
+      (e) => e.resource?.resourceType === 'Observation',
+    ).length;
+  }
 }
 
 export class DemoClinic {
   private intake: ClinicIntake | undefined;
+  private exporter: FhirExporter | undefined;
+  private fhirTarget: CountingFolder | undefined;
   private stopFeed: (() => Promise<void>) | undefined;
   private summaryValue: DemoClinicSummary | undefined;
 
@@ -172,6 +212,40 @@ export class DemoClinic {
     this.intake = intake;
   }
 
+  /**
+   * Runs the FHIR exporter (src/clinic/fhir) from the clinic database's export queue into `folder`, one
+   * transaction Bundle per file, under the export policy (docs/fhir.md). The Bundles are PHI in the clear: the
+   * folder is the caller's choice, never inside the demo's data directory.
+   */
+  startFhirExport(folder: string): void {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const target = new CountingFolder(folder);
+    const exporter = new FhirExporter({
+      store: this.store,
+      target,
+      mapping: DEMO_FHIR_MAPPING,
+      // Each cycle's leftovers at once; idle, look again every second (the demo is short).
+      idleMs: 1_000,
+      scheduler: this.options.scheduler,
+      log: this.options.log,
+    });
+    exporter.start();
+    this.exporter = exporter;
+    this.fhirTarget = target;
+  }
+
+  /** Stops the exporter's loop, then exports what is still due (the intake's last commits), once each. */
+  private async finishFhirExport(): Promise<void> {
+    const exporter = this.exporter;
+    if (!exporter) return;
+    await exporter.stop();
+    // Bounded: each pass leases at most a batch, and a failing folder stops the loop at once.
+    for (let pass = 0; pass < 1_000; pass++) {
+      const cycle = await exporter.runOnce();
+      if (cycle.leased === 0 || cycle.error !== undefined) break;
+    }
+  }
+
   /** Readings refused as duplicates so far (this run). */
   duplicates(): number {
     return this.intake?.snapshot().measurementDuplicates ?? 0;
@@ -188,16 +262,23 @@ export class DemoClinic {
     }
   }
 
-  /** Counts from the database, then closes it. */
+  /** Finishes the FHIR export (if any), counts from the database, then closes it. */
   async close(): Promise<void> {
     await this.stopFeed?.();
     this.stopFeed = undefined;
     try {
+      await this.finishFhirExport();
+    } catch (error) {
+      this.options.log.warn('fhir.export.finish-failed', { error: messageOf(error) });
+    }
+    try {
       const stats = this.intake?.snapshot();
+      const target = this.fhirTarget;
       this.summaryValue = {
         inDatabase: await this.store.countMeasurements(),
         duplicates: stats?.measurementDuplicates ?? 0,
         refused: stats?.rejected ?? {},
+        ...(target ? { fhir: { bundles: target.bundles, observations: target.observations } } : {}),
       };
     } catch (error) {
       this.options.log.warn('demo.count-failed', { error: messageOf(error) });

@@ -53,6 +53,8 @@ export interface DemoOptions {
   readonly progress: ProgressStream;
   readonly scenario: 'none' | 'outage';
   readonly outageMs: number;
+  /** Export the clinic's readings as FHIR transaction Bundles into this folder (outside the data directory). */
+  readonly fhirFolder?: string;
 }
 
 export interface DemoSummary {
@@ -161,6 +163,7 @@ export class Demo implements Service {
       (event) => this.committed(event),
       (code) => this.view.rejected(code),
     );
+    if (this.options.fhirFolder !== undefined) clinic.startFhirExport(this.options.fhirFolder);
 
     const { hub } = createHub(
       environment.loaded,
@@ -306,6 +309,11 @@ export class Demo implements Service {
       lines.push(
         `demo: the clinic database holds ${s.clinic.inDatabase} reading(s), each once: it refused ${s.clinic.duplicates} duplicate(s) by its measurement-id key; refused messages: ${refused.length === 0 ? 'none' : refused.join(', ')}`,
       );
+      if (s.clinic.fhir && this.options.fhirFolder !== undefined) {
+        lines.push(
+          `demo: FHIR: wrote ${s.clinic.fhir.bundles} transaction Bundle(s) holding ${s.clinic.fhir.observations} Observation(s) to ${this.options.fhirFolder}`,
+        );
+      }
     }
     return lines.join('\n');
   }

@@ -227,6 +227,43 @@ describe('rpm-gateway demo', () => {
     );
   }, 60_000);
 
+  it('--fhir-folder: the readings the clinic stored are written as FHIR transaction Bundles for patient DEMO-0001', async () => {
+    const dataDir = join(root, 'fhir-data');
+    const folder = join(root, 'fhir-out');
+    const run = demo(['--duration', '6', '--data-dir', dataDir, '--fhir-folder', folder]);
+    const { code } = await run.exited;
+    expect(run.stderr).toBe('');
+    expect(code).toBe(0);
+    const written =
+      /^demo: FHIR: wrote (\d+) transaction Bundle\(s\) holding (\d+) Observation\(s\) to (.+)$/.exec(
+        run.lines.find((l) => l.startsWith('demo: FHIR:')) ?? '',
+      );
+    expect(written?.[3]).toBe(folder);
+    const bundles = readdirSync(folder).map(
+      (file) =>
+        JSON.parse(readFileSync(join(folder, file), 'utf8')) as {
+          type: string;
+          entry: { resource: { resourceType: string; subject?: { identifier?: { value?: string } } } }[];
+        },
+    );
+    expect(bundles.length).toBe(Number(written?.[1]));
+    const observations = bundles.flatMap((b) =>
+      b.entry.filter((e) => e.resource.resourceType === 'Observation'),
+    );
+    expect(observations.length).toBe(Number(written?.[2]));
+    expect(observations.length).toBeGreaterThan(0);
+    expect(bundles.every((b) => b.type === 'transaction')).toBe(true);
+    expect(new Set(observations.map((o) => o.resource.subject?.identifier?.value))).toEqual(
+      new Set(['DEMO-0001']),
+    );
+
+    // Never into the data directory, which holds no reading value in the clear.
+    const refused = demo(['--duration', '3', '--data-dir', dataDir, '--fhir-folder', join(dataDir, 'fhir')]);
+    expect((await refused.exited).code).toBe(2);
+    expect(refused.stderr).toMatch(/--fhir-folder: .* outside the data directory/);
+    expect(existsSync(join(dataDir, 'fhir'))).toBe(false);
+  }, 40_000);
+
   it('refuses a data directory that is not a demo one, and changes nothing in it', async () => {
     const dataDir = join(root, 'someone-else');
     mkdirSync(dataDir);
