@@ -227,8 +227,10 @@ export class Demo implements Service {
 
   async stop(reason: string): Promise<void> {
     this.patient?.stop();
+    // With the broker off the network the hub's offline status cannot reach the intake: no wait for it.
+    const brokerDown = this.scenario?.brokerDown ?? false;
     this.scenario?.stop();
-    const lastMessage = this.hub ? this.lastMessageCommitted() : undefined;
+    const lastMessage = this.hub && !brokerDown ? this.lastMessageCommitted() : undefined;
     await this.hub?.stop(reason);
     await lastMessage;
     await this.clinic?.stopIntake();
