@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../../src/audit/audit-log.js';
-import { signRevocationList } from '../../../src/pki/crl.js';
 import { Children, type ClinicRig, clinicRig, events, waitFor } from './rig.js';
 
 /** `rpm-gateway broker`: the built CLI as a service runs it (dist/; `npm run build` first). */
@@ -15,8 +14,6 @@ const children = new Children();
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'rpm-clinic-broker-'));
   rig = await clinicRig(root);
-  const crl = await signRevocationList(rig.pki.ca, { entries: [], number: 1n });
-  writeFileSync(rig.crl, crl.pem);
 });
 afterEach(() => children.killAll());
 afterAll(async () => {

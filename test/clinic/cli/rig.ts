@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { signRevocationList } from '../../../src/pki/crl.js';
 import { createDevelopmentPki, type DevelopmentPki } from '../../../src/pki/dev-pki.js';
 import { freePort } from '../../runtime/hub-rig.js';
 import { type CliProcess, spawnCli } from '../../support/cli-process.js';
@@ -22,7 +23,10 @@ export interface ClinicRig {
   readonly config: string;
 }
 
-/** A PKI, a free port and a configuration with broker:, intake: and an SQLite database in `root`/data. */
+/**
+ * A PKI with an empty CRL, a free port and a configuration with broker:, intake: and an SQLite database in
+ * `root`/data.
+ */
 export async function clinicRig(root: string, extra = ''): Promise<ClinicRig> {
   const pki = await createDevelopmentPki(join(root, 'pki'), { clinicName: CLINIC_NAME });
   const gatewayCerts = join(root, 'pki');
@@ -30,6 +34,7 @@ export async function clinicRig(root: string, extra = ''): Promise<ClinicRig> {
   const dataDir = join(root, 'data');
   const crl = join(root, 'pki', 'ca.crl');
   const config = join(root, 'clinic.yaml');
+  writeFileSync(crl, (await signRevocationList(pki.ca, { entries: [], number: 1n })).pem);
   writeFileSync(
     config,
     [
