@@ -13,6 +13,7 @@ import {
 } from './clinic-admin.js';
 import { CLINIC_CONFIG_HELP, clinicConfigCommand } from './clinic-config.js';
 import { CLINIC_INIT_HELP, clinicInitCommand } from './clinic-init.js';
+import { CLINIC_INTAKE_HELP, clinicIntakeCommand } from './clinic-intake.js';
 import type { CommandIo } from './io.js';
 
 /**
@@ -31,6 +32,11 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
     summary: 'make the data directory, the database key and an empty encrypted database',
     help: CLINIC_INIT_HELP,
     run: clinicInitCommand,
+  },
+  intake: {
+    summary: 'run the intake until SIGTERM: signed readings from the broker into the database, exactly once',
+    help: CLINIC_INTAKE_HELP,
+    run: clinicIntakeCommand,
   },
   assign: {
     summary: 'assign a gateway (its devices) to a patient record (MRN) from a date-time on',

@@ -97,7 +97,8 @@ describe('defaults for one machine', () => {
       maxPayloadBytes: 256 * 1024,
       persistence: { dir: join(dir, 'state', 'broker'), sync: true },
       durableSubscribers: [
-        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/alert', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-intake-a', topics: ['rpm/v1/+/alert'] },
       ],
     });
     expect(config.intake).toMatchObject({

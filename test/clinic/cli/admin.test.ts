@@ -206,7 +206,7 @@ describe('rpm-gateway clinic assign, unassign, assignments, unassigned, rejectio
   });
 
   it('every command has --help', async () => {
-    const names = ['init', 'assign', 'unassign', 'assignments', 'unassigned', 'rejections'];
+    const names = ['init', 'intake', 'assign', 'unassign', 'assignments', 'unassigned', 'rejections'];
     const runs = names.map((name) => children.spawn(['clinic', name, '--help'], {}));
     for (const [i, run] of runs.entries()) {
       expect((await run.exited).code).toBe(0);

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signRevocationList } from '../../../src/pki/crl.js';
 import { createDevelopmentPki, type DevelopmentPki } from '../../../src/pki/dev-pki.js';
@@ -29,7 +29,10 @@ export interface ClinicRig {
  */
 export async function clinicRig(root: string, extra = ''): Promise<ClinicRig> {
   const pki = await createDevelopmentPki(join(root, 'pki'), { clinicName: CLINIC_NAME });
-  const gatewayCerts = join(root, 'pki');
+  // The signers' inventory: the dev PKI's gateway; tests add their fleets (writeFleetCertificates).
+  const gatewayCerts = join(root, 'gateways');
+  mkdirSync(gatewayCerts, { recursive: true });
+  writeFileSync(join(gatewayCerts, 'gateway.crt'), pki.pem.gateway);
   const port = await freePort();
   const dataDir = join(root, 'data');
   const crl = join(root, 'pki', 'ca.crl');
