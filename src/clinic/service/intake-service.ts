@@ -67,7 +67,7 @@ export class IntakeService implements Service {
         this.broker = broker;
         break;
       } catch (error) {
-        await this.stopIntakes();
+        await this.stopIntakes(false);
         const message = error instanceof Error ? error.message : String(error);
         failures.push(`${broker.url}: ${message}`);
         log.warn('intake.broker-failed', { broker: broker.url, error: message });
@@ -90,7 +90,7 @@ export class IntakeService implements Service {
     if (this.statsTimer !== undefined) this.options.scheduler.clearTimeout(this.statsTimer);
     this.statsTimer = undefined;
     for (const extra of this.startedExtras.splice(0).reverse()) await extra.stop('intake stopping');
-    await this.stopIntakes();
+    await this.stopIntakes(true);
   }
 
   statusText(): string {
@@ -143,11 +143,13 @@ export class IntakeService implements Service {
     });
   }
 
-  private async stopIntakes(): Promise<void> {
+  /** Stops the lanes; `final`: log their last stats (not for a broker attempt that failed). */
+  private async stopIntakes(final: boolean): Promise<void> {
     const running = Object.entries(this.intakes) as [IntakeLane, ClinicIntake][];
     this.intakes = {};
     // Each drains its own commits (their PUBACKs follow) and disconnects; the lanes stop side by side.
     await Promise.all(running.map(([, intake]) => intake.stop()));
+    if (!final) return;
     for (const [lane, intake] of running) this.logStats(lane, intake.snapshot(), 'intake.stats-final');
   }
 

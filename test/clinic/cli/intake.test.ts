@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,8 +146,18 @@ describe('rpm-gateway clinic intake', () => {
     expect(acked.length).toBe(4 * 22 * 250);
     expect(atKill).toBeLessThan(acked.length);
 
-    intake = children.spawn(['clinic', 'intake', '--config', rig.config], {});
+    // Restarted with a broker first in the list that refuses connections: the next one is used.
+    const failover = join(root, 'failover.yaml');
+    writeFileSync(
+      failover,
+      readFileSync(rig.config, 'utf8').replace(
+        'intake:\n',
+        `intake:\n  brokers:\n    - { url: 'mqtts://127.0.0.1:1', servername: localhost }\n    - { url: 'mqtts://127.0.0.1:${rig.port}', servername: localhost }\n`,
+      ),
+    );
+    intake = children.spawn(['clinic', 'intake', '--config', failover], {});
     await waitFor(intake, 'intake.connected');
+    expect(logged(intake, 'intake.broker-failed')).toMatchObject({ broker: 'mqtts://127.0.0.1:1' });
     await until('every acknowledged reading stored', async () => (await storedIds()).length >= acked.length, {
       timeoutMs: 60_000,
       intervalMs: 100,
