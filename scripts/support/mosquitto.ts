@@ -39,6 +39,11 @@ export async function startMosquitto(options: {
   certFile: string;
   keyFile: string;
   clinicName: string;
+  /**
+   * More mosquitto.conf(5) lines, after the defaults above (a later line wins for a global setting), e.g.
+   * `max_queued_messages 0` for tests whose subscribers are away while hubs publish.
+   */
+  settings?: readonly string[];
 }): Promise<RunningMosquitto> {
   const port = await freePort();
   const acl = join(options.dir, 'mosquitto.acl');
@@ -74,6 +79,7 @@ export async function startMosquitto(options: {
       'use_identity_as_username true',
       'tls_version tlsv1.2',
       `ciphers ${TLS12_AEAD_CIPHERS}`, // TLS 1.2 suites: ECDHE + AEAD only, as docs/brokers.md says
+      ...(options.settings ?? []),
       '',
     ].join('\n'),
   );
