@@ -96,7 +96,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
       `  path:    simulated Bluetooth -> sessions -> encrypted store -> signed batches over mutual-TLS MQTT -> broker 127.0.0.1:${port} -> clinic`,
     );
     out(
-      `  clinic:  intake -> encrypted clinic database ${shown(demoClinicPaths(environment.dir).database)}, gateway assigned to patient ${DEMO_MRN}; broker sessions in memory`,
+      `  clinic:  intake -> encrypted clinic database ${shown(demoClinicPaths(environment.dir).database)}, gateway assigned to patient ${DEMO_MRN}; broker queues encrypted on disk in ${shown(demoClinicPaths(environment.dir).broker)}`,
     );
     out(
       '           no dashboard yet; the lines below are what the clinic database has committed (printed after each commit)',

@@ -2,13 +2,14 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from 'fhir/r4.js';
-import { AuditLog } from '../audit/audit-log.js';
 import { clinicClientId } from '../broker/acl.js';
 import { type DurableSubscriber, intakeSubscriptions } from '../broker/durable-subscribers.js';
 import { identifyClient } from '../broker/identify.js';
+import type { PersistenceOptions } from '../broker/persistence.js';
 import { FhirExporter } from '../clinic/fhir/exporter.js';
 import { type ExportTarget, FolderTarget } from '../clinic/fhir/targets.js';
 import { ClinicIntake, type IntakeEvent } from '../clinic/intake/index.js';
+import { assignGateway, CLINIC_AUDIT_LOG, clinicAuditLog } from '../clinic/service/admin.js';
 import type { CommittedEvent } from '../clinic/storage/clinic-store.js';
 import { SqliteClinicStore } from '../clinic/storage/sqlite/sqlite-clinic-store.js';
 import type { RuntimeLog } from '../runtime/log.js';
@@ -19,13 +20,15 @@ import type { DemoEnvironment } from './environment.js';
 /**
  * The demo's clinic: the real intake (src/clinic/intake, acknowledging a message to the broker only after its
  * readings are committed) writing to the real clinic database (src/clinic/storage/sqlite, encrypted), with the
- * demo's gateway assigned to a demo patient so that readings are attributed. Its state lives in D/clinic/:
+ * demo's gateway assigned to a demo patient so that readings are attributed. Its state lives in D/clinic/, laid
+ * out as a clinic's own data directory is by default (src/config/clinic/defaults.ts):
  *
- *     D/clinic/clinic.db        the clinic database (encrypted from its first page), with its WAL
+ *     D/clinic/clinic.db           the clinic database (encrypted from its first page), with its WAL
  *     D/clinic/clinic.db.keycheck
- *     D/clinic/clinic.key       its key (256 random bits, mode 0600), made on the first run like D/store.key
- *     D/clinic/audit.log        the clinic's audit log: the patient assignment the demo makes as an admin would
- *     D/clinic/broker/          the broker's sessions and queues, when the broker persists them (see below)
+ *     D/clinic/clinic.key          its key (256 random bits, mode 0600), made on the first run like D/store.key
+ *     D/clinic/clinic-audit.log    the clinic's audit log: the patient assignment, made as an admin makes it
+ *     D/clinic/broker/             the broker's sessions and QoS 1 queues (LevelDB, every value encrypted)
+ *     D/clinic/broker.key          their key (mode 0600), made on the broker's first start
  *
  * What the terminal shows comes from the database's live feed (ClinicStore.subscribe): a reading is printed
  * once it is committed, so the view is what the clinic really has, and a later run reopening the database
@@ -46,6 +49,7 @@ export interface DemoClinicPaths {
   readonly key: string;
   readonly audit: string;
   readonly broker: string;
+  readonly brokerKey: string;
 }
 
 export function demoClinicPaths(dataDir: string): DemoClinicPaths {
@@ -54,8 +58,9 @@ export function demoClinicPaths(dataDir: string): DemoClinicPaths {
     dir,
     database: join(dir, 'clinic.db'),
     key: join(dir, 'clinic.key'),
-    audit: join(dir, 'audit.log'),
+    audit: join(dir, CLINIC_AUDIT_LOG),
     broker: join(dir, 'broker'),
+    brokerKey: join(dir, 'broker.key'),
   };
 }
 
@@ -153,31 +158,41 @@ export class DemoClinic {
   }
 
   /**
+   * The broker's store: sessions and queues survive a stop, so what the broker acknowledged to the hub and had
+   * not delivered yet reaches the intake at the next run. Its values are sealed under the key in
+   * D/clinic/broker.key (src/broker/persistence.ts), made on the first start of a new store.
+   */
+  brokerPersistence(): PersistenceOptions {
+    return { dir: this.paths.broker, key: new KeyFileProvider(this.paths.brokerKey) };
+  }
+
+  /**
    * The gateway belongs to the demo patient, once: a later run finds the assignment in the database and leaves
-   * it. Audited in the clinic's own audit log (assignment id and gateway; the MRN stays in the encrypted
-   * database), as an admin's assignment is.
+   * it. Made as `rpm-gateway clinic assign` makes it (src/clinic/service/admin.ts), so it is audited in the
+   * clinic's audit log, by the actor "demo".
    */
   private async assignPatient(): Promise<void> {
     const { environment, scheduler } = this.options;
     const gatewayId = environment.pki.gatewayId;
     if ((await this.store.assignments(gatewayId)).length > 0) return;
-    const now = scheduler.now();
-    const assignment = await this.store.assign({
-      gatewayId,
-      mrn: DEMO_MRN,
-      from: now - ASSIGNED_BEFORE_FIRST_RUN_MS,
-      timeZone: DEMO_TIME_ZONE,
-      createdBy: 'demo',
-      at: now,
-    });
-    new AuditLog(this.paths.audit, scheduler).record('clinic.patient.assigned', 'demo', {
-      assignmentId: assignment.id,
-      gatewayId,
-      from: new Date(assignment.from).toISOString(),
-    });
+    const assignment = await assignGateway(
+      {
+        store: this.store,
+        audit: clinicAuditLog(this.paths.dir, scheduler),
+        actor: 'demo',
+        clock: scheduler,
+      },
+      {
+        gatewayId,
+        mrn: DEMO_MRN,
+        from: scheduler.now() - ASSIGNED_BEFORE_FIRST_RUN_MS,
+        timeZone: DEMO_TIME_ZONE,
+      },
+    );
+    // The MRN stays out of the operational log (src/clinic/service/admin.ts says why).
     this.options.log.info('clinic.patient.assigned', { gatewayId, detail: `assignment ${assignment.id}` });
     this.options.out(
-      `demo: the clinic assigned ${gatewayId} to patient ${DEMO_MRN} from ${new Date(assignment.from).toISOString().slice(0, 10)} (audited in clinic/audit.log)`,
+      `demo: the clinic assigned ${gatewayId} to patient ${DEMO_MRN} from ${new Date(assignment.from).toISOString().slice(0, 10)} (audited in clinic/${CLINIC_AUDIT_LOG})`,
     );
   }
 

@@ -29,11 +29,11 @@ import { OutageScenario } from './scenario.js';
  * clinic's record is the real path: GATT bytes decoded by the drivers, one session per enrolled device, the
  * encrypted outbox, signed batches over mutual-TLS MQTT, PUBACKs only after the clinic's commit.
  *
- * The broker runs with its sessions in memory: its LevelDB persistence (src/broker/persistence.ts) writes the
- * queued messages, reading values included, to disk unencrypted, and no file in D may hold a reading value.
- * The intake's session is still provisioned before any hub connects, so nothing is acknowledged to the hub
- * that the intake would not receive; at stop the demo waits (a few seconds at most) for the intake to commit
- * the hub's offline status, the hub's last message, so what the broker acknowledged has reached the database.
+ * The broker keeps its sessions and QoS 1 queues on disk in D/clinic/broker, every value encrypted
+ * (src/broker/persistence.ts), and the intake's session is provisioned before any hub connects: nothing is
+ * acknowledged to the hub that the intake would not receive, and what the broker holds at a stop reaches the
+ * intake at the next run. At stop the demo also waits (a few seconds at most) for the intake to commit the
+ * hub's offline status, the hub's last message, so this run's summary includes what the hub sent.
  *
  * Start: devices enrolled (first run), clinic database (the patient assigned on the first run), broker, intake,
  * hub, then the patient starts measuring. Stop, in reverse: the patient, the hub (its own ordered stop: intake,
@@ -139,6 +139,7 @@ export class Demo implements Service {
       // The intake's session exists before any hub connects: a reading is never acknowledged to the hub while
       // no session would receive it (src/broker/durable-subscribers.ts).
       durableSubscribers: [clinic.durableSubscriber()],
+      persistence: clinic.brokerPersistence(),
       onRefusal: (refusal: Refusal) =>
         this.log.warn('broker.refused', {
           reason: `${refusal.stage}: ${refusal.reason}`,

@@ -143,6 +143,8 @@ describe('rpm-gateway demo', () => {
         .toString('latin1'),
     ).not.toBe('SQLite format 3\0');
     expect(statSync(join(dataDir, 'clinic', 'clinic.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, 'clinic', 'broker.key')).mode & 0o777).toBe(0o600);
+    expect(files).toContain(join(dataDir, 'clinic', 'broker', 'CURRENT'));
 
     // Reopened, the clinic database holds every reading the view printed, each exactly once, and nothing else
     // (the view prints from the database's live feed, after each commit); the summary counts the database.
@@ -175,8 +177,19 @@ describe('rpm-gateway demo', () => {
     expect(sorted(second.lines)).toEqual(
       sorted([...printed, ...again.lines.flatMap((l) => unlabelled(l) ?? [])]),
     );
-    const audit = readFileSync(join(dataDir, 'clinic', 'audit.log'), 'utf8');
-    expect(audit.split('\n').filter((l) => l.includes('"clinic.patient.assigned"'))).toHaveLength(1);
+    const audit = readFileSync(join(dataDir, 'clinic', 'clinic-audit.log'), 'utf8');
+    expect(audit.split('\n').filter((l) => l.includes('"clinic.assignment.created"'))).toHaveLength(1);
+    // The broker's state persists too: the hub's retained offline status from the first run is in its store
+    // and reaches the intake when it subscribes in the second run, before that run's own offline status. A
+    // broker in memory starts the second run empty, so that run would show one offline status, its own.
+    const offline = (lines: readonly string[]) =>
+      lines.filter(
+        (l) =>
+          l === 'clinic <- gw-demo-0001  status: offline' ||
+          l.startsWith('clinic <- gw-demo-0001  status: offline '),
+      ).length;
+    expect(offline(run.lines)).toBe(1);
+    expect(offline(again.lines)).toBe(2);
   }, 60_000);
 
   it('stops in order on SIGINT with exit status 0 and removes its temporary data directory', async () => {
