@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { DEMO_MRN, demoClinicPaths } from '../demo/clinic-side.js';
 import { Demo } from '../demo/demo.js';
 import { prepareDemoDir } from '../demo/environment.js';
 import { UsageError } from '../errors.js';
@@ -15,21 +16,26 @@ export const DEMO_HELP = `Usage: rpm-gateway demo [options]
 The whole path on this machine, with nothing to set up (this is what "npm start" runs): a development PKI,
 the embedded clinical broker, the clinic side, and the hub "rpm-gateway start" runs, reading five simulated
 devices (pulse oximeter, BP cuff, thermometer, scale, glucose meter) through simulated Bluetooth, sessions,
-the encrypted store, and signed batches over mutual-TLS MQTT. The terminal shows what the clinic receives and
-verifies, one line per reading; the hub's own JSON log goes to <data dir>/logs/hub.log. No file in the data
-directory holds a reading value.
+the encrypted store, and signed batches over mutual-TLS MQTT to the clinic intake, which verifies each message
+and commits its readings to the clinic's encrypted database (<data dir>/clinic/clinic.db) before acknowledging
+it. The terminal shows what that database has committed, one line per reading; the hub's and the intake's JSON
+log goes to <data dir>/logs/hub.log. No file in the data directory holds a reading value in the clear.
 
 Runs until Ctrl-C (or SIGTERM), then stops everything in order (exit status 0); a second Ctrl-C ends it at
 once.
 
 Options:
   --duration <seconds>      stop after this many seconds (exit status 0)
-  --data-dir <dir>          keep the demo's state (PKI, configuration, store, logs) in <dir>, made if absent, and
-                            use it again next time; without it the demo uses a new temporary folder and removes
-                            it at exit. A folder holding anything but a demo's state is refused.
+  --data-dir <dir>          keep the demo's state (PKI, configuration, store, clinic database, logs) in <dir>,
+                            made if absent, and use it again next time (the clinic keeps earlier readings);
+                            without it the demo uses a new temporary folder and removes it at exit. A folder
+                            holding anything but a demo's state is refused.
   --scenario <name>         none (default), or outage: the clinic's broker goes off the network for 30 s, so
                             the hub's backlog and its drain are visible
   --outage-seconds <n>      how long the outage lasts (default 30; tests use a short one)
+  --fhir-folder <dir>       also export what the clinic stores as FHIR R4 transaction Bundles (one JSON file
+                            each, docs/fhir.md) into <dir>, made if absent. They hold reading values in the clear,
+                            so <dir> may not be inside the data directory.
   -h, --help                show this help`;
 
 const SCENARIOS = ['none', 'outage'] as const;
@@ -43,6 +49,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
       'data-dir': { type: 'string' },
       scenario: { type: 'string' },
       'outage-seconds': { type: 'string' },
+      'fhir-folder': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -65,6 +72,13 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
   const cleanUp = () => {
     if (temporary) rmSync(dir, { recursive: true, force: true });
   };
+  const fhirFolder = values['fhir-folder'] === undefined ? undefined : resolve(values['fhir-folder']);
+  if (fhirFolder !== undefined && inside(fhirFolder, resolve(dir))) {
+    cleanUp();
+    throw new UsageError(
+      '--fhir-folder: the Bundles hold reading values in the clear; give a folder outside the data directory',
+    );
+  }
   let durationTimer: NodeJS.Timeout | undefined;
   try {
     const environment = await prepareDemoDir(dir, io);
@@ -82,7 +96,10 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
       `  path:    simulated Bluetooth -> sessions -> encrypted store -> signed batches over mutual-TLS MQTT -> broker 127.0.0.1:${port} -> clinic`,
     );
     out(
-      '  clinic:  no dashboard yet (it comes with the clinic dashboard); the lines below are what the clinic side receives and verifies',
+      `  clinic:  intake -> encrypted clinic database ${shown(demoClinicPaths(environment.dir).database)}, gateway assigned to patient ${DEMO_MRN}; broker queues encrypted on disk in ${shown(demoClinicPaths(environment.dir).broker)}`,
+    );
+    out(
+      '           no dashboard yet; the lines below are what the clinic database has committed (printed after each commit)',
     );
     out(
       `  ${durationS === undefined ? 'runs until Ctrl-C' : `runs for ${durationS} s (Ctrl-C stops sooner)`}${scenario === 'outage' ? `; scenario outage: the broker goes away for ${outageS} s once every device has reported` : ''}`,
@@ -95,6 +112,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
       progress: io.stdout as unknown as ProgressStream,
       scenario,
       outageMs: outageS * 1000,
+      ...(fhirFolder === undefined ? {} : { fhirFolder }),
     });
     const stopWhen =
       durationS === undefined
@@ -129,6 +147,12 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
     if (durationTimer !== undefined) clearTimeout(durationTimer);
     cleanUp();
   }
+}
+
+/** Whether `path` is `dir` or lies under it (both absolute). */
+function inside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 function seconds(option: string, text: string): number {

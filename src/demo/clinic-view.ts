@@ -4,9 +4,9 @@ import type { Observation } from '../model/observation.js';
 import type { GatewayStatus } from '../wire/index.js';
 
 /**
- * What the clinic side of the demo prints: one line per verified reading as it arrives, and a running count.
- * This is the stand-in for the clinic's own receiver and dashboard until those exist; it writes to the
- * terminal only (reading values are PHI: nothing here goes to a file).
+ * What the clinic side of the demo prints: one line per reading the clinic database has committed (the demo
+ * feeds it from ClinicStore.subscribe), and a running count. The stand-in for the clinic dashboard until it
+ * exists; it writes to the terminal only (reading values are PHI: nothing here goes to a file).
  */
 export interface ClinicViewCounts {
   readings: number;

@@ -3,18 +3,17 @@ import { AuditLog } from '../audit/audit-log.js';
 import { ClinicalBroker, type Refusal } from '../broker/clinical-broker.js';
 import { identifyClient } from '../broker/identify.js';
 import type { ProgressStream } from '../cli/progress.js';
-import { GatewayDirectory } from '../clinic/gateway-directory.js';
-import { ClinicReceiver } from '../clinic/receiver.js';
+import type { CommittedEvent } from '../clinic/storage/clinic-store.js';
 import { statePaths } from '../config/paths.js';
 import { loadBundledRegistry } from '../drivers/default-registry.js';
-import type { Measurement } from '../model/measurement.js';
 import type { Hub } from '../runtime/hub.js';
 import { keyProvider } from '../runtime/hub.js';
 import type { Service } from '../runtime/lifecycle.js';
 import { createLog, type RuntimeLog } from '../runtime/log.js';
 import { createHub } from '../runtime/service.js';
 import { Store } from '../store/store.js';
-import type { Scheduler } from '../util/scheduler.js';
+import type { Scheduler, TimerHandle } from '../util/scheduler.js';
+import { DemoClinic, type DemoClinicSummary } from './clinic-side.js';
 import { ClinicView } from './clinic-view.js';
 import { type DemoRadio, demoRadio, enrolDemoDevices, Patient } from './devices.js';
 import type { DemoEnvironment } from './environment.js';
@@ -23,18 +22,27 @@ import { OutageScenario } from './scenario.js';
 
 /**
  * The whole demo as one service the lifecycle starts and stops (src/runtime/lifecycle.ts, as `start` runs the
- * hub): the embedded clinical broker, the clinic side (a receiver that verifies every signed envelope, printed
- * by ClinicView), and the hub `rpm-gateway start` runs (src/runtime/service.ts createHub), with the demo's
- * simulated radio in place of Bluetooth. Everything between the devices and the clinic is the real path: GATT
- * bytes decoded by the drivers, one session per enrolled device, the encrypted outbox, signed batches over
- * mutual-TLS MQTT.
+ * hub): the embedded clinical broker, the clinic side (clinic-side.ts: the clinic intake committing every
+ * verified reading to the encrypted clinic database, the demo patient assigned; ClinicView prints what the
+ * database's live feed reports committed), and the hub `rpm-gateway start` runs (src/runtime/service.ts
+ * createHub), with the demo's simulated radio in place of Bluetooth. Everything between the devices and the
+ * clinic's record is the real path: GATT bytes decoded by the drivers, one session per enrolled device, the
+ * encrypted outbox, signed batches over mutual-TLS MQTT, PUBACKs only after the clinic's commit.
  *
- * Start: devices enrolled (first run), broker, clinic, hub, then the patient starts measuring. Stop, in
- * reverse: the patient, the hub (its own ordered stop: intake, commits, offline status, uplink, store), the
- * clinic, the broker.
+ * The broker keeps its sessions and QoS 1 queues on disk in D/clinic/broker, every value encrypted
+ * (src/broker/persistence.ts), and the intake's session is provisioned before any hub connects: nothing is
+ * acknowledged to the hub that the intake would not receive, and what the broker holds at a stop reaches the
+ * intake at the next run. At stop the demo also waits (a few seconds at most) for the intake to commit the
+ * hub's offline status, the hub's last message, so this run's summary includes what the hub sent.
  *
- * The hub's log goes to D/logs/hub.log (JSON lines, redacted as on a Pi), not to the terminal: the terminal is
- * the clinic's view. The reading values the clinic prints are on the terminal only; no file in D holds them.
+ * Start: devices enrolled (first run), clinic database (the patient assigned on the first run), broker, intake,
+ * hub, then the patient starts measuring. Stop, in reverse: the patient, the hub (its own ordered stop: intake,
+ * commits, offline status, uplink, store), the clinic intake (it commits what it received), the broker, the
+ * clinic database (counted, then closed).
+ *
+ * The hub's and the intake's logs go to D/logs/hub.log (JSON lines, redacted as on a Pi), not to the terminal:
+ * the terminal is the clinic's view. The reading values the clinic prints are on the terminal only; the files
+ * in D that hold them are encrypted (the hub's store, the clinic database).
  */
 export interface DemoOptions {
   readonly environment: DemoEnvironment;
@@ -45,21 +53,30 @@ export interface DemoOptions {
   readonly progress: ProgressStream;
   readonly scenario: 'none' | 'outage';
   readonly outageMs: number;
+  /** Export the clinic's readings as FHIR transaction Bundles into this folder (outside the data directory). */
+  readonly fhirFolder?: string;
 }
 
 export interface DemoSummary {
+  /** Readings the clinic committed in this run (the lines printed). */
   readonly received: number;
   readonly devices: number;
+  /** Readings the clinic database refused as already stored (its key on the measurement id), this run. */
   readonly duplicatesDropped: number;
   readonly stored: number;
   readonly waiting: number | undefined;
+  /** The clinic database's own counts, taken after the intake stopped; undefined if they could not be read. */
+  readonly clinic: DemoClinicSummary | undefined;
 }
+
+/** How long the stop waits for the intake to commit the hub's offline status (the hub's last message). */
+const LAST_MESSAGE_WAIT_MS = 5_000;
 
 export class Demo implements Service {
   readonly log: RuntimeLog;
   private radio: DemoRadio | undefined;
   private broker: ClinicalBroker | undefined;
-  private receiver: ClinicReceiver | undefined;
+  private clinic: DemoClinic | undefined;
   private hub: Hub | undefined;
   private patient: Patient | undefined;
   private scenario: OutageScenario | undefined;
@@ -68,6 +85,8 @@ export class Demo implements Service {
   private readonly stored = new Set<string>();
   private readonly received = new Map<string, number>();
   private readonly devicesSeen = new Set<string>();
+  /** Set while the stop waits for the hub's offline status to be committed. */
+  private offlineCommitted: (() => void) | undefined;
   /** Why start() failed, for the terminal (the log has it too). */
   failure: unknown;
 
@@ -103,17 +122,30 @@ export class Demo implements Service {
     this.radio = radio;
     await this.enrol(radio);
 
+    const clinic = await DemoClinic.open({
+      environment,
+      scheduler,
+      log: this.log,
+      out: this.options.out,
+    });
+    this.clinic = clinic;
+
     const broker = new ClinicalBroker({
       ca: environment.pki.pem.ca,
       cert: environment.pki.pem.broker,
       key: environment.pki.pem.brokerKey,
       identify: identifyClient,
       port: brokerPort(environment),
+      // The intake's session exists before any hub connects: a reading is never acknowledged to the hub while
+      // no session would receive it (src/broker/durable-subscribers.ts).
+      durableSubscribers: [clinic.durableSubscriber()],
+      persistence: clinic.brokerPersistence(),
       onRefusal: (refusal: Refusal) =>
         this.log.warn('broker.refused', {
           reason: `${refusal.stage}: ${refusal.reason}`,
           ...(refusal.identity ? { detail: refusal.identity } : {}),
         }),
+      onError: (error) => this.log.error('broker.store-failed', { code: error.code, error: error.message }),
     });
     try {
       await broker.start();
@@ -127,24 +159,12 @@ export class Demo implements Service {
     }
     this.broker = broker;
 
-    const directory = new GatewayDirectory(environment.pki.pem.ca);
-    directory.add(environment.pki.pem.gateway);
-    const receiver = new ClinicReceiver({
-      broker: { host: '127.0.0.1', port: brokerPort(environment), servername: 'localhost' },
-      tls: {
-        ca: environment.pki.pem.ca,
-        cert: environment.pki.pem.clinic,
-        key: environment.pki.pem.clinicKey,
-      },
-      clientId: 'clinic-demo',
-      directory,
-      onMeasurement: (gatewayId, measurement) => this.clinicReceived(gatewayId, measurement),
-      onGap: (gatewayId, gap) => this.view.gap(gatewayId, gap),
-      onStatus: (status) => this.view.status(status),
-      onRejected: (_topic, error) => this.view.rejected(error.code),
-    });
-    await receiver.start();
-    this.receiver = receiver;
+    await clinic.start(
+      { host: '127.0.0.1', port: brokerPort(environment), servername: 'localhost' },
+      (event) => this.committed(event),
+      (code) => this.view.rejected(code),
+    );
+    if (this.options.fhirFolder !== undefined) clinic.startFhirExport(this.options.fhirFolder);
 
     const { hub } = createHub(
       environment.loaded,
@@ -171,7 +191,7 @@ export class Demo implements Service {
         everyDeviceSeen: () => this.devicesSeen.size >= radio.devices.length,
         stored: () => this.stored,
         received: () => this.received,
-        duplicatesDropped: () => receiver.duplicates,
+        duplicatesDropped: () => clinic.duplicates(),
         out: this.options.out,
         progress: this.options.progress,
       });
@@ -208,12 +228,39 @@ export class Demo implements Service {
 
   async stop(reason: string): Promise<void> {
     this.patient?.stop();
+    // With the broker off the network the hub's offline status cannot reach the intake: no wait for it.
+    const brokerDown = this.scenario?.brokerDown ?? false;
     this.scenario?.stop();
+    const lastMessage = this.hub && !brokerDown ? this.lastMessageCommitted() : undefined;
     await this.hub?.stop(reason);
-    await this.receiver?.stop().catch(() => undefined);
+    await lastMessage;
+    await this.clinic?.stopIntake();
     await this.broker?.stop();
+    await this.clinic?.close().catch((error: unknown) =>
+      this.log.warn('demo.clinic-close-failed', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
     if (this.hub) this.lastWaiting = await this.waitingInStore();
     this.log.flush();
+  }
+
+  /**
+   * Resolves when the intake has committed the hub's offline status (published as the hub stops, after every
+   * reading it sent), or after LAST_MESSAGE_WAIT_MS (the broker suspended by the outage scenario, say).
+   */
+  private lastMessageCommitted(): Promise<void> {
+    const { scheduler } = this.options;
+    return new Promise<void>((resolve) => {
+      let timer: TimerHandle | undefined;
+      const done = () => {
+        if (timer !== undefined) scheduler.clearTimeout(timer);
+        this.offlineCommitted = undefined;
+        resolve();
+      };
+      timer = scheduler.setTimeout(done, LAST_MESSAGE_WAIT_MS);
+      this.offlineCommitted = done;
+    });
   }
 
   private lastWaiting: number | undefined;
@@ -243,9 +290,10 @@ export class Demo implements Service {
     return {
       received: this.view.counts.readings,
       devices: this.devicesSeen.size,
-      duplicatesDropped: this.receiver?.duplicates ?? 0,
+      duplicatesDropped: this.clinic?.summary()?.duplicates ?? this.clinic?.duplicates() ?? 0,
       stored: this.stored.size,
       waiting: this.lastWaiting,
+      clinic: this.clinic?.summary(),
     };
   }
 
@@ -254,13 +302,37 @@ export class Demo implements Service {
     this.view.counts.duplicates = s.duplicatesDropped;
     const waiting =
       s.waiting === undefined ? '' : `; ${s.waiting} reading(s) left waiting in the hub's store`;
-    return `demo: the clinic received ${s.received} reading(s) from ${s.devices} of ${this.radio?.devices.length ?? 5} devices (the hub stored ${s.stored}), dropped ${s.duplicatesDropped} duplicate(s) by id${waiting}`;
+    const lines = [
+      `demo: the clinic received ${s.received} reading(s) from ${s.devices} of ${this.radio?.devices.length ?? 5} devices (the hub stored ${s.stored})${waiting}`,
+    ];
+    if (s.clinic) {
+      const refused = Object.entries(s.clinic.refused)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([code, count]) => `${code} ${count}`);
+      lines.push(
+        `demo: the clinic database holds ${s.clinic.inDatabase} reading(s), each once: it refused ${s.clinic.duplicates} duplicate(s) by its measurement-id key; refused messages: ${refused.length === 0 ? 'none' : refused.join(', ')}`,
+      );
+      if (s.clinic.fhir && this.options.fhirFolder !== undefined) {
+        lines.push(
+          `demo: FHIR: wrote ${s.clinic.fhir.bundles} transaction Bundle(s) holding ${s.clinic.fhir.observations} Observation(s) to ${this.options.fhirFolder}`,
+        );
+      }
+    }
+    return lines.join('\n');
   }
 
-  private clinicReceived(gatewayId: string, measurement: Measurement): void {
-    this.received.set(measurement.id, (this.received.get(measurement.id) ?? 0) + 1);
-    this.devicesSeen.add(measurement.deviceId);
-    this.view.measurement(gatewayId, measurement, measurement.alert ? 'alert' : 'obs');
+  /** What the clinic database committed (its live feed): printed now, after the commit. */
+  private committed(event: CommittedEvent): void {
+    for (const { measurement, receipt } of event.measurements) {
+      this.received.set(measurement.id, (this.received.get(measurement.id) ?? 0) + 1);
+      this.devicesSeen.add(measurement.deviceId);
+      this.view.measurement(receipt.gatewayId, measurement, receipt.topic);
+    }
+    for (const { gap, receipt } of event.gaps) this.view.gap(receipt.gatewayId, gap);
+    for (const { status } of event.statuses) {
+      this.view.status(status);
+      if (status.state === 'offline') this.offlineCommitted?.();
+    }
   }
 }
 

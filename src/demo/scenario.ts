@@ -81,6 +81,11 @@ export class OutageScenario {
     this.progress.finish();
   }
 
+  /** Whether the broker is off the network now (the outage is on). */
+  get brokerDown(): boolean {
+    return this.phase === 'down';
+  }
+
   /** Stops following the scenario; says where it stood when it did not finish. */
   stop(): void {
     if (this.timer !== undefined) this.options.scheduler.clearTimeout(this.timer);

@@ -4,13 +4,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteClinicStore } from '../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
+import { ClinicView } from '../../src/demo/clinic-view.js';
+import { parseKey } from '../../src/store/keys.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/until.js';
 
 /**
  * `rpm-gateway demo` (what `npm start` runs) as a user runs it: the built dist/ in a child process, the real
  * path end to end (simulated radio, sessions, the encrypted store, signed batches over mutual TLS to the
- * embedded broker, the verifying clinic receiver). The issue's acceptance command runs for 25 s; these runs
+ * embedded broker, the clinic intake committing to the encrypted clinic database). The issue's acceptance command runs for 25 s; these runs
  * are shorter, which is enough since every device reports within a few seconds (its stored records first).
  */
 const _bin = join(import.meta.dirname, '../../dist/src/cli/bin.js');
@@ -43,6 +46,40 @@ function readings(run: Run): { kind: string; values: string }[] {
     return m ? [{ kind: (m[1] as string).trim(), values: m[2] as string }] : [];
   });
 }
+
+/** A reading line without its device label (the label comes from the hub's registry, not the clinic's record). */
+function unlabelled(line: string): string | undefined {
+  const m = /^(clinic <- \S+ {2}).{16} (.* {2}at \d{4}-.*)$/.exec(line);
+  return m ? `${m[1]}${m[2]}` : undefined;
+}
+
+/**
+ * Every reading in the clinic database of data dir D, each rendered as the clinic view renders it, and its
+ * assignments: read by opening the database again with its key file, as a later run (or a dashboard) would.
+ */
+async function clinicRecord(
+  dataDir: string,
+): Promise<{ ids: string[]; lines: string[]; assignments: number }> {
+  const key = parseKey(readFileSync(join(dataDir, 'clinic', 'clinic.key'), 'utf8'), 'the clinic key');
+  const store = await SqliteClinicStore.open({ path: join(dataDir, 'clinic', 'clinic.db'), key });
+  try {
+    const ids = await store.measurementIds();
+    const lines: string[] = [];
+    const view = new ClinicView(
+      (line) => lines.push(unlabelled(line) as string),
+      () => '',
+    );
+    for (const id of ids) {
+      const stored = await store.measurement(id);
+      if (stored) view.measurement(stored.receipt.gatewayId, stored.measurement, stored.receipt.topic);
+    }
+    return { ids, lines, assignments: (await store.assignments()).length };
+  } finally {
+    await store.close();
+  }
+}
+
+const sorted = (lines: readonly string[]) => [...lines].sort();
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -99,13 +136,57 @@ describe('rpm-gateway demo', () => {
       'SQLite format 3\0',
     );
 
-    // A second run on the same folder reuses it: the same PKI, configuration and store; nothing enrolled again.
+    // The clinic database too: encrypted from its first page, its key file owner-only.
+    expect(
+      readFileSync(join(dataDir, 'clinic', 'clinic.db'))
+        .subarray(0, 16)
+        .toString('latin1'),
+    ).not.toBe('SQLite format 3\0');
+    expect(statSync(join(dataDir, 'clinic', 'clinic.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, 'clinic', 'broker.key')).mode & 0o777).toBe(0o600);
+    expect(files).toContain(join(dataDir, 'clinic', 'broker', 'CURRENT'));
+
+    // Reopened, the clinic database holds every reading the view printed, each exactly once, and nothing else
+    // (the view prints from the database's live feed, after each commit); the summary counts the database.
+    const printed = run.lines.flatMap((l) => unlabelled(l) ?? []);
+    expect(printed.length).toBe(received.length);
+    const first = await clinicRecord(dataDir);
+    expect(new Set(first.ids).size).toBe(first.ids.length);
+    expect(sorted(first.lines)).toEqual(sorted(printed));
+    expect(run.lines).toContain(
+      `demo: the clinic database holds ${first.ids.length} reading(s), each once: it refused 0 duplicate(s) by its measurement-id key; refused messages: none`,
+    );
+    expect(first.assignments).toBe(1);
+    expect(
+      run.lines.filter((l) => l.startsWith('demo: the clinic assigned gw-demo-0001 to patient DEMO-0001')),
+    ).toHaveLength(1);
+
+    // A second run on the same folder reuses it: the same PKI, configuration and store; nothing enrolled again,
+    // the patient not assigned again, and the clinic keeps the first run's readings beside the new ones.
     const ca = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
     const again = demo(['--duration', '4', '--data-dir', dataDir]);
     expect((await again.exited).code).toBe(0);
+    expect(again.stderr).toBe('');
     expect(again.lines.some((l) => l.startsWith('demo: enrolled'))).toBe(false);
+    expect(again.lines.some((l) => l.startsWith('demo: the clinic assigned'))).toBe(false);
     expect(readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8')).toBe(ca);
     expect(readings(again).length).toBeGreaterThan(0);
+    const second = await clinicRecord(dataDir);
+    expect(second.assignments).toBe(1);
+    expect(second.ids).toEqual(expect.arrayContaining(first.ids));
+    expect(sorted(second.lines)).toEqual(
+      sorted([...printed, ...again.lines.flatMap((l) => unlabelled(l) ?? [])]),
+    );
+    const audit = readFileSync(join(dataDir, 'clinic', 'clinic-audit.log'), 'utf8');
+    expect(audit.split('\n').filter((l) => l.includes('"clinic.assignment.created"'))).toHaveLength(1);
+    // The broker's state persists too: the first run's retained status of the hub (and whatever was queued for
+    // the intake's session) is in the broker's store, so the second run's intake gets an offline status before
+    // the second run's hub has even connected (its online status). A broker in memory starts the second run
+    // empty: there, as in the first run, the hub's online status comes first.
+    const firstStatus = (lines: readonly string[]) =>
+      /^clinic <- gw-demo-0001 {2}status: (\w+)/.exec(lines.find((l) => / {2}status: /.test(l)) ?? '')?.[1];
+    expect(firstStatus(run.lines)).toBe('online');
+    expect(firstStatus(again.lines)).toBe('offline');
   }, 60_000);
 
   it('stops in order on SIGINT with exit status 0 and removes its temporary data directory', async () => {
@@ -151,7 +232,47 @@ describe('rpm-gateway demo', () => {
       ),
     );
     expect(text).toMatch(/demo: the clinic received \d+ reading\(s\) from 5 of 5 devices/);
+    expect(text).toMatch(
+      /demo: the clinic database holds \d+ reading\(s\), each once: it refused \d+ duplicate/,
+    );
   }, 60_000);
+
+  it('--fhir-folder: the readings the clinic stored are written as FHIR transaction Bundles for patient DEMO-0001', async () => {
+    const dataDir = join(root, 'fhir-data');
+    const folder = join(root, 'fhir-out');
+    const run = demo(['--duration', '6', '--data-dir', dataDir, '--fhir-folder', folder]);
+    const { code } = await run.exited;
+    expect(run.stderr).toBe('');
+    expect(code).toBe(0);
+    const written =
+      /^demo: FHIR: wrote (\d+) transaction Bundle\(s\) holding (\d+) Observation\(s\) to (.+)$/.exec(
+        run.lines.find((l) => l.startsWith('demo: FHIR:')) ?? '',
+      );
+    expect(written?.[3]).toBe(folder);
+    const bundles = readdirSync(folder).map(
+      (file) =>
+        JSON.parse(readFileSync(join(folder, file), 'utf8')) as {
+          type: string;
+          entry: { resource: { resourceType: string; subject?: { identifier?: { value?: string } } } }[];
+        },
+    );
+    expect(bundles.length).toBe(Number(written?.[1]));
+    const observations = bundles.flatMap((b) =>
+      b.entry.filter((e) => e.resource.resourceType === 'Observation'),
+    );
+    expect(observations.length).toBe(Number(written?.[2]));
+    expect(observations.length).toBeGreaterThan(0);
+    expect(bundles.every((b) => b.type === 'transaction')).toBe(true);
+    expect(new Set(observations.map((o) => o.resource.subject?.identifier?.value))).toEqual(
+      new Set(['DEMO-0001']),
+    );
+
+    // Never into the data directory, which holds no reading value in the clear.
+    const refused = demo(['--duration', '3', '--data-dir', dataDir, '--fhir-folder', join(dataDir, 'fhir')]);
+    expect((await refused.exited).code).toBe(2);
+    expect(refused.stderr).toMatch(/--fhir-folder: .* outside the data directory/);
+    expect(existsSync(join(dataDir, 'fhir'))).toBe(false);
+  }, 40_000);
 
   it('refuses a data directory that is not a demo one, and changes nothing in it', async () => {
     const dataDir = join(root, 'someone-else');
