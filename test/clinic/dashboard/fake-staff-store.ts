@@ -52,10 +52,10 @@ export class FakeStaffStore implements StaffStore {
   async listUsers() {
     return [...this.users.values()];
   }
-  async setDisabled(userId: number, disabled: boolean) {
+  async setDisabled(userId: number, disabled: boolean, _at: number) {
     this.update(userId, { disabled });
   }
-  async setPasswordHash(userId: number, passwordHash: string) {
+  async setPasswordHash(userId: number, passwordHash: string, _at: number) {
     this.update(userId, { passwordHash });
   }
   async setTotpSecret(userId: number, secret: string, _at: number) {

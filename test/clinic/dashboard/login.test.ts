@@ -27,7 +27,7 @@ describe('the session cookie', () => {
     expect(first.statusCode).toBe(303);
     expect(first.headers.location).toBe('/mfa');
     const [passwordStage] = setCookies(first).filter((c) => c.name === SESSION_COOKIE);
-    expect(passwordStage?.attributes.sort()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
+    expect(passwordStage?.attributes.toSorted()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
     expect(passwordStage?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     const page = await browser.get('/mfa');
@@ -38,7 +38,7 @@ describe('the session cookie', () => {
     expect(second.statusCode).toBe(303);
     expect(second.headers.location).toBe('/');
     const [complete] = setCookies(second).filter((c) => c.name === SESSION_COOKIE);
-    expect(complete?.attributes.sort()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
+    expect(complete?.attributes.toSorted()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
     expect(complete?.value).not.toBe(passwordStage?.value);
 
     // The store holds hashes only; the password-stage id is ended, so replaying it gets nowhere.
@@ -60,7 +60,7 @@ describe('the session cookie', () => {
     const browser = new Browser(rig.app);
     const page = await browser.get('/login');
     const [login] = setCookies(page).filter((c) => c.name === LOGIN_COOKIE);
-    expect(login?.attributes.sort()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
+    expect(login?.attributes.toSorted()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
     await browser.post('/login', { username: 'alice', password: PASSWORD, _csrf: Browser.csrfOf(page) });
     expect(browser.cookies.has(LOGIN_COOKIE)).toBe(false);
   });
