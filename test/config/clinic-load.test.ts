@@ -101,7 +101,8 @@ describe('defaults for one machine', () => {
         sync: true,
       },
       durableSubscribers: [
-        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/alert', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-intake-a', topics: ['rpm/v1/+/alert'] },
       ],
     });
     expect(config.intake).toMatchObject({
