@@ -66,8 +66,13 @@ export function checkTotpSecret(secret: string): void {
   }
 }
 
+/** An MRN as the care team keys it: 1 to 64 printable ASCII characters, no spaces. */
+export function isValidMrn(mrn: string): boolean {
+  return typeof mrn === 'string' && /^[\x21-\x7e]{1,64}$/.test(mrn);
+}
+
 export function checkMrn(mrn: string): void {
-  if (typeof mrn !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(mrn)) {
+  if (!isValidMrn(mrn)) {
     throw invalid('an MRN is 1 to 64 printable characters without spaces');
   }
 }
