@@ -310,7 +310,8 @@ function assignmentJson(a: Assignment) {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** A plain-text table: columns padded to their widest cell, the last one not padded. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

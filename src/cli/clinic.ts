@@ -14,6 +14,7 @@ import {
 import { CLINIC_CONFIG_HELP, clinicConfigCommand } from './clinic-config.js';
 import { CLINIC_INIT_HELP, clinicInitCommand } from './clinic-init.js';
 import { CLINIC_INTAKE_HELP, clinicIntakeCommand } from './clinic-intake.js';
+import { CLINIC_USER_HELP, clinicUserCommand } from './clinic-user.js';
 import type { CommandIo } from './io.js';
 
 /**
@@ -62,6 +63,11 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
     summary: 'count the messages the intake refused, per code',
     help: CLINIC_REJECTIONS_HELP,
     run: clinicRejectionsCommand,
+  },
+  user: {
+    summary: "the dashboard's staff accounts: add, disable, reset-mfa, list, care (care teams)",
+    help: CLINIC_USER_HELP,
+    run: clinicUserCommand,
   },
   config: {
     summary: "check the clinic's configuration, or print it with where each value came from",

@@ -43,6 +43,8 @@ export interface LogFields {
   readonly deadlineMs?: number;
   readonly elapsedMs?: number;
   readonly synchronised?: boolean;
+  /** The uplink's stop: the offline status delivered and the connection ended with a DISCONNECT. */
+  readonly graceful?: boolean;
   readonly source?: string;
   readonly holding?: number;
   readonly version?: string;
@@ -98,6 +100,7 @@ const FIELD_TYPES: Readonly<Record<keyof LogFields, 'string' | 'number' | 'boole
   deadlineMs: 'number',
   elapsedMs: 'number',
   synchronised: 'boolean',
+  graceful: 'boolean',
   source: 'string',
   holding: 'number',
   version: 'string',

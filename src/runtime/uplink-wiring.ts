@@ -115,6 +115,10 @@ function uplinkEvent(
     case 'batch-failed':
       log.error('uplink.batch-failed', { error: event.error });
       return;
+    case 'stopped':
+      // Not graceful: the broker publishes the Last Will (offline, with the counts of connect time).
+      log.info('uplink.stopped', { graceful: event.graceful });
+      return;
   }
 }
 

@@ -54,7 +54,12 @@ export type UplinkEvent =
   /** Records that could not be encoded were moved to the outbox quarantine (see Outbox.quarantine). */
   | { readonly type: 'quarantined'; readonly records: number; readonly error: string }
   /** A batch could not be built for a reason not tied to a record (e.g. the signing key); sending paused. */
-  | { readonly type: 'batch-failed'; readonly error: string };
+  | { readonly type: 'batch-failed'; readonly error: string }
+  /**
+   * stop() finished. `graceful`: the offline status was acknowledged and the connection ended with a
+   * DISCONNECT, so the broker discarded the Last Will; otherwise the broker publishes the Will.
+   */
+  | { readonly type: 'stopped'; readonly graceful: boolean };
 
 export interface UplinkOptions {
   readonly gatewayId: string;
@@ -166,20 +171,34 @@ export class Uplink {
     const connection = this.connection;
     if (!connection) return;
     this.connection = undefined;
+    let offlineDelivered = false;
     try {
       const offline = this.options.codec.status('offline', this.scheduler.now());
-      await withTimeout(
-        connection.client.publishAsync(this.options.topics.status, Buffer.from(offline), {
-          qos: 1,
-          retain: true,
-        }),
+      const acked = await withTimeout(
+        connection.client
+          .publishAsync(this.options.topics.status, Buffer.from(offline), { qos: 1, retain: true })
+          .then(() => true),
         2_000,
         this.scheduler,
       );
+      offlineDelivered = acked === true;
     } catch {
       // best effort: the broker publishes the Last Will instead
     }
-    await connection.client.endAsync(true).catch(() => undefined);
+    // With the offline status delivered, end with a DISCONNECT so the broker discards the Last Will (MQTT
+    // 3.1.1 section 3.14.4, MQTT 5 section 3.14.4 with reason 0): otherwise the Will, signed at connect time
+    // with that moment's backlog counts, replaces the retained status just sent. mqtt.js's forced end drops the
+    // socket without a DISCONNECT, so it is kept for when the status did not get through (the Will is right
+    // then) or the broker does not let the connection end in time.
+    const ended = offlineDelivered
+      ? await withTimeout(
+          connection.client.endAsync(false).then(() => true),
+          2_000,
+          this.scheduler,
+        ).catch(() => undefined)
+      : undefined;
+    if (ended !== true) await connection.client.endAsync(true).catch(() => undefined);
+    this.options.onEvent?.({ type: 'stopped', graceful: ended === true });
     this.flushAcks();
     this.releaseLeases(connection);
   }

@@ -226,6 +226,46 @@ describe('uplink over mutual TLS to the embedded broker', () => {
     expect(r.outbox.stats().quarantinedTotal).toBe(0);
   });
 
+  it('a stop ends with the offline status and a DISCONNECT, so the broker never publishes the Last Will', async () => {
+    const r = await rig('graceful');
+    const disconnected = new Promise<void>((resolve) => {
+      const onGone = (client: { id: string }) => {
+        if (client.id !== pki.gatewayId) return;
+        broker.mqtt.removeListener('clientDisconnect', onGone);
+        resolve();
+      };
+      broker.mqtt.on('clientDisconnect', onGone);
+    });
+    r.uplink.start();
+    await until('the hub to connect', () => r.events.some((e) => e.type === 'connected'));
+    const stoppedAt = Date.now();
+    await r.uplink.stop();
+    expect(r.events.at(-1)).toEqual({ type: 'stopped', graceful: true });
+    await disconnected;
+    // The broker has let the hub go. Had it published the Will (offline, signed at connect time), the
+    // retained status would be the Will now; with a DISCONNECT there is no Will, so a clinic that subscribes
+    // from here on is handed the status the hub sent at its stop.
+    const statuses: { state: string; sentAt: number }[] = [];
+    const directory = new GatewayDirectory(pki.pem.ca);
+    directory.add(pki.pem.gateway);
+    const late = new ClinicReceiver({
+      broker: { host: '127.0.0.1', port, servername: 'localhost' },
+      tls: { ca: pki.pem.ca, cert: pki.pem.clinic, key: pki.pem.clinicKey },
+      clientId: 'clinic-test-graceful-late',
+      directory,
+      onMeasurement: () => undefined,
+      onStatus: (s) => statuses.push({ state: s.state, sentAt: s.sentAt }),
+    });
+    await late.start();
+    try {
+      await until('the retained status', () => statuses.length > 0);
+      expect(statuses[0]?.state).toBe('offline');
+      expect(statuses[0]?.sentAt).toBeGreaterThanOrEqual(stoppedAt);
+    } finally {
+      await late.stop();
+    }
+  });
+
   it('uses a renewed certificate at the next reconnect, without a restart, and leaves a retained Last Will', async () => {
     const r = await rig('renew');
     const statuses: string[] = [];
