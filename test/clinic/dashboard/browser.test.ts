@@ -87,6 +87,7 @@ describe.skipIf(!haveBrowser)(
     afterAll(async () => {
       await browser?.close();
       await server?.stop();
+      await stores?.staff.close();
       await stores?.clinic.close();
       if (dir) await rm(dir, { recursive: true, force: true });
     });

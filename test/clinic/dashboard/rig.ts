@@ -1,36 +1,29 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import argon2 from 'argon2';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
 import { AuditLog } from '../../../src/audit/audit-log.js';
 import { buildDashboardApp, type DashboardAppOptions } from '../../../src/clinic/dashboard/app.js';
 import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
-import type { StaffRole, StaffUser } from '../../../src/clinic/staff/staff-store.js';
+import { hashPassword } from '../../../src/clinic/staff/passwords.js';
+import { SqliteStaffStore } from '../../../src/clinic/staff/sqlite/sqlite-staff-store.js';
+import type { StaffRole, StaffStore, StaffUser } from '../../../src/clinic/staff/staff-store.js';
 import type { ClinicStore } from '../../../src/clinic/storage/clinic-store.js';
 import { SqliteClinicStore } from '../../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
 import { type Clock, ManualClock } from '../../../src/util/clock.js';
-import { FakeStaffStore } from './fake-staff-store.js';
 
 export const ORIGIN = 'https://localhost:8443';
 export const HOST = 'localhost:8443';
 export const PASSWORD = 'correct horse battery staple';
 export const MINUTE = 60_000;
 
-/**
- * Cheap argon2id parameters for the test users only, so each login takes milliseconds: verification reads the
- * parameters from the hash (RFC 9106 PHC string), so the code under test is the same.
- */
-export const hashForTests = (password: string) =>
-  argon2.hash(password, { type: argon2.argon2id, memoryCost: 8192, timeCost: 1, parallelism: 1 });
-
 /** A dashboard (fastify.inject) in virtual time on makeStores. */
 export interface Rig {
   readonly dir: string;
   readonly app: FastifyInstance;
   readonly clock: ManualClock;
-  readonly staff: FakeStaffStore;
+  readonly staff: StaffStore;
   readonly clinic: ClinicStore;
   readonly audit: AuditLog;
   readonly users: { admin: StaffUser; clinician: StaffUser; newcomer: StaffUser };
@@ -42,9 +35,9 @@ export interface Rig {
 export const MRN_CARED = 'MRN-1001';
 export const MRN_OTHER = 'MRN-2002';
 
-/** The stores of a rig: a real encrypted SQLite clinic database with two patients and readings, three users. */
+/** The stores of a rig: a real encrypted SQLite clinic database with two patients, readings and three staff users. */
 export interface Stores {
-  readonly staff: FakeStaffStore;
+  readonly staff: StaffStore;
   readonly clinic: ClinicStore;
   readonly audit: AuditLog;
   readonly users: { admin: StaffUser; clinician: StaffUser; newcomer: StaffUser };
@@ -52,10 +45,9 @@ export interface Stores {
 }
 
 export async function makeStores(dir: string, clock: Clock): Promise<Stores> {
-  const clinic = await SqliteClinicStore.open({
-    path: join(dir, 'clinic.db'),
-    key: Uint8Array.from(Buffer.from('5a'.repeat(32), 'hex')),
-  });
+  const path = join(dir, 'clinic.db');
+  const key = Uint8Array.from(Buffer.from('5a'.repeat(32), 'hex'));
+  const clinic = await SqliteClinicStore.open({ path, key });
   const t0 = Date.UTC(2026, 10, 28, 0, 0, 0);
   await clinic.assign({ gatewayId: 'gw-a', mrn: MRN_CARED, from: t0, createdBy: 'test', at: t0 });
   await clinic.assign({ gatewayId: 'gw-b', mrn: MRN_OTHER, from: t0, createdBy: 'test', at: t0 });
@@ -76,12 +68,13 @@ export async function makeStores(dir: string, clock: Clock): Promise<Stores> {
     statuses: [],
     rejections: [],
   });
-  const staff = new FakeStaffStore();
+  // The staff tables live in the clinic's database file, on their own connection (as in `clinic serve`).
+  const staff = await SqliteStaffStore.open({ path, key });
   const add = async (username: string, role: StaffRole) =>
     staff.addUser({
       username,
       role,
-      passwordHash: await hashForTests(PASSWORD),
+      passwordHash: await hashPassword(PASSWORD),
       createdBy: 'test',
       at: clock.now(),
     });
@@ -124,6 +117,7 @@ export async function startRig(overrides: Partial<DashboardAppOptions> = {}): Pr
     ...stores,
     close: async () => {
       await app.close();
+      await stores.staff.close();
       await stores.clinic.close();
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../../../audit/audit-log.js';
 import type { Clock } from '../../../util/clock.js';
+import { hashPassword, needsRehash, verifyPassword } from '../../staff/passwords.js';
 import type { StaffSession, StaffStore, StaffUser } from '../../staff/staff-store.js';
-import { verifyAgainstNothing, verifyPassword } from './password-check.js';
 import { hashSessionId, looksLikeSessionId, newCsrfSecret, newSessionId } from './tokens.js';
 import { newTotpSecret, totpStepOf, totpUri } from './totp.js';
 
@@ -59,6 +60,18 @@ export interface RequestMeta {
   readonly ip: string;
 }
 
+let dummyHash: Promise<string> | undefined;
+
+/**
+ * A check that costs what a real one costs, for a username that does not exist: answering at once would tell
+ * an attacker which usernames do (OWASP Authentication Cheat Sheet, "Authentication Responses"). The hash is
+ * made once per process, with the parameters real hashes are made with.
+ */
+async function verifyAgainstNothing(password: string): Promise<void> {
+  dummyHash ??= hashPassword(randomBytes(24).toString('base64url'));
+  await verifyPassword(await dummyHash, password);
+}
+
 export class StaffAuth {
   constructor(
     private readonly deps: StaffAuthDeps,
@@ -94,6 +107,10 @@ export class StaffAuth {
       return { ok: false };
     }
     await staff.clearLoginFailures(user.id);
+    // The one moment the password is known: a hash made under older parameters is replaced (passwords.ts).
+    if (needsRehash(user.passwordHash)) {
+      await staff.setPasswordHash(user.id, await hashPassword(password), now);
+    }
     const sessionId = await this.newSession(user.id, 'password', now + SECOND_FACTOR_WINDOW_MS);
     const next = user.totpConfirmedAt === undefined ? 'enrol' : 'verify';
     audit.record('login.ok', user.username, { secondFactor: next, ip: meta.ip });
