@@ -20,7 +20,7 @@ export function loadClinicOrReport(
   command: string,
   values: ClinicConfigOptionValues,
   io: CommandIo,
-  needs?: 'broker' | 'intake',
+  needs?: 'broker' | 'intake' | 'dashboard',
 ): LoadedClinicConfig | undefined {
   try {
     const loaded = loadClinicConfig({

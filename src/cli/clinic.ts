@@ -14,6 +14,7 @@ import {
 import { CLINIC_CONFIG_HELP, clinicConfigCommand } from './clinic-config.js';
 import { CLINIC_INIT_HELP, clinicInitCommand } from './clinic-init.js';
 import { CLINIC_INTAKE_HELP, clinicIntakeCommand } from './clinic-intake.js';
+import { CLINIC_SERVE_HELP, clinicServeCommand } from './clinic-serve.js';
 import { CLINIC_USER_HELP, clinicUserCommand } from './clinic-user.js';
 import type { CommandIo } from './io.js';
 
@@ -38,6 +39,12 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
     summary: 'run the intake until SIGTERM: signed readings from the broker into the database, exactly once',
     help: CLINIC_INTAKE_HELP,
     run: clinicIntakeCommand,
+  },
+  serve: {
+    summary:
+      'serve the staff dashboard over HTTPS until SIGTERM: password and TOTP logins, patients by care team',
+    help: CLINIC_SERVE_HELP,
+    run: clinicServeCommand,
   },
   assign: {
     summary: 'assign a gateway (its devices) to a patient record (MRN) from a date-time on',

@@ -20,7 +20,7 @@ export interface ClinicProcess extends Service {
 }
 
 export async function runClinicProcess(options: {
-  readonly name: 'broker' | 'intake';
+  readonly name: 'broker' | 'intake' | 'dashboard';
   readonly service: ClinicProcess;
   readonly log: RuntimeLog;
   readonly env: NodeJS.ProcessEnv;

@@ -67,17 +67,17 @@ export function inspectClinicConfig(options: LoadOptions = {}): ClinicConfigRepo
 }
 
 /**
- * The broker or intake section a command needs (`rpm-gateway broker` runs the broker section), or
+ * The broker, intake or dashboard section a command needs (`rpm-gateway broker` runs the broker section), or
  * CONFIG_INVALID saying it is missing: those sections are optional, since a machine may run either.
  */
-export function requireSection<K extends 'broker' | 'intake'>(
+export function requireSection<K extends 'broker' | 'intake' | 'dashboard'>(
   loaded: LoadedClinicConfig,
   section: K,
   command: string,
 ): NonNullable<ClinicConfig[K]> {
   const value = loaded.config[section];
   if (value !== undefined) return value as NonNullable<ClinicConfig[K]>;
-  const needs = section === 'broker' ? 'cert and key' : 'cert, key and, without a broker section, brokers';
+  const needs = section === 'intake' ? 'cert, key and, without a broker section, brokers' : 'cert and key';
   const issue: ConfigIssue = {
     code: 'CONFIG_MISSING_KEY',
     path: section,
