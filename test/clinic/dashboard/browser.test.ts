@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
 import { DashboardServer } from '../../../src/clinic/dashboard/server.js';
@@ -92,9 +92,17 @@ describe.skipIf(!haveBrowser)(
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
+    /** Console messages about the CSP (a refused script, style or image): there must be none. */
+    const violations: string[] = [];
+    const watch = (page: Page) =>
+      page.on('console', (message) => {
+        if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+      });
+
     it('enrols TOTP at the first login and shows the patient list', async () => {
       const context = await browser.newContext();
       const page = await context.newPage();
+      watch(page);
       const login = await page.goto(`${origin}/login`);
       expect(login?.status()).toBe(200);
       expect(await login?.headerValue('strict-transport-security')).toBe(
@@ -135,6 +143,7 @@ describe.skipIf(!haveBrowser)(
       await stores.staff.addToCareTeam('MRN-<b>3003</b>', stores.users.clinician.id, 'test', Date.now());
       const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
       const page = await context.newPage();
+      watch(page);
       await page.goto(`${origin}/`);
       await page.waitForURL(`${origin}/login`);
       await page.fill('#username', 'carl');
@@ -153,6 +162,8 @@ describe.skipIf(!haveBrowser)(
       await page.waitForURL(`${origin}/patients/${MRN_CARED}`);
       expect(await page.locator('h1').textContent()).toBe(`Patient ${MRN_CARED}`);
       expect(await page.locator('table').first().textContent()).toContain('gw-a');
+      expect(await page.locator('table').nth(1).textContent()).toContain('Oxygen level (SpO2)93 %');
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-patient.png'), fullPage: true });
 
       // Logging out posts the form with its CSRF token from this origin; the session is gone afterwards.
       await page.click('header button[type=submit]');
@@ -160,6 +171,7 @@ describe.skipIf(!haveBrowser)(
       await page.goto(`${origin}/`);
       await page.waitForURL(`${origin}/login`);
       await context.close();
+      expect(violations).toEqual([]);
     });
   },
 );

@@ -48,13 +48,19 @@ export async function makeStores(dir: string, clock: Clock): Promise<Stores> {
   const path = join(dir, 'clinic.db');
   const key = Uint8Array.from(Buffer.from('5a'.repeat(32), 'hex'));
   const clinic = await SqliteClinicStore.open({ path, key });
-  const t0 = Date.UTC(2026, 10, 28, 0, 0, 0);
+  // Relative to the clock, so the readings are "the last 24 hours" in virtual and in real time alike: the hubs
+  // assigned 12 hours ago, three readings 4 hours ago (with the rig's ManualClock: 08:00:01 to 08:00:03 UTC).
+  const now = clock.now();
+  const t0 = now - 12 * 60 * MINUTE;
   await clinic.assign({ gatewayId: 'gw-a', mrn: MRN_CARED, from: t0, createdBy: 'test', at: t0 });
   await clinic.assign({ gatewayId: 'gw-b', mrn: MRN_OTHER, from: t0, createdBy: 'test', at: t0 });
   await clinic.commit({
     measurements: [1, 2, 3].map((n) => ({
-      measurement: spo2Measurement(n),
-      measuredAt: Date.UTC(2026, 10, 28, 8, 0, 0) + n * 1000,
+      measurement: spo2Measurement(n, {
+        time: new Date(now - 4 * 60 * MINUTE + n * 1000).toISOString(),
+        receivedAt: new Date(now - 4 * 60 * MINUTE + n * 1000).toISOString(),
+      }),
+      measuredAt: now - 4 * 60 * MINUTE + n * 1000,
       receipt: {
         gatewayId: 'gw-a',
         topic: 'obs' as const,
