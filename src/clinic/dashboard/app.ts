@@ -134,8 +134,10 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
   });
   const limited = { rateLimit: { max: options.loginsPerMinute, timeWindow: 60_000 } };
 
-  // HTML forms post application/x-www-form-urlencoded (HTML Standard section 4.10.21.8); fastify itself parses
-  // only JSON and text. The first value of each name counts.
+  // HTML forms post application/x-www-form-urlencoded (HTML Standard section 4.10.21.8), and that is the only
+  // body this dashboard reads: JSON and text are refused (415) rather than parsed into something a handler
+  // might take for a form. The first value of each name counts.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },

@@ -207,3 +207,38 @@ describe('access by care team', () => {
     expect(after).toHaveLength(entries.length);
   });
 });
+
+describe('bad input', () => {
+  it('refuses bodies other than a form, and forms that are too large, without a stack trace', async () => {
+    const browser = new Browser(rig.app);
+    const token = Browser.csrfOf(await browser.get('/login'));
+    const json = await browser.post('/login', {}, { 'content-type': 'application/json' });
+    expect(json.statusCode).toBe(415);
+    const huge = await browser.post('/login', { username: 'x'.repeat(20_000), password: 'p', _csrf: token });
+    expect(huge.statusCode).toBe(413);
+    for (const response of [json, huge]) {
+      expect(response.body).toBe('The request could not be answered.\n');
+    }
+  });
+
+  it('answers junk in the form with the usual failure, and audits at most 64 characters of it', async () => {
+    const browser = new Browser(rig.app);
+    const junk = `<script>${'y'.repeat(200)}`;
+    const response = await browser.password(junk, '');
+    expect(response.statusCode).toBe(401);
+    expect(response.body).not.toContain('<script>');
+    const entry = JSON.parse(readFileSync(rig.audit.path, 'utf8').trim().split('\n').at(-1) as string);
+    expect(entry).toMatchObject({ type: 'login.failed', details: { username: junk.slice(0, 64) } });
+    const missing = await browser.post('/login', { _csrf: Browser.csrfOf(response) });
+    expect(missing.statusCode).toBe(401);
+    const signedIn = new Browser(rig.app);
+    await signedIn.login('carl', rig.secret, rig.clock.now());
+    const pages = await Promise.all(
+      ['/patients/%00', `/patients/${'9'.repeat(5000)}`, '/patients/%ff'].map((path) => signedIn.get(path)),
+    );
+    // An MRN longer than fastify's maxParamLength is 414, one that is not UTF-8 (%ff) 400: by its form, the
+    // same whether such a patient exists or not.
+    expect(pages.map((p) => p.statusCode)).toEqual([404, 414, 400]);
+    expect(pages[2]?.body).toBe('The request could not be answered.\n');
+  });
+});

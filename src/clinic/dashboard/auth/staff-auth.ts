@@ -87,7 +87,13 @@ export class StaffAuth {
     const user = await staff.userByName(username);
     if (!user) {
       await verifyAgainstNothing(password);
-      audit.record('login.failed', 'dashboard', { username, reason: 'unknown-user', ip: meta.ip });
+      // At most the 64 characters a username can have: the field may hold anything, even a password typed
+      // into the wrong box; the audit log keeps no more of it than a real name would take.
+      audit.record('login.failed', 'dashboard', {
+        username: username.slice(0, 64),
+        reason: 'unknown-user',
+        ip: meta.ip,
+      });
       return { ok: false };
     }
     // The password is checked in every case, so a locked or disabled account answers as slowly as any other.
