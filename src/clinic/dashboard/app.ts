@@ -101,6 +101,14 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     requestTimeout: 10_000,
     return503OnClosing: true,
     bodyLimit: 16 * 1024,
+    // A URL fastify cannot decode (not UTF-8) or route: the same plain answer as every other error.
+    frameworkErrors: (error, _request, reply) => {
+      // The option's reply type is generic over route schemas this hook never has.
+      void (reply as unknown as FastifyReply)
+        .code(error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode : 400)
+        .type('text/plain; charset=utf-8')
+        .send('The request could not be answered.\n');
+    },
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
   });
 

@@ -239,6 +239,7 @@ describe('bad input', () => {
     // An MRN longer than fastify's maxParamLength is 414, one that is not UTF-8 (%ff) 400: by its form, the
     // same whether such a patient exists or not.
     expect(pages.map((p) => p.statusCode)).toEqual([404, 414, 400]);
+    expect(pages[1]?.body).toBe('The request could not be answered.\n');
     expect(pages[2]?.body).toBe('The request could not be answered.\n');
   });
 });
