@@ -13,11 +13,13 @@
  * roughly what neither V8 nor ArrayBuffers hold (SQLite, OpenSSL, malloc): roughly, because heapTotal is what V8
  * committed, not all of it touched yet (early samples can even be negative); its trend is what tells.
  *
- * On SIGUSR2 it writes `<tmpdir>/rpm-memory-probe-<pid>.heapprofile`: V8's sampling heap profile since the
- * start, *including objects a major collection has freed since* and excluding those a minor (young) one freed
- * (Chrome DevTools protocol, HeapProfiler.startSampling: includeObjectsCollectedByMajorGC). So it shows where the
- * objects that reached the old generation were allocated, garbage included: what makes the old generation grow
- * between major collections. It opens in Chrome DevTools (Memory, load profile) as a `.heapprofile`.
+ * A first SIGUSR2 starts V8's sampling heap profiler, keeping objects a major collection frees and dropping
+ * those a minor (young) one frees (Chrome DevTools protocol, HeapProfiler.startSampling:
+ * includeObjectsCollectedByMajorGC); a second one writes `<tmpdir>/rpm-memory-probe-<pid>.heapprofile` and
+ * stops it. So the profile shows where the objects that reached the old generation since the first signal were
+ * allocated, garbage included: what makes the old generation grow between major collections. It opens in
+ * Chrome DevTools (Memory, load profile). The profiler keeps its samples, so it costs memory (about 10 MB of
+ * RSS after a few minutes in the live benchmark): read RSS trends from a run without it.
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -76,16 +78,20 @@ function startProbe(): void {
 
   const session = new Session();
   session.connect();
-  session.post('HeapProfiler.enable');
-  session.post('HeapProfiler.startSampling', {
-    samplingInterval: 1024,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: false,
-  });
+  let sampling = false;
   process.on('SIGUSR2', () => {
-    session.post('HeapProfiler.getSamplingProfile', (error, result) => {
-      if (error) return;
-      writeFileSync(`${base}.heapprofile`, JSON.stringify(result.profile));
+    if (!sampling) {
+      sampling = true;
+      session.post('HeapProfiler.startSampling', {
+        samplingInterval: 1024,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: false,
+      });
+      return;
+    }
+    sampling = false;
+    session.post('HeapProfiler.stopSampling', (error, result) => {
+      if (!error) writeFileSync(`${base}.heapprofile`, JSON.stringify(result.profile));
     });
   });
 }
