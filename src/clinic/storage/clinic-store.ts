@@ -142,6 +142,24 @@ export interface SeriesQuery {
   readonly limit?: number;
 }
 
+/** A hub assigned to a patient now (an open assignment), with the last status it sent, if any. */
+export interface PatientHub {
+  readonly gatewayId: string;
+  readonly since: number;
+  readonly status?: IncomingStatus;
+}
+
+/**
+ * A patient's current picture, what a dashboard tile shows: the latest observation of every code the
+ * patient's hubs ever sent (attributed by measurement time, as `series` does; the last point `series` would
+ * give for that code over all time), ordered by code, and the hubs assigned to the patient now. A device's
+ * battery level is the observation MDC_ATTR_VAL_BATT_CHARGE (a hub's status does not carry one).
+ */
+export interface PatientLatest {
+  readonly observations: readonly SeriesPoint[];
+  readonly hubs: readonly PatientHub[];
+}
+
 /** Committed readings, as the live feed tells them (after the commit, never before). */
 export interface CommittedEvent {
   readonly measurements: readonly StoredMeasurement[];
@@ -183,6 +201,8 @@ export interface ClinicStore {
   /** Every stored measurement id (tests and fault checks compare them with what the hubs appended). */
   measurementIds(): Promise<string[]>;
   series(query: SeriesQuery): Promise<SeriesPoint[]>;
+  /** The patient's latest observation per code and current hubs with their last status (PatientLatest). */
+  latest(mrn: string): Promise<PatientLatest>;
   /** A patient's measurements over [from, to), by measurement time against the assignment intervals. */
   measurementsOf(mrn: string, from: number, to: number): Promise<StoredMeasurement[]>;
   /** Measurements outside every assignment interval: kept and listed, never dropped. */

@@ -11,6 +11,7 @@ import type {
   IncomingStatus,
   IntakeWrite,
   NewAssignment,
+  PatientLatest,
   Receipt,
   RejectionCount,
   SeriesPoint,
@@ -86,6 +87,9 @@ export class ControlledStore implements ClinicStore {
   }
   gaps(gatewayId: string): Promise<{ readonly gap: Gap; readonly receipt: Receipt }[]> {
     return this.inner.gaps(gatewayId);
+  }
+  latest(mrn: string): Promise<PatientLatest> {
+    return this.inner.latest(mrn);
   }
   latestStatus(gatewayId: string): Promise<IncomingStatus | undefined> {
     return this.inner.latestStatus(gatewayId);

@@ -403,6 +403,109 @@ export function clinicStoreContract(name: string, open: ContractFactory): void {
       });
     });
 
+    describe('latest per patient', () => {
+      it("gives the newest observation per code by measurement time over all the patient's assignments", async () => {
+        const handover = T0 + DAY;
+        await store.assign({ gatewayId: GW, mrn: 'MRN-A', from: T0, createdBy: 'nurse', at: T0 });
+        await store.assign({ gatewayId: GW2, mrn: 'MRN-A', from: T0, createdBy: 'nurse', at: T0 });
+        expect(await store.latest('MRN-A')).toEqual({
+          observations: [],
+          hubs: [
+            { gatewayId: GW, since: T0 },
+            { gatewayId: GW2, since: T0 },
+          ],
+        });
+        const first = reading(1, T0 + MINUTE);
+        const newest = reading(2, T0 + 5 * MINUTE);
+        // Committed after `newest` but measured before it: not the latest.
+        const older = reading(3, T0 + 3 * MINUTE, { measurement: { stored: true } });
+        const temperature = reading(4, T0 + 2 * MINUTE, {
+          gateway: GW2,
+          measurement: { observations: [{ code: 'MDC_TEMP_BODY', value: 37.2, unit: 'Cel' }] },
+        });
+        await store.commit(write({ measurements: [first, newest, temperature] }));
+        await store.commit(write({ measurements: [older] }));
+        const latest = await store.latest('MRN-A');
+        expect(latest.observations.map((o) => [o.code, o.measurementId])).toEqual([
+          ['MDC_PULS_OXIM_PULS_RATE', newest.measurement.id],
+          [SPO2, newest.measurement.id],
+          ['MDC_TEMP_BODY', temperature.measurement.id],
+        ]);
+        expect(latest.observations[1]).toEqual({
+          measurementId: newest.measurement.id,
+          measuredAt: T0 + 5 * MINUTE,
+          code: SPO2,
+          value: newest.measurement.observations[0]?.value,
+          unit: '%',
+          stored: false,
+          gatewayId: GW,
+          deviceId: 'dev-ox-1',
+          driver: 'sig/pulse-oximeter@1.0.0',
+        });
+
+        // GW goes to patient B. B's readings are not A's; a back-filled reading of A's time, sent after the
+        // handover, becomes A's latest (and is marked stored); the other hub's newer SpO2 beats both.
+        await store.assign({ gatewayId: GW, mrn: 'MRN-B', from: handover, createdBy: 'nurse', at: handover });
+        const ofB = reading(5, handover + HOUR, {
+          measurement: { observations: [{ code: 'MDC_MASS_BODY_ACTUAL', value: 80.1, unit: 'kg' }] },
+        });
+        const backfilled = reading(6, handover - 1, { measurement: { stored: true } });
+        await store.commit(write({ measurements: [ofB, backfilled] }));
+        let a = await store.latest('MRN-A');
+        expect(a.observations.map((o) => [o.code, o.measuredAt, o.stored])).toEqual([
+          ['MDC_PULS_OXIM_PULS_RATE', handover - 1, true],
+          [SPO2, handover - 1, true],
+          ['MDC_TEMP_BODY', T0 + 2 * MINUTE, false],
+        ]);
+        const later = reading(7, handover + 2 * HOUR, { gateway: GW2 });
+        await store.commit(write({ measurements: [later] }));
+        a = await store.latest('MRN-A');
+        expect(a.observations.map((o) => [o.code, o.gatewayId, o.measuredAt])).toEqual([
+          ['MDC_PULS_OXIM_PULS_RATE', GW2, handover + 2 * HOUR],
+          [SPO2, GW2, handover + 2 * HOUR],
+          ['MDC_TEMP_BODY', GW2, T0 + 2 * MINUTE],
+        ]);
+        const b = await store.latest('MRN-B');
+        expect(b.observations.map((o) => [o.code, o.measurementId])).toEqual([
+          ['MDC_MASS_BODY_ACTUAL', ofB.measurement.id],
+        ]);
+        expect(await store.latest('MRN-none')).toEqual({ observations: [], hubs: [] });
+      });
+
+      it('two values of one code in one measurement: the last one, as series ends with', async () => {
+        await store.assign({ gatewayId: GW, mrn: 'MRN-1', from: T0, createdBy: 'nurse', at: T0 });
+        const r = reading(1, T0 + MINUTE, {
+          measurement: {
+            observations: [
+              { code: SPO2, value: 97, unit: '%', qualifier: 'fast' },
+              { code: SPO2, value: null, unit: '%', invalid: 'nan', qualifier: 'slow' },
+            ],
+          },
+        });
+        await store.commit(write({ measurements: [r] }));
+        const [only] = (await store.latest('MRN-1')).observations;
+        const series = await store.series({ mrn: 'MRN-1', code: SPO2, from: T0, to: T0 + HOUR });
+        expect(only).toEqual(series.at(-1));
+        expect(only?.invalid).toBe('nan');
+      });
+
+      it("lists the patient's current hubs with the last status each received", async () => {
+        await store.assign({ gatewayId: GW, mrn: 'MRN-A', from: T0, createdBy: 'nurse', at: T0 });
+        await store.assign({ gatewayId: GW2, mrn: 'MRN-A', from: T0, createdBy: 'nurse', at: T0 });
+        const online = status(GW, 'online', T0, T0 + 10);
+        const will = status(GW, 'offline', T0, T0 + HOUR);
+        await store.commit(write({ statuses: [online] }));
+        await store.commit(write({ statuses: [will] }));
+        expect((await store.latest('MRN-A')).hubs).toEqual([
+          { gatewayId: GW, since: T0, status: will },
+          { gatewayId: GW2, since: T0 },
+        ]);
+        // An ended assignment is not a current hub.
+        await store.unassign(GW2, T0 + DAY);
+        expect((await store.latest('MRN-A')).hubs.map((h) => h.gatewayId)).toEqual([GW]);
+      });
+    });
+
     describe('dated assignment', () => {
       it('assigning from T ends the open assignment at T', async () => {
         const first = await store.assign({

@@ -13,6 +13,7 @@ import type {
   IncomingStatus,
   IntakeWrite,
   NewAssignment,
+  PatientLatest,
   Receipt,
   RejectionCount,
   SeriesPoint,
@@ -69,6 +70,9 @@ const DEFAULT_MAX_REJECTED_ROWS = 10_000;
 const DEFAULT_MAX_QUARANTINE_BYTES = 64 * 1024 * 1024;
 
 /** Second key of the per-gateway advisory lock that serialises assignment changes (the first is the gateway). */
+/** A status joined from the left: all null when the gateway never sent one. */
+type NullableStatusRow = { readonly [K in keyof StatusRow]: StatusRow[K] | null };
+
 const ASSIGNMENT_LOCK = 1_936_877_925;
 
 /**
@@ -271,6 +275,68 @@ export class PgClinicStore implements ClinicStore {
       [query.mrn, query.code, query.from, query.to, query.limit ?? null],
     );
     return rows.map(seriesPointOf);
+  }
+
+  /**
+   * Per assignment of the patient: the codes its gateway ever sent, by a loose index scan of
+   * observations_series (a recursive CTE, one seek per distinct code: PostgreSQL wiki, "Loose indexscan"),
+   * then per code one backward seek for the newest observation inside the assignment's interval (LATERAL);
+   * DISTINCT ON keeps the newest per code over the assignments. No scan of the readings.
+   */
+  async latest(mrn: string): Promise<PatientLatest> {
+    const [rows, hubs] = await Promise.all([
+      this.#query<SeriesRow>(
+        "reading a patient's latest readings",
+        `WITH RECURSIVE
+           patient AS (SELECT gateway_id, from_at, to_at FROM assignments WHERE mrn = $1),
+           codes (gateway_id, code) AS (
+             SELECT g.gateway_id, (SELECT min(o.code) FROM observations o WHERE o.gateway_id = g.gateway_id)
+             FROM (SELECT DISTINCT gateway_id FROM patient) g
+             UNION ALL
+             SELECT c.gateway_id,
+                    (SELECT min(o.code) FROM observations o WHERE o.gateway_id = c.gateway_id AND o.code > c.code)
+             FROM codes c WHERE c.code IS NOT NULL
+           )
+         SELECT DISTINCT ON (l.code) l.*
+         FROM patient p
+         JOIN codes c ON c.gateway_id = p.gateway_id AND c.code IS NOT NULL
+         CROSS JOIN LATERAL (
+           SELECT o.measurement_id, o.measured_at, o.code, o.value, o.unit, o.invalid, o.qualifier, m.stored,
+                  o.gateway_id, m.device_id, m.driver
+           FROM observations o JOIN measurements m ON m.id = o.measurement_id
+           WHERE o.gateway_id = p.gateway_id AND o.code = c.code
+             AND o.measured_at >= p.from_at AND o.measured_at < COALESCE(p.to_at, 9223372036854775807)
+           ORDER BY o.measured_at DESC, o.measurement_id DESC, o.position DESC
+           LIMIT 1
+         ) l
+         ORDER BY l.code, l.measured_at DESC, l.measurement_id DESC`,
+        [mrn],
+      ),
+      this.#query<{ gateway_id: string; from_at: Int8 } & NullableStatusRow>(
+        "reading a patient's hubs",
+        `SELECT a.gateway_id, a.from_at, s.signer_serial, s.received_at, s.body
+         FROM assignments a
+         LEFT JOIN LATERAL (
+           SELECT ${STATUS_COLUMNS} FROM statuses s WHERE s.gateway_id = a.gateway_id
+           ORDER BY s.received_at DESC, s.id DESC LIMIT 1
+         ) s ON true
+         WHERE a.mrn = $1 AND a.to_at IS NULL
+         ORDER BY a.from_at, a.gateway_id`,
+        [mrn],
+      ),
+    ]);
+    // By code in code-point order, as the SQLite store gives them (the database's collation may differ).
+    const observations = rows
+      .map(seriesPointOf)
+      .sort((x, y) => (x.code < y.code ? -1 : x.code > y.code ? 1 : 0));
+    return {
+      observations,
+      hubs: hubs.map((h) => ({
+        gatewayId: h.gateway_id,
+        since: Number(h.from_at),
+        ...(h.body === null ? {} : { status: statusOf(h as StatusRow) }),
+      })),
+    };
   }
 
   async measurementsOf(mrn: string, from: number, to: number): Promise<StoredMeasurement[]> {

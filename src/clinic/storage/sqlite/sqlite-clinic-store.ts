@@ -12,6 +12,8 @@ import type {
   IncomingStatus,
   IntakeWrite,
   NewAssignment,
+  PatientHub,
+  PatientLatest,
   Receipt,
   RejectionCount,
   SeriesPoint,
@@ -289,6 +291,54 @@ export class SqliteClinicStore implements ClinicStore {
     });
   }
 
+  /**
+   * Per assignment of the patient: the codes its gateway ever sent (a loose index scan of observations_series
+   * written as a recursive CTE, one seek per distinct code: PostgreSQL wiki, "Loose indexscan"; SQLite answers
+   * each min() with one seek, "The SQLite Query Optimizer Overview", MIN/MAX optimization), then per code one
+   * seek for the newest observation inside the assignment's interval. No scan of the readings, however many a
+   * gateway has; the newest of each code over the patient's assignments wins.
+   */
+  latest(mrn: string): Promise<PatientLatest> {
+    return this.run("reading a patient's latest readings", () => {
+      const assignments = (this.s.assignmentsOfMrn.all(mrn) as AssignmentRow[]).map(assignmentOf);
+      const newest = new Map<string, SeriesPoint>();
+      const codesOf = new Map<string, string[]>();
+      for (const a of assignments) {
+        let codes = codesOf.get(a.gatewayId);
+        if (codes === undefined) {
+          codes = this.s.codesOf.pluck().all({ gateway: a.gatewayId }) as string[];
+          codesOf.set(a.gatewayId, codes);
+        }
+        for (const code of codes) {
+          const row = this.s.latestOf.get({
+            gateway: a.gatewayId,
+            code,
+            from: a.from,
+            to: a.to ?? Number.MAX_SAFE_INTEGER,
+          }) as SeriesRow | undefined;
+          if (row === undefined) continue;
+          const point = seriesPointOf(row);
+          const held = newest.get(code);
+          if (held === undefined || later(point, held)) newest.set(code, point);
+        }
+      }
+      const hubs: PatientHub[] = assignments
+        .filter((a) => a.to === undefined)
+        .map((a) => {
+          const row = this.s.latestStatus.get(a.gatewayId) as StatusRow | undefined;
+          return {
+            gatewayId: a.gatewayId,
+            since: a.from,
+            ...(row === undefined ? {} : { status: statusOf(row) }),
+          };
+        });
+      const observations = [...newest.values()].sort((x, y) =>
+        x.code < y.code ? -1 : x.code > y.code ? 1 : 0,
+      );
+      return { observations, hubs };
+    });
+  }
+
   measurementsOf(mrn: string, from: number, to: number): Promise<StoredMeasurement[]> {
     return this.run("reading a patient's measurements", () =>
       (this.s.measurementsOf.all({ mrn, from, to }) as MeasurementRow[]).map(storedMeasurementOf),
@@ -482,6 +532,11 @@ interface SeriesRow {
   readonly driver: string;
 }
 
+/** The order `series` gives points in: by measurement time, then measurement id. */
+function later(a: SeriesPoint, b: SeriesPoint): boolean {
+  return a.measuredAt !== b.measuredAt ? a.measuredAt > b.measuredAt : a.measurementId > b.measurementId;
+}
+
 function seriesPointOf(row: SeriesRow): SeriesPoint {
   return {
     measurementId: row.id,
@@ -569,6 +624,26 @@ function prepare(db: SqliteDatabase) {
        WHERE a.mrn = @mrn AND a.from_ms < @to AND (a.to_ms IS NULL OR a.to_ms > @from)
        ORDER BY o.measured_at, m.id, o.ordinal
        LIMIT @limit`,
+    ),
+    assignmentsOfMrn: db.prepare('SELECT * FROM assignments WHERE mrn = ? ORDER BY from_ms'),
+    // The distinct codes of one gateway, each found by one seek on observations_series.
+    codesOf: db.prepare(
+      `WITH RECURSIVE codes (code) AS (
+         SELECT (SELECT min(code) FROM observations WHERE gateway_id = @gateway)
+         UNION ALL
+         SELECT (SELECT min(code) FROM observations WHERE gateway_id = @gateway AND code > codes.code)
+         FROM codes WHERE codes.code IS NOT NULL
+       )
+       SELECT code FROM codes WHERE code IS NOT NULL`,
+    ),
+    // The newest observation of a code in [from, to) of one gateway: the last entry of that index range.
+    latestOf: db.prepare(
+      `SELECT m.id, o.measured_at, o.code, o.value, o.unit, o.invalid, o.qualifier, m.stored, m.gateway_id,
+              m.device_id, m.driver
+       FROM observations o JOIN measurements m ON m.seq = o.measurement_seq
+       WHERE o.gateway_id = @gateway AND o.code = @code AND o.measured_at >= @from AND o.measured_at < @to
+       ORDER BY o.measured_at DESC, m.id DESC, o.ordinal DESC
+       LIMIT 1`,
     ),
     measurementsOf: db.prepare(
       `SELECT ${MEASUREMENT_COLUMNS}
