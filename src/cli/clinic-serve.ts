@@ -69,6 +69,7 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
         session: settings.session,
         lockout: settings.lockout,
         loginsPerMinute: settings.loginsPerMinute,
+        staleAfterMs: settings.staleAfterMs,
         clinicName: config.clinic.name,
         timeZone: config.clinic.timeZone,
         staff,

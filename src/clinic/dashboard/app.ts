@@ -6,11 +6,14 @@ import QRCode from 'qrcode';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { hostAllowed } from '../../patient-page/server.js';
 import type { Clock } from '../../util/clock.js';
+import type { Scheduler } from '../../util/scheduler.js';
 import type { StaffStore } from '../staff/staff-store.js';
 import type { ClinicStore } from '../storage/clinic-store.js';
-import { mayView, patientSummary, patientsVisibleTo } from './access.js';
+import { mayView, patientsVisibleTo } from './access.js';
+import { loadAssets } from './assets.js';
 import { type LiveSession, StaffAuth } from './auth/staff-auth.js';
 import { csrfTokenFor, newCsrfSecret, sameToken } from './auth/tokens.js';
+import { LiveHub } from './live/live-hub.js';
 import {
   CODE_FAILED,
   codePage,
@@ -24,6 +27,7 @@ import {
   patientPage,
 } from './pages/pages.js';
 import { DASHBOARD_CSS } from './pages/style.js';
+import { registerViewRoutes } from './views/routes.js';
 
 /**
  * The session cookie. The `__Host-` prefix (RFC 6265bis section 4.1.3.2) makes a browser accept it only with
@@ -59,6 +63,15 @@ export interface DashboardAppOptions {
   readonly clinicName: string;
   /** IANA time zone the pages show times in. */
   readonly timeZone: string;
+  /**
+   * A page that has heard nothing from the live feed (no reading, no heartbeat) for this long shows itself,
+   * and every tile, as stale (dashboard.staleAfter).
+   */
+  readonly staleAfterMs: number;
+  /** The live feed's heartbeat timer; the real timers by default. */
+  readonly scheduler?: Scheduler;
+  /** Told when a commit could not be turned into live events (no PHI in the error). */
+  readonly onLiveError?: (error: unknown) => void;
   /** TLS for a listening server; absent for fastify.inject tests. */
   readonly https?: { readonly cert: string; readonly key: string };
 }
@@ -141,6 +154,18 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     }),
   });
   const limited = { rateLimit: { max: options.loginsPerMinute, timeWindow: 60_000 } };
+
+  // The live feed: one subscription to the store for all connections; closed with the app.
+  const hub = new LiveHub({
+    clinic,
+    timeZone: options.timeZone,
+    heartbeatMs: heartbeatInterval(options.staleAfterMs),
+    ...(options.scheduler ? { scheduler: options.scheduler } : {}),
+    ...(options.onLiveError ? { onError: options.onLiveError } : {}),
+  });
+  await hub.start();
+  app.addHook('onClose', async () => hub.close());
+  const assets = loadAssets();
 
   // HTML forms post application/x-www-form-urlencoded (HTML Standard section 4.10.21.8), and that is the only
   // body this dashboard reads: JSON and text are refused (415) rather than parsed into something a handler
@@ -298,11 +323,23 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     return undefined;
   };
 
+  const liveChrome = { live: { staleAfterMs: options.staleAfterMs } };
+
   app.get('/', async (request, reply) => {
     const session = await signedIn(request, reply);
     if (!session) return reply;
     const patients = await patientsVisibleTo(session.user, staff, clinic);
-    return html(reply, patientListPage(chrome(session, 'Patients'), patients));
+    return html(
+      reply,
+      patientListPage(
+        {
+          ...chrome(session, 'Patients'),
+          ...liveChrome,
+          scripts: [{ src: '/assets/tiles.js', module: true }],
+        },
+        patients,
+      ),
+    );
   });
 
   app.get<{ Params: { mrn: string } }>('/patients/:mrn', async (request, reply) => {
@@ -313,17 +350,39 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
       return html(reply, notFoundPage(chrome(session, 'Not found')), 404);
     }
     const now = clock.now();
-    const summary = await patientSummary(clinic, mrn, now);
+    const latest = await clinic.latest(mrn);
     audit.record('patient.viewed', session.user.username, { mrn, ip: request.ip });
-    return html(
-      reply,
-      patientPage(chrome(session, `Patient ${mrn}`), { mrn, ...summary, now, timeZone: options.timeZone }),
-    );
+    const pageChrome: PageChrome = {
+      ...chrome(session, `Patient ${mrn}`),
+      ...liveChrome,
+      styles: ['/assets/uplot.css'],
+      scripts: [{ src: '/assets/uplot.js' }, { src: '/assets/patient.js', module: true }],
+    };
+    return html(reply, patientPage(pageChrome, { mrn, latest, now, timeZone: options.timeZone }));
+  });
+
+  registerViewRoutes(app, {
+    staff,
+    clinic,
+    publicOrigin: options.publicOrigin,
+    timeZone: options.timeZone,
+    hub,
+    signedIn: async (request) => {
+      const session = await live(request);
+      return session?.session.stage === 'complete' ? session : undefined;
+    },
+    recheck: (sessionId) => auth.resolve(sessionId, { touch: false }),
+    sessionCookie: SESSION_COOKIE,
   });
 
   app.get('/assets/dashboard.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').send(DASHBOARD_CSS),
   );
+  app.get<{ Params: { name: string } }>('/assets/:name', async (request, reply) => {
+    const asset = assets.get(`/assets/${request.params.name}`);
+    if (asset === undefined) return reply.callNotFound();
+    return reply.type(asset.type).send(asset.body);
+  });
 
   app.setNotFoundHandler(async (request, reply) => {
     const session = await live(request);
@@ -341,6 +400,14 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     return reply.code(status).type('text/plain; charset=utf-8').send(`${text}\n`);
   });
   return app;
+}
+
+/**
+ * The live feed's heartbeat: three within `staleAfter`, so one lost or late heartbeat does not turn a page
+ * stale, and at most every 5 s (a connection through an idle-closing proxy stays busy).
+ */
+export function heartbeatInterval(staleAfterMs: number): number {
+  return Math.max(100, Math.min(5_000, Math.floor(staleAfterMs / 3)));
 }
 
 function formOf(request: FastifyRequest): Form {

@@ -187,10 +187,13 @@ describe('access by care team', () => {
     const page = await clinician.get(`/patients/${MRN_CARED}`);
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('<td>gw-a</td>');
-    // spo2Measurement(3): SpO2 93 %, pulse 63 /min, at 08:00:03 UTC; three readings of each.
+    // spo2Measurement(3): SpO2 93 %, pulse 63 /min, at 08:00:03 UTC, the latest of three.
     expect(page.body).toMatch(
-      /<td>Oxygen level \(SpO2\)<\/td><td class="number">93 %<\/td><td>28 Nov 2026, 08:00:03 \(3 hours ago\)<\/td><td class="number">3<\/td>/,
+      /<td>Oxygen level \(SpO2\)<\/td><td class="number">93 %<\/td><td>28 Nov 2026, 08:00:03 \(3 hours ago\)<\/td><td>dev-ox-1 via gw-a<\/td>/,
     );
+    // One chart per code, drawn by the page's script from the series API.
+    expect(page.body).toContain('<section class="chart" data-code="MDC_PULS_OXIM_SAT_O2"');
+    expect(page.body).toContain('<script src="/assets/uplot.js" defer></script>');
     expect(page.body).toContain('63 beats/min');
     const entries = readFileSync(rig.audit.path, 'utf8')
       .trim()

@@ -103,6 +103,7 @@ export const TEST_SETTINGS = {
   loginsPerMinute: 1000,
   clinicName: 'st-mary',
   timeZone: 'UTC',
+  staleAfterMs: 15_000,
 } as const;
 
 export async function startRig(overrides: Partial<DashboardAppOptions> = {}): Promise<Rig> {

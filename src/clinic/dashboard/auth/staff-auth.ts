@@ -124,7 +124,10 @@ export class StaffAuth {
   }
 
   /** The live session the cookie names, or undefined; ends one that timed out or whose user is disabled. */
-  async resolve(sessionId: string | undefined): Promise<LiveSession | undefined> {
+  async resolve(
+    sessionId: string | undefined,
+    options: { readonly touch?: boolean } = {},
+  ): Promise<LiveSession | undefined> {
     if (sessionId === undefined || !looksLikeSessionId(sessionId)) return undefined;
     const { staff } = this.deps;
     const idHash = hashSessionId(sessionId);
@@ -140,7 +143,9 @@ export class StaffAuth {
       await staff.revokeSessionsOf(session.userId, now);
       return undefined;
     }
-    await staff.touchSession(idHash, now);
+    // The live feed's periodic check passes touch: false: an open page alone is not activity, so a session
+    // left on a screen still ends after the idle timeout.
+    if (options.touch !== false) await staff.touchSession(idHash, now);
     return { id: sessionId, session, user };
   }
 

@@ -1,8 +1,7 @@
-import { MDC_CODES, type MdcCode } from '../../../model/codes.js';
-import { UCUM_UNITS } from '../../../model/units.js';
 import { type Html, html } from '../../../patient-page/html.js';
-import { observationName, relative } from '../../../patient-page/words.js';
-import type { Assignment } from '../../storage/clinic-store.js';
+import { relative } from '../../../patient-page/words.js';
+import type { PatientLatest, SeriesPoint } from '../../storage/clinic-store.js';
+import { codeText, unitText } from '../views/points.js';
 
 /**
  * The dashboard's server-rendered pages. Every value goes through the `html` tag, which escapes it (a username
@@ -15,6 +14,11 @@ export interface PageChrome {
   readonly title: string;
   /** The signed-in user, for the header with its logout button. */
   readonly user?: { readonly username: string; readonly role: string; readonly csrfToken: string };
+  /** Extra stylesheets and scripts, all from this origin (/assets/...). */
+  readonly styles?: readonly string[];
+  readonly scripts?: readonly { readonly src: string; readonly module?: boolean }[];
+  /** A page fed by the live feed: it shows its connection state and turns stale after this long unheard. */
+  readonly live?: { readonly staleAfterMs: number };
 }
 
 export function page(chrome: PageChrome, body: Html): string {
@@ -29,9 +33,12 @@ export function page(chrome: PageChrome, body: Html): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${chrome.title} · rpm-gateway clinic</title>
 <link rel="stylesheet" href="/assets/dashboard.css">
+${(chrome.styles ?? []).map((href) => html`<link rel="stylesheet" href="${href}">`)}
+${(chrome.scripts ?? []).map((s) => (s.module ? html`<script type="module" src="${s.src}"></script>` : html`<script src="${s.src}" defer></script>`))}
 </head>
-<body>
+<body${chrome.live ? html` data-live="connecting" data-stale-after="${String(chrome.live.staleAfterMs)}"` : html``}>
 ${header}
+${chrome.live ? html`<p id="live-state" class="live-state" role="status" aria-live="polite">Connecting to the live feed…</p>` : html``}
 <main>
 ${body}
 </main>
@@ -102,31 +109,39 @@ ${errorLine(options.error)}
   );
 }
 
+/**
+ * The tile wall: one tile per patient the user may see, filled and kept current by /assets/tiles.js from
+ * /api/tiles and the live feed. The server writes each tile's frame (the patient's link); the values come
+ * from the script, built with textContent only.
+ */
 export function patientListPage(chrome: PageChrome, patients: readonly string[]): string {
   const list =
     patients.length === 0
       ? html`<p class="muted">No patients to show: none is assigned to you yet.</p>`
-      : html`<ul class="patients">${patients.map(
-          (mrn) => html`<li><a href="/patients/${encodeURIComponent(mrn)}">${mrn}</a></li>`,
+      : html`<ul class="patients tiles" id="tiles">${patients.map(
+          (mrn) =>
+            html`<li class="tile" data-mrn="${mrn}"><h2><a href="/patients/${encodeURIComponent(mrn)}">${mrn}</a></h2><p class="muted tile-body">Loading…</p></li>`,
         )}</ul>`;
   return page(chrome, html`<h1>Patients</h1>${list}`);
 }
 
-/** The latest reading of one code in the window, with how many there were. */
-export interface LatestReading {
-  readonly code: string;
-  readonly value: number | null;
-  readonly unit: string;
-  readonly at: number;
-  readonly count: number;
-}
+/** The ranges a patient page's charts offer, the first one shown at first. */
+export const CHART_RANGES = [
+  { label: '6 h', ms: 6 * 3_600_000 },
+  { label: '24 h', ms: 24 * 3_600_000 },
+  { label: '7 d', ms: 7 * 24 * 3_600_000 },
+] as const;
 
+/**
+ * A patient's page: the hubs assigned now with their last status, the latest reading of every code, and one
+ * chart per code (drawn by /assets/patient.js with uPlot from /api/patients/:mrn/series, kept current by the
+ * live feed).
+ */
 export function patientPage(
   chrome: PageChrome,
   data: {
     readonly mrn: string;
-    readonly assignments: readonly Assignment[];
-    readonly latest: readonly LatestReading[];
+    readonly latest: PatientLatest;
     readonly now: number;
     readonly timeZone: string;
   },
@@ -137,39 +152,51 @@ export function patientPage(
       timeStyle: 'medium',
       timeZone: data.timeZone,
     }).format(ms);
-  const current = data.assignments.filter((a) => a.to === undefined || a.to > data.now);
+  const { hubs: current, observations } = data.latest;
   const hubs =
     current.length === 0
       ? html`<p class="muted">No hub is assigned to this patient now.</p>`
-      : html`<table><thead><tr><th>Hub</th><th>Since</th></tr></thead><tbody>${current.map(
-          (a) => html`<tr><td>${a.gatewayId}</td><td>${when(a.from)}</td></tr>`,
+      : html`<table><thead><tr><th>Hub</th><th>Since</th><th>Last status</th></tr></thead><tbody>${current.map(
+          (h) =>
+            html`<tr><td>${h.gatewayId}</td><td>${when(h.since)}</td><td>${h.status === undefined ? 'none received' : html`${h.status.status.state}, ${relative(h.status.receivedAt, data.now)}`}</td></tr>`,
         )}</tbody></table>`;
   const readings =
-    data.latest.length === 0
-      ? html`<p class="muted">No readings in the last 24 hours.</p>`
-      : html`<table><thead><tr><th>Measurement</th><th>Latest</th><th>Taken</th><th>Readings in 24 h</th></tr></thead><tbody>${data.latest.map(
+    observations.length === 0
+      ? html`<p class="muted">No readings yet.</p>`
+      : html`<table><thead><tr><th>Measurement</th><th>Latest</th><th>Taken</th><th>Device</th></tr></thead><tbody>${observations.map(
           (r) =>
-            html`<tr><td>${codeName(r.code)}</td><td class="number">${valueText(r)}</td><td>${when(r.at)} (${relative(r.at, data.now)})</td><td class="number">${r.count}</td></tr>`,
+            html`<tr><td>${codeText(r.code)}</td><td class="number">${valueText(r)}</td><td>${when(r.measuredAt)} (${relative(r.measuredAt, data.now)})${r.stored ? ' · stored by the device, sent later' : ''}</td><td>${r.deviceId} via ${r.gatewayId}</td></tr>`,
         )}</tbody></table>`;
+  const charts = observations.map(
+    (r) => html`<section class="chart" data-code="${r.code}" data-name="${codeText(r.code)}">
+<h3>${codeText(r.code)} <span class="muted">(${unitText(r.unit)})</span></h3>
+<div class="plot"></div>
+<p class="provenance muted">Point at a reading to see its device and hub.</p>
+<p class="chart-note"></p>
+<ul class="gap-list"></ul>
+</section>`,
+  );
   return page(
     chrome,
     html`<p><a href="/">All patients</a></p>
 <h1>Patient ${data.mrn}</h1>
 <h2>Hub</h2>
 ${hubs}
-<h2>Latest readings (last 24 hours)</h2>
-${readings}`,
+<h2>Latest readings</h2>
+${readings}
+<h2>Trends</h2>
+<div class="ranges" role="group" aria-label="Time range">${CHART_RANGES.map(
+      (r, i) =>
+        html`<button type="button" data-range="${String(r.ms)}" aria-pressed="${i === 0 ? 'true' : 'false'}">${r.label}</button>`,
+    )}</div>
+<p class="muted legend-key">Line: readings as they came. <span class="key-stored">◆</span> stored by the device and sent later (back-filled). A break in the line: no readings for over three times the usual interval. <span class="key-gap">Shaded</span>: readings the hub dropped (gap records).</p>
+<div class="charts" id="charts" data-mrn="${data.mrn}">${charts}</div>`,
   );
 }
 
-function codeName(code: string): string {
-  return Object.hasOwn(MDC_CODES, code) ? observationName(code as MdcCode) : code;
-}
-
-function valueText(r: LatestReading): string {
+function valueText(r: SeriesPoint): string {
   if (r.value === null) return 'no value';
-  const unit = (UCUM_UNITS as Readonly<Record<string, { display?: string } | undefined>>)[r.unit]?.display;
-  return `${r.value} ${unit ?? r.unit}`;
+  return `${r.value} ${unitText(r.unit)}`;
 }
 
 /** The one answer for a patient who does not exist and for one the user may not see: they must look the same. */
