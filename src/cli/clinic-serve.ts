@@ -50,6 +50,11 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
   const settings = config.dashboard;
   if (settings === undefined) return EXIT_CONFIG; // loadClinicOrReport required it
 
+  const log = createLog({
+    level: config.log.level,
+    redact: config.log.redact,
+    base: { service: 'dashboard' },
+  });
   let clinic: ClinicStore | undefined;
   let staff: StaffStore | undefined;
   try {
@@ -70,6 +75,11 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
         lockout: settings.lockout,
         loginsPerMinute: settings.loginsPerMinute,
         staleAfterMs: settings.staleAfterMs,
+        // The error of a store read, never a reading's value; the next commit is tried again.
+        onLiveError: (error) =>
+          log.warn('dashboard.live_error', {
+            detail: error instanceof Error ? error.message : String(error),
+          }),
         clinicName: config.clinic.name,
         timeZone: config.clinic.timeZone,
         staff,
@@ -87,11 +97,6 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
       if (reportedAsConfigError(command, error, io)) return EXIT_CONFIG;
       throw error;
     }
-    const log = createLog({
-      level: config.log.level,
-      redact: config.log.redact,
-      base: { service: 'dashboard' },
-    });
     for (const warning of loaded.warnings) log.warn('config.warning', { detail: warning });
     const service: ClinicProcess = {
       start: async () => {

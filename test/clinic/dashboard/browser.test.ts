@@ -153,7 +153,7 @@ describe.skipIf(!haveBrowser)(
       await page.fill('#code', totpCode(stores.secret, Date.now()));
       await page.click('button[type=submit]');
       await page.waitForURL(`${origin}/`);
-      const items = await page.locator('ul.patients li').allTextContents();
+      const items = await page.locator('ul.patients li h2').allTextContents();
       // An MRN holding markup is shown as text (escaped), never as markup.
       expect(items).toEqual(['MRN-1001', 'MRN-<b>3003</b>']);
       await page.screenshot({ path: join(ARTIFACTS, 'dashboard-patients.png'), fullPage: true });

@@ -57,7 +57,7 @@ export function connectLive({ onReading, onOpen }) {
     if (state === 'live' && Date.now() - lastHeard > staleAfter) {
       show(
         'stale',
-        `NOT LIVE: nothing heard from the live feed for over ${Math.round(staleAfter / 1000)} s. Values shown may be out of date.`,
+        `NOT LIVE: nothing heard from the live feed for over ${staleAfter / 1000} s. Values shown may be out of date.`,
       );
     }
   }, CHECK_EVERY_MS);

@@ -108,13 +108,13 @@ function draw(chart) {
   chart.section.dataset.points = String(count);
   listGaps(chart);
   const plotEl = chart.section.querySelector('.plot');
-  const width = Math.max(300, plotEl.clientWidth || container.clientWidth || 800);
+  const width = Math.max(300, plotEl.clientWidth || 500);
   const scale = () => [window_.from / 1000, window_.to / 1000];
   if (chart.plot === undefined) {
     chart.plot = new uPlot(
       {
         width,
-        height: 220,
+        height: 180,
         scales: { x: { time: true, range: scale } },
         series: [
           {},

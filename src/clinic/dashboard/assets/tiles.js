@@ -71,7 +71,7 @@ function vital(slot, patient, now) {
       if (sys && dia) text = `${sys.v ?? '?'}/${dia.v ?? '?'} ${sys.unit}`;
     }
     dd.append(el('span', 'value', text));
-    dd.append(el('span', 'age', ` ${ago(p.t, now)}${p.stored ? ', stored' : ''}`));
+    dd.append(el('span', 'age', `${ago(p.t, now)}${p.stored ? ', stored by the device' : ''}`));
     if (now - p.t > OLD_AFTER_MS) row.classList.add('old');
   }
   row.dataset.code = p?.code ?? '';

@@ -152,7 +152,10 @@ export function patientPage(
       timeStyle: 'medium',
       timeZone: data.timeZone,
     }).format(ms);
-  const { hubs: current, observations } = data.latest;
+  const { hubs: current } = data.latest;
+  const observations = [...data.latest.observations].sort(
+    (a, b) => clinicalRank(a.code) - clinicalRank(b.code),
+  );
   const hubs =
     current.length === 0
       ? html`<p class="muted">No hub is assigned to this patient now.</p>`
@@ -192,6 +195,31 @@ ${readings}
 <p class="muted legend-key">Line: readings as they came. <span class="key-stored">◆</span> stored by the device and sent later (back-filled). A break in the line: no readings for over three times the usual interval. <span class="key-gap">Shaded</span>: readings the hub dropped (gap records).</p>
 <div class="charts" id="charts" data-mrn="${data.mrn}">${charts}</div>`,
   );
+}
+
+/**
+ * The order a patient's measurements are listed and charted in: the vital signs a tile shows first, in the
+ * tile's order, then anything else, the device's battery last.
+ */
+const CLINICAL_ORDER = [
+  'MDC_PULS_OXIM_SAT_O2',
+  'MDC_PULS_OXIM_PULS_RATE',
+  'MDC_PULS_RATE_NON_INV',
+  'MDC_ECG_HEART_RATE',
+  'MDC_PRESS_BLD_NONINV_SYS',
+  'MDC_PRESS_BLD_NONINV_DIA',
+  'MDC_PRESS_BLD_NONINV_MEAN',
+  'MDC_TEMP_',
+  'MDC_MASS_BODY_ACTUAL',
+  'MDC_CONC_GLU_',
+];
+
+function clinicalRank(code: string): number {
+  if (code === 'MDC_ATTR_VAL_BATT_CHARGE') return CLINICAL_ORDER.length + 1;
+  for (const [rank, c] of CLINICAL_ORDER.entries()) {
+    if (c.endsWith('_') ? code.startsWith(c) : code === c) return rank;
+  }
+  return CLINICAL_ORDER.length;
 }
 
 function valueText(r: SeriesPoint): string {

@@ -31,7 +31,7 @@ body[data-live="stale"] .live-state { font-size: 1.15rem; border-bottom: 3px sol
 ul.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(19rem, 1fr)); gap: 0.8rem; }
 ul.patients li.tile { border: 2px solid var(--line); border-radius: 6px; padding: 0.5rem 0.8rem; }
 li.tile h2 { margin: 0 0 0.3rem; font-size: 1.15rem; }
-li.tile.stale { border-color: #b3261e; background: repeating-linear-gradient(135deg, transparent 0 12px, rgba(179, 38, 30, 0.07) 12px 24px); }
+ul.patients li.tile.stale { border-color: #b3261e; background: repeating-linear-gradient(135deg, transparent 0 12px, rgba(179, 38, 30, 0.07) 12px 24px); }
 .tile-live { margin: 0; font-size: 0.8rem; font-weight: 700; letter-spacing: 0.05em; }
 .tile-live .live-yes { color: #1e7b34; }
 .tile-live .live-no { color: #b3261e; }
@@ -43,14 +43,15 @@ dl.vitals { display: grid; grid-template-columns: 1fr 1fr; gap: 0.2rem 0.8rem; m
 .vital dt { font-size: 0.8rem; color: var(--muted); }
 .vital dd { margin: 0; }
 .vital .value { font-size: 1.25rem; font-weight: 600; font-variant-numeric: tabular-nums; }
-.vital .age { font-size: 0.75rem; color: var(--muted); }
+.vital .age { display: block; font-size: 0.75rem; color: var(--muted); }
 .tile-foot { display: flex; flex-wrap: wrap; gap: 0.4rem 0.8rem; margin: 0.3rem 0 0; font-size: 0.85rem; }
 .hub { padding: 0 0.4rem; border-radius: 4px; border: 1px solid var(--line); }
 .hub-online { border-color: #1e7b34; color: #1e7b34; }
 .hub-offline { border-color: #b3261e; color: #b3261e; font-weight: 700; }
 .ranges button { margin: 0 0.3rem 0.5rem 0; }
 .ranges button[aria-pressed="true"] { font-weight: 700; outline: 2px solid var(--accent); }
-section.chart { border: 2px solid var(--line); border-radius: 6px; padding: 0.3rem 0.8rem; margin: 0 0 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(34rem, 1fr)); gap: 0 1rem; }
+section.chart { min-width: 0; border: 2px solid var(--line); border-radius: 6px; padding: 0.3rem 0.8rem; margin: 0 0 1rem; }
 section.chart.stale { border-color: #b3261e; }
 section.chart.stale h3::after { content: " (NOT LIVE)"; color: #b3261e; }
 section.chart h3 { margin: 0.3rem 0; font-size: 1.05rem; }
