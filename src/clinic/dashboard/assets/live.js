@@ -7,7 +7,7 @@
  * After every (re)connection the page reloads its data (onOpen), so readings committed while it was away are
  * not missing. Times are the browser's clock.
  */
-const CHECK_EVERY_MS = 250;
+const CHECK_EVERY_MS = 100;
 
 export function connectLive({ onReading, onOpen }) {
   const body = document.body;
@@ -20,6 +20,7 @@ export function connectLive({ onReading, onOpen }) {
     if (state !== next) {
       state = next;
       body.dataset.live = next;
+      body.dataset.liveSince = String(Date.now());
       for (const el of document.querySelectorAll('[data-stale-watch]')) {
         el.classList.toggle('stale', next !== 'live');
       }
@@ -28,6 +29,7 @@ export function connectLive({ onReading, onOpen }) {
   };
   const heard = () => {
     lastHeard = Date.now();
+    body.dataset.lastHeard = String(lastHeard);
     if (state !== 'live') {
       show('live', 'Live: values update as readings arrive.');
       onOpen();
