@@ -39,6 +39,8 @@ export async function startMosquitto(options: {
   certFile: string;
   keyFile: string;
   clinicName: string;
+  /** More mosquitto.conf(5) lines (general options: they go before the listener). */
+  extraConfig?: readonly string[];
 }): Promise<RunningMosquitto> {
   const port = await freePort();
   const acl = join(options.dir, 'mosquitto.acl');
@@ -66,6 +68,7 @@ export async function startMosquitto(options: {
       'allow_anonymous false',
       'per_listener_settings false',
       `acl_file ${acl}`,
+      ...(options.extraConfig ?? []),
       `listener ${port} 127.0.0.1`,
       `cafile ${options.caFile}`,
       `certfile ${options.certFile}`,
