@@ -11,6 +11,7 @@
  *   hub pipelined      the same hub with every PUBLISH in flight at once (mqtt.js does not bound it)
  * Payloads are 2 KiB (a backlog batch of the wire format is larger, a live message smaller).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,8 @@ const { values } = parseArgs({
 const root = mkdtempSync(join(values.dir as string, 'rpm-bench-broker-'));
 const count = Number(values.count);
 const payload = Buffer.alloc(2048, 0x61);
+// Values are sealed as in production (AES-256-GCM, src/broker/value-cipher.ts).
+const key = randomBytes(32);
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -44,7 +47,11 @@ interface Row {
 }
 
 async function storeBench(sync: boolean, parallel: number): Promise<Row> {
-  const persistence = await openLevelPersistence({ dir: join(root, `store-${sync}-${parallel}`), sync });
+  const persistence = await openLevelPersistence({
+    dir: join(root, `store-${sync}-${parallel}`),
+    sync,
+    key,
+  });
   await persistence.setup({ id: 'bench' });
   const sub = { clientId: 'clinic-bench', topic: 'rpm/v1/+/obs', qos: 1 };
   const packet = (i: number) => ({
@@ -86,7 +93,7 @@ async function hubBench(sync: boolean, pipelined: boolean): Promise<Row> {
     key: pki.pem.brokerKey,
     port: 0,
     identify: identifyClient,
-    persistence: { dir: join(root, `hub-${sync}-${pipelined}`), sync },
+    persistence: { dir: join(root, `hub-${sync}-${pipelined}`), sync, key },
     durableSubscribers: [{ clientId: 'clinic-test-intake', subscriptions: intakeSubscriptions() }],
   });
   const { port } = await broker.start();

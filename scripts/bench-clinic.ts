@@ -224,7 +224,7 @@ async function runVariant(
         certFile: s.pki.files.broker,
         keyFile: s.pki.files.brokerKey,
         clinicName,
-        extraConfig: [
+        settings: [
           // The intake holds each PUBACK until its group commit: Mosquitto's default of 20 messages in flight per
           // client would cap a group at 20. 0 = no limit (mosquitto.conf(5)); the intake bounds itself.
           'max_inflight_messages 0',

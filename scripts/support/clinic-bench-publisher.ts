@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -86,7 +86,8 @@ if ('embedded' in config.broker) {
     key: readFileSync(embedded.key),
     identify: identifyClient,
     port: 0,
-    persistence: { dir: embedded.persistenceDir, sync: embedded.sync },
+    // sealed with a key, as `rpm-gateway broker` runs it
+    persistence: { dir: embedded.persistenceDir, sync: embedded.sync, key: randomBytes(32) },
     durableSubscribers: [{ clientId: embedded.intakeClientId, subscriptions: intakeSubscriptions() }],
     onError: (error) => send({ type: 'event', event: { type: 'broker-error', message: error.message } }),
   });

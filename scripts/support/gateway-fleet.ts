@@ -76,10 +76,16 @@ export function fleetMeasurement(gatewayId: string, n: number, start = Date.UTC(
   };
 }
 
-/** A signed batch of readings `first` .. `first + count - 1` of one gateway, on its `obs` topic. */
+/** A signed batch of readings `first` .. `first + count - 1` of one gateway, on its `obs` (or `alert`) topic. */
 export function signedBatch(
   gateway: FleetGateway,
-  options: { readonly seq: number; readonly first: number; readonly count: number; readonly sentAt: number },
+  options: {
+    readonly seq: number;
+    readonly first: number;
+    readonly count: number;
+    readonly sentAt: number;
+    readonly lane?: 'obs' | 'alert';
+  },
 ): SignedMessage {
   const measurements: Measurement[] = [];
   for (let n = options.first; n < options.first + options.count; n++) {
@@ -92,7 +98,7 @@ export function signedBatch(
     items: measurements.map((measurement) => ({ type: 'measurement' as const, measurement })),
   });
   return {
-    topic: `rpm/v1/${gateway.id}/obs`,
+    topic: `rpm/v1/${gateway.id}/${options.lane ?? 'obs'}`,
     payload: Buffer.from(signEnvelope(payload, gateway.key, gateway.kid)),
     ids: measurements.map((m) => m.id),
   };

@@ -39,8 +39,11 @@ export async function startMosquitto(options: {
   certFile: string;
   keyFile: string;
   clinicName: string;
-  /** More mosquitto.conf(5) lines (general options: they go before the listener). */
-  extraConfig?: readonly string[];
+  /**
+   * More mosquitto.conf(5) lines, after the defaults above (a later line wins for a global setting), e.g.
+   * `max_queued_messages 0` for tests whose subscribers are away while hubs publish.
+   */
+  settings?: readonly string[];
 }): Promise<RunningMosquitto> {
   const port = await freePort();
   const acl = join(options.dir, 'mosquitto.acl');
@@ -68,7 +71,6 @@ export async function startMosquitto(options: {
       'allow_anonymous false',
       'per_listener_settings false',
       `acl_file ${acl}`,
-      ...(options.extraConfig ?? []),
       `listener ${port} 127.0.0.1`,
       `cafile ${options.caFile}`,
       `certfile ${options.certFile}`,
@@ -77,6 +79,7 @@ export async function startMosquitto(options: {
       'use_identity_as_username true',
       'tls_version tlsv1.2',
       `ciphers ${TLS12_AEAD_CIPHERS}`, // TLS 1.2 suites: ECDHE + AEAD only, as docs/brokers.md says
+      ...(options.settings ?? []),
       '',
     ].join('\n'),
   );

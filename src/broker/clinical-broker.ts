@@ -28,7 +28,8 @@ import { tlsRefusalReason } from './tls-refusal.js';
  * reported through `onRefusal`, which the runtime sends to the log and the audit log; a TLS refusal names the
  * real reason (tls-refusal.ts). Listens on 127.0.0.1 unless told otherwise.
  *
- * With `persistence`, sessions and QoS 1 queues live in LevelDB (persistence.ts), every QoS 1 PUBLISH is
+ * With `persistence`, sessions and QoS 1 queues live in LevelDB (persistence.ts), their values sealed with
+ * AES-256-GCM under the store key (value-cipher.ts), every QoS 1 PUBLISH is
  * queued for the sessions it matches before its PUBACK is sent (publish-before-ack.ts), and the
  * `durableSubscribers` (the clinic intake) have their sessions written before the listener accepts anyone
  * (durable-subscribers.ts): so nothing a hub saw acknowledged is lost when the broker is killed. Without it,
@@ -63,7 +64,9 @@ export interface BrokerOptions {
   readonly durableSubscribers?: readonly DurableSubscriber[];
   /**
    * Told when the store cannot be written (BROKER_PERSISTENCE). A message that could not be queued is not
-   * acknowledged and its hub is disconnected, so it sends the message again once it reconnects.
+   * acknowledged and its hub is disconnected, so it sends the message again once it reconnects. Told too of
+   * each stored value that fails authentication when read (BROKER_PERSISTENCE_CORRUPT): that entry is skipped
+   * (a queued message not delivered, a session without that subscription) and everything else is served.
    */
   readonly onError?: (error: BrokerError) => void;
 }
@@ -96,7 +99,7 @@ export class ClinicalBroker {
     const durable = this.options.durableSubscribers ?? [];
     checkDurableSubscribers(durable);
     const persistence = this.options.persistence
-      ? await openLevelPersistence(this.options.persistence)
+      ? await openLevelPersistence(this.options.persistence, (error) => this.options.onError?.(error))
       : undefined;
     let aedes: Aedes | undefined;
     try {

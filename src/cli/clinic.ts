@@ -1,5 +1,19 @@
 import { UsageError } from '../errors.js';
+import {
+  CLINIC_ASSIGN_HELP,
+  CLINIC_ASSIGNMENTS_HELP,
+  CLINIC_REJECTIONS_HELP,
+  CLINIC_UNASSIGN_HELP,
+  CLINIC_UNASSIGNED_HELP,
+  clinicAssignCommand,
+  clinicAssignmentsCommand,
+  clinicRejectionsCommand,
+  clinicUnassignCommand,
+  clinicUnassignedCommand,
+} from './clinic-admin.js';
 import { CLINIC_CONFIG_HELP, clinicConfigCommand } from './clinic-config.js';
+import { CLINIC_INIT_HELP, clinicInitCommand } from './clinic-init.js';
+import { CLINIC_INTAKE_HELP, clinicIntakeCommand } from './clinic-intake.js';
 import type { CommandIo } from './io.js';
 
 /**
@@ -14,6 +28,41 @@ interface Subcommand {
 }
 
 const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  init: {
+    summary: 'make the data directory, the database key and an empty encrypted database',
+    help: CLINIC_INIT_HELP,
+    run: clinicInitCommand,
+  },
+  intake: {
+    summary: 'run the intake until SIGTERM: signed readings from the broker into the database, exactly once',
+    help: CLINIC_INTAKE_HELP,
+    run: clinicIntakeCommand,
+  },
+  assign: {
+    summary: 'assign a gateway (its devices) to a patient record (MRN) from a date-time on',
+    help: CLINIC_ASSIGN_HELP,
+    run: clinicAssignCommand,
+  },
+  unassign: {
+    summary: "end a gateway's open assignment at a date-time",
+    help: CLINIC_UNASSIGN_HELP,
+    run: clinicUnassignCommand,
+  },
+  assignments: {
+    summary: 'list the assignments (of one gateway, or all)',
+    help: CLINIC_ASSIGNMENTS_HELP,
+    run: clinicAssignmentsCommand,
+  },
+  unassigned: {
+    summary: 'list readings measured outside every assignment (ids, gateway, device, time; no values)',
+    help: CLINIC_UNASSIGNED_HELP,
+    run: clinicUnassignedCommand,
+  },
+  rejections: {
+    summary: 'count the messages the intake refused, per code',
+    help: CLINIC_REJECTIONS_HELP,
+    run: clinicRejectionsCommand,
+  },
   config: {
     summary: "check the clinic's configuration, or print it with where each value came from",
     help: CLINIC_CONFIG_HELP,

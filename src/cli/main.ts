@@ -1,5 +1,6 @@
 import { GatewayError, UsageError } from '../errors.js';
 import { packageVersion } from '../util/package-version.js';
+import { BROKER_HELP, brokerCommand } from './broker.js';
 import { CERTS_HELP, certsCommand } from './certs.js';
 import { CLINIC_HELP, clinicCommand } from './clinic.js';
 import { CONFIG_HELP, configCommand } from './config.js';
@@ -73,8 +74,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     help: CONFIG_HELP,
     run: configCommand,
   },
+  broker: {
+    summary: "run the clinic's MQTT broker (mutual TLS, queues on disk) until SIGTERM",
+    help: BROKER_HELP,
+    run: brokerCommand,
+  },
   clinic: {
-    summary: "the clinic's side: its configuration (clinic config check|print)",
+    summary: "the clinic's side: init, intake, patient assignments, configuration",
     help: CLINIC_HELP,
     run: clinicCommand,
   },

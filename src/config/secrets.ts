@@ -13,12 +13,19 @@ import type { SecretRef } from './schema.js';
  * turns a reference into what the hub reads it with, in one place, so the service and its tools agree.
  */
 
-/** The store key as the configuration names it (a file, a systemd credential, or a variable). */
-export function keyProvider(ref: SecretRef, env: NodeJS.ProcessEnv): KeyProvider {
+/**
+ * A store key as the configuration names it (a file, a systemd credential, or a variable). `create`: whether a
+ * missing key file may be made. The hub's store key is never made here (`rpm-gateway init` makes it with the
+ * store); the clinic broker's is (`broker.persistence.key`), and the broker allows it only for a new store.
+ */
+export function keyProvider(
+  ref: SecretRef,
+  env: NodeJS.ProcessEnv,
+  options: { readonly create?: boolean } = {},
+): KeyProvider {
   switch (ref.source) {
     case 'file':
-      // Never created here: `rpm-gateway init` makes the key with the store.
-      return new KeyFileProvider(ref.path, { create: false });
+      return new KeyFileProvider(ref.path, { create: options.create ?? false });
     case 'credential':
       return new SystemdCredentialProvider(ref.name, env);
     case 'env':

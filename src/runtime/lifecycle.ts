@@ -43,6 +43,8 @@ export interface LifecycleOptions {
    * runs, with its reason, exactly as on the first signal; a signal after it still forces the exit.
    */
   readonly stopWhen?: Promise<string>;
+  /** The first part of the lifecycle's log events (`hub.stopping`, `broker.stopped`); default `hub`. */
+  readonly eventPrefix?: string;
 }
 
 /** The exit status when the ordered stop did not finish within the deadline. */
@@ -56,6 +58,7 @@ const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 export function runUntilSignalled(options: LifecycleOptions): Promise<number> {
   const { service, signals, scheduler, log } = options;
   const forceExit = options.forceExit ?? ((code: number) => process.exit(code));
+  const prefix = options.eventPrefix ?? 'hub';
   return new Promise<number>((resolve) => {
     let started: Promise<boolean> | undefined;
     let stopping = false;
@@ -73,16 +76,16 @@ export function runUntilSignalled(options: LifecycleOptions): Promise<number> {
     const stop = (reason: string, startedOk: boolean) => {
       const began = scheduler.now();
       deadline = scheduler.setTimeout(() => {
-        log.error('hub.stop-deadline-passed', { deadlineMs: options.deadlineMs, reason });
+        log.error(`${prefix}.stop-deadline-passed`, { deadlineMs: options.deadlineMs, reason });
         finish(EXIT_DEADLINE);
       }, options.deadlineMs);
       service.stop(reason).then(
         () => {
-          log.info('hub.stopped', { reason, elapsedMs: scheduler.now() - began });
+          log.info(`${prefix}.stopped`, { reason, elapsedMs: scheduler.now() - began });
           finish(startedOk ? 0 : EXIT_START_FAILED);
         },
         (error: unknown) => {
-          log.error('hub.stop-failed', { reason, error: messageOf(error), code: codeOf(error) });
+          log.error(`${prefix}.stop-failed`, { reason, error: messageOf(error), code: codeOf(error) });
           finish(EXIT_DEADLINE);
         },
       );
@@ -90,20 +93,20 @@ export function runUntilSignalled(options: LifecycleOptions): Promise<number> {
 
     const onSignal = (signal: 'SIGTERM' | 'SIGINT') => {
       if (stopping) {
-        log.warn('hub.forced-exit', { signal, reason: 'a second signal while stopping' });
+        log.warn(`${prefix}.forced-exit`, { signal, reason: 'a second signal while stopping' });
         log.flush();
         forceExit(128 + SIGNAL_NUMBERS[signal]);
         return;
       }
       stopping = true;
-      log.info('hub.stopping', { signal, deadlineMs: options.deadlineMs });
+      log.info(`${prefix}.stopping`, { signal, deadlineMs: options.deadlineMs });
       void (started ?? Promise.resolve(true)).then((ok) => stop(`signal ${signal}`, ok));
     };
     const handlers = { SIGTERM: () => onSignal('SIGTERM'), SIGINT: () => onSignal('SIGINT') };
     void options.stopWhen?.then((reason) => {
       if (stopping || finished) return;
       stopping = true;
-      log.info('hub.stopping', { reason, deadlineMs: options.deadlineMs });
+      log.info(`${prefix}.stopping`, { reason, deadlineMs: options.deadlineMs });
       void (started ?? Promise.resolve(true)).then((ok) => stop(reason, ok));
     });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) signals.on(signal, handlers[signal]);
@@ -111,7 +114,7 @@ export function runUntilSignalled(options: LifecycleOptions): Promise<number> {
     started = service.start().then(
       () => true,
       (error: unknown) => {
-        log.error('hub.start-failed', { error: messageOf(error), code: codeOf(error) });
+        log.error(`${prefix}.start-failed`, { error: messageOf(error), code: codeOf(error) });
         return false;
       },
     );

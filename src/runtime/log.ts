@@ -54,6 +54,18 @@ export interface LogFields {
   readonly characteristic?: string;
   /** A measurement's id (random or a hash: src/model/ids.ts), never its content. */
   readonly measurementId?: string;
+  /** The clinic's processes: an MQTT client id (clinic-<name>-<suffix>), a broker refusal's stage and the
+   * certificate identity refused (role:id, never a patient's), and the intake's counters. */
+  readonly clientId?: string;
+  readonly stage?: string;
+  readonly identity?: string;
+  readonly messages?: number;
+  readonly readings?: number;
+  readonly duplicates?: number;
+  readonly commits?: number;
+  readonly backlog?: number;
+  /** Refused messages per stable error code (WIRE_*, INTAKE_*): keys are codes only, values counts. */
+  readonly rejectedByCode?: Readonly<Record<string, number>>;
   /** Only with log.redact false (see above). */
   readonly address?: string;
   /** Only with log.redact false (see above). */
@@ -62,7 +74,7 @@ export interface LogFields {
 
 const TEXT_FIELDS = new Set<keyof LogFields>(['detail', 'error', 'reason']);
 const UNREDACTED_ONLY = new Set<keyof LogFields>(['address', 'label']);
-const FIELD_TYPES: Readonly<Record<keyof LogFields, 'string' | 'number' | 'boolean'>> = {
+const FIELD_TYPES: Readonly<Record<keyof LogFields, 'string' | 'number' | 'boolean' | 'counts'>> = {
   deviceId: 'string',
   driver: 'string',
   backend: 'string',
@@ -96,6 +108,15 @@ const FIELD_TYPES: Readonly<Record<keyof LogFields, 'string' | 'number' | 'boole
   status: 'string',
   characteristic: 'string',
   measurementId: 'string',
+  clientId: 'string',
+  stage: 'string',
+  identity: 'string',
+  messages: 'number',
+  readings: 'number',
+  duplicates: 'number',
+  commits: 'number',
+  backlog: 'number',
+  rejectedByCode: 'counts',
   address: 'string',
   label: 'string',
 };
@@ -147,8 +168,8 @@ export interface LogOptions {
   readonly destination?: DestinationStream;
   /** The time each line carries (epoch ms); default Date.now. */
   readonly now?: () => number;
-  /** Fields on every line (the gateway id, the process). */
-  readonly base?: { readonly gatewayId?: string };
+  /** Fields on every line (the gateway id; on the clinic's side, which service: broker or intake). */
+  readonly base?: { readonly gatewayId?: string; readonly service?: string };
 }
 
 export function createLog(options: LogOptions): RuntimeLog {
@@ -156,7 +177,7 @@ export function createLog(options: LogOptions): RuntimeLog {
   const logger: Logger = pino(
     {
       level: options.level,
-      base: { gatewayId: options.base?.gatewayId },
+      base: { gatewayId: options.base?.gatewayId, service: options.base?.service },
       messageKey: 'event',
       timestamp: () => `,"time":"${new Date(now()).toISOString()}"`,
       formatters: { level: (label) => ({ level: label }) },
@@ -184,10 +205,27 @@ export function fieldsOf(fields: LogFields | undefined, redact: boolean): Record
   for (const [key, value] of Object.entries(fields)) {
     const name = key as keyof LogFields;
     const type = FIELD_TYPES[name];
+    if (type === 'counts') {
+      const counts = countsOf(value);
+      if (counts !== undefined) kept[name] = counts;
+      continue;
+    }
     if (type === undefined || typeof value !== type) continue;
     if (redact && UNREDACTED_ONLY.has(name)) continue;
     if (typeof value === 'number' && !Number.isFinite(value)) continue;
     kept[name] = redact && TEXT_FIELDS.has(name) ? scrub(value as string) : value;
+  }
+  return kept;
+}
+
+/** An error code's shape (src/errors.ts): only such keys are kept in a 'counts' field, so no free text rides in. */
+const CODE_KEY = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+function countsOf(value: unknown): Record<string, number> | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const kept: Record<string, number> = {};
+  for (const [key, count] of Object.entries(value)) {
+    if (CODE_KEY.test(key) && typeof count === 'number' && Number.isFinite(count)) kept[key] = count;
   }
   return kept;
 }

@@ -1,6 +1,7 @@
 // node:test's t.assert is node:assert's top-level (legacy, loose) API: deepEqual ignores prototypes, which the
 // suite relies on (it compares structuredClone'd packets, whose Buffers become Uint8Arrays, with Buffers).
 import assert from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { openLevelPersistence } from '../../src/broker/persistence.js';
 /**
  * aedes-persistence's own abstract suite (the spec every aedes persistence must pass, shipped as
  * `aedes-persistence/abstract`), run against the persistence the broker uses: aedes-persistence-level over
- * classic-level with every write synced. The suite is written for node:test; `nodeTest` gives each case the
+ * classic-level with every write synced and every value sealed (encrypted-values.ts). The suite is written for node:test; `nodeTest` gives each case the
  * parts of node:test's context it uses (t.plan, t.assert, t.diagnostic) and checks the plan as node:test does.
  */
 type Case = (t: TestContext) => Promise<void>;
@@ -59,10 +60,20 @@ function nodeTest(name: string, body: Case): void {
   });
 }
 
-describe('aedes-persistence abstract suite on the synced LevelDB persistence', () => {
+const key = randomBytes(32);
+const corrupt: unknown[] = [];
+afterAll(() => {
+  // every value the suite wrote was read back through the cipher: none failed to open
+  assert.deepStrictEqual(corrupt, []);
+});
+
+describe('aedes-persistence abstract suite on the synced, encrypted LevelDB persistence', () => {
   abstractSuite({
     test: nodeTest,
-    persistence: () => openLevelPersistence({ dir: join(root, `store-${++stores}`), sync: true }),
+    persistence: () =>
+      openLevelPersistence({ dir: join(root, `store-${++stores}`), sync: true, key }, (error) =>
+        corrupt.push(error),
+      ),
     waitForReady: true,
   });
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,8 @@ let dir: string;
 let pki: DevelopmentPki;
 let obs: string;
 let runs = 0;
+/** The store key of the in-process brokers (the child reads its own key file). */
+const storeKey = randomBytes(32);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rpm-broker-persist-'));
@@ -67,7 +70,7 @@ function inProcess(store: string | undefined, onRefusal?: (r: Refusal) => void):
     key: pki.pem.brokerKey,
     port: 0,
     identify: identifyClient,
-    ...(store === undefined ? {} : { persistence: { dir: store, sync: true } }),
+    ...(store === undefined ? {} : { persistence: { dir: store, sync: true, key: storeKey } }),
     durableSubscribers,
     ...(onRefusal ? { onRefusal } : {}),
   });
@@ -120,6 +123,7 @@ async function startChild(store: string): Promise<Child> {
         broker: pki.files.broker,
         brokerKey: pki.files.brokerKey,
         dir: store,
+        keyFile: `${store}.key`,
         sync: true,
         durableSubscribers,
       }),
@@ -267,7 +271,7 @@ describe('a store write that fails', () => {
       key: pki.pem.brokerKey,
       port: 0,
       identify: identifyClient,
-      persistence: { dir: newStore(), sync: true },
+      persistence: { dir: newStore(), sync: true, key: storeKey },
       durableSubscribers,
       onError: (error) => errors.push(error),
     });

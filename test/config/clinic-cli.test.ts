@@ -102,6 +102,20 @@ describe('rpm-gateway clinic config check', () => {
     expect(result.stderr).toContain('database.sqlite.key:');
     expect(result.stderr).toContain('[CONFIG_PATH_MISSING]');
   });
+
+  it('refuses a broker store whose key is missing; an empty store folder may still get a new key', async () => {
+    const path = config(VALID);
+    mkdirSync(join(dir, 'state', 'broker'));
+    const empty = await cli(['clinic', 'config', 'check', '--config', path]);
+    expect(empty.code).toBe(0);
+    writeFileSync(join(dir, 'state', 'broker', 'CURRENT'), 'MANIFEST-000001\n');
+    const result = await cli(['clinic', 'config', 'check', '--json', '--config', path]);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      ok: false,
+      issues: [{ code: 'CONFIG_PATH_MISSING', path: 'broker.persistence.key' }],
+    });
+  });
 });
 
 describe('rpm-gateway clinic config print', () => {
@@ -132,7 +146,7 @@ describe('rpm-gateway clinic --help', () => {
   it('shows help for the group and the command, and usage errors exit 2', async () => {
     const group = await cli(['clinic', '--help']);
     expect(group.code).toBe(0);
-    expect(group.stdout).toContain('config  check the clinic');
+    expect(group.stdout).toMatch(/config +check the clinic/);
     const command = await cli(['clinic', 'config', '--help']);
     expect(command.code).toBe(0);
     expect(command.stdout).toContain('Usage: rpm-gateway clinic config <check|print>');

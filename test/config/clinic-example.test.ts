@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -73,7 +74,7 @@ describe('config/clinic.example.yaml', () => {
     for (const key of SHOWN_IN_COMMENTS) expect(text).toContain(`${key.split('.').at(-1)}:`);
     const known = new Set(schemaKeys(clinicConfigSchema));
     const secretParts =
-      /^(broker\.key|intake\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
+      /^(broker\.key|broker\.persistence\.key|intake\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
     expect([...inExample].filter((key) => !known.has(key) && !secretParts.test(key))).toEqual([]);
   });
 
@@ -93,6 +94,41 @@ describe('config/clinic.example.yaml', () => {
       )
       .map(([path]) => path.join('.'));
     expect(differ).toEqual([]);
+  });
+});
+
+describe('the intake sessions the broker provisions', () => {
+  it('default to the two lanes of the intake: obs and status as its client id, alerts as <id>-a', () => {
+    const text = readFileSync(examplePath, 'utf8').replace(/ {2}durableSubscribers:\n( {4}.*\n)+/, '');
+    const file = join(mkdtempSync(join(tmpdir(), 'rpm-clinic-example-')), 'clinic.yaml');
+    writeFileSync(file, text);
+    const defaulted = loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' });
+    const expected = [
+      { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
+      { clientId: 'clinic-st-mary-intake-a', topics: ['rpm/v1/+/alert'] },
+    ];
+    expect(defaulted.config.broker?.durableSubscribers).toEqual(expected);
+    // The example shows exactly the default.
+    const example = loadClinicConfig({ configFile: examplePath, env: {}, defaultConfigFile: '/nonexistent' });
+    expect(example.config.broker?.durableSubscribers).toEqual(expected);
+  });
+
+  it('follow intake.clientId, and refuse one whose alert id (<id>-a) the broker would not accept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rpm-clinic-example-'));
+    const base = readFileSync(examplePath, 'utf8').replace(/ {2}durableSubscribers:\n( {4}.*\n)+/, '');
+    const file = join(dir, 'clinic.yaml');
+    writeFileSync(file, base.replace('clientId: clinic-st-mary-intake', 'clientId: clinic-st-mary-in2'));
+    const loaded = loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' });
+    expect(loaded.config.broker?.durableSubscribers.map((s) => s.clientId)).toEqual([
+      'clinic-st-mary-in2',
+      'clinic-st-mary-in2-a',
+    ]);
+    // A suffix of 23 characters is the longest the broker takes (src/broker/acl.ts); with "-a" it is 25.
+    const long = 'a'.repeat(23);
+    writeFileSync(file, base.replace('clientId: clinic-st-mary-intake', `clientId: clinic-st-mary-${long}`));
+    expect(() => loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' })).toThrow(
+      /intake\.clientId.*alerts connect on their own as clinic-st-mary-a{23}-a/s,
+    );
   });
 });
 

@@ -95,9 +95,14 @@ describe('defaults for one machine', () => {
       host: '127.0.0.1',
       port: 8883,
       maxPayloadBytes: 256 * 1024,
-      persistence: { dir: join(dir, 'state', 'broker'), sync: true },
+      persistence: {
+        dir: join(dir, 'state', 'broker'),
+        key: { source: 'file', path: join(dir, 'state', 'broker.key') },
+        sync: true,
+      },
       durableSubscribers: [
-        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/alert', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-intake-a', topics: ['rpm/v1/+/alert'] },
       ],
     });
     expect(config.intake).toMatchObject({

@@ -124,6 +124,7 @@ describe('install-pi.sh --dry-run on a fresh host', () => {
       [
         '@abandonware/bluetooth-hci-socket',
         'better-sqlite3-multiple-ciphers',
+        'argon2',
         'classic-level',
         'unix-dgram',
       ].sort(),

@@ -147,6 +147,7 @@ export class ClinicIntake {
       );
     }
     this.policy = { graceMs, maxEnvelopeBytes: options.maxEnvelopeBytes ?? MAX_ENVELOPE_BYTES };
+    checkSharedSubscription(options);
     assertTimeZone(options.defaultTimeZone, 'defaultTimeZone');
     this.inventory = new GatewayInventory({
       caPem: options.gateways.caPem,
@@ -456,6 +457,42 @@ export class ClinicIntake {
 
   private emit(event: IntakeEvent): void {
     this.options.onEvent?.(event);
+  }
+}
+
+/**
+ * An MQTT 5 ShareName "MUST NOT contain the characters "/", "+" or "#"" (MQTT 5.0 section 4.8.2); this also
+ * refuses white space and more than 64 characters, as the clinic configuration does (src/config/clinic/intake.ts).
+ */
+const SHARE_NAME = /^[^/+#\s]{1,64}$/;
+
+/**
+ * Refuses a shared subscription that a broker would take as something else. A "/" in the group moves the rest
+ * into the topic filter (`$share/a/b/rpm/v1/+/obs` is group "a" on the filter `b/rpm/v1/+/obs`, which no gateway
+ * publishes to); on MQTT 3.1.1 `$share/...` is an ordinary filter to brokers without the extension (the embedded
+ * one included); no kinds means no subscription. In each case the intake would run subscribed to nothing
+ * wherever the broker's ACL let the clinic read that filter, while hubs are PUBACKed.
+ */
+function checkSharedSubscription(options: ClinicIntakeOptions): void {
+  const subscription = options.subscription;
+  if (subscription === undefined || !('sharedGroup' in subscription)) return;
+  if (!SHARE_NAME.test(subscription.sharedGroup)) {
+    throw new IntakeError(
+      'INTAKE_BAD_OPTIONS',
+      'subscription.sharedGroup: expected 1 to 64 characters without "/", "+", "#" or white space (MQTT 5.0 section 4.8.2)',
+    );
+  }
+  if (options.protocolVersion !== 5) {
+    throw new IntakeError(
+      'INTAKE_BAD_OPTIONS',
+      'subscription.sharedGroup needs protocolVersion 5: shared subscriptions are MQTT 5 (section 4.8.2)',
+    );
+  }
+  if (subscription.kinds !== undefined && subscription.kinds.length === 0) {
+    throw new IntakeError(
+      'INTAKE_BAD_OPTIONS',
+      'subscription.kinds: expected at least one of obs, alert, status',
+    );
   }
 }
 

@@ -18,6 +18,8 @@ export type ClinicStoreErrorCode =
   | 'CLINIC_STORE_BUSY'
   /** The database was used after close(). */
   | 'CLINIC_STORE_CLOSED'
+  /** PostgreSQL: the server cannot be reached or refused the connection (password, database name), or shut down. */
+  | 'CLINIC_STORE_UNREACHABLE'
   /** Any other failure of the database. */
   | 'CLINIC_STORE_IO'
   /** An assignment would overlap another of the same gateway (see src/clinic/storage/assignment-rules.ts). */

@@ -68,6 +68,7 @@ export const brokerSection = z
     maxPayload: size({ min: 1024, minText: '1KiB' }),
     persistence: z.strictObject({
       dir: pathSetting('the folder of the persistent sessions and QoS 1 queues'),
+      key: secretRef('the key the queued messages are encrypted with', ['file', 'credential']),
       sync: z
         .boolean()
         .describe(

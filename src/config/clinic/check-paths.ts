@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { storeExists } from '../../broker/store-dir.js';
 import type { ConfigIssue } from '../errors.js';
 import type { SecretRef } from '../fields.js';
 import { pathKey } from '../walk.js';
@@ -9,7 +10,8 @@ import type { LoadedClinicConfig } from './load.js';
  * clinic commands do before they start: certificates, keys and the gateway inventory must exist (a typo is
  * caught before a service starts half-way). What the processes make on first use (the data directory, the
  * broker's queue folder, a new database with its key, the FHIR folder) may be absent, but must not be
- * something else; a database file without its key is refused, since a new key would not open it.
+ * something else; a database file or a broker store without its key is refused, since a new key would not
+ * open it.
  */
 export function findClinicPathProblems(loaded: LoadedClinicConfig): ConfigIssue[] {
   const { config } = loaded;
@@ -58,7 +60,19 @@ export function findClinicPathProblems(loaded: LoadedClinicConfig): ConfigIssue[
   if (config.broker) {
     check(['broker', 'cert'], config.broker.cert, 'file', false);
     secret(['broker', 'key'], config.broker.key);
-    check(['broker', 'persistence', 'dir'], config.broker.persistence.dir, 'directory', true);
+    const { persistence } = config.broker;
+    if (check(['broker', 'persistence', 'dir'], persistence.dir, 'directory', true)) {
+      // The broker makes its store key with a new store only; an existing store needs the key it was made with.
+      let exists = true;
+      try {
+        exists = storeExists(persistence.dir);
+      } catch {
+        // An unreadable folder: reported by the broker when it starts; a key is then required.
+      }
+      secret(['broker', 'persistence', 'key'], persistence.key, !exists);
+    } else {
+      secret(['broker', 'persistence', 'key'], persistence.key, true);
+    }
   }
   if (config.intake) {
     check(['intake', 'cert'], config.intake.cert, 'file', false);

@@ -1,11 +1,11 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { clinicClientId } from '../../broker/acl.js';
+import { alertClientId, LANE_TOPICS } from '../../clinic/service/intake-lanes.js';
 import type { LayerEntry, RawTree } from '../defaults.js';
 import type { DerivedDefaults } from '../definition.js';
 import { isLoopback } from '../fields.js';
 import { isTree } from '../layers.js';
-import { DEFAULT_SUBSCRIBER_TOPICS } from './broker.js';
 
 /**
  * The clinic configuration's defaults, written as a person would write them, in three parts: the ones that
@@ -102,12 +102,24 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
     fill(['broker'], SECTION_DEFAULTS.broker);
     if (typeof dataDir === 'string') {
       tree.setDefault(['broker', 'persistence', 'dir'], join(dataDir, 'broker'), 'in paths.dataDir');
+      tree.setDefault(
+        ['broker', 'persistence', 'key'],
+        { file: join(dataDir, 'broker.key') },
+        'in paths.dataDir',
+      );
     }
     if (typeof name === 'string') {
+      // The intake's two sessions (src/clinic/service/intake-lanes.ts): observations and statuses on one,
+      // alerts on their own, so an alert is never queued behind a backlog.
+      const intakeId = tree.get(['intake', 'clientId']);
+      const main = typeof intakeId === 'string' ? intakeId : clinicClientId(name, 'intake');
       tree.setDefault(
         ['broker', 'durableSubscribers'],
-        [{ clientId: clinicClientId(name, 'intake'), topics: [...DEFAULT_SUBSCRIBER_TOPICS] }],
-        'the intake of clinic.name',
+        [
+          { clientId: main, topics: [...LANE_TOPICS.main] },
+          { clientId: alertClientId(main), topics: [...LANE_TOPICS.alert] },
+        ],
+        typeof intakeId === 'string' ? 'the two sessions of intake.clientId' : 'the intake of clinic.name',
       );
     }
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertClientId } from '../../clinic/service/intake-lanes.js';
 import { logSection } from '../fields.js';
 import { brokerSection, clinicClientIdProblem } from './broker.js';
 import { databaseSection } from './database.js';
@@ -49,6 +50,16 @@ export const clinicConfigSchema = z
       (config, ctx) => {
         const problem = config.intake && clinicClientIdProblem(config.clinic.name, config.intake.clientId);
         if (problem) ctx.addIssue({ code: 'custom', path: ['intake', 'clientId'], message: problem });
+        // The alert lane connects as <clientId>-a (src/clinic/service/intake-lanes.ts): it must pass too.
+        const alert = config.intake && alertClientId(config.intake.clientId);
+        const alertProblem = !problem && alert && clinicClientIdProblem(config.clinic.name, alert);
+        if (alertProblem) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['intake', 'clientId'],
+            message: `alerts connect on their own as ${alert} (intake.clientId with "-a"), which the broker refuses: ${alertProblem}`,
+          });
+        }
       },
       { when: validIn('clinic', 'intake') },
     ),
