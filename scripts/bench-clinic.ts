@@ -24,6 +24,7 @@ import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clinicClientId } from '../src/broker/acl.js';
@@ -166,8 +167,10 @@ function child(script: string, config: object, execArgv: string[] = []): Child {
     inbox.push(message);
     deliver();
   });
-  proc.on('exit', (code) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`${script} exited (${code})`));
+  let exited: string | undefined;
+  proc.on('exit', (code, signal) => {
+    exited = `${script} exited (${code ?? signal})`;
+    for (const w of waiting.splice(0)) w.reject(new Error(exited));
   });
   return {
     proc,
@@ -176,6 +179,11 @@ function child(script: string, config: object, execArgv: string[] = []): Child {
       new Promise((resolve, reject) => {
         waiting.push({ type, resolve, reject });
         deliver();
+        // A child that already ended (a crash at start) answers nothing: fail instead of waiting forever.
+        if (exited !== undefined && waiting.length > 0) {
+          waiting.splice(0);
+          reject(new Error(exited));
+        }
       }),
   };
 }
@@ -255,6 +263,7 @@ async function runVariant(
     });
     cleanup.unshift(() => stopChild(publisher));
     const { port } = (await publisher.next('ready')) as { port: number };
+    console.error(`${broker}/${storeKind}: broker on port ${port}`);
 
     let storeConfig: object;
     if (storeKind === 'sqlite') {
@@ -290,6 +299,7 @@ async function runVariant(
     );
     cleanup.unshift(() => stopChild(intake));
     await intake.next('ready');
+    console.error(`${broker}/${storeKind}: intake subscribed; connecting ${plan.gateways} gateways`);
     publisher.send({ type: 'connect' });
     await publisher.next('connected');
 
@@ -350,7 +360,9 @@ async function runVariant(
     }
     return results;
   } finally {
-    for (const step of cleanup) await step().catch(() => undefined);
+    // A referenced timer keeps this process alive while a step waits on handles of its own that are unref'd
+    // (the PostgreSQL helper's watchdog), and bounds a step that never ends.
+    for (const step of cleanup) await Promise.race([step().catch(() => undefined), sleep(30_000)]);
     rmSync(dir, { recursive: true, force: true });
   }
 }
