@@ -101,13 +101,13 @@ describe('defaults for one machine', () => {
         sync: true,
       },
       durableSubscribers: [
-        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
-        { clientId: 'clinic-st-mary-intake-a', topics: ['rpm/v1/+/alert'] },
+        { clientId: 'clinic-st-mary-in', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-in-a', topics: ['rpm/v1/+/alert'] },
       ],
     });
     expect(config.intake).toMatchObject({
       brokers: [{ url: 'mqtts://127.0.0.1:8883', host: '127.0.0.1', port: 8883, servername: 'localhost' }],
-      clientId: 'clinic-st-mary-intake',
+      clientId: 'clinic-st-mary-in',
       protocolVersion: 4,
       groupCommit: { maxMessages: 256, maxDelayMs: 5 },
       signerGraceMs: 7 * 86_400_000,
