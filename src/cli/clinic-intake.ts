@@ -56,7 +56,7 @@ export async function clinicIntakeCommand(argv: readonly string[], io: CommandIo
   let extras: ReturnType<typeof extraIntakeServices>;
   let store: ClinicStore;
   try {
-    extras = extraIntakeServices(config);
+    extras = extraIntakeServices(config, io.env);
     store = await openClinicStore(config.database, {
       env: io.env,
       mode: 'existing',

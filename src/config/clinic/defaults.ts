@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { clinicClientId } from '../../broker/acl.js';
-import { alertClientId, LANE_TOPICS } from '../../clinic/service/intake-lanes.js';
+import { alertClientId, INTAKE_CLIENT_ID_SUFFIX, LANE_TOPICS } from '../../clinic/service/intake-lanes.js';
 import type { LayerEntry, RawTree } from '../defaults.js';
 import type { DerivedDefaults } from '../definition.js';
 import { isLoopback } from '../fields.js';
@@ -128,7 +128,7 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
       // The intake's two sessions (src/clinic/service/intake-lanes.ts): observations and statuses on one,
       // alerts on their own, so an alert is never queued behind a backlog.
       const intakeId = tree.get(['intake', 'clientId']);
-      const main = typeof intakeId === 'string' ? intakeId : clinicClientId(name, 'intake');
+      const main = typeof intakeId === 'string' ? intakeId : clinicClientId(name, INTAKE_CLIENT_ID_SUFFIX);
       tree.setDefault(
         ['broker', 'durableSubscribers'],
         [
@@ -142,7 +142,11 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
   if (given('intake')) {
     fill(['intake'], SECTION_DEFAULTS.intake);
     if (typeof name === 'string') {
-      tree.setDefault(['intake', 'clientId'], clinicClientId(name, 'intake'), 'from clinic.name');
+      tree.setDefault(
+        ['intake', 'clientId'],
+        clinicClientId(name, INTAKE_CLIENT_ID_SUFFIX),
+        'from clinic.name',
+      );
     }
     const local = localBroker(tree);
     if (local) tree.setDefault(['intake', 'brokers'], [local], 'the broker of this machine');
