@@ -106,6 +106,12 @@ export class AlarmEngine {
   readonly #contactWritten = new Map<string, number>();
   readonly #contactPending = new Map<string, Contact>();
 
+  #becameLeader: () => void = () => undefined;
+  /** Resolves when this engine leads (at once after start, or later for a standby). */
+  readonly leading: Promise<void> = new Promise((resolve) => {
+    this.#becameLeader = resolve;
+  });
+
   constructor(options: AlarmEngineOptions) {
     this.settings = alarmSettings(options.settings);
     this.#clinic = options.clinic;
@@ -223,6 +229,7 @@ export class AlarmEngine {
     this.#state = 'leading';
     try {
       await this.#step(() => this.#rebuild());
+      this.#becameLeader();
     } catch (error) {
       await this.stop();
       throw error;
