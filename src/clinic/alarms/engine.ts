@@ -63,6 +63,8 @@ interface DeviceWatch {
 
 interface GatewayWatch {
   readonly gatewayId: string;
+  /** The assignment watched: a hub passed on to the next patient starts a new watch. */
+  readonly assignmentId: number;
   /** The receipt time of the latest message from the hub during its assignment, if any. */
   lastContactAt?: number;
   /**
@@ -315,20 +317,33 @@ export class AlarmEngine {
     const now = this.#scheduler.now();
     for (const gatewayId of this.#assignments.keys()) {
       const open = this.#openAssignment(gatewayId, now);
+      const watched = this.#gateways.get(gatewayId);
+      if (open !== undefined && watched !== undefined && watched.assignmentId !== open.id) {
+        // Passed on to the next patient: the last patient's conditions end, their devices are not this one's.
+        await this.#unwatch(watched, now);
+      }
       if (open !== undefined && !this.#gateways.has(gatewayId)) {
-        const watch: GatewayWatch = { gatewayId, watchedSince: Math.max(open.from, now), devices: new Map() };
+        const watch: GatewayWatch = {
+          gatewayId,
+          assignmentId: open.id,
+          watchedSince: Math.max(open.from, now),
+          devices: new Map(),
+        };
         this.#gateways.set(gatewayId, watch);
         this.#scheduleGateway(watch);
       }
     }
     for (const watch of [...this.#gateways.values()]) {
-      if (this.#openAssignment(watch.gatewayId, now) !== undefined) continue;
       // No longer anybody's hub: its technical conditions are nobody's to be told.
-      this.#unwatchTimers(watch);
-      this.#gateways.delete(watch.gatewayId);
-      for (const key of [...this.#present]) {
-        if (technicalGatewayOf(key) === watch.gatewayId) await this.#end(key, now);
-      }
+      if (this.#openAssignment(watch.gatewayId, now) === undefined) await this.#unwatch(watch, now);
+    }
+  }
+
+  async #unwatch(watch: GatewayWatch, now: number): Promise<void> {
+    this.#unwatchTimers(watch);
+    this.#gateways.delete(watch.gatewayId);
+    for (const key of [...this.#present]) {
+      if (technicalGatewayOf(key) === watch.gatewayId) await this.#end(key, now);
     }
   }
 

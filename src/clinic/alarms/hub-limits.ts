@@ -3,6 +3,7 @@ import { DEFAULTS } from '../../config/defaults.js';
 import { alertRulesSchema } from '../../config/schema.js';
 import { AlertLimitsError, applyClinicLimits, clinicLimitKeys } from '../../pipeline/alert-config.js';
 import { type Command, type ConfigValue, encodeCommand, newCommand, topicFor } from '../../wire/index.js';
+import type { ClinicStore } from '../storage/clinic-store.js';
 import { AlarmError } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import type { AlarmLimit } from './model.js';
@@ -96,4 +97,21 @@ export function limitsCommand(options: {
     topic: topicFor(options.gatewayId, 'cmd'),
     payload: encodeCommand(command, options.signer.key, options.signer.kid),
   };
+}
+
+/**
+ * The hub a patient's limits go to: the gateway assigned to the patient now (ClinicStore assignments). Throws
+ * ALARM_NO_GATEWAY when there is none; the limits still apply at the clinic, and are sent once a hub is assigned.
+ */
+export async function patientGateway(clinic: ClinicStore, mrn: string, now: number): Promise<string> {
+  const open = (await clinic.assignments()).find(
+    (a) => a.mrn === mrn && a.from <= now && (a.to === undefined || now < a.to),
+  );
+  if (open === undefined) {
+    throw new AlarmError(
+      'ALARM_NO_GATEWAY',
+      'the patient has no hub assigned now; the limits apply at the clinic',
+    );
+  }
+  return open.gatewayId;
 }

@@ -88,6 +88,8 @@ export class LimitsPublisher {
       );
       this.#pending.set(built.command.id, { gatewayId, resolve, reject, timer });
     });
+    // The answer may time out while the publish is still in flight: handled here, awaited below.
+    answered.catch(() => undefined);
     try {
       await client.publishAsync(built.topic, Buffer.from(built.payload), { qos: 1, retain: false });
     } catch (error) {

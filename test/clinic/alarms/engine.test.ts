@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlarmError } from '../../../src/clinic/alarms/errors.js';
+import { patientGateway } from '../../../src/clinic/alarms/hub-limits.js';
 import type { AlarmSettingsInput } from '../../../src/clinic/alarms/settings.js';
 import { DAY, GW, HOUR, MINUTE, MRN, type Rig, SECOND, startRig, summary, T0 } from './rig.js';
 
@@ -279,6 +280,24 @@ describe('technical alarms in virtual time', () => {
     expect(summary(r.events).slice(2)).toEqual([['raised', 'hub-offline', 'active']]);
   });
 
+  it("a hub passed on to the next patient ends the last patient's technical alarms and forgets their devices", async () => {
+    const r = await start({ deviceSilenceMs: HOUR, hubSilenceMs: 12 * HOUR });
+    await r.read({ value: 97, deviceId: 'dev-a' });
+    await r.advance(HOUR);
+    expect(summary(r.events)).toEqual([['raised', 'device-silent', 'active']]);
+    await r.clinic.assign({
+      gatewayId: GW,
+      mrn: 'MRN-next',
+      from: r.scheduler.now(),
+      createdBy: 'admin',
+      at: r.scheduler.now(),
+    });
+    await r.engine.refresh();
+    expect(summary(r.events).at(-1)).toEqual(['cleared', 'device-silent', 'cleared']);
+    await r.advance(3 * HOUR);
+    expect(r.events).toHaveLength(2);
+  });
+
   it('raises battery-low below 20 % and clears it past the hysteresis (25 %)', async () => {
     const r = await start();
     const battery = (value: number) => r.read({ code: 'MDC_ATTR_VAL_BATT_CHARGE', unit: '%', value });
@@ -328,6 +347,17 @@ describe('technical alarms in virtual time', () => {
     await r.advance(MINUTE);
     await r.read({ value: 97 });
     expect(summary(r.events).at(-1)).toEqual(['cleared', 'clock-skew', 'cleared']);
+  });
+});
+
+describe("the patient's hub for the limits command", () => {
+  it('is the gateway assigned now; none is ALARM_NO_GATEWAY', async () => {
+    const r = await start();
+    expect(await patientGateway(r.clinic, MRN, r.scheduler.now())).toBe(GW);
+    await r.clinic.unassign(GW, r.scheduler.now());
+    const error = await patientGateway(r.clinic, MRN, r.scheduler.now()).catch((e: unknown) => e);
+    expect((error as AlarmError).code).toBe('ALARM_NO_GATEWAY');
+    expect((error as AlarmError).message).not.toContain(MRN);
   });
 });
 
