@@ -9,6 +9,7 @@ import type { Clock } from '../../util/clock.js';
 import type { StaffStore } from '../staff/staff-store.js';
 import type { ClinicStore } from '../storage/clinic-store.js';
 import { mayView, patientSummary, patientsVisibleTo } from './access.js';
+import { type DashboardAlarms, registerAlarmRoutes } from './alarms/routes.js';
 import { type LiveSession, StaffAuth } from './auth/staff-auth.js';
 import { csrfTokenFor, newCsrfSecret, sameToken } from './auth/tokens.js';
 import {
@@ -59,6 +60,8 @@ export interface DashboardAppOptions {
   readonly clinicName: string;
   /** IANA time zone the pages show times in. */
   readonly timeZone: string;
+  /** The alarm pages' stores and engine (src/clinic/dashboard/alarms/routes.ts); absent: no alarm pages. */
+  readonly alarms?: DashboardAlarms;
   /** TLS for a listening server; absent for fastify.inject tests. */
   readonly https?: { readonly cert: string; readonly key: string };
 }
@@ -320,6 +323,24 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
       patientPage(chrome(session, `Patient ${mrn}`), { mrn, ...summary, now, timeZone: options.timeZone }),
     );
   });
+
+  if (options.alarms) {
+    const { alarms } = options;
+    const csrfToken = (session: LiveSession) => csrfTokenFor(session.session.csrfSecret);
+    registerAlarmRoutes(app, {
+      alarms,
+      staff,
+      clinic,
+      audit,
+      clock,
+      timeZone: options.timeZone,
+      signedIn,
+      chrome,
+      csrfToken,
+      sessionTokenOk,
+      refuseForgery,
+    });
+  }
 
   app.get('/assets/dashboard.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').send(DASHBOARD_CSS),

@@ -30,6 +30,8 @@ const MQTTS_PORT = 8883;
 
 /** The dashboard's HTTPS port: 8443, the customary alternative to 443 for a service that is not root. */
 const DASHBOARD_PORT = 8443;
+/** The dashboard's broker connection that sends alarm limits to hubs: clinic-<name>-cmd (apart from the intake's). */
+export const HUB_COMMANDS_CLIENT_ID_SUFFIX = 'cmd';
 
 /** Defaults of a section that applies only when the section is given (by the file, a variable or a flag). */
 export const SECTION_DEFAULTS = {
@@ -164,6 +166,23 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
         `https://localhost${port === 443 ? '' : `:${port}`}`,
         'dashboard.host is loopback',
       );
+    }
+    if (tree.get(['dashboard', 'hubCommands']) !== undefined) {
+      if (typeof name === 'string') {
+        tree.setDefault(
+          ['dashboard', 'hubCommands', 'clientId'],
+          clinicClientId(name, HUB_COMMANDS_CLIENT_ID_SUFFIX),
+          'from clinic.name',
+        );
+      }
+      // The intake's brokers (the hubs are on the same broker), else this machine's broker.
+      const intakeBrokers = tree.get(['intake', 'brokers']);
+      const local = localBroker(tree);
+      if (intakeBrokers !== undefined) {
+        tree.setDefault(['dashboard', 'hubCommands', 'brokers'], intakeBrokers, 'intake.brokers');
+      } else if (local) {
+        tree.setDefault(['dashboard', 'hubCommands', 'brokers'], [local], 'the broker of this machine');
+      }
     }
   }
 

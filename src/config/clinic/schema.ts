@@ -75,6 +75,26 @@ export const clinicConfigSchema = z
       },
       { when: validIn('clinic', 'intake') },
     ),
+    z.superRefine(
+      (config, ctx) => {
+        const commands = config.dashboard?.hubCommands;
+        if (commands === undefined) return;
+        const problem = clinicClientIdProblem(config.clinic.name, commands.clientId);
+        if (problem) {
+          ctx.addIssue({ code: 'custom', path: ['dashboard', 'hubCommands', 'clientId'], message: problem });
+        }
+        // The intake's sessions are durable: a second connection under one of their ids would take it over.
+        const intakeId = config.intake?.clientId;
+        if (intakeId !== undefined && [intakeId, alertClientId(intakeId)].includes(commands.clientId)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['dashboard', 'hubCommands', 'clientId'],
+            message: `${commands.clientId} is the intake's; the broker would hand the intake's session to the dashboard. Leave it out for the default clinic-<name>-cmd`,
+          });
+        }
+      },
+      { when: validIn('clinic', 'dashboard', 'intake') },
+    ),
   );
 
 /**
