@@ -18,7 +18,7 @@ const example = parse(readFileSync(examplePath, 'utf8')) as RawValue;
  * Keys the example cannot show set, since it must be valid: the FHIR target's alternative to baseUrl, and
  * the MQTT 5 shared group next to the embedded broker's MQTT 3.1.1. Both are shown in comments.
  */
-const SHOWN_IN_COMMENTS = ['fhir.target.folder', 'intake.sharedGroup'];
+const SHOWN_IN_COMMENTS = ['fhir.target.folder', 'intake.sharedGroup', 'dashboard.hubCommands.clientId'];
 
 /** Every key the schema has: sections walked, list items as "[]"; a secret's reference counts as one key. */
 function schemaKeys(schema: z.ZodType, prefix = ''): string[] {
@@ -79,7 +79,7 @@ describe('config/clinic.example.yaml', () => {
     for (const key of SHOWN_IN_COMMENTS) expect(text).toContain(`${key.split('.').at(-1)}:`);
     const known = new Set(schemaKeys(clinicConfigSchema));
     const secretParts =
-      /^(broker\.key|broker\.persistence\.key|intake\.key|dashboard\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
+      /^(broker\.key|broker\.persistence\.key|intake\.key|dashboard\.key|dashboard\.hubCommands\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
     expect([...inExample].filter((key) => !known.has(key) && !secretParts.test(key))).toEqual([]);
   });
 
