@@ -53,24 +53,52 @@ export function writeFleetCertificates(fleet: readonly FleetGateway[], dir: stri
   for (const gateway of fleet) writeFileSync(join(dir, `${gateway.id}.crt`), gateway.certificatePem);
 }
 
-/** The `n`-th SpO2 reading of a gateway: its id is stable for (gateway, n), its time one second after the last. */
-export function fleetMeasurement(gatewayId: string, n: number, start = Date.UTC(2026, 11, 1)): Measurement {
+/**
+ * What a fleet gateway measures: `spo2` a pulse oximeter's continuous stream (PLX continuous, 2A5F: SpO2 and
+ * pulse rate, thinned by the clinic's FHIR export policy), `weight` a scale's spot readings (Weight
+ * Measurement, 2A9D: one body weight each, every one exported), so a test can know exactly how many
+ * Observations an export makes.
+ */
+export type FleetReading = 'spo2' | 'weight';
+
+const READINGS: Record<
+  FleetReading,
+  (n: number) => Pick<Measurement, 'deviceId' | 'driver' | 'characteristic' | 'observations'>
+> = {
+  spo2: (n) => ({
+    deviceId: 'dev-ox-1',
+    driver: 'sig/pulse-oximeter@1.0.0',
+    characteristic: '2a5f',
+    observations: [
+      { code: 'MDC_PULS_OXIM_SAT_O2', value: 90 + (n % 10), unit: '%' },
+      { code: 'MDC_PULS_OXIM_PULS_RATE', value: 60 + (n % 40), unit: '/min' },
+    ],
+  }),
+  weight: (n) => ({
+    deviceId: 'dev-scale-1',
+    driver: 'sig/weight-scale@1.0.0',
+    characteristic: '2a9d',
+    observations: [{ code: 'MDC_MASS_BODY_ACTUAL', value: 70 + (n % 20) / 10, unit: 'kg' }],
+  }),
+};
+
+/** The `n`-th reading of a gateway: its id is stable for (gateway, n), its time one second after the last. */
+export function fleetMeasurement(
+  gatewayId: string,
+  n: number,
+  start = Date.UTC(2026, 11, 1),
+  reading: FleetReading = 'spo2',
+): Measurement {
   const digest = createHash('sha256').update(`${gatewayId}\u0000${n}`).digest('hex');
   const at = new Date(start + n * 1000).toISOString();
   return {
     id: `m1-${digest.slice(0, 32)}`,
-    deviceId: 'dev-ox-1',
-    driver: 'sig/pulse-oximeter@1.0.0',
-    characteristic: '2a5f',
+    ...READINGS[reading](n),
     time: at,
     timeSource: 'gateway',
     deviceTime: null,
     receivedAt: at,
     kind: 'measurement',
-    observations: [
-      { code: 'MDC_PULS_OXIM_SAT_O2', value: 90 + (n % 10), unit: '%' },
-      { code: 'MDC_PULS_OXIM_PULS_RATE', value: 60 + (n % 40), unit: '/min' },
-    ],
     status: [],
     details: {},
   };
@@ -85,11 +113,13 @@ export function signedBatch(
     readonly count: number;
     readonly sentAt: number;
     readonly lane?: 'obs' | 'alert';
+    /** What the readings are (default spo2). */
+    readonly reading?: FleetReading;
   },
 ): SignedMessage {
   const measurements: Measurement[] = [];
   for (let n = options.first; n < options.first + options.count; n++) {
-    measurements.push(fleetMeasurement(gateway.id, n));
+    measurements.push(fleetMeasurement(gateway.id, n, undefined, options.reading));
   }
   const payload = encodeBatch({
     gatewayId: gateway.id,

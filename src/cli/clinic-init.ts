@@ -12,11 +12,12 @@ export const CLINIC_INIT_HELP = `Usage: rpm-gateway clinic init [options]
 
 Makes the clinic's data: the data directory (paths.dataDir, mode 0700), the database key (database.sqlite.key
 as a file: 256 random bits, mode 0600; a systemd credential is made by you, with systemd-creds, and only
-read) and an empty encrypted database (database.sqlite.path) with its tables. Run it once, before the first
+read) and an empty encrypted database (database.sqlite.path) with its tables. On PostgreSQL (database.kind:
+postgres) it makes the tables in the database its administrator created. Run it once, before the first
 "rpm-gateway clinic intake", which never creates a database.
 
-Nothing that exists is ever overwritten: with a database, its key check or the key file already there it
-changes nothing and exits 1. A configuration problem exits 2 before anything is created. Recorded in the
+Nothing that exists is ever overwritten: with a database, its key check or the key file already there (on
+PostgreSQL: the clinic tables) it changes nothing and exits 1. A configuration problem exits 2 before anything is created. Recorded in the
 clinic's audit log (<paths.dataDir>/clinic-audit.log).
 
 Options:

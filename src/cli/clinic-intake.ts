@@ -1,12 +1,13 @@
-import { readFileSync } from 'node:fs';
+import type { AlarmStore } from '../clinic/alarms/alarm-store.js';
+import { openAlarmStore } from '../clinic/alarms/open.js';
+import { AlarmService } from '../clinic/service/alarm-service.js';
+import { ComposedProcess, type ProcessPart } from '../clinic/service/compose.js';
 import { extraIntakeServices } from '../clinic/service/extras.js';
-import { IntakeService } from '../clinic/service/intake-service.js';
+import { intakeFromConfig } from '../clinic/service/intake-from-config.js';
 import { runClinicProcess } from '../clinic/service/run.js';
 import type { ClinicStore } from '../clinic/storage/clinic-store.js';
 import { openClinicStore } from '../clinic/storage/open.js';
 import { CLINIC_CONFIG_OPTIONS, CLINIC_CONFIG_OPTIONS_HELP } from '../config/clinic/options.js';
-import { secretPath } from '../config/secrets.js';
-import { readPrivateKeyFile } from '../pki/files.js';
 import { createLog } from '../runtime/log.js';
 import { realScheduler } from '../util/scheduler.js';
 import { parseCommandArgs } from './args.js';
@@ -20,6 +21,11 @@ every gateway's signed readings, gaps, statuses and alerts from the broker over 
 signature and signer (pki.ca, pki.gatewayCerts, pki.crl), stores them in the clinic database exactly once
 (by measurement id) and acknowledges each message to the broker only after it is committed
 (docs/clinic-intake.md).
+
+On SQLite it also runs the clinic's alarm engine (docs/alarms.md), which follows the intake's commits: SQLite
+tells them only to this process. A clinic with a dashboard runs "rpm-gateway clinic serve" instead, which runs
+the intake, the engine and the dashboard together; never both on one SQLite database. On PostgreSQL this
+command only ingests; the engine runs in "clinic serve".
 
 Two connections: observations and statuses as intake.clientId, alerts as <intake.clientId>-a with a session of
 their own, so an alert never waits behind a backlog. The brokers of intake.brokers are tried in order at start.
@@ -55,8 +61,10 @@ export async function clinicIntakeCommand(argv: readonly string[], io: CommandIo
 
   let extras: ReturnType<typeof extraIntakeServices>;
   let store: ClinicStore;
+  let alarmStore: AlarmStore | undefined;
+  const log = createLog({ level: config.log.level, redact: config.log.redact, base: { service: 'intake' } });
   try {
-    extras = extraIntakeServices(config);
+    extras = extraIntakeServices(config, io.env);
     store = await openClinicStore(config.database, {
       env: io.env,
       mode: 'existing',
@@ -67,38 +75,29 @@ export async function clinicIntakeCommand(argv: readonly string[], io: CommandIo
     throw error;
   }
   try {
-    const log = createLog({
-      level: config.log.level,
-      redact: config.log.redact,
-      base: { service: 'intake' },
-    });
     for (const warning of loaded.warnings) log.warn('config.warning', { detail: warning });
-    const caPem = readFileSync(config.pki.ca, 'utf8');
-    const service = new IntakeService({
-      brokers: settings.brokers,
-      clientId: settings.clientId,
-      protocolVersion: settings.protocolVersion,
-      ...(settings.sharedGroup === undefined ? {} : { sharedGroup: settings.sharedGroup }),
-      tls: {
-        ca: settings.ca === undefined ? caPem : readFileSync(settings.ca, 'utf8'),
-        cert: readFileSync(settings.cert, 'utf8'),
-        key: await readPrivateKeyFile(secretPath(settings.key, io.env)),
-      },
+    const parts: ProcessPart[] = [];
+    // SQLite tells its commits only to its own process: the alarm engine must run where the intake runs
+    // (docs/dashboard.md, "Processes"). On PostgreSQL the engine runs in "clinic serve" (LISTEN/NOTIFY).
+    if (config.database.kind === 'sqlite') {
+      alarmStore = await openAlarmStore(config.database, { env: io.env });
+      const alarms = new AlarmService({ clinic: store, alarms: alarmStore, scheduler: realScheduler, log });
+      parts.push({ name: 'alarm engine', service: alarms, statusText: () => alarms.statusText() });
+    }
+    const intake = await intakeFromConfig({
+      config,
+      settings,
       store,
-      gateways: {
-        caPem,
-        folder: config.pki.gatewayCerts,
-        ...(config.pki.crl === undefined ? {} : { crlFile: config.pki.crl }),
-      },
-      graceMs: settings.signerGraceMs,
-      defaultTimeZone: config.clinic.timeZone,
-      group: { maxMessages: settings.groupCommit.maxMessages, maxDelayMs: settings.groupCommit.maxDelayMs },
+      extras,
       log,
       scheduler: realScheduler,
-      extras: extras({ config, store, log, scheduler: realScheduler, env: io.env }),
+      env: io.env,
     });
+    parts.push({ name: 'intake', service: intake, statusText: () => intake.statusText() });
+    const service = new ComposedProcess(parts, log, 'intake');
     return await runClinicProcess({ name: 'intake', service, log, env: io.env });
   } finally {
+    await alarmStore?.close();
     await store.close();
   }
 }

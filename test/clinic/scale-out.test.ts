@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,15 +22,17 @@ import { PgClinicStore } from '../../src/clinic/storage/postgres/pg-clinic-store
 import { checkServerCertificate, createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
 import { signEnvelope } from '../../src/wire/cose.js';
 import { encodeStatus } from '../../src/wire/index.js';
+import type { CliProcess } from '../support/cli-process.js';
 import { type RunningPostgres, startPostgres } from '../support/postgres.js';
 import { until } from '../support/until.js';
+import { Children, events, waitFor } from './cli/rig.js';
 
 /**
  * Scale-out on existing engines (docs/brokers.md, "Several intake processes"): three intake processes on one
  * PostgreSQL database split one stream through MQTT 5 shared subscriptions on a real Mosquitto 2.0, and one of
- * them is SIGKILLed mid-stream. Each process is test/support/clinic-intake-child.ts (built into dist/), doing
- * what `rpm-gateway clinic intake` with `intake.sharedGroup` is to do: obs and status in `$share/intake/...`,
- * alerts on a connection of their own in `$share/intake-alert/...`.
+ * them is SIGKILLed mid-stream. Each process is `rpm-gateway clinic intake` (the built CLI, dist/) with a
+ * PostgreSQL database, MQTT 5 and `intake.sharedGroup`: obs and status in `$share/intake/...`, alerts on a
+ * connection of their own in `$share/intake-alert/...`.
  *
  * Provisioning, which Mosquitto needs: the three intakes connect (Clean Start 0, a Session Expiry Interval)
  * and subscribe before any hub publishes. Mosquitto PUBACKs a publish that matches no subscription and drops
@@ -40,12 +41,14 @@ import { until } from '../support/until.js';
  *
  * The story, per gateway (six simulated hubs, each with its own certificate, signing as a hub does):
  * A. backlog batches of 100 readings with their seqs out of order, single-reading live messages in reverse seq
- *    order, alerts, a status. Once intake B has committed something, it is SIGKILLed.
+ *    order, alerts, a status. Once the database holds a third of it, intake B is SIGKILLed.
  * B. more of the same while B is dead, and a batch re-sent byte for byte (the same ids again). Mosquitto keeps
  *    distributing to B's session (its share of the group) and queues those messages for it.
  * C. B restarts under the same client ids and resumes its sessions (MQTT 5 section 4.8.2: the server may keep
  *    a disconnected member's messages for it): it receives what was queued and what it had not acknowledged.
- *    The last messages, and readings re-sent re-batched under a new seq spanning two earlier batches.
+ *    It is stopped (SIGTERM: its final counts say it stored readings from its session) and started again,
+ *    resuming once more. The last messages, and readings re-sent re-batched under a new seq spanning two
+ *    earlier batches.
  * End: the database holds every reading the broker PUBACKed to a hub exactly once (count and a checksum of the
  * sorted ids), and each of the three processes stored some.
  */
@@ -53,7 +56,6 @@ const available = mosquittoAvailable();
 if (!available && process.env.CI)
   throw new Error('mosquitto is not installed (.ci/run should have installed it)');
 
-const CHILD = join(import.meta.dirname, '../../dist/test/support/clinic-intake-child.js');
 const GATEWAYS = 6;
 const GROUP = 'intake';
 const NAMES = ['a', 'b', 'c'] as const;
@@ -67,7 +69,8 @@ let mosquitto: RunningMosquitto;
 let server: RunningPostgres;
 let database: string;
 let fleet: FleetGateway[];
-const children = new Set<ChildProcess>();
+let config: string;
+const children = new Children();
 
 beforeAll(async () => {
   if (!available) return;
@@ -89,12 +92,32 @@ beforeAll(async () => {
   ]);
   writeFleetCertificates(fleet, join(dir, 'gateways'));
   database = await server.createDatabase('scale');
-  // Migrated once here, so the children start on a current schema (they would also migrate, under a lock).
+  // Migrated once here ("rpm-gateway clinic init" would do the same), so the intakes find the tables.
   await (await PgClinicStore.open({ connection: server.connection(database) })).close();
+  const passwordFile = join(dir, 'pg.password');
+  writeFileSync(passwordFile, `${server.password}\n`, { mode: 0o600 });
+  config = join(dir, 'clinic.yaml');
+  writeFileSync(
+    config,
+    [
+      'clinic: { name: clinic-test, timeZone: UTC }',
+      `paths: { dataDir: ${join(dir, 'data')} }`,
+      `pki: { ca: ${pki.files.ca}, gatewayCerts: ${join(dir, 'gateways')} }`,
+      'intake:',
+      `  brokers: [{ url: "mqtts://127.0.0.1:${mosquitto.port}", servername: localhost }]`,
+      `  cert: ${pki.files.clinic}`,
+      `  key: { file: ${pki.files.clinicKey} }`,
+      '  protocolVersion: 5',
+      `  sharedGroup: ${GROUP}`,
+      'database:',
+      '  kind: postgres',
+      `  postgres: { host: ${server.host}, port: ${server.port}, database: ${database}, user: ${server.user}, password: { file: ${passwordFile} }, ssl: { mode: disable }, poolSize: 4 }`,
+    ].join('\n'),
+  );
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([...children].map((child) => ended(child, 'SIGKILL')));
+  children.killAll();
   await mosquitto?.stop();
   await server?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -105,83 +128,83 @@ describe.skipIf(!available)(
   () => {
     it('stores every PUBACKed reading exactly once while one intake is SIGKILLed mid-stream, and all three share the work', async () => {
       const started = Date.now();
+      /** Readings each process stored, from its final counts (intake.stats-final) at each SIGTERM. */
       const stored = new Map<string, number>(NAMES.map((name) => [name, 0]));
       const intakes = new Map<string, Intake>();
       // Provisioning: every intake has its sessions and subscriptions before the first hub publishes.
-      for (const intake of await Promise.all(NAMES.map((name) => startIntake(name, stored)))) {
+      for (const intake of await Promise.all(NAMES.map((name) => startIntake(name)))) {
         intakes.set(intake.name, intake);
         expect(intake.resumed).toEqual([false, false]);
       }
       const hubs = await Promise.all(fleet.map((gateway, i) => connectHub(gateway, i % 2 === 0 ? 5 : 4)));
       const acked = new Set<string>();
       let storedFromQueue = 0;
+      const db = new pg.Client(server.connection(database));
+      await db.connect();
+      const count = async () =>
+        Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM measurements')).rows[0]?.n);
       try {
         const plans = fleet.map(plan);
 
-        // A: the victim is killed as soon as it has stored something, while the hubs may still be publishing.
+        // A: the victim is killed once the database holds a third of what A publishes (the processes share it
+        // round robin, so B has had its share to commit), while the hubs may still be publishing.
         const phaseA = publishAll(hubs, plans, 'A', acked);
-        await until('intake B to store readings', () => (stored.get(VICTIM) ?? 0) > 0, WAIT);
-        const victim = intakes.get(VICTIM) as Intake;
-        await ended(victim.process, 'SIGKILL');
-        const storedByFirstB = stored.get(VICTIM) ?? 0;
+        const third = Math.floor(plans.reduce((n, p) => n + p.A.flatMap((m) => m.ids).length, 0) / 3);
+        await until(`a third of phase A stored (${third})`, async () => (await count()) >= third, WAIT);
+        await ended(intakes.get(VICTIM) as Intake, 'SIGKILL');
         await phaseA;
 
         // B: published while the victim is dead; its share waits in its sessions.
         await publishAll(hubs, plans, 'B', acked);
 
-        const db = new pg.Client(server.connection(database));
-        await db.connect();
-        try {
-          const count = async () =>
-            Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM measurements')).rows[0]?.n);
+        // C: the victim is back under the same client ids and finds its sessions, with its share of B queued:
+        // Mosquitto's round robin over a shared subscription does not skip a member whose session is offline.
+        const restarted = await startIntake(VICTIM);
+        expect(restarted.resumed).toEqual([true, true]);
+        const beforeC = acked.size;
+        await until(`A and B stored (${beforeC} readings)`, async () => (await count()) >= beforeC, WAIT);
+        // Stopped, its final counts say how many it stored from its sessions; started again for C.
+        storedFromQueue = await ended(restarted, 'SIGTERM');
+        expect(storedFromQueue, 'readings the restarted intake B received from its session').toBeGreaterThan(
+          0,
+        );
+        stored.set(VICTIM, storedFromQueue);
+        const again = await startIntake(VICTIM);
+        expect(again.resumed).toEqual([true, true]);
+        intakes.set(VICTIM, again);
+        await publishAll(hubs, plans, 'C', acked);
 
-          // C: the victim is back under the same client ids and finds its sessions, with its share of B queued:
-          // Mosquitto's round robin over a shared subscription does not skip a member whose session is offline.
-          const restarted = await startIntake(VICTIM, stored);
-          intakes.set(VICTIM, restarted);
-          expect(restarted.resumed).toEqual([true, true]);
-          const beforeC = acked.size;
-          await until(`A and B stored (${beforeC} readings)`, async () => (await count()) >= beforeC, WAIT);
-          storedFromQueue = (stored.get(VICTIM) ?? 0) - storedByFirstB;
-          expect(
-            storedFromQueue,
-            'readings the restarted intake B received from its session',
-          ).toBeGreaterThan(0);
-          await publishAll(hubs, plans, 'C', acked);
+        const expected = [...acked].sort();
+        await until(
+          `the database to hold ${expected.length} readings`,
+          async () => (await count()) >= expected.length,
+          WAIT,
+        );
+        const ids = (
+          await db.query<{ id: string }>('SELECT id FROM measurements ORDER BY id COLLATE "C"')
+        ).rows.map((r) => r.id);
+        expect(ids.length).toBe(expected.length);
+        expect(checksum(ids)).toBe(checksum(expected));
+        const statuses = await db.query<{ n: string }>(
+          'SELECT count(DISTINCT gateway_id) AS n FROM statuses',
+        );
+        expect(Number(statuses.rows[0]?.n)).toBe(GATEWAYS);
 
-          const expected = [...acked].sort();
-          await until(
-            `the database to hold ${expected.length} readings`,
-            async () => (await count()) >= expected.length,
-            WAIT,
-          );
-          const ids = (
-            await db.query<{ id: string }>('SELECT id FROM measurements ORDER BY id COLLATE "C"')
-          ).rows.map((r) => r.id);
-          expect(ids.length).toBe(expected.length);
-          expect(checksum(ids)).toBe(checksum(expected));
-          const statuses = await db.query<{ n: string }>(
-            'SELECT count(DISTINCT gateway_id) AS n FROM statuses',
-          );
-          expect(Number(statuses.rows[0]?.n)).toBe(GATEWAYS);
-        } finally {
-          await db.end();
-        }
-
-        const expected = [...acked];
-        const perProcess = Object.fromEntries(stored);
+        for (const [name, intake] of intakes)
+          stored.set(name, (stored.get(name) ?? 0) + (await ended(intake, 'SIGTERM')));
         for (const name of NAMES)
           expect(stored.get(name), `intake ${name} stored readings`).toBeGreaterThan(0);
-        // Lower bounds: a COMMIT line is written after its commit, so B's last commit before the SIGKILL may have
-        // no line, and the last lines of the others may still be on their way when the database count is reached.
+        // At most: B's first incarnation was killed before it could report, so its readings are counted by
+        // the database but by no process.
         const total = [...stored.values()].reduce((a, b) => a + b, 0);
         expect(total).toBeLessThanOrEqual(expected.length);
         console.info(
-          `scale-out: ${expected.length} readings in ${Date.now() - started} ms; stored per process ${JSON.stringify(perProcess)} (B before SIGKILL: ${storedByFirstB}, B after restart before C: ${storedFromQueue})`,
+          `scale-out: ${expected.length} readings in ${Date.now() - started} ms; stored per process (final counts) ${JSON.stringify(Object.fromEntries(stored))} (B from its sessions after the SIGKILL: ${storedFromQueue})`,
         );
       } finally {
+        await db.end();
         await Promise.all(hubs.map((hub) => hub.endAsync()));
-        await Promise.all([...intakes.values()].map((intake) => ended(intake.process, 'SIGTERM')));
+        children.killAll();
       }
     });
   },
@@ -271,61 +294,35 @@ function connectHub(gateway: FleetGateway, protocolVersion: 4 | 5): Promise<Mqtt
 
 interface Intake {
   readonly name: string;
-  readonly process: ChildProcess;
+  readonly run: CliProcess;
   /** Whether the broker had each connection's session (obs/status, then alert) at the first connect. */
   readonly resumed: readonly boolean[];
 }
 
-/** Starts intake `name` (client ids clinic-test-<name> and clinic-test-<name>-alert) and waits until subscribed. */
-async function startIntake(name: string, stored: Map<string, number>): Promise<Intake> {
-  const clientId = `clinic-test-${name}`;
-  const proc = spawn(
-    process.execPath,
-    [
-      CHILD,
-      JSON.stringify({
-        port: mosquitto.port,
-        ca: pki.files.ca,
-        cert: pki.files.clinic,
-        key: pki.files.clinicKey,
-        gateways: join(dir, 'gateways'),
-        database: server.connection(database),
-        clientId,
-        sharedGroup: GROUP,
-      }),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  const resumed = new Map<string, boolean>();
-  const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-  await new Promise<void>((resolve, reject) => {
-    const exited = (code: number | null) => reject(new Error(`intake ${name} exited (${code}) before READY`));
-    proc.once('exit', exited);
-    lines.on('line', (line) => {
-      const [word, a, b] = line.split(' ');
-      if (word === 'COMMIT') stored.set(name, (stored.get(name) ?? 0) + Number(a));
-      else if (word === 'CONNECTED' && a && !resumed.has(a)) resumed.set(a, b === 'true');
-      else if (word === 'READY') {
-        proc.off('exit', exited);
-        resolve();
-      }
-    });
+/**
+ * Starts `rpm-gateway clinic intake` as intake `name` (client ids clinic-test-<name> and clinic-test-<name>-a)
+ * and waits until both connections have subscribed (intake.started).
+ */
+async function startIntake(name: string): Promise<Intake> {
+  const run = children.spawn(['clinic', 'intake', '--config', config], {
+    RPM_CLINIC_INTAKE_CLIENT_ID: `clinic-test-${name}`,
   });
-  return {
-    name,
-    process: proc,
-    resumed: [resumed.get(clientId), resumed.get(`${clientId}-alert`)] as boolean[],
-  };
+  await waitFor(run, 'intake.started', WAIT.timeoutMs);
+  const connected = events(run).filter((e) => e.event === 'intake.connected');
+  const resumed = (lane: string) => connected.find((e) => e.lane === lane)?.state === 'session resumed';
+  return { name, run, resumed: [resumed('main'), resumed('alert')] };
 }
 
-function ended(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', () => resolve());
-    proc.kill(signal);
-  });
+/** Ends an intake; after a SIGTERM, the readings it stored (its final counts, both lanes). */
+async function ended(intake: Intake, signal: NodeJS.Signals): Promise<number> {
+  const { child } = intake.run;
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  const { code } = await intake.run.exited;
+  if (signal !== 'SIGTERM') return 0;
+  expect(code, `intake ${intake.name} stopped cleanly`).toBe(0);
+  return events(intake.run)
+    .filter((e) => e.event === 'intake.stats-final')
+    .reduce((n, e) => n + Number(e.readings), 0);
 }
 
 function checksum(ids: readonly string[]): string {

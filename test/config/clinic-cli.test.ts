@@ -61,7 +61,7 @@ describe('rpm-gateway clinic config check', () => {
     const result = await cli(['clinic', 'config', 'check', '--config', path]);
     expect(result).toEqual({
       code: 0,
-      stdout: `ok: clinic st-mary (UTC), broker on 127.0.0.1:8883, intake as clinic-st-mary-intake (first mqtts://127.0.0.1:8883), database sqlite ${join(dir, 'state', 'clinic.db')}, FHIR export off, file ${path}\n`,
+      stdout: `ok: clinic st-mary (UTC), broker on 127.0.0.1:8883, intake as clinic-st-mary-in (first mqtts://127.0.0.1:8883), database sqlite ${join(dir, 'state', 'clinic.db')}, FHIR export off, file ${path}\n`,
       stderr: '',
     });
   });

@@ -18,7 +18,7 @@ const example = parse(readFileSync(examplePath, 'utf8')) as RawValue;
  * Keys the example cannot show set, since it must be valid: the FHIR target's alternative to baseUrl, and
  * the MQTT 5 shared group next to the embedded broker's MQTT 3.1.1. Both are shown in comments.
  */
-const SHOWN_IN_COMMENTS = ['fhir.target.folder', 'intake.sharedGroup'];
+const SHOWN_IN_COMMENTS = ['fhir.target.folder', 'intake.sharedGroup', 'dashboard.hubCommands.clientId'];
 
 /** Every key the schema has: sections walked, list items as "[]"; a secret's reference counts as one key. */
 function schemaKeys(schema: z.ZodType, prefix = ''): string[] {
@@ -79,7 +79,7 @@ describe('config/clinic.example.yaml', () => {
     for (const key of SHOWN_IN_COMMENTS) expect(text).toContain(`${key.split('.').at(-1)}:`);
     const known = new Set(schemaKeys(clinicConfigSchema));
     const secretParts =
-      /^(broker\.key|broker\.persistence\.key|intake\.key|dashboard\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
+      /^(broker\.key|broker\.persistence\.key|intake\.key|dashboard\.key|dashboard\.hubCommands\.key|database\.sqlite\.key|database\.postgres\.password|fhir\.token)\./;
     expect([...inExample].filter((key) => !known.has(key) && !secretParts.test(key))).toEqual([]);
   });
 
@@ -110,8 +110,8 @@ describe('the intake sessions the broker provisions', () => {
     writeFileSync(file, text);
     const defaulted = loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' });
     const expected = [
-      { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
-      { clientId: 'clinic-st-mary-intake-a', topics: ['rpm/v1/+/alert'] },
+      { clientId: 'clinic-st-mary-in', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
+      { clientId: 'clinic-st-mary-in-a', topics: ['rpm/v1/+/alert'] },
     ];
     expect(defaulted.config.broker?.durableSubscribers).toEqual(expected);
     // The example shows exactly the default.
@@ -123,17 +123,47 @@ describe('the intake sessions the broker provisions', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rpm-clinic-example-'));
     const base = readFileSync(examplePath, 'utf8').replace(/ {2}durableSubscribers:\n( {4}.*\n)+/, '');
     const file = join(dir, 'clinic.yaml');
-    writeFileSync(file, base.replace('clientId: clinic-st-mary-intake', 'clientId: clinic-st-mary-in2'));
+    writeFileSync(file, base.replace('clientId: clinic-st-mary-in\n', 'clientId: clinic-st-mary-in2\n'));
     const loaded = loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' });
     expect(loaded.config.broker?.durableSubscribers.map((s) => s.clientId)).toEqual([
       'clinic-st-mary-in2',
       'clinic-st-mary-in2-a',
     ]);
-    // A suffix of 23 characters is the longest the broker takes (src/broker/acl.ts); with "-a" it is 25.
-    const long = 'a'.repeat(23);
-    writeFileSync(file, base.replace('clientId: clinic-st-mary-intake', `clientId: clinic-st-mary-${long}`));
+    // 22 characters pass, but the alert id is 24: over the 23 of MQTT 3.1.1 section 3.1.3.1.
+    writeFileSync(file, base.replace('clientId: clinic-st-mary-in\n', 'clientId: clinic-st-mary-intake\n'));
+    expect(() =>
+      loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' }),
+    ).not.toThrow();
+    writeFileSync(file, base.replace('clientId: clinic-st-mary-in\n', 'clientId: clinic-st-mary-intake1\n'));
     expect(() => loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' })).toThrow(
-      /intake\.clientId.*alerts connect on their own as clinic-st-mary-a{23}-a/s,
+      /intake\.clientId.*alerts connect on their own as clinic-st-mary-intake1-a.*24 characters.*at most 23.*set a shorter intake\.clientId, e\.g\. clinic-st-mary-in\b/s,
+    );
+    // A suffix of 23 characters is the longest the broker's rule takes (src/broker/acl.ts), but the id is 38.
+    const long = 'a'.repeat(23);
+    writeFileSync(file, base.replace('clientId: clinic-st-mary-in\n', `clientId: clinic-st-mary-${long}\n`));
+    expect(() => loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' })).toThrow(
+      /intake\.clientId.*clinic-st-mary-a{23} is 38 characters.*set a shorter intake\.clientId/s,
+    );
+  });
+
+  it('default to an intake id that fits for a clinic name of up to 11 characters, and say so past that', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rpm-clinic-example-'));
+    const base = readFileSync(examplePath, 'utf8')
+      .replace(/ {2}durableSubscribers:\n( {4}.*\n)+/, '')
+      .replace(/\n {2}clientId: clinic-st-mary-in\n/, '\n');
+    const file = join(dir, 'clinic.yaml');
+    const withName = (name: string) => {
+      writeFileSync(file, base.replace('name: st-mary', `name: ${name}`));
+      return () => loadClinicConfig({ configFile: file, env: {}, defaultConfigFile: '/nonexistent' });
+    };
+    // The old default, clinic-<name>-intake, with "-a" was over 23 characters from an 8-character name on.
+    expect(withName('northfield')().config.intake?.clientId).toBe('clinic-northfield-in');
+    expect(withName('northfields')().config.broker?.durableSubscribers.map((s) => s.clientId)).toEqual([
+      'clinic-northfields-in',
+      'clinic-northfields-in-a',
+    ]);
+    expect(withName('northfieldsx')).toThrow(
+      /intake\.clientId.*clinic-northfieldsx-in-a.*24 characters.*e\.g\. clinic-northfieldsx-1\b/s,
     );
   });
 });

@@ -101,13 +101,13 @@ describe('defaults for one machine', () => {
         sync: true,
       },
       durableSubscribers: [
-        { clientId: 'clinic-st-mary-intake', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
-        { clientId: 'clinic-st-mary-intake-a', topics: ['rpm/v1/+/alert'] },
+        { clientId: 'clinic-st-mary-in', topics: ['rpm/v1/+/obs', 'rpm/v1/+/status'] },
+        { clientId: 'clinic-st-mary-in-a', topics: ['rpm/v1/+/alert'] },
       ],
     });
     expect(config.intake).toMatchObject({
       brokers: [{ url: 'mqtts://127.0.0.1:8883', host: '127.0.0.1', port: 8883, servername: 'localhost' }],
-      clientId: 'clinic-st-mary-intake',
+      clientId: 'clinic-st-mary-in',
       protocolVersion: 4,
       groupCommit: { maxMessages: 256, maxDelayMs: 5 },
       signerGraceMs: 7 * 86_400_000,
@@ -396,7 +396,7 @@ log:
     expect(fixedTopic.issues[0]?.message).toContain('clinic-st-mary or clinic-st-mary-<suffix>');
   });
 
-  it('needs a target and the MRN system when the FHIR export is on, and refuses plain http off this machine', () => {
+  it('needs a target, the MRN system and the system base when the FHIR export is on, and refuses plain http off this machine', () => {
     const report = inspect({
       configFile: file(
         `${MINIMAL}fhir:\n  enabled: true\n  backoff: { base: 10s, cap: 1s, stableAfter: 0s }\n`,
@@ -406,11 +406,13 @@ log:
       ['fhir.backoff.cap', 'CONFIG_BAD_VALUE'],
       ['fhir.target', 'CONFIG_MISSING_KEY'],
       ['fhir.patientIdentifierSystem', 'CONFIG_MISSING_KEY'],
+      ['fhir.systemBase', 'CONFIG_MISSING_KEY'],
     ]);
     const noTarget = inspect({ configFile: file(`${MINIMAL}fhir:\n  enabled: true\n`) });
     expect(noTarget.issues.map((i) => [i.path, i.code])).toEqual([
       ['fhir.target', 'CONFIG_MISSING_KEY'],
       ['fhir.patientIdentifierSystem', 'CONFIG_MISSING_KEY'],
+      ['fhir.systemBase', 'CONFIG_MISSING_KEY'],
     ]);
     const http = inspect({
       configFile: file(
@@ -421,11 +423,21 @@ log:
     const local = loaded(
       inspect({
         configFile: file(
-          `${MINIMAL}fhir:\n  enabled: true\n  target: { baseUrl: "http://127.0.0.1:8103/fhir/R4/" }\n  patientIdentifierSystem: urn:oid:1.2.3\n`,
+          `${MINIMAL}fhir:\n  enabled: true\n  target: { baseUrl: "http://127.0.0.1:8103/fhir/R4/" }\n  patientIdentifierSystem: urn:oid:1.2.3\n  systemBase: https://clinic.example/rpm/\n`,
         ),
       }),
     );
     expect(local.fhir.target).toEqual({ baseUrl: 'http://127.0.0.1:8103/fhir/R4' });
+    expect(local.fhir.systemBase).toBe('https://clinic.example/rpm');
+    const folder = inspect({
+      configFile: file(
+        `${MINIMAL}fhir:\n  enabled: true\n  target: { folder: /var/lib/rpm-clinic/bundles }\n  ca: /etc/ca.crt\n  patientIdentifierSystem: urn:oid:1.2.3\n  systemBase: "urn:oid:1.2"\n`,
+      ),
+    });
+    expect(folder.issues.map((i) => [i.path, i.code])).toEqual([
+      ['fhir.ca', 'CONFIG_INCOMPATIBLE'],
+      ['fhir.systemBase', 'CONFIG_BAD_VALUE'],
+    ]);
   });
 
   it('throws one CONFIG_INVALID listing every problem from loadClinicConfig', () => {

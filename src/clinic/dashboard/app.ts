@@ -10,6 +10,7 @@ import type { Scheduler } from '../../util/scheduler.js';
 import type { StaffStore } from '../staff/staff-store.js';
 import type { ClinicStore } from '../storage/clinic-store.js';
 import { mayView, patientsVisibleTo } from './access.js';
+import { type DashboardAlarms, registerAlarmRoutes } from './alarms/routes.js';
 import { loadAssets } from './assets.js';
 import { type LiveSession, StaffAuth } from './auth/staff-auth.js';
 import { csrfTokenFor, newCsrfSecret, sameToken } from './auth/tokens.js';
@@ -72,6 +73,8 @@ export interface DashboardAppOptions {
   readonly scheduler?: Scheduler;
   /** Told when a commit could not be turned into live events (no PHI in the error). */
   readonly onLiveError?: (error: unknown) => void;
+  /** The alarm pages' stores and engine (src/clinic/dashboard/alarms/routes.ts); absent: no alarm pages. */
+  readonly alarms?: DashboardAlarms;
   /** TLS for a listening server; absent for fastify.inject tests. */
   readonly https?: { readonly cert: string; readonly key: string };
 }
@@ -374,6 +377,24 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     recheck: (sessionId) => auth.resolve(sessionId, { touch: false }),
     sessionCookie: SESSION_COOKIE,
   });
+
+  if (options.alarms) {
+    const { alarms } = options;
+    const csrfToken = (session: LiveSession) => csrfTokenFor(session.session.csrfSecret);
+    registerAlarmRoutes(app, {
+      alarms,
+      staff,
+      clinic,
+      audit,
+      clock,
+      timeZone: options.timeZone,
+      signedIn,
+      chrome,
+      csrfToken,
+      sessionTokenOk,
+      refuseForgery,
+    });
+  }
 
   app.get('/assets/dashboard.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').send(DASHBOARD_CSS),

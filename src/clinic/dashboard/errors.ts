@@ -8,7 +8,11 @@ export type DashboardErrorCode =
   /** dashboard.cert and dashboard.key are not a certificate and its private key (PEM), or do not belong together. */
   | 'DASHBOARD_TLS_INVALID'
   /** dashboard.cert does not name the host of dashboard.publicOrigin: every browser would refuse it. */
-  | 'DASHBOARD_CERT_NAME_MISMATCH';
+  | 'DASHBOARD_CERT_NAME_MISMATCH'
+  /** dashboard.hubCommands.cert is not a clinic certificate with its key: hubs would refuse every command. */
+  | 'DASHBOARD_COMMAND_SIGNER_INVALID'
+  /** `clinic serve` on SQLite without an intake: section (the alarm engine needs the intake's live feed). */
+  | 'DASHBOARD_NEEDS_INTAKE';
 
 export class DashboardError extends GatewayError {
   declare readonly code: DashboardErrorCode;

@@ -6,10 +6,6 @@ import { GatewayError } from '../../errors.js';
  * (BROKER_*, INTAKE_*, CLINIC_STORE_*); these say what the wiring around them found.
  */
 export type ClinicServiceErrorCode =
-  /** database.kind names an engine this build cannot open yet (PostgreSQL): a configuration error. */
-  | 'CLINIC_ENGINE_UNAVAILABLE'
-  /** fhir.enabled is true but this build has no FHIR exporter: a configuration error. */
-  | 'CLINIC_FHIR_UNAVAILABLE'
   /** The clinic database does not exist: `rpm-gateway clinic init` makes it (the intake never does). */
   | 'CLINIC_NOT_INITIALISED'
   /** `clinic init` found a database, its key or its key check already there: nothing was changed. */
@@ -27,6 +23,6 @@ export class ClinicServiceError extends GatewayError {
 
 /** The codes that are mistakes in the configuration: the command exits 2 before it starts anything. */
 export const CONFIGURATION_CODES: ReadonlySet<string> = new Set([
-  'CLINIC_ENGINE_UNAVAILABLE',
-  'CLINIC_FHIR_UNAVAILABLE',
+  // The FHIR exporter's options as the configuration gave them (src/clinic/service/extras.ts).
+  'FHIR_CONFIG',
 ]);

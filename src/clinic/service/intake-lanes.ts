@@ -18,6 +18,12 @@ export type IntakeLane = 'main' | 'alert';
 
 export const ALERT_CLIENT_ID_SUFFIX = '-a';
 
+/**
+ * The default intake id is clinic-<name>-in: short, because with the alert lane's "-a" it must stay within the
+ * 23 characters of a durable session's id (MQTT 3.1.1 section 3.1.3.1), which leaves 11 for the clinic's name.
+ */
+export const INTAKE_CLIENT_ID_SUFFIX = 'in';
+
 export function alertClientId(clientId: string): string {
   return `${clientId}${ALERT_CLIENT_ID_SUFFIX}`;
 }

@@ -83,6 +83,8 @@ export class IntakeService implements Service {
       await extra.start();
       this.startedExtras.push(extra);
     }
+    // Both lanes have subscribed (what systemd's READY=1 says too): from here nothing published is missed.
+    log.info('intake.started', { detail: `receiving from ${this.broker.url}` });
     this.scheduleStats();
   }
 

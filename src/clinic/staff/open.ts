@@ -2,14 +2,15 @@ import { lstatSync } from 'node:fs';
 import type { ClinicDatabaseSettings } from '../../config/clinic/schema.js';
 import { keyProvider } from '../../config/secrets.js';
 import { ClinicServiceError } from '../service/errors.js';
+import { hasClinicSchema, postgresConnection } from '../storage/open.js';
+import { PgStaffStore } from './postgres/pg-staff-store.js';
 import { SqliteStaffStore } from './sqlite/sqlite-staff-store.js';
 import type { StaffStore } from './staff-store.js';
 
 /**
  * The one place a clinic command turns `database:` into a StaffStore: the same database as the clinic record
  * (src/clinic/storage/open.ts opens that one), never made here. `rpm-gateway clinic init` makes the database;
- * the staff tables are added to it on first open. PostgreSQL is refused exactly as the clinic record's factory
- * refuses it (CLINIC_ENGINE_UNAVAILABLE, a configuration error) until both open it from `database.postgres`.
+ * the staff tables are added to it on first open, on SQLite and on PostgreSQL alike.
  */
 export async function openStaffStore(
   database: ClinicDatabaseSettings,
@@ -31,11 +32,17 @@ export async function openStaffStore(
         key.fill(0);
       }
     }
-    case 'postgres':
-      throw new ClinicServiceError(
-        'CLINIC_ENGINE_UNAVAILABLE',
-        'database.kind is postgres, but this build opens the clinic database on PostgreSQL in no command yet; use database.kind: sqlite',
-      );
+    case 'postgres': {
+      const settings = database.postgres;
+      const connection = await postgresConnection(settings, options.env);
+      if (!(await hasClinicSchema(connection))) {
+        throw new ClinicServiceError(
+          'CLINIC_NOT_INITIALISED',
+          `the PostgreSQL database ${settings.user}@${settings.host}:${settings.port}/${settings.database} has no clinic tables; make them with "rpm-gateway clinic init"`,
+        );
+      }
+      return PgStaffStore.open({ connection: { ...connection, max: settings.poolSize } });
+    }
   }
 }
 

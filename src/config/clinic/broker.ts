@@ -32,12 +32,26 @@ export const topicFilterSetting = () =>
     )
     .describe('an MQTT topic filter under rpm/v1/, e.g. rpm/v1/+/obs');
 
-/** Client ids a clinic's certificate may connect with: clinic-<name> or clinic-<name>-<suffix>. */
+/**
+ * The longest client id every MQTT 3.1.1 server must accept (section 3.1.3.1: 1 to 23 bytes; longer ones a
+ * server may refuse). The embedded broker provisions durable sessions only for such ids
+ * (src/broker/durable-subscribers.ts), so a longer intake id would make the broker refuse to start.
+ */
+export const MAX_PORTABLE_CLIENT_ID = 23;
+
+/**
+ * Client ids a clinic's certificate may connect with: clinic-<name> or clinic-<name>-<suffix>, at most 23
+ * characters in all.
+ */
 export function clinicClientIdProblem(clinicName: string, clientId: string): string | undefined {
   const decision = mayConnect({ role: 'clinic', id: clinicName }, clientId);
-  return decision.allowed
-    ? undefined
-    : `the broker lets clinic ${clinicName} connect only as clinic-${clinicName} or clinic-${clinicName}-<suffix> (suffix: 1 to 23 of a-z, 0-9, '-')`;
+  if (!decision.allowed) {
+    return `the broker lets clinic ${clinicName} connect only as clinic-${clinicName} or clinic-${clinicName}-<suffix> (suffix: 1 to 23 of a-z, 0-9, '-')`;
+  }
+  if (clientId.length > MAX_PORTABLE_CLIENT_ID) {
+    return `${clientId} is ${clientId.length} characters; a client id with a durable session is at most ${MAX_PORTABLE_CLIENT_ID} (MQTT 3.1.1 section 3.1.3.1), so the broker would refuse it`;
+  }
+  return undefined;
 }
 
 const durableSubscriber = z

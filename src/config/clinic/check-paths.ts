@@ -82,6 +82,12 @@ export function findClinicPathProblems(loaded: LoadedClinicConfig): ConfigIssue[
   if (config.dashboard) {
     check(['dashboard', 'cert'], config.dashboard.cert, 'file', false);
     secret(['dashboard', 'key'], config.dashboard.key);
+    const commands = config.dashboard.hubCommands;
+    if (commands) {
+      check(['dashboard', 'hubCommands', 'cert'], commands.cert, 'file', false);
+      secret(['dashboard', 'hubCommands', 'key'], commands.key);
+      if (commands.ca !== undefined) check(['dashboard', 'hubCommands', 'ca'], commands.ca, 'file', false);
+    }
   }
   const { database } = config;
   if (database.kind === 'sqlite') {

@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { count, duration, isLoopback, listenHost, pathSetting, port, secretRef } from '../fields.js';
+import {
+  brokerEntry,
+  count,
+  duration,
+  isLoopback,
+  kind,
+  listenHost,
+  pathSetting,
+  port,
+  secretRef,
+} from '../fields.js';
 
 /**
  * `dashboard:` the clinic's web dashboard (`rpm-gateway clinic serve`): HTTPS with a certificate from the
@@ -38,6 +48,33 @@ const httpsOrigin = () =>
     .transform((text) => new URL(text).origin)
     .describe('the https origin browsers use, https://<host>[:<port>]');
 
+/**
+ * `dashboard.hubCommands:` how the dashboard sends a patient's alarm limits to their hub (the signed `config`
+ * command, docs/wire-format.md 9.3.1; src/clinic/alarms/limits-publisher.ts). `cert` is the clinic's
+ * command-signing certificate, the one the hubs list in their tls.commandSigners: a clinic certificate
+ * (urn:rpm-gateway:clinic:<name>, clientAuth) from pki.ca. It is also the identity of the dashboard's own
+ * broker connection, which the broker lets a clinic use to publish commands (src/broker/acl.ts). Absent: limits
+ * apply at the clinic only, and the limits page says they were not sent.
+ */
+const hubCommandsSection = z.strictObject({
+  cert: pathSetting("the clinic's command-signing certificate (PEM), a clinic certificate from pki.ca"),
+  key: secretRef("the command-signing certificate's private key", ['file', 'credential']),
+  brokers: kind(
+    z
+      .array(brokerEntry)
+      .min(1)
+      .describe('a list of brokers tried in order, each "- url: mqtts://<host>:<port>" (and servername)'),
+    'brokers',
+  ),
+  clientId: z
+    .string()
+    .min(1)
+    .describe("the MQTT client id: clinic-<clinic.name>-<suffix>, apart from the intake's"),
+  ca: pathSetting(
+    "the CA certificate (PEM) that signed the broker's certificate, when it is not pki.ca",
+  ).optional(),
+});
+
 export const dashboardSection = z
   .strictObject({
     host: listenHost(),
@@ -60,6 +97,7 @@ export const dashboardSection = z
     }),
     rateLimit: count(1, 10_000, 'login requests per IP address per minute at most'),
     staleAfter: duration({ min: 1_000, max: HOUR, minText: '1s', maxText: '1h' }),
+    hubCommands: hubCommandsSection.optional(),
   })
   .superRefine((d, ctx) => {
     if (!isLoopback(d.host) && !d.allowNetwork) {
@@ -88,4 +126,5 @@ export const dashboardSection = z
     lockout: { maxFailures: d.lockout.maxFailures, lockForMs: d.lockout.lockFor },
     loginsPerMinute: d.rateLimit,
     staleAfterMs: d.staleAfter,
+    ...(d.hubCommands === undefined ? {} : { hubCommands: d.hubCommands }),
   }));

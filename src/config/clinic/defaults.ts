@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { clinicClientId } from '../../broker/acl.js';
-import { alertClientId, LANE_TOPICS } from '../../clinic/service/intake-lanes.js';
+import { alertClientId, INTAKE_CLIENT_ID_SUFFIX, LANE_TOPICS } from '../../clinic/service/intake-lanes.js';
 import type { LayerEntry, RawTree } from '../defaults.js';
 import type { DerivedDefaults } from '../definition.js';
 import { isLoopback } from '../fields.js';
@@ -30,6 +30,8 @@ const MQTTS_PORT = 8883;
 
 /** The dashboard's HTTPS port: 8443, the customary alternative to 443 for a service that is not root. */
 const DASHBOARD_PORT = 8443;
+/** The dashboard's broker connection that sends alarm limits to hubs: clinic-<name>-cmd (apart from the intake's). */
+export const HUB_COMMANDS_CLIENT_ID_SUFFIX = 'cmd';
 
 /** Defaults of a section that applies only when the section is given (by the file, a variable or a flag). */
 export const SECTION_DEFAULTS = {
@@ -128,7 +130,7 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
       // The intake's two sessions (src/clinic/service/intake-lanes.ts): observations and statuses on one,
       // alerts on their own, so an alert is never queued behind a backlog.
       const intakeId = tree.get(['intake', 'clientId']);
-      const main = typeof intakeId === 'string' ? intakeId : clinicClientId(name, 'intake');
+      const main = typeof intakeId === 'string' ? intakeId : clinicClientId(name, INTAKE_CLIENT_ID_SUFFIX);
       tree.setDefault(
         ['broker', 'durableSubscribers'],
         [
@@ -142,7 +144,11 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
   if (given('intake')) {
     fill(['intake'], SECTION_DEFAULTS.intake);
     if (typeof name === 'string') {
-      tree.setDefault(['intake', 'clientId'], clinicClientId(name, 'intake'), 'from clinic.name');
+      tree.setDefault(
+        ['intake', 'clientId'],
+        clinicClientId(name, INTAKE_CLIENT_ID_SUFFIX),
+        'from clinic.name',
+      );
     }
     const local = localBroker(tree);
     if (local) tree.setDefault(['intake', 'brokers'], [local], 'the broker of this machine');
@@ -160,6 +166,23 @@ export function deriveClinicDefaults(tree: DerivedDefaults): void {
         `https://localhost${port === 443 ? '' : `:${port}`}`,
         'dashboard.host is loopback',
       );
+    }
+    if (tree.get(['dashboard', 'hubCommands']) !== undefined) {
+      if (typeof name === 'string') {
+        tree.setDefault(
+          ['dashboard', 'hubCommands', 'clientId'],
+          clinicClientId(name, HUB_COMMANDS_CLIENT_ID_SUFFIX),
+          'from clinic.name',
+        );
+      }
+      // The intake's brokers (the hubs are on the same broker), else this machine's broker.
+      const intakeBrokers = tree.get(['intake', 'brokers']);
+      const local = localBroker(tree);
+      if (intakeBrokers !== undefined) {
+        tree.setDefault(['dashboard', 'hubCommands', 'brokers'], intakeBrokers, 'intake.brokers');
+      } else if (local) {
+        tree.setDefault(['dashboard', 'hubCommands', 'brokers'], [local], 'the broker of this machine');
+      }
     }
   }
 

@@ -59,6 +59,16 @@ const systemUri = () =>
       'an absolute URI naming the MRN system: https://<clinic>/mrn, urn:oid:<oid> or urn:uuid:<uuid>',
     );
 
+/**
+ * The URI under which the exporter names its own identifier and tag systems (`<base>/gateway-id`,
+ * `<base>/measurement-id`, ...; docs/fhir.md): an http(s) URL the clinic owns, so the names are its own.
+ */
+const systemBase = () =>
+  z
+    .string()
+    .refine((text) => /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(text))
+    .describe('an https URL the clinic owns, e.g. https://<clinic>/fhir/rpm');
+
 const targetSection = z
   .strictObject({
     baseUrl: baseUrl().optional(),
@@ -81,7 +91,11 @@ export const fhirSection = z
     enabled: z.boolean().describe('true or false: export committed readings as FHIR R4 Bundles'),
     target: targetSection.optional(),
     token: secretRef('the bearer token of the FHIR server', ['file', 'credential']).optional(),
+    ca: pathSetting(
+      "the CA certificate (PEM) that signed the FHIR server's certificate, when it is not in the system's store",
+    ).optional(),
     patientIdentifierSystem: systemUri().optional(),
+    systemBase: systemBase().optional(),
     policy: z.strictObject({
       // A 1 Hz stream is 86,400 readings a day per code; one per interval is what a record wants.
       continuousInterval: duration({ min: 1_000, max: 86_400_000, minText: '1s', maxText: '1d' }),
@@ -106,13 +120,27 @@ export const fhirSection = z
         params: MISSING,
       });
     }
-    if (f.token !== undefined && f.target?.folder !== undefined) {
+    if (f.enabled && f.systemBase === undefined) {
       ctx.addIssue({
         code: 'custom',
-        path: ['token'],
-        message: 'a token is for a FHIR server; the target is a folder',
-        params: INCOMPATIBLE,
+        path: ['systemBase'],
+        message:
+          'fhir.enabled is true: set a URL the clinic owns, under which the exported resources name their identifiers (<base>/measurement-id, ...)',
+        params: MISSING,
       });
+    }
+    for (const [key, value] of [
+      ['token', f.token],
+      ['ca', f.ca],
+    ] as const) {
+      if (value !== undefined && f.target?.folder !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `a ${key === 'ca' ? 'CA' : key} is for a FHIR server; the target is a folder`,
+          params: INCOMPATIBLE,
+        });
+      }
     }
   })
   .transform((f) => ({
@@ -123,9 +151,11 @@ export const fhirSection = z
         ? { folder: f.target.folder }
         : undefined) as FhirTarget | undefined,
     ...(f.token === undefined ? {} : { token: f.token }),
+    ...(f.ca === undefined ? {} : { ca: f.ca }),
     ...(f.patientIdentifierSystem === undefined
       ? {}
       : { patientIdentifierSystem: f.patientIdentifierSystem }),
+    ...(f.systemBase === undefined ? {} : { systemBase: f.systemBase.replace(/\/+$/, '') }),
     policy: { continuousIntervalMs: f.policy.continuousInterval },
     backoff: f.backoff,
   }));

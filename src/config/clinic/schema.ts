@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { alertClientId } from '../../clinic/service/intake-lanes.js';
+import { clinicClientId } from '../../broker/acl.js';
+import { alertClientId, INTAKE_CLIENT_ID_SUFFIX } from '../../clinic/service/intake-lanes.js';
 import { logSection } from '../fields.js';
-import { brokerSection, clinicClientIdProblem } from './broker.js';
+import { brokerSection, clinicClientIdProblem, MAX_PORTABLE_CLIENT_ID } from './broker.js';
 import { dashboardSection } from './dashboard.js';
 import { databaseSection } from './database.js';
 import { fhirSection } from './fhir.js';
@@ -51,7 +52,16 @@ export const clinicConfigSchema = z
     z.superRefine(
       (config, ctx) => {
         const problem = config.intake && clinicClientIdProblem(config.clinic.name, config.intake.clientId);
-        if (problem) ctx.addIssue({ code: 'custom', path: ['intake', 'clientId'], message: problem });
+        if (problem) {
+          const tooLong = (config.intake?.clientId.length ?? 0) > MAX_PORTABLE_CLIENT_ID;
+          ctx.addIssue({
+            code: 'custom',
+            path: ['intake', 'clientId'],
+            message: tooLong
+              ? `${problem}; set a shorter intake.clientId, e.g. ${shortIntakeId(config.clinic.name)}`
+              : problem,
+          });
+        }
         // The alert lane connects as <clientId>-a (src/clinic/service/intake-lanes.ts): it must pass too.
         const alert = config.intake && alertClientId(config.intake.clientId);
         const alertProblem = !problem && alert && clinicClientIdProblem(config.clinic.name, alert);
@@ -59,13 +69,44 @@ export const clinicConfigSchema = z
           ctx.addIssue({
             code: 'custom',
             path: ['intake', 'clientId'],
-            message: `alerts connect on their own as ${alert} (intake.clientId with "-a"), which the broker refuses: ${alertProblem}`,
+            message: `alerts connect on their own as ${alert} (intake.clientId with "-a"), which the broker refuses: ${alertProblem}; set a shorter intake.clientId, e.g. ${shortIntakeId(config.clinic.name)}`,
           });
         }
       },
       { when: validIn('clinic', 'intake') },
     ),
+    z.superRefine(
+      (config, ctx) => {
+        const commands = config.dashboard?.hubCommands;
+        if (commands === undefined) return;
+        const problem = clinicClientIdProblem(config.clinic.name, commands.clientId);
+        if (problem) {
+          ctx.addIssue({ code: 'custom', path: ['dashboard', 'hubCommands', 'clientId'], message: problem });
+        }
+        // The intake's sessions are durable: a second connection under one of their ids would take it over.
+        const intakeId = config.intake?.clientId;
+        if (intakeId !== undefined && [intakeId, alertClientId(intakeId)].includes(commands.clientId)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['dashboard', 'hubCommands', 'clientId'],
+            message: `${commands.clientId} is the intake's; the broker would hand the intake's session to the dashboard. Leave it out for the default clinic-<name>-cmd`,
+          });
+        }
+      },
+      { when: validIn('clinic', 'dashboard', 'intake') },
+    ),
   );
+
+/**
+ * A short intake id to suggest: the default (clinic-<name>-in) when it fits with its alert id, else the shortest
+ * the broker's rule allows with one, clinic-<name>-1 (too long only for a clinic name no id can carry).
+ */
+function shortIntakeId(clinicName: string): string {
+  const standard = clinicClientId(clinicName, INTAKE_CLIENT_ID_SUFFIX);
+  return alertClientId(standard).length <= MAX_PORTABLE_CLIENT_ID
+    ? standard
+    : clinicClientId(clinicName, '1');
+}
 
 /** A check's condition: no problem so far in these sections. */
 function validIn(...sections: string[]) {

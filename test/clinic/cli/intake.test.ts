@@ -82,7 +82,7 @@ const stop = async (run: CliProcess) => {
 };
 
 describe('rpm-gateway clinic intake', () => {
-  it('refuses the FHIR export before it exists, and a missing database, creating nothing', async () => {
+  it('refuses an incomplete FHIR section (exit 2) and a missing database, creating nothing', async () => {
     const dataDir = join(root, 'elsewhere');
     const fhir = children.spawn(
       [
@@ -102,9 +102,7 @@ describe('rpm-gateway clinic intake', () => {
       {},
     );
     expect((await fhir.exited).code).toBe(2);
-    expect(fhir.stderr).toMatch(
-      /fhir\.enabled is true, but this build has no FHIR exporter.*CLINIC_FHIR_UNAVAILABLE/,
-    );
+    expect(fhir.stderr).toMatch(/fhir\.systemBase.*fhir\.enabled is true: set a URL the clinic owns/s);
     expect(fhir.lines).toEqual([]);
 
     const missing = children.spawn(['clinic', 'intake', '--config', rig.config, '--data-dir', dataDir], {});

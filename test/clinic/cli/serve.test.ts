@@ -1,13 +1,21 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createFleet, signedBatch, writeFleetCertificates } from '../../../scripts/support/gateway-fleet.js';
+import { openClinicStore } from '../../../src/clinic/storage/open.js';
+import { loadClinicConfig } from '../../../src/config/clinic/load.js';
 import { freePort } from '../../runtime/hub-rig.js';
-import { Children, type ClinicRig, clinicRig, waitFor } from './rig.js';
+import { Children, type ClinicRig, clinicRig, events, waitFor } from './rig.js';
 
-/** `rpm-gateway clinic serve` over the built CLI (dist/), on the database `clinic init` made. */
+/**
+ * `rpm-gateway clinic serve` over the built CLI (dist/), on the database `clinic init` made. The rig's
+ * configuration is SQLite with an intake: section, so `clinic serve` runs the intake, the alarm engine and the
+ * dashboard in one process, against the broker the test runs (`rpm-gateway broker`).
+ */
 let root: string;
 let rig: ClinicRig;
 let port: number;
@@ -102,12 +110,63 @@ describe('rpm-gateway clinic serve', () => {
     expect(run.stderr).toMatch(/does not name dash\.clinic\.example.*\[DASHBOARD_CERT_NAME_MISMATCH\]/);
   });
 
-  it('serves the login over HTTPS, logs a password login into the audit log, stops on SIGTERM', async () => {
+  it('on SQLite, refuses a configuration without an intake: section (exit 2), naming why', async () => {
+    const withoutIntake = join(root, 'no-intake.yaml');
+    writeFileSync(withoutIntake, readFileSync(rig.config, 'utf8').replace(/^intake:\n(?: {2}.*\n)+/m, ''));
+    expect(readFileSync(withoutIntake, 'utf8')).not.toContain('intake:');
+    const run = children.spawn(['clinic', 'serve', '--config', withoutIntake], asVariables(dashboard()));
+    expect((await run.exited).code).toBe(2);
+    expect(run.stderr).toMatch(/needs an intake: section.*\[DASHBOARD_NEEDS_INTAKE\]/s);
+    expect(run.lines).toEqual([]);
+  });
+
+  it("stores a hub's readings and serves the dashboard from one process; logs a password login into the audit log; stops on SIGTERM", async () => {
     const added = await cli(['clinic', 'user', 'add', 'dr.who', '--role', 'clinician']);
     const password = /^initial password: ([A-Za-z0-9]{20})$/m.exec(added.stdout)?.[1] as string;
     expect(password).toBeDefined();
+    const [gateway] = await createFleet(rig.pki.ca, 1, 'gw-serve');
+    if (gateway === undefined) throw new Error('no gateway');
+    writeFleetCertificates([gateway], rig.gatewayCerts);
+    const broker = children.spawn(['broker', '--config', rig.config], {});
+    await waitFor(broker, 'broker.listening');
     const run = children.spawn(['clinic', 'serve', '--config', rig.config], asVariables(dashboard()));
     const listening = await waitFor(run, 'dashboard.listening');
+    // One process: the intake subscribed and the alarm engine leads in the process that listens (each
+    // event read from this child's own stdout).
+    await waitFor(run, 'intake.started');
+    expect(events(run).find((e) => e.event === 'alarms.started')).toMatchObject({ state: 'leading' });
+
+    const hub = await mqtt.connectAsync({
+      protocol: 'mqtts',
+      host: '127.0.0.1',
+      port: rig.port,
+      servername: 'localhost',
+      ca: rig.pki.pem.ca,
+      cert: gateway.certificatePem,
+      key: gateway.privateKeyPem,
+      clientId: gateway.id,
+      clean: true,
+      reconnectPeriod: 0,
+    });
+    const batch = signedBatch(gateway, { seq: 0, first: 0, count: 5, sentAt: Date.now() });
+    try {
+      await hub.publishAsync(batch.topic, batch.payload, { qos: 1 });
+    } finally {
+      await hub.endAsync();
+    }
+    // The PUBACK came after the commit (docs/clinic-intake.md): the readings are in the database now.
+    const { config } = loadClinicConfig({
+      configFile: rig.config,
+      env: {},
+      defaultConfigFile: '/nonexistent',
+    });
+    const store = await openClinicStore(config.database, { env: {}, mode: 'existing' });
+    try {
+      expect((await store.measurementIds()).sort()).toEqual([...batch.ids].sort());
+    } finally {
+      await store.close();
+    }
+
     expect(listening.detail).toBe(`serving https://localhost:${port} on 127.0.0.1:${port}`);
 
     const page = await post('/login', '', {});
@@ -132,5 +191,12 @@ describe('rpm-gateway clinic serve', () => {
 
     run.child.kill('SIGTERM');
     expect((await run.exited).code).toBe(0);
+    // The ordered stop: the dashboard first, then the intake (its final counts), then the engine.
+    const order = events(run).map((e) => e.event);
+    expect(order).toContain('intake.stats-final');
+    const final = events(run).filter((e) => e.event === 'intake.stats-final' && e.lane === 'main');
+    expect(final[0]).toMatchObject({ readings: 5 });
+    broker.child.kill('SIGTERM');
+    expect((await broker.exited).code).toBe(0);
   });
 });

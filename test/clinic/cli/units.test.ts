@@ -13,6 +13,7 @@ const HARDENING = hub
 for (const [name, command] of [
   ['rpm-gateway-broker.service', / broker --config \/etc\/rpm-gateway\/clinic\.yaml$/],
   ['rpm-gateway-intake.service', / clinic intake --config \/etc\/rpm-gateway\/clinic\.yaml$/],
+  ['rpm-gateway-dashboard.service', / clinic serve --config \/etc\/rpm-gateway\/clinic\.yaml$/],
 ] as const) {
   describe(`config/systemd/${name}`, () => {
     const unit = readFileSync(join(import.meta.dirname, '../../../config/systemd', name), 'utf8');
@@ -32,3 +33,13 @@ for (const [name, command] of [
     });
   });
 }
+
+describe('config/systemd/rpm-gateway-dashboard.service', () => {
+  it('conflicts with the intake unit: on SQLite it runs the intake itself', () => {
+    const unit = readFileSync(
+      join(import.meta.dirname, '../../../config/systemd/rpm-gateway-dashboard.service'),
+      'utf8',
+    );
+    expect(unit).toMatch(/^Conflicts=rpm-gateway-intake\.service$/m);
+  });
+});

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { getStatus } from '@medplum/core';
+import { getStatus, type SearchRequest, type WithId } from '@medplum/core';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Resource as R4Resource } from 'fhir/r4.js';
 import { loadR4 } from './r4.js';
 
@@ -19,8 +19,71 @@ export interface TestFhirServerOptions {
   readonly bearerToken?: string;
 }
 
+/**
+ * MemoryRepository with an index for the one search an export makes per resource, `identifier=<system>|<value>`
+ * (the conditional create's ifNoneExist). MemoryRepository answers a search by testing every stored resource,
+ * so an export of n Observations costs O(n^2) searches' worth of FHIRPath evaluation: minutes for a few
+ * thousand, on a shared machine. The index answers only that exact search shape; every other search, and what
+ * the router does with the answer (create or find), is MemoryRepository's and FhirRouter's own. A hit is read
+ * back from the repository and checked, so the index can only ever return what a scan would.
+ */
+class IndexedMemoryRepository extends MemoryRepository {
+  /** `<type>|<system>|<value>` to the ids of the resources that carry that identifier. */
+  private readonly byIdentifier = new Map<string, Set<string>>();
+
+  override async createResource<T extends Resource>(resource: T): Promise<WithId<T>> {
+    const created = await super.createResource(resource);
+    this.remember(created);
+    return created;
+  }
+
+  override async updateResource<T extends Resource>(resource: T, options?: object): Promise<WithId<T>> {
+    const updated = await super.updateResource(resource, options);
+    this.remember(updated);
+    return updated;
+  }
+
+  override async search<T extends Resource>(request: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
+    const [filter, ...others] = request.filters ?? [];
+    const plain =
+      filter?.code === 'identifier' &&
+      filter.operator === 'eq' &&
+      others.length === 0 &&
+      !filter.value.includes(',') &&
+      filter.value.includes('|') &&
+      (request.sortRules ?? []).length === 0 &&
+      request.offset === undefined &&
+      request.total === undefined;
+    if (!plain) return super.search(request);
+    const entry: { resource: WithId<T> }[] = [];
+    for (const id of this.byIdentifier.get(`${request.resourceType}|${filter.value}`) ?? []) {
+      const found = await this.readResource<WithId<T>>(request.resourceType, id).catch(() => undefined);
+      // Read back and checked: a resource deleted, rolled back or changed since is not returned.
+      if (found !== undefined && identifiersOf(found).includes(filter.value)) entry.push({ resource: found });
+    }
+    return {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      entry: entry.slice(0, request.count ?? entry.length),
+    };
+  }
+
+  private remember(resource: WithId<Resource>): void {
+    for (const key of identifiersOf(resource)) {
+      const ids = this.byIdentifier.get(`${resource.resourceType}|${key}`) ?? new Set<string>();
+      ids.add(resource.id);
+      this.byIdentifier.set(`${resource.resourceType}|${key}`, ids);
+    }
+  }
+}
+
+function identifiersOf(resource: Resource): string[] {
+  const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier ?? [];
+  return identifiers.map((i) => `${i.system ?? ''}|${i.value ?? ''}`);
+}
+
 export class TestFhirServer {
-  readonly repo = new MemoryRepository();
+  readonly repo = new IndexedMemoryRepository();
   private readonly router = new FhirRouter();
   private server: Server | undefined;
   private boundPort = 0;

@@ -1,0 +1,477 @@
+/**
+ * `npm run bench:clinic`: signed messages from 1,000 simulated gateways through a broker into ONE clinic intake
+ * process, persisted and de-duplicated, into SQLite and (when it is available) PostgreSQL, printed as tables
+ * with the issue's goals marked met or NOT met. docs/clinic-intake.md, "Benchmark", has the method and results.
+ *
+ * Process layout (each a process of its own, so the intake's CPU and RSS are its own):
+ *   this process   the orchestrator: PKI and fleet, starts everything, joins the stamps, prints
+ *   broker         Mosquitto 2.0 (scripts/support/mosquitto.ts) for the headline figures, or the embedded
+ *                  ClinicalBroker with its LevelDB persistence (sync: true), which then runs in the publisher
+ *                  process (scripts/support/clinic-bench-publisher.ts)
+ *   publisher      the gateways: one mutual-TLS MQTT connection per gateway (scripts/support/clinic-bench-publisher.ts)
+ *   intake         one ClinicIntake with its store (scripts/support/clinic-bench-intake.ts): what is measured
+ *
+ * Phases (scripts/support/clinic-bench-plan.ts): backlog (batches of 250 readings), live (one reading per
+ * message, 1 in 100 sent twice), mixed (live messages at a fixed rate while 100 gateways send backlog batches).
+ * Throughput: readings stored / (last commit - first publish). Latency: publish (publisher process) to commit
+ * (the store's live feed in the intake process), both stamped with performance.timeOrigin + performance.now().
+ *
+ * Options: --brokers mosquitto,embedded --stores sqlite,pg --gateways 1000 --backlog-batches 1 --live 20
+ * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --cpu-prof DIR --dir DIR (keep the
+ * run's folder, PKI and fleet included, and reuse them next time: issuing 1,000 certificates takes 10-30 s).
+ */
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { clinicClientId } from '../src/broker/acl.js';
+import { createDevelopmentPki, type DevelopmentPki } from '../src/pki/index.js';
+import { postgresMissing, startBenchPostgres } from './support/clinic-bench-pg.js';
+import { type BenchPlan, type PhaseName, planPhase, probeId } from './support/clinic-bench-plan.js';
+import { createFleet, writeFleetCertificates } from './support/gateway-fleet.js';
+import { mosquittoAvailable, startMosquitto } from './support/mosquitto.js';
+import { printTable } from './support/table.js';
+
+const { values } = parseArgs({
+  options: {
+    brokers: { type: 'string', default: 'mosquitto,embedded' },
+    stores: { type: 'string', default: 'sqlite,pg' },
+    phases: { type: 'string', default: 'backlog,live,mixed' },
+    gateways: { type: 'string', default: '1000' },
+    'batch-size': { type: 'string', default: '250' },
+    'backlog-batches': { type: 'string', default: '1' },
+    live: { type: 'string', default: '20' },
+    'mixed-rate': { type: 'string', default: '500' },
+    'mixed-seconds': { type: 'string', default: '10' },
+    window: { type: 'string', default: '4' },
+    'cpu-prof': { type: 'string' },
+    dir: { type: 'string' },
+  },
+});
+
+const plan: BenchPlan = {
+  gateways: Number(values.gateways),
+  batchSize: Number(values['batch-size']),
+  backlogBatches: Number(values['backlog-batches']),
+  live: Number(values.live),
+  duplicateEvery: 100,
+  mixedRate: Number(values['mixed-rate']),
+  mixedSeconds: Number(values['mixed-seconds']),
+  mixedBacklogGateways: 100,
+};
+const phases = (values.phases as string).split(',') as PhaseName[];
+const here = fileURLToPath(new URL('.', import.meta.url));
+const root = values.dir ?? mkdtempSync(join(tmpdir(), 'rpm-bench-clinic-'));
+mkdirSync(root, { recursive: true });
+const clinicName = 'clinic-bench';
+const intakeClientId = clinicClientId(clinicName, 'intake');
+
+/** Goals of issue 11, "Benchmark". */
+const GOAL_BACKLOG_READINGS = 20_000;
+const GOAL_LIVE_MESSAGES = 3_000;
+
+function loadText(): string {
+  return loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+}
+
+// ---------------------------------------------------------------------------------------------- PKI and fleet
+interface Setup {
+  readonly pki: Pick<DevelopmentPki, 'files'>;
+  readonly fleetFile: string;
+  readonly inventoryDir: string;
+  readonly gatewayIds: string[];
+  readonly issueSeconds: number | undefined;
+}
+
+async function setup(): Promise<Setup> {
+  const pkiDir = join(root, 'pki');
+  const fleetFile = join(root, `fleet-${plan.gateways}.json`);
+  const inventoryDir = join(root, `gateways-${plan.gateways}`);
+  if (existsSync(fleetFile) && existsSync(join(pkiDir, 'ca.crt'))) {
+    const gateways = (JSON.parse(readFileSync(fleetFile, 'utf8')) as { gateways: { id: string }[] }).gateways;
+    const files = {
+      ca: join(pkiDir, 'ca.crt'),
+      clinic: join(pkiDir, 'clinic.crt'),
+      clinicKey: join(pkiDir, 'clinic.key'),
+      broker: join(pkiDir, 'broker.crt'),
+      brokerKey: join(pkiDir, 'broker.key'),
+      gateway: join(pkiDir, 'gateway.crt'),
+      gatewayKey: join(pkiDir, 'gateway.key'),
+    };
+    return {
+      pki: { files },
+      fleetFile,
+      inventoryDir,
+      gatewayIds: gateways.map((g) => g.id),
+      issueSeconds: undefined,
+    };
+  }
+  mkdirSync(pkiDir, { recursive: true });
+  const pki = await createDevelopmentPki(pkiDir, { clinicName });
+  const started = performance.now();
+  const fleet = await createFleet(pki.ca, plan.gateways, 'gw-bench');
+  const issueSeconds = (performance.now() - started) / 1000;
+  writeFleetCertificates(fleet, inventoryDir);
+  writeFileSync(
+    fleetFile,
+    JSON.stringify({
+      gateways: fleet.map((g) => ({
+        id: g.id,
+        certificatePem: g.certificatePem,
+        privateKeyPem: g.privateKeyPem,
+      })),
+    }),
+    { mode: 0o600 },
+  );
+  return { pki, fleetFile, inventoryDir, gatewayIds: fleet.map((g) => g.id), issueSeconds };
+}
+
+// ------------------------------------------------------------------------------------------ child processes
+interface Child {
+  readonly proc: ChildProcess;
+  next(type: string): Promise<Record<string, unknown>>;
+  send(message: object): void;
+}
+
+function child(script: string, config: object, execArgv: string[] = []): Child {
+  const proc = fork(join(here, 'support', script), [JSON.stringify(config)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+  });
+  const inbox: Record<string, unknown>[] = [];
+  const waiting: {
+    type: string;
+    resolve: (m: Record<string, unknown>) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  const deliver = () => {
+    for (const w of [...waiting]) {
+      const i = inbox.findIndex((m) => m.type === w.type || m.type === 'error');
+      if (i < 0) continue;
+      const [message] = inbox.splice(i, 1) as [Record<string, unknown>];
+      waiting.splice(waiting.indexOf(w), 1);
+      if (message.type === 'error') w.reject(new Error(`${script}: ${String(message.message)}`));
+      else w.resolve(message);
+    }
+  };
+  proc.on('message', (message: Record<string, unknown>) => {
+    if (message.type === 'event') {
+      console.error(`${script}: ${JSON.stringify(message.event)}`);
+      return;
+    }
+    inbox.push(message);
+    deliver();
+  });
+  let exited: string | undefined;
+  proc.on('exit', (code, signal) => {
+    exited = `${script} exited (${code ?? signal})`;
+    for (const w of waiting.splice(0)) w.reject(new Error(exited));
+  });
+  return {
+    proc,
+    send: (message) => proc.send(message),
+    next: (type) =>
+      new Promise((resolve, reject) => {
+        waiting.push({ type, resolve, reject });
+        deliver();
+        // A child that already ended (a crash at start) answers nothing: fail instead of waiting forever.
+        if (exited !== undefined && waiting.length > 0) {
+          waiting.splice(0);
+          reject(new Error(exited));
+        }
+      }),
+  };
+}
+
+async function stopChild(c: Child): Promise<void> {
+  if (c.proc.exitCode !== null) return;
+  const exited = new Promise((resolve) => c.proc.once('exit', resolve));
+  c.send({ type: 'stop' });
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// -------------------------------------------------------------------------------------------------- results
+interface PhaseResult {
+  readonly variant: string;
+  readonly broker: string;
+  readonly store: string;
+  readonly phase: PhaseName;
+  readonly messages: number;
+  readonly readings: number;
+  readonly seconds: number;
+  readonly latencies: number[];
+  readonly cpuPercent: number;
+  readonly rssMax: number;
+  readonly perCommit: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function runVariant(
+  s: Setup,
+  broker: 'mosquitto' | 'embedded',
+  storeKind: 'sqlite' | 'pg',
+): Promise<PhaseResult[]> {
+  const dir = mkdtempSync(join(root, `${broker}-${storeKind}-`));
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    let brokerConfig: object;
+    if (broker === 'mosquitto') {
+      const mosquitto = await startMosquitto({
+        dir,
+        caFile: s.pki.files.ca,
+        certFile: s.pki.files.broker,
+        keyFile: s.pki.files.brokerKey,
+        clinicName,
+        settings: [
+          // The intake holds each PUBACK until its group commit: Mosquitto's default of 20 messages in flight per
+          // client would cap a group at 20. 0 = no limit (mosquitto.conf(5)); the intake bounds itself.
+          'max_inflight_messages 0',
+          // Default 1000: beyond it Mosquitto DROPS QoS 1 messages it has PUBACKed (docs/brokers.md).
+          'max_queued_messages 0',
+          'max_connections -1',
+        ],
+      });
+      cleanup.push(() => mosquitto.stop());
+      brokerConfig = { port: mosquitto.port };
+    } else {
+      brokerConfig = {
+        embedded: {
+          cert: s.pki.files.broker,
+          key: s.pki.files.brokerKey,
+          persistenceDir: join(dir, 'broker'),
+          sync: true,
+          intakeClientId,
+        },
+      };
+    }
+    const publisher = child('clinic-bench-publisher.js', {
+      fleetFile: s.fleetFile,
+      ca: s.pki.files.ca,
+      plan,
+      window: Number(values.window),
+      broker: brokerConfig,
+    });
+    cleanup.unshift(() => stopChild(publisher));
+    const { port } = (await publisher.next('ready')) as { port: number };
+    console.error(`${broker}/${storeKind}: broker on port ${port}`);
+
+    let storeConfig: object;
+    if (storeKind === 'sqlite') {
+      storeConfig = { kind: 'sqlite', path: join(dir, 'clinic.db') };
+    } else {
+      const pg = await startBenchPostgres();
+      cleanup.push(() => pg.stop());
+      storeConfig = { kind: 'pg', url: await pg.database() };
+    }
+    const profDir = values['cpu-prof'];
+    const intake = child(
+      'clinic-bench-intake.js',
+      {
+        store: storeConfig,
+        port,
+        ca: s.pki.files.ca,
+        clinic: s.pki.files.clinic,
+        clinicKey: s.pki.files.clinicKey,
+        clientId: intakeClientId,
+        inventoryDir: s.inventoryDir,
+        gatewayIds: s.gatewayIds,
+        plan,
+      },
+      profDir === undefined
+        ? []
+        : [
+            '--cpu-prof',
+            '--cpu-prof-dir',
+            profDir,
+            '--cpu-prof-name',
+            `intake-${broker}-${storeKind}-${Date.now()}.cpuprofile`,
+          ],
+    );
+    cleanup.unshift(() => stopChild(intake));
+    await intake.next('ready');
+    console.error(`${broker}/${storeKind}: intake subscribed; connecting ${plan.gateways} gateways`);
+    publisher.send({ type: 'connect' });
+    await publisher.next('connected');
+
+    const results: PhaseResult[] = [];
+    for (const phase of phases) {
+      publisher.send({ type: 'prepare', phase });
+      const { messages } = (await publisher.next('prepared')) as { messages: number };
+      intake.send({ type: 'phase', phase });
+      await intake.next('armed');
+      spawnSync('sync'); // an earlier phase's writeback must not land in this phase's fsyncs
+      const published = publisher.next('published');
+      const done = intake.next('phase-done');
+      publisher.send({ type: 'go' });
+      const p = (await published) as { publishedAt: [string, number][]; firstAt: number };
+      const d = (await done) as {
+        inserted: number;
+        lastCommitAt: number;
+        commitAt: [string, number][];
+        cpuUserMs: number;
+        cpuSystemMs: number;
+        rssMax: number;
+        commits: number;
+        messagesCommitted: number;
+      };
+      const committed = new Map(d.commitAt);
+      const live =
+        phase === 'mixed'
+          ? new Set(
+              planPhase(plan, phase)
+                .filter((m) => m.lane === 'live')
+                .map((m) => probeId(s.gatewayIds, m)),
+            )
+          : undefined;
+      const latencies: number[] = [];
+      for (const [id, at] of p.publishedAt) {
+        if (live && !live.has(id)) continue;
+        const commitAt = committed.get(id);
+        if (commitAt !== undefined && Number.isFinite(commitAt)) latencies.push(commitAt - at);
+      }
+      latencies.sort((a, b) => a - b);
+      const seconds = (d.lastCommitAt - p.firstAt) / 1000;
+      results.push({
+        variant: `${broker}/${storeKind}`,
+        broker,
+        store: storeKind,
+        phase,
+        messages,
+        readings: d.inserted,
+        seconds,
+        latencies,
+        cpuPercent: ((d.cpuUserMs + d.cpuSystemMs) / 1000 / seconds) * 100,
+        rssMax: d.rssMax,
+        perCommit: d.messagesCommitted / Math.max(1, d.commits),
+      });
+      console.error(
+        `${broker}/${storeKind} ${phase}: ${(d.inserted / seconds).toFixed(0)} readings/s (load ${loadText()})`,
+      );
+    }
+    return results;
+  } finally {
+    // A referenced timer keeps this process alive while a step waits on handles of its own that are unref'd
+    // (the PostgreSQL helper's watchdog), and bounds a step that never ends.
+    for (const step of cleanup) await Promise.race([step().catch(() => undefined), sleep(30_000)]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- main
+const loadBefore = loadText();
+const s = await setup();
+const brokers = (values.brokers as string).split(',').filter((b): b is 'mosquitto' | 'embedded' => {
+  if (b === 'mosquitto' && !mosquittoAvailable()) {
+    console.error('mosquitto is not installed (Debian package mosquitto): its variants are skipped');
+    return false;
+  }
+  return b === 'mosquitto' || b === 'embedded';
+});
+const stores = (values.stores as string).split(',').filter((k): k is 'sqlite' | 'pg' => {
+  if (k === 'pg') {
+    const missing = postgresMissing();
+    if (missing !== undefined) {
+      console.error(`PostgreSQL variants skipped: ${missing}`);
+      return false;
+    }
+  }
+  return k === 'sqlite' || k === 'pg';
+});
+
+const results: PhaseResult[] = [];
+try {
+  for (const broker of brokers)
+    for (const store of stores) results.push(...(await runVariant(s, broker, store)));
+} finally {
+  if (values.dir === undefined) rmSync(root, { recursive: true, force: true });
+}
+const loadAfter = loadText();
+
+console.log(
+  `bench:clinic  ${plan.gateways} gateways, one TLS connection each, window ${values.window}; ` +
+    `backlog ${plan.backlogBatches} x ${plan.batchSize}-reading batch per gateway; live ${plan.live} one-reading messages per gateway (1 in ${plan.duplicateEvery} sent twice); ` +
+    `mixed ${plan.mixedRate} live msgs/s for ${plan.mixedSeconds} s + ${plan.mixedBacklogGateways} backlog batches`,
+);
+console.log(
+  `certificates: ${s.issueSeconds === undefined ? `reused from ${root}` : `${plan.gateways} issued in ${s.issueSeconds.toFixed(1)} s (not timed)`}; ` +
+    `load average before ${loadBefore}, after ${loadAfter}; ${process.version}`,
+);
+console.log('');
+const table: string[][] = [
+  [
+    'broker/store',
+    'phase',
+    'msgs',
+    'readings',
+    's',
+    'readings/s',
+    'msgs/s',
+    'p50 ms',
+    'p99 ms',
+    'intake CPU',
+    'RSS MiB',
+    'msgs/commit',
+  ],
+];
+for (const r of results) {
+  table.push([
+    r.variant,
+    r.phase,
+    String(r.messages),
+    String(r.readings),
+    r.seconds.toFixed(1),
+    (r.readings / r.seconds).toFixed(0),
+    (r.messages / r.seconds).toFixed(0),
+    percentile(r.latencies, 50).toFixed(0),
+    percentile(r.latencies, 99).toFixed(0),
+    `${r.cpuPercent.toFixed(0)}%`,
+    (r.rssMax / 1048576).toFixed(0),
+    r.perCommit.toFixed(0),
+  ]);
+}
+printTable(table);
+console.log('');
+
+const goals: string[][] = [['goal (one intake process)', 'broker/store', 'measured', 'result']];
+for (const r of results) {
+  if (r.phase === 'backlog') {
+    const rate = r.readings / r.seconds;
+    goals.push([
+      `>= ${GOAL_BACKLOG_READINGS} readings/s from backlog batches`,
+      r.variant,
+      rate.toFixed(0),
+      rate >= GOAL_BACKLOG_READINGS ? 'met' : 'NOT met',
+    ]);
+  }
+  if (r.phase === 'live') {
+    const rate = r.messages / r.seconds;
+    goals.push([
+      `>= ${GOAL_LIVE_MESSAGES} live messages/s`,
+      r.variant,
+      rate.toFixed(0),
+      rate >= GOAL_LIVE_MESSAGES ? 'met' : 'NOT met',
+    ]);
+  }
+}
+for (const store of ['sqlite', 'pg']) {
+  if (!stores.includes(store as 'sqlite' | 'pg')) {
+    goals.push(['every goal', `*/${store}`, '-', `not measured: ${postgresMissing() ?? 'not selected'}`]);
+  }
+}
+goals.push([
+  'FHIR export keeps up with 1,000 readings/s',
+  '-',
+  '-',
+  'not measured: the FHIR exporter is not on main',
+]);
+printTable(goals);

@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ClinicIntake } from '../../src/clinic/intake/index.js';
+import type { ClinicStore } from '../../src/clinic/storage/clinic-store.js';
+import { SqliteClinicStore } from '../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
+import { openPgStore } from './clinic-bench-pg.js';
+import { type BenchPlan, type PhaseName, phaseTotals, planPhase, probeId } from './clinic-bench-plan.js';
+
+/**
+ * The intake process of bench:clinic (forked with IPC; the process whose CPU, RSS and throughput are measured):
+ * one ClinicIntake, as `rpm-gateway clinic intake` runs it, connected to the broker over mutual TLS, storing into
+ * a fresh SQLite file or PostgreSQL database.
+ *
+ * Commit times come from the store's live feed (`subscribe`), which tells a commit after it has committed: the
+ * listener stamps `performance.timeOrigin + performance.now()` (wall-clock milliseconds with sub-millisecond
+ * resolution; the publisher process stamps its publish times the same way, on the same machine) for the first
+ * reading of every message of the phase. On PostgreSQL the feed is LISTEN/NOTIFY, so the stamp there includes the
+ * notification's trip; the intake's own commit is earlier by that much.
+ *
+ * argv[2]: JSON Config. Messages in: { type: 'phase', phase } (answered 'armed'), { type: 'stop' }.
+ * Messages out: 'ready', 'armed', 'phase-done' with the phase's figures, 'error'.
+ */
+interface Config {
+  readonly store:
+    | { readonly kind: 'sqlite'; readonly path: string }
+    | { readonly kind: 'pg'; readonly url: string };
+  readonly port: number;
+  readonly ca: string;
+  readonly clinic: string;
+  readonly clinicKey: string;
+  readonly clientId: string;
+  readonly inventoryDir: string;
+  readonly gatewayIds: readonly string[];
+  readonly plan: BenchPlan;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as Config;
+const send = (message: object) => process.send?.(message);
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+async function openStore(): Promise<ClinicStore> {
+  if (config.store.kind === 'sqlite') {
+    return SqliteClinicStore.open({ path: config.store.path, key: randomBytes(32) });
+  }
+  return openPgStore(config.store.url);
+}
+
+interface Running {
+  readonly phase: PhaseName;
+  readonly probes: Map<string, number>;
+  readonly commitAt: Float64Array;
+  readonly readings: number;
+  readonly duplicates: number;
+  inserted: number;
+  firstCommitAt: number;
+  lastCommitAt: number;
+  readonly cpu: NodeJS.CpuUsage;
+  readonly startStats: ReturnType<ClinicIntake['snapshot']>;
+  rssMax: number;
+  readonly sampler: NodeJS.Timeout;
+}
+
+let running: Running | undefined;
+const store = await openStore();
+const intake = new ClinicIntake({
+  broker: { host: '127.0.0.1', port: config.port, servername: 'localhost' },
+  tls: {
+    ca: readFileSync(config.ca),
+    cert: readFileSync(config.clinic),
+    key: readFileSync(config.clinicKey),
+  },
+  clientId: config.clientId,
+  store,
+  gateways: { caPem: readFileSync(config.ca), folder: config.inventoryDir },
+  defaultTimeZone: 'UTC',
+  onEvent: (event) => {
+    if (event.type === 'rejected' || event.type === 'commit-failed' || event.type === 'mqtt-error') {
+      send({ type: 'event', event });
+    }
+  },
+});
+
+await store.subscribe((event) => {
+  const phase = running;
+  if (phase === undefined) return;
+  const at = now();
+  for (const { measurement } of event.measurements) {
+    const slot = phase.probes.get(measurement.id);
+    if (slot !== undefined) phase.commitAt[slot] = at;
+  }
+  if (event.measurements.length === 0) return;
+  if (phase.inserted === 0) phase.firstCommitAt = at;
+  phase.inserted += event.measurements.length;
+  phase.lastCommitAt = at;
+  check(phase);
+});
+
+/** Done when every new reading was stored and every duplicate counted (the snapshot is updated after the feed). */
+function check(phase: Running): void {
+  setImmediate(() => {
+    if (running !== phase) return;
+    const stats = intake.snapshot();
+    const duplicates = stats.measurementDuplicates - phase.startStats.measurementDuplicates;
+    if (phase.inserted < phase.readings || duplicates < phase.duplicates) return;
+    running = undefined;
+    clearInterval(phase.sampler);
+    const cpu = process.cpuUsage(phase.cpu);
+    const probes = [...phase.probes.keys()];
+    send({
+      type: 'phase-done',
+      phase: phase.phase,
+      inserted: phase.inserted,
+      duplicates,
+      firstCommitAt: phase.firstCommitAt,
+      lastCommitAt: phase.lastCommitAt,
+      commitAt: probes.map((id, i) => [id, phase.commitAt[i]]),
+      cpuUserMs: cpu.user / 1000,
+      cpuSystemMs: cpu.system / 1000,
+      rssMax: Math.max(phase.rssMax, process.memoryUsage.rss()),
+      rssEnd: process.memoryUsage.rss(),
+      commits: stats.commits - phase.startStats.commits,
+      messagesCommitted: stats.messagesCommitted - phase.startStats.messagesCommitted,
+      maxMessagesPerCommit: stats.maxMessagesPerCommit,
+      rejected: stats.rejected,
+    });
+  });
+}
+
+// Duplicates are never stored, so a phase that only had some left would never be told by the feed: poll too.
+setInterval(() => {
+  if (running) check(running);
+}, 200).unref();
+
+process.on('message', (message: { type: string; phase?: PhaseName }) => {
+  if (message.type === 'phase' && message.phase) {
+    const messages = planPhase(config.plan, message.phase).filter((m) => !m.duplicate);
+    const probes = new Map<string, number>();
+    for (const m of messages) probes.set(probeId(config.gatewayIds, m), probes.size);
+    const totals = phaseTotals(planPhase(config.plan, message.phase));
+    const phase: Running = {
+      phase: message.phase,
+      probes,
+      commitAt: new Float64Array(probes.size).fill(Number.NaN),
+      readings: totals.readings,
+      duplicates: totals.duplicates,
+      inserted: 0,
+      firstCommitAt: Number.NaN,
+      lastCommitAt: Number.NaN,
+      cpu: process.cpuUsage(),
+      startStats: intake.snapshot(),
+      rssMax: process.memoryUsage.rss(),
+      sampler: setInterval(() => {
+        if (running) running.rssMax = Math.max(running.rssMax, process.memoryUsage.rss());
+      }, 100),
+    };
+    running = phase;
+    send({ type: 'armed' });
+  } else if (message.type === 'stop') {
+    void intake
+      .stop()
+      .then(() => store.close())
+      .finally(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));
+
+try {
+  await intake.start();
+  send({ type: 'ready', rss: process.memoryUsage.rss() });
+} catch (error) {
+  send({ type: 'error', message: (error as Error).message });
+  process.exit(1);
+}

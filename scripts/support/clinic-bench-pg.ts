@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import type { ClinicStore } from '../../src/clinic/storage/clinic-store.js';
+
+/**
+ * The PostgreSQL side of bench:clinic, behind a check: the PostgreSQL ClinicStore (src/clinic/storage/postgres)
+ * and the throwaway server helper (test/support/postgres.ts) land on main from another branch. Until both are
+ * here (and Debian's postgresql-15 binaries are installed), `postgresMissing()` says why and the bench runs
+ * SQLite only. The modules are imported by a computed specifier so this file compiles without them.
+ */
+const STORE_MODULE = new URL('../../src/clinic/storage/postgres/pg-clinic-store.js', import.meta.url);
+const SERVER_MODULE = new URL('../../test/support/postgres.js', import.meta.url);
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export function postgresMissing(): string | undefined {
+  if (!existsSync(STORE_MODULE)) return 'the PostgreSQL ClinicStore is not on this branch yet';
+  if (!existsSync(SERVER_MODULE)) return 'test/support/postgres.ts is not on this branch yet';
+  if (!existsSync(`${PG_BIN}/initdb`)) return `PostgreSQL 15 is not installed (${PG_BIN})`;
+  return undefined;
+}
+
+export interface BenchPostgres {
+  /** A fresh database's connection URL. */
+  database(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+interface ServerModule {
+  startPostgres(options?: { readonly settings?: Readonly<Record<string, string>> }): Promise<{
+    createDatabase(prefix?: string): Promise<string>;
+    url(database?: string): string;
+    stop(): Promise<void>;
+  }>;
+}
+
+interface StoreModule {
+  PgClinicStore: {
+    open(options: { readonly connection: { readonly connectionString: string } }): Promise<ClinicStore>;
+  };
+}
+
+/**
+ * A throwaway server with fsync ON: the helper turns it off for tests, but a benchmark against an unsynced
+ * database would compare PostgreSQL without durability with SQLite at synchronous=FULL.
+ */
+export async function startBenchPostgres(): Promise<BenchPostgres> {
+  const server = await ((await import(SERVER_MODULE.href)) as ServerModule).startPostgres({
+    settings: { fsync: 'on' },
+  });
+  return {
+    database: async () => server.url(await server.createDatabase('bench')),
+    stop: () => server.stop(),
+  };
+}
+
+export async function openPgStore(url: string): Promise<ClinicStore> {
+  const { PgClinicStore } = (await import(STORE_MODULE.href)) as StoreModule;
+  return PgClinicStore.open({ connection: { connectionString: url } });
+}

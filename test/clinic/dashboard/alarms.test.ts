@@ -1,0 +1,377 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spo2Measurement } from '../../../scripts/support/measurements.js';
+import type { AlarmEvent } from '../../../src/clinic/alarms/engine.js';
+import { AlarmError } from '../../../src/clinic/alarms/errors.js';
+import type { AlarmLimit } from '../../../src/clinic/alarms/model.js';
+import { SqliteAlarmStore } from '../../../src/clinic/alarms/sqlite/sqlite-alarm-store.js';
+import { buildDashboardApp } from '../../../src/clinic/dashboard/app.js';
+import { AlarmService } from '../../../src/clinic/service/alarm-service.js';
+import type { HubLimitsSender } from '../../../src/clinic/service/hub-commands.js';
+import { createLog } from '../../../src/runtime/log.js';
+import { ManualClock } from '../../../src/util/clock.js';
+import { VirtualScheduler } from '../../../src/util/scheduler.js';
+import { Browser, MRN_CARED, MRN_OTHER, makeStores, ORIGIN, type Stores, TEST_SETTINGS } from './rig.js';
+
+/**
+ * The alarm pages over fastify.inject on the real encrypted SQLite stores, with a real AlarmEngine following
+ * the clinic store's live feed: alarms are raised by readings committed to the store, never written by hand.
+ */
+const KEY = Uint8Array.from(Buffer.from('5a'.repeat(32), 'hex'));
+const SPO2_HIGH: AlarmLimit = {
+  code: 'MDC_PULS_OXIM_SAT_O2',
+  unit: '%',
+  below: 90,
+  forMs: 0,
+  hysteresis: 1,
+  priority: 'high',
+};
+
+interface AlarmRig extends Stores {
+  readonly dir: string;
+  readonly app: FastifyInstance;
+  readonly clock: ManualClock;
+  readonly alarms: AlarmService;
+  readonly events: AlarmEvent[];
+  readonly sent: { gatewayId: string; limits: readonly AlarmLimit[] }[];
+  hubAnswer: () => Promise<string[]>;
+  /** Commits one SpO2 reading of `value` on gw-a (or `gatewayId`) measured now; waits for the engine's event. */
+  low(value: number, gatewayId?: string): Promise<AlarmEvent>;
+  close(): Promise<void>;
+}
+
+let seq = 100;
+async function startAlarmRig(): Promise<AlarmRig> {
+  const dir = await mkdtemp(join(tmpdir(), 'rpm-dashboard-alarms-'));
+  const clock = new ManualClock();
+  const stores = await makeStores(dir, clock);
+  const scheduler = new VirtualScheduler(clock.now());
+  const alarmStore = await SqliteAlarmStore.open({ path: join(dir, 'clinic.db'), key: KEY });
+  const log = createLog({ level: 'silent', redact: true, base: { service: 'dashboard' } });
+  const alarms = new AlarmService({ clinic: stores.clinic, alarms: alarmStore, scheduler, log });
+  await alarms.start();
+  await alarms.setLimits(MRN_CARED, [SPO2_HIGH], 'test');
+  await alarms.setLimits(MRN_OTHER, [SPO2_HIGH], 'test');
+  const events: AlarmEvent[] = [];
+  alarms.subscribe((event) => events.push(event));
+  const sent: AlarmRig['sent'] = [];
+  const rig: AlarmRig = {
+    ...stores,
+    dir,
+    clock,
+    alarms,
+    events,
+    sent,
+    hubAnswer: async () => ['alerts.MDC_PULS_OXIM_SAT_O2.below'],
+    app: undefined as unknown as FastifyInstance,
+    low: async (value, gatewayId = 'gw-a') => {
+      const n = ++seq;
+      const now = clock.now();
+      const waiting = new Promise<AlarmEvent>((resolve) => {
+        const stop = alarms.subscribe((event) => {
+          stop();
+          resolve(event);
+        });
+      });
+      await stores.clinic.commit({
+        measurements: [
+          {
+            measurement: spo2Measurement(n, {
+              id: `m1-${n.toString(16).padStart(32, '0')}`,
+              time: new Date(now).toISOString(),
+              receivedAt: new Date(now).toISOString(),
+              observations: [{ code: 'MDC_PULS_OXIM_SAT_O2', value, unit: '%' }],
+            }),
+            measuredAt: now,
+            receipt: {
+              gatewayId,
+              topic: 'obs' as const,
+              batchSeq: n,
+              sentAt: now,
+              signerSerial: '01',
+              receivedAt: now,
+            },
+          },
+        ],
+        gaps: [],
+        statuses: [],
+        rejections: [],
+      });
+      return waiting;
+    },
+    close: async () => {
+      await rig.app.close();
+      await alarms.stop();
+      await alarmStore.close();
+      await stores.staff.close();
+      await stores.clinic.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  const hubCommands: HubLimitsSender = {
+    connected: true,
+    send: async (gatewayId, limits) => {
+      sent.push({ gatewayId, limits });
+      return rig.hubAnswer();
+    },
+  };
+  (rig as { app: FastifyInstance }).app = await buildDashboardApp({
+    ...stores,
+    clock,
+    publicOrigin: ORIGIN,
+    ...TEST_SETTINGS,
+    alarms: { store: alarmStore, control: alarms, hubCommands },
+  });
+  return rig;
+}
+
+function auditEntries(rig: AlarmRig): { type: string; actor: string; details: Record<string, unknown> }[] {
+  return readFileSync(join(rig.dir, 'clinic-audit.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
+
+let rig: AlarmRig;
+beforeEach(async () => {
+  rig = await startAlarmRig();
+});
+afterEach(async () => {
+  await rig.close();
+});
+
+describe('alarm lists', () => {
+  it('a reading below the limit shows on /alarms and the patient list as a high, active alarm, with the escalation banner', async () => {
+    const event = await rig.low(84);
+    expect(event.type).toBe('raised');
+    const browser = new Browser(rig.app);
+    await browser.login('alice', rig.secret, rig.clock.now());
+    const list = await browser.get('/alarms');
+    expect(list.statusCode).toBe(200);
+    expect(list.body).toContain(`id="alarm-${event.alarm.id}"`);
+    expect(list.body).toMatch(/class="alarm alarm-high alarm-active"/);
+    expect(list.body).toContain('84 %');
+    expect(list.body).toContain('Escalation when nobody is watching is out of scope.');
+    expect(list.body).toContain('<link rel="stylesheet" href="/assets/alarms.css">');
+    const patient = await browser.get(`/patients/${MRN_CARED}/alarms`);
+    expect(patient.statusCode).toBe(200);
+    expect(patient.body).toContain(`id="alarm-${event.alarm.id}"`);
+    expect(patient.body).toContain('Escalation when nobody is watching is out of scope.');
+  });
+
+  it("a clinician sees only the care team's alarms; another patient's alarm page and acknowledgement are 404", async () => {
+    const mine = await rig.low(84, 'gw-a');
+    const other = await rig.low(83, 'gw-b');
+    expect(other.alarm.mrn).toBe(MRN_OTHER);
+    const browser = new Browser(rig.app);
+    await browser.login('carl', rig.secret, rig.clock.now());
+    const list = await browser.get('/alarms');
+    expect(list.body).toContain(`id="alarm-${mine.alarm.id}"`);
+    expect(list.body).not.toContain(`id="alarm-${other.alarm.id}"`);
+    const page = await browser.get(`/patients/${MRN_OTHER}/alarms`);
+    const missing = await browser.get('/patients/MRN-NOBODY/alarms');
+    expect(page.statusCode).toBe(404);
+    expect(page.body).toBe(missing.body);
+    const ack = await browser.post(`/alarms/${other.alarm.id}/ack`, { _csrf: Browser.csrfOf(list) });
+    const ackMissing = await browser.post('/alarms/999999/ack', { _csrf: Browser.csrfOf(list) });
+    expect(ack.statusCode).toBe(404);
+    expect(ack.body).toBe(ackMissing.body);
+    expect((await rig.alarms.limitsOf(MRN_OTHER)).length).toBe(1);
+    const stored = await SqliteAlarmStore.open({ path: join(rig.dir, 'clinic.db'), key: KEY });
+    try {
+      expect((await stored.alarm(other.alarm.id))?.acknowledgedBy).toBeUndefined();
+    } finally {
+      await stored.close();
+    }
+  });
+});
+
+describe('acknowledge', () => {
+  it('without the CSRF token: refused, nothing recorded; with it: who and when, audited, the event told', async () => {
+    const { alarm } = await rig.low(84);
+    const browser = new Browser(rig.app);
+    await browser.login('carl', rig.secret, rig.clock.now());
+    const list = await browser.get('/alarms');
+    const forged = await browser.post(`/alarms/${alarm.id}/ack`, {});
+    expect(forged.statusCode).toBe(403);
+    const wrong = await browser.post(`/alarms/${alarm.id}/ack`, { _csrf: 'not-the-token' });
+    expect(wrong.statusCode).toBe(403);
+    const otherOrigin = await browser.post(
+      `/alarms/${alarm.id}/ack`,
+      { _csrf: Browser.csrfOf(list) },
+      { origin: 'https://evil.example' },
+    );
+    expect(otherOrigin.statusCode).toBe(403);
+    expect(auditEntries(rig).some((e) => e.type === 'alarm.acknowledged')).toBe(false);
+    expect(rig.events.some((e) => e.type === 'acknowledged')).toBe(false);
+
+    rig.clock.advance(5_000);
+    const ok = await browser.post(`/alarms/${alarm.id}/ack`, {
+      _csrf: Browser.csrfOf(list),
+      return: '/alarms',
+    });
+    expect(ok.statusCode).toBe(303);
+    expect(ok.headers.location).toBe('/alarms');
+    const acknowledged = rig.events.find((e) => e.type === 'acknowledged');
+    expect(acknowledged?.alarm.acknowledgedBy).toBe('carl');
+    const entry = auditEntries(rig).find((e) => e.type === 'alarm.acknowledged');
+    expect(entry?.actor).toBe('carl');
+    expect(entry?.details).toMatchObject({
+      alarmId: alarm.id,
+      mrn: MRN_CARED,
+      priority: 'high',
+      first: true,
+    });
+    const after = await browser.get('/alarms');
+    expect(after.body).toContain('Acknowledged by carl');
+  });
+
+  it('a return address outside the alarm pages is not followed (no open redirect)', async () => {
+    const { alarm } = await rig.low(84);
+    const browser = new Browser(rig.app);
+    await browser.login('alice', rig.secret, rig.clock.now());
+    const list = await browser.get('/alarms');
+    const response = await browser.post(`/alarms/${alarm.id}/ack`, {
+      _csrf: Browser.csrfOf(list),
+      return: 'https://evil.example/alarms',
+    });
+    expect(response.headers.location).toBe('/alarms');
+  });
+});
+
+describe('late alarms', () => {
+  it('a back-filled reading below the limit is shown late with its measurement time, never as current', async () => {
+    const n = ++seq;
+    const now = rig.clock.now();
+    const measuredAt = now - 3 * 3_600_000;
+    const raised = new Promise<AlarmEvent>((resolve) => {
+      const stop = rig.alarms.subscribe((event) => {
+        stop();
+        resolve(event);
+      });
+    });
+    await rig.clinic.commit({
+      measurements: [
+        {
+          measurement: spo2Measurement(n, {
+            time: new Date(measuredAt).toISOString(),
+            receivedAt: new Date(measuredAt).toISOString(),
+            observations: [{ code: 'MDC_PULS_OXIM_SAT_O2', value: 82, unit: '%' }],
+          }),
+          measuredAt,
+          receipt: {
+            gatewayId: 'gw-a',
+            topic: 'obs' as const,
+            batchSeq: n,
+            sentAt: now,
+            signerSerial: '01',
+            receivedAt: now,
+          },
+        },
+      ],
+      gaps: [],
+      statuses: [],
+      rejections: [],
+    });
+    const { alarm } = await raised;
+    expect(alarm.late).toBe(true);
+    const browser = new Browser(rig.app);
+    await browser.login('alice', rig.secret, rig.clock.now());
+    const list = await browser.get('/alarms');
+    const row = new RegExp(
+      `<tr class="alarm alarm-high alarm-latched alarm-late" id="alarm-${alarm.id}"[\\s\\S]*?</tr>`,
+    ).exec(list.body)?.[0];
+    expect(row).toBeDefined();
+    expect(row).toContain('<span class="alarm-late-label">Late</span> measured');
+    expect(row).toContain('(3 hours ago)');
+    expect(row).not.toContain('just now');
+  });
+});
+
+describe('limits editor', () => {
+  const form = (csrf: string, below: string) => ({
+    _csrf: csrf,
+    rows: '1',
+    'code.0': 'MDC_PULS_OXIM_SAT_O2',
+    'unit.0': '%',
+    'on.0': 'on',
+    'below.0': below,
+    'above.0': '',
+    'for.0': '30',
+    'hysteresis.0': '2',
+    'priority.0': 'high',
+  });
+
+  it('is for admins only: a clinician of the care team gets 403 on GET and POST, nothing changes', async () => {
+    const browser = new Browser(rig.app);
+    await browser.login('carl', rig.secret, rig.clock.now());
+    const page = await browser.get(`/patients/${MRN_CARED}/limits`);
+    expect(page.statusCode).toBe(403);
+    const list = await browser.get('/alarms');
+    const post = await browser.post(`/patients/${MRN_CARED}/limits`, form(Browser.csrfOf(list), '85'));
+    expect(post.statusCode).toBe(403);
+    expect((await rig.alarms.limitsOf(MRN_CARED))[0]?.below).toBe(90);
+    expect(rig.sent).toEqual([]);
+    // A patient outside the care team is the usual 404.
+    expect((await browser.get(`/patients/${MRN_OTHER}/limits`)).statusCode).toBe(404);
+  });
+
+  it('an admin saves: validated, stored, audited, sent to the hub, and the outcome shown', async () => {
+    const browser = new Browser(rig.app);
+    await browser.login('alice', rig.secret, rig.clock.now());
+    const page = await browser.get(`/patients/${MRN_CARED}/limits`);
+    expect(page.statusCode).toBe(200);
+    const csrf = Browser.csrfOf(page);
+    expect(
+      (await browser.post(`/patients/${MRN_CARED}/limits`, { ...form(csrf, '85'), _csrf: 'x' })).statusCode,
+    ).toBe(403);
+    const bad = await browser.post(`/patients/${MRN_CARED}/limits`, form(csrf, '0x10'));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('MDC_PULS_OXIM_SAT_O2 below: not a number');
+    // The hub's own rule schema judges the set: below must be under above.
+    const crossed = await browser.post(`/patients/${MRN_CARED}/limits`, {
+      ...form(csrf, '95'),
+      'above.0': '90',
+    });
+    expect(crossed.statusCode).toBe(400);
+    expect(crossed.body).toContain('limits refused: MDC_PULS_OXIM_SAT_O2');
+    expect(rig.sent).toEqual([]);
+
+    const saved = await browser.post(`/patients/${MRN_CARED}/limits`, form(csrf, '85'));
+    expect(saved.statusCode).toBe(200);
+    expect(saved.body).toContain('Hub gw-a applied the limits.');
+    const limits = await rig.alarms.limitsOf(MRN_CARED);
+    expect(limits).toEqual([{ ...SPO2_HIGH, below: 85, forMs: 30_000, hysteresis: 2 }]);
+    expect(rig.sent).toEqual([{ gatewayId: 'gw-a', limits }]);
+    const entries = auditEntries(rig);
+    const set = entries.find((e) => e.type === 'alarm.limits-set');
+    expect(set?.actor).toBe('alice');
+    expect(set?.details).toMatchObject({
+      mrn: MRN_CARED,
+      limits: [{ code: 'MDC_PULS_OXIM_SAT_O2', below: 85 }],
+    });
+    await expect
+      .poll(() => auditEntries(rig).find((e) => e.type === 'alarm.limits-sent')?.details)
+      .toMatchObject({
+        mrn: MRN_CARED,
+        gatewayId: 'gw-a',
+        outcome: 'applied',
+      });
+  });
+
+  it('a hub that refuses is shown as refused; the clinic keeps the new limits', async () => {
+    rig.hubAnswer = async () => {
+      throw new AlarmError('ALARM_HUB_REFUSED', 'hub gw-a refused the limits: WIRE_CMD_BAD_ARGS: no');
+    };
+    const browser = new Browser(rig.app);
+    await browser.login('alice', rig.secret, rig.clock.now());
+    const page = await browser.get(`/patients/${MRN_CARED}/limits`);
+    const saved = await browser.post(`/patients/${MRN_CARED}/limits`, form(Browser.csrfOf(page), '88'));
+    expect(saved.body).toContain('hub gw-a refused the limits: WIRE_CMD_BAD_ARGS');
+    expect((await rig.alarms.limitsOf(MRN_CARED))[0]?.below).toBe(88);
+  });
+});
