@@ -3,17 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
-import type {
-  ClinicStore,
-  CommittedEvent,
-  IncomingStatus,
-  IntakeWrite,
-} from '../../../src/clinic/storage/clinic-store.js';
+import type { ClinicStore, IntakeWrite } from '../../../src/clinic/storage/clinic-store.js';
 import { ClinicStoreError } from '../../../src/clinic/storage/errors.js';
 import { openClinicDatabase } from '../../../src/clinic/storage/sqlite/database.js';
 import { CLINIC_SCHEMA_VERSION } from '../../../src/clinic/storage/sqlite/migrations.js';
 import { SqliteClinicStore } from '../../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
-import { until } from '../../support/until.js';
 import { clinicStoreContract } from './contract.js';
 
 const KEY = Uint8Array.from(Buffer.from('4c'.repeat(32), 'hex'));
@@ -77,43 +71,6 @@ describe('SqliteClinicStore on disk', () => {
   };
 
   const fileBytes = (suffix: string) => readFile(`${path}${suffix}`).catch(() => Buffer.alloc(0));
-
-  it('tells a subscriber what another connection (another process) committed to the file, in commit order, once', async () => {
-    const dashboard = await SqliteClinicStore.open({ path, key: KEY, feedPollMs: 20 });
-    const intake = await SqliteClinicStore.open({ path, key: KEY });
-    try {
-      await intake.commit(marked(1, 'before')); // before the subscription: not told
-      const told: CommittedEvent[] = [];
-      const stop = await dashboard.subscribe((event) => told.push(event));
-      const ids = () => told.flatMap((e) => e.measurements.map((m) => m.measurement.details.note));
-      const status: IncomingStatus = {
-        status: {
-          gatewayId: 'gw-alpha',
-          state: 'offline',
-          version: '1.0.0',
-          sentAt: T0,
-          backlog: { alert: 0, live: 0, backlog: 0 },
-        },
-        signerSerial: '01',
-        receivedAt: T0 + 5,
-      };
-      await intake.commit({ ...marked(2, 'other'), statuses: [status] });
-      await until("the other connection's commit", () => told.length === 1);
-      expect(ids()).toEqual(['other-2']);
-      expect(told[0]?.statuses).toEqual([status]);
-      expect(told[0]?.measurements[0]?.receipt.gatewayId).toBe('gw-alpha');
-      // Another connection's commit right before this one's own (no poll in between): told first, each once.
-      await intake.commit(marked(3, 'other'));
-      await dashboard.commit(marked(4, 'own'));
-      await intake.commit(marked(5, 'other'));
-      await until('the last commit', () => ids().includes('other-5'));
-      expect(ids()).toEqual(['other-2', 'other-3', 'own-4', 'other-5']);
-      await stop();
-    } finally {
-      await dashboard.close();
-      await intake.close();
-    }
-  });
 
   it('leaves no plaintext in the main file, the WAL or the shared-memory file', async () => {
     const store = await SqliteClinicStore.open({ path, key: KEY });

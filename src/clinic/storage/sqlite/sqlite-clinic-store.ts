@@ -54,19 +54,6 @@ export interface SqliteClinicStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Told when a live-feed listener throws; the commit has happened either way. */
   readonly onListenerError?: (error: unknown) => void;
-  /** How often the live feed looks for commits of other processes on the same file, ms. Default 100. */
-  readonly feedPollMs?: number;
-}
-
-export const DEFAULT_FEED_POLL_MS = 100;
-/** Rows of one table read per catch-up query; a larger backlog is told in several events. */
-const FEED_BATCH = 1_000;
-
-/** The last row of each told table the live feed has told (SQLite rowids, which grow in commit order). */
-interface FeedMarks {
-  measurement: number;
-  gap: number;
-  status: number;
 }
 
 export const DEFAULT_MAX_REJECTED_ROWS = 10_000;
@@ -86,11 +73,8 @@ const COVERS = (a: string, gateway: string, at: string) =>
  * the assignment intervals: an assignment made later attributes readings already stored, and a reassignment
  * never moves earlier readings.
  *
- * The live feed tells this store object's own commits at once, and those of other processes on the same file
- * (`clinic intake` and `clinic serve` are two processes) within `feedPollMs`: while anyone listens, a timer
- * asks `PRAGMA data_version`, which changes exactly when another connection committed (SQLite, "PRAGMA
- * data_version"), and then reads the rows after the last ones told. Rows are never deleted from the told
- * tables, so their rowids only grow, in commit order (the write lock orders commits).
+ * The live feed is in-process: it tells the commits of this store object, the intake's, which shares its
+ * process with the dashboard on SQLite. A reader in another process sees new rows through the WAL.
  */
 export class SqliteClinicStore implements ClinicStore {
   private closed = false;
@@ -99,11 +83,6 @@ export class SqliteClinicStore implements ClinicStore {
   private readonly maxRejectedRows: number;
   private readonly maxQuarantineBytes: number;
   private readonly s: ReturnType<typeof prepare>;
-  private readonly feedPollMs: number;
-  /** Set while anyone listens. */
-  private marks: FeedMarks | undefined;
-  private dataVersion = -1;
-  private feedTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     private readonly db: SqliteDatabase,
@@ -113,7 +92,6 @@ export class SqliteClinicStore implements ClinicStore {
     this.maxRejectedRows = options.maxRejectedRows ?? DEFAULT_MAX_REJECTED_ROWS;
     this.maxQuarantineBytes = options.maxQuarantineBytes ?? DEFAULT_MAX_QUARANTINE_BYTES;
     this.s = prepare(db);
-    this.feedPollMs = options.feedPollMs ?? DEFAULT_FEED_POLL_MS;
   }
 
   static async open(options: SqliteClinicStoreOptions): Promise<SqliteClinicStore> {
@@ -150,70 +128,11 @@ export class SqliteClinicStore implements ClinicStore {
   }
 
   async commit(write: IntakeWrite): Promise<CommitOutcome> {
-    const { outcome, event, earlier } = await this.run('committing an intake write', () =>
-      this.db
-        .transaction(() => {
-          // Under the write lock: what other processes committed before this write, told before it.
-          const before = this.marks === undefined ? [] : this.committedSince(this.marks);
-          const written = this.write(write, this.clock.now());
-          if (this.marks !== undefined) this.marks = this.lastRows();
-          return { ...written, earlier: before };
-        })
-        .immediate(),
+    const { outcome, event } = await this.run('committing an intake write', () =>
+      this.db.transaction(() => this.write(write, this.clock.now())).immediate(),
     );
-    for (const e of earlier) this.tell(e);
     if (event !== undefined) this.tell(event);
     return outcome;
-  }
-
-  /** The rows committed after `marks`, as events of at most FEED_BATCH rows per table; advances `marks`. */
-  private committedSince(marks: FeedMarks): CommittedEvent[] {
-    const events: CommittedEvent[] = [];
-    for (;;) {
-      const measurements = (
-        this.s.measurementsAfter.all(marks.measurement, FEED_BATCH) as MeasurementRow[]
-      ).map((row) => {
-        marks.measurement = row.seq;
-        return storedMeasurementOf(row);
-      });
-      const gaps = (this.s.gapsAfter.all(marks.gap, FEED_BATCH) as (GapRow & { seq: number })[]).map(
-        (row) => {
-          marks.gap = row.seq;
-          return gapOf(row);
-        },
-      );
-      const statuses = (
-        this.s.statusesAfter.all(marks.status, FEED_BATCH) as (StatusRow & { seq: number })[]
-      ).map((row) => {
-        marks.status = row.seq;
-        return statusOf(row);
-      });
-      if (measurements.length === 0 && gaps.length === 0 && statuses.length === 0) return events;
-      events.push({ measurements, gaps, statuses });
-    }
-  }
-
-  private lastRows(): FeedMarks {
-    const row = this.s.lastRows.get() as { m: number | null; g: number | null; s: number | null };
-    return { measurement: row.m ?? 0, gap: row.g ?? 0, status: row.s ?? 0 };
-  }
-
-  /** Tells listeners what other processes committed since the last look (a no-op when none did). */
-  private catchUp(): void {
-    if (this.closed || this.marks === undefined) return;
-    const marks = this.marks;
-    let events: CommittedEvent[];
-    try {
-      const version = this.s.dataVersion.pluck().get() as number;
-      if (version === this.dataVersion) return;
-      this.dataVersion = version;
-      // One read transaction: one snapshot of all three tables.
-      events = this.db.transaction(() => this.committedSince(marks))();
-    } catch (error) {
-      this.options.onListenerError?.(clinicErrorFrom(error, 'reading commits of other processes'));
-      return;
-    }
-    for (const e of events) this.tell(e);
   }
 
   private write(write: IntakeWrite, committedAt: number): { outcome: CommitOutcome; event?: CommittedEvent } {
@@ -579,27 +498,11 @@ export class SqliteClinicStore implements ClinicStore {
     return this.run('subscribing to commits', () => {
       // A wrapper, so subscribing the same function twice makes two subscriptions, each stopped on its own.
       const entry = (event: CommittedEvent) => listener(event);
-      if (this.listeners.size === 0) this.startFeed();
       this.listeners.add(entry);
       return async () => {
         this.listeners.delete(entry);
-        if (this.listeners.size === 0) this.stopFeed();
       };
     });
-  }
-
-  private startFeed(): void {
-    this.marks = this.lastRows();
-    this.dataVersion = this.s.dataVersion.pluck().get() as number;
-    this.feedTimer = setInterval(() => this.catchUp(), this.feedPollMs);
-    // The feed must not keep a stopping process alive.
-    this.feedTimer.unref();
-  }
-
-  private stopFeed(): void {
-    if (this.feedTimer !== undefined) clearInterval(this.feedTimer);
-    this.feedTimer = undefined;
-    this.marks = undefined;
   }
 
   /** Closes the database (a checkpoint folds the WAL into the main file). Idempotent. */
@@ -607,7 +510,6 @@ export class SqliteClinicStore implements ClinicStore {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
-    this.stopFeed();
     try {
       this.db.close();
     } catch (error) {
@@ -706,22 +608,6 @@ function prepare(db: SqliteDatabase) {
          ) WHERE newer_bytes > ?
        )`,
     ),
-    // The live feed's catch-up: rows after the last told, in commit (rowid) order.
-    measurementsAfter: db.prepare(
-      `SELECT ${MEASUREMENT_COLUMNS} FROM measurements m WHERE m.seq > ? ORDER BY m.seq LIMIT ?`,
-    ),
-    gapsAfter: db.prepare(
-      `SELECT seq, gateway_id, topic, batch_seq, sent_at, signer_serial, received_at, body
-       FROM gaps WHERE seq > ? ORDER BY seq LIMIT ?`,
-    ),
-    statusesAfter: db.prepare(
-      'SELECT seq, body, signer_serial, received_at FROM status_events WHERE seq > ? ORDER BY seq LIMIT ?',
-    ),
-    lastRows: db.prepare(
-      `SELECT (SELECT max(seq) FROM measurements) AS m, (SELECT max(seq) FROM gaps) AS g,
-              (SELECT max(seq) FROM status_events) AS s`,
-    ),
-    dataVersion: db.prepare('PRAGMA data_version'),
     measurementById: db.prepare(`SELECT ${MEASUREMENT_COLUMNS} FROM measurements m WHERE m.id = ?`),
     measurementBySeq: db.prepare(`SELECT ${MEASUREMENT_COLUMNS} FROM measurements m WHERE m.seq = ?`),
     countMeasurements: db.prepare('SELECT count(*) AS n FROM measurements'),
