@@ -159,12 +159,21 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
   const limited = { rateLimit: { max: options.loginsPerMinute, timeWindow: 60_000 } };
 
   // The live feed: one subscription to the store for all connections; closed with the app.
+  const alarms = options.alarms;
   const hub = new LiveHub({
     clinic,
     timeZone: options.timeZone,
     heartbeatMs: heartbeatInterval(options.staleAfterMs),
     ...(options.scheduler ? { scheduler: options.scheduler } : {}),
     ...(options.onLiveError ? { onError: options.onLiveError } : {}),
+    ...(alarms
+      ? {
+          alarms: {
+            subscribe: (listener) => alarms.control.subscribe(listener),
+            openOf: (mrn) => alarms.store.alarmsOf(mrn, { openOnly: true }),
+          },
+        }
+      : {}),
   });
   await hub.start();
   app.addHook('onClose', async () => hub.close());
@@ -376,6 +385,9 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     },
     recheck: (sessionId) => auth.resolve(sessionId, { touch: false }),
     sessionCookie: SESSION_COOKIE,
+    ...(options.alarms
+      ? { openAlarms: () => options.alarms?.store.openAlarms() ?? Promise.resolve([]) }
+      : {}),
   });
 
   if (options.alarms) {

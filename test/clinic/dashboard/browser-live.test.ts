@@ -7,14 +7,19 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
+import type { AlarmLimit } from '../../../src/clinic/alarms/model.js';
+import { SqliteAlarmStore } from '../../../src/clinic/alarms/sqlite/sqlite-alarm-store.js';
 import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
 import { DashboardServer } from '../../../src/clinic/dashboard/server.js';
+import { AlarmService } from '../../../src/clinic/service/alarm-service.js';
 import type { IncomingMeasurement, IntakeWrite } from '../../../src/clinic/storage/clinic-store.js';
 import type { Observation } from '../../../src/model/observation.js';
 import { issueServerCertificate } from '../../../src/pki/ca.js';
 import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
+import { createLog } from '../../../src/runtime/log.js';
 import { systemClock } from '../../../src/util/clock.js';
-import { MRN_CARED, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
+import { realScheduler } from '../../../src/util/scheduler.js';
+import { MRN_CARED, MRN_OTHER, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
 
 /**
  * The views and the live feed in a real browser (headless Debian Chromium through playwright-core, trusting
@@ -30,6 +35,9 @@ const ARTIFACTS = join(import.meta.dirname, '../../../test-artifacts');
 const MINUTE = 60_000;
 const STALE_AFTER_MS = 1_500;
 const SPO2 = 'MDC_PULS_OXIM_SAT_O2';
+/** makeStores' database key. */
+const DB_KEY = Uint8Array.from(Buffer.from('5a'.repeat(32), 'hex'));
+const LOW_SPO2: AlarmLimit = { code: SPO2, unit: '%', below: 90, forMs: 0, hysteresis: 1, priority: 'high' };
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -238,6 +246,8 @@ describe.skipIf(!haveBrowser)(
     let context: BrowserContext;
     let origin: string;
     let relay: Relay;
+    let alarmStore: SqliteAlarmStore;
+    let engine: AlarmService;
     let caredPoints: number;
     const violations: string[] = [];
     const watch = (page: Page) =>
@@ -279,6 +289,29 @@ describe.skipIf(!haveBrowser)(
       await history(stores, 'gw-c', now, 2);
 
       // The browser reaches the dashboard through the relay: the public origin is the relay's port.
+      // The alarm engine on the clinic record's feed, with a low-SpO2 limit for every patient; it judges readings
+      // committed from now on.
+      alarmStore = await SqliteAlarmStore.open({ path: join(dir, 'clinic.db'), key: DB_KEY });
+      engine = new AlarmService({
+        clinic: stores.clinic,
+        alarms: alarmStore,
+        scheduler: realScheduler,
+        log: createLog({ level: 'silent', redact: true, base: { service: 'dashboard' } }),
+      });
+      await engine.start();
+      for (const mrn of [MRN_CARED, MRN_OTHER, 'MRN-3003']) await engine.setLimits(mrn, [LOW_SPO2], 'test');
+      const raised = new Promise<void>((resolve) => {
+        const stop = engine.subscribe((event) => {
+          if (event.alarm.mrn !== MRN_OTHER || event.alarm.priority !== 'high') return;
+          stop();
+          resolve();
+        });
+      });
+      await stores.clinic.commit(
+        write({ measurements: [item('gw-b', Date.now() - MINUTE, oximetry(86, 104))] }),
+      );
+      await raised;
+
       const port = await freePort();
       const relayPort = await freePort();
       origin = `https://localhost:${relayPort}`;
@@ -292,6 +325,7 @@ describe.skipIf(!haveBrowser)(
         allowNetwork: false,
         publicOrigin: origin,
         https: { cert: tls.certificatePem, key: tls.privateKeyPem },
+        alarms: { store: alarmStore, control: engine },
       });
       await server.start();
       relay = new Relay(port);
@@ -321,6 +355,8 @@ describe.skipIf(!haveBrowser)(
       await browser?.close();
       await relay?.close();
       await server?.stop();
+      await engine?.stop();
+      await alarmStore?.close();
       await stores?.staff.close();
       await stores?.clinic.close();
       if (dir) await rm(dir, { recursive: true, force: true });
@@ -374,6 +410,11 @@ describe.skipIf(!haveBrowser)(
       expect(await page.locator('li.tile[data-mrn="MRN-3003"] .tile-foot').textContent()).toContain(
         'Hub gw-c: offline',
       );
+      // The alarm engine's open alarms: the high one the low SpO2 of MRN-2002 raised, linked to its list.
+      const other = page.locator(`li.tile[data-mrn="${MRN_OTHER}"] .tile-alarms`);
+      expect(await other.textContent()).toMatch(/open alarms?: .*1 high/);
+      expect(await other.getAttribute('class')).toContain('alarm-high');
+      expect(await other.locator('a').getAttribute('href')).toBe(`/patients/${MRN_OTHER}/alarms`);
       expect(
         await tile.locator('.vital', { hasText: 'Blood pressure' }).locator('.value').textContent(),
       ).toBe('128/82 mmHg');

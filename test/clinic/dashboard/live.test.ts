@@ -1,10 +1,32 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { type IncomingMessage, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
+import type { AlarmLimit } from '../../../src/clinic/alarms/model.js';
+import { SqliteAlarmStore } from '../../../src/clinic/alarms/sqlite/sqlite-alarm-store.js';
+import { buildDashboardApp } from '../../../src/clinic/dashboard/app.js';
 import type { PatientEvent } from '../../../src/clinic/dashboard/live/live-hub.js';
+import { AlarmService } from '../../../src/clinic/service/alarm-service.js';
 import type { IncomingMeasurement } from '../../../src/clinic/storage/clinic-store.js';
+import type { Measurement } from '../../../src/model/measurement.js';
+import { createLog } from '../../../src/runtime/log.js';
+import { VirtualScheduler } from '../../../src/util/scheduler.js';
 import { until } from '../../support/until.js';
-import { Browser, HOST, MRN_CARED, MRN_OTHER, ORIGIN, type Rig, startRig } from './rig.js';
+import {
+  Browser,
+  HOST,
+  MRN_CARED,
+  MRN_OTHER,
+  makeStores,
+  ORIGIN,
+  type Rig,
+  type Stores,
+  startRig,
+  TEST_SETTINGS,
+} from './rig.js';
 
 /**
  * The views' JSON API and the live feed over a real socket (fastify.inject cannot hold an event stream open):
@@ -103,8 +125,8 @@ function openLive(browser: Browser | undefined, headers: Record<string, string>)
 
 const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' };
 
-async function signedIn(username: 'alice' | 'carl'): Promise<Browser> {
-  const browser = new Browser(rig.app);
+async function signedIn(username: 'alice' | 'carl', app = rig.app): Promise<Browser> {
+  const browser = new Browser(app);
   rig.clock.advance(30_000); // a new TOTP step for each login
   await browser.login(username, rig.secret, rig.clock.now());
   return browser;
@@ -182,13 +204,14 @@ describe('the live feed', () => {
 });
 
 describe('the views API', () => {
-  it('gives a clinician tiles of their patients only', async () => {
+  it('gives a clinician tiles of their patients only, without an alarm field when there is no alarm engine', async () => {
     const browser = await signedIn('carl');
     const response = await browser.get('/api/tiles');
     expect(response.statusCode).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
     const { tiles } = response.json() as { tiles: { mrn: string; points: { code: string; v: number }[] }[] };
     expect(tiles.map((t) => t.mrn)).toEqual([MRN_CARED]);
+    expect(Object.keys(tiles[0] ?? {})).toEqual(['mrn', 'points', 'hubs']);
     expect(tiles[0]?.points.map((p) => [p.code, p.v])).toEqual([
       ['MDC_PULS_OXIM_PULS_RATE', 63],
       ['MDC_PULS_OXIM_SAT_O2', 93],
@@ -234,5 +257,97 @@ describe('the views API', () => {
     }
     expect((await browser.get('/assets/..%2Fpackage.json')).statusCode).toBe(404);
     expect((await browser.get('/assets/app.js')).statusCode).toBe(404);
+  });
+});
+
+describe('alarm counts, with an alarm engine', () => {
+  const KEY = Uint8Array.from(Buffer.from('5a'.repeat(32), 'hex'));
+  const LOW_SPO2: AlarmLimit = {
+    code: 'MDC_PULS_OXIM_SAT_O2',
+    unit: '%',
+    below: 90,
+    forMs: 0,
+    hysteresis: 1,
+    priority: 'high',
+  };
+  let dir: string;
+  let stores: Stores;
+  let alarmStore: SqliteAlarmStore;
+  let engine: AlarmService;
+  let app: FastifyInstance;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rpm-dashboard-live-alarms-'));
+    stores = await makeStores(dir, rig.clock);
+    alarmStore = await SqliteAlarmStore.open({ path: join(dir, 'clinic.db'), key: KEY });
+    const log = createLog({ level: 'silent', redact: true, base: { service: 'dashboard' } });
+    const scheduler = new VirtualScheduler(rig.clock.now());
+    engine = new AlarmService({ clinic: stores.clinic, alarms: alarmStore, scheduler, log });
+    await engine.start();
+    await engine.setLimits(MRN_CARED, [LOW_SPO2], 'test');
+    await engine.setLimits(MRN_OTHER, [LOW_SPO2], 'test');
+    app = await buildDashboardApp({
+      ...stores,
+      clock: rig.clock,
+      publicOrigin: ORIGIN,
+      ...TEST_SETTINGS,
+      staleAfterMs: 600,
+      alarms: { store: alarmStore, control: engine },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as { port: number }).port;
+  });
+  afterEach(async () => {
+    app.server.closeAllConnections();
+    await app.close();
+    await engine.stop();
+    await alarmStore.close();
+    await stores.staff.close();
+    await stores.clinic.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Commits a low SpO2 on the hub and waits for the engine to raise its alarm. */
+  async function low(gatewayId: string): Promise<void> {
+    const raised = new Promise<void>((resolve) => {
+      const stop = engine.subscribe((event) => {
+        if (event.alarm.gatewayId !== gatewayId) return;
+        stop();
+        resolve();
+      });
+    });
+    const r = reading(gatewayId);
+    const measurement: Measurement = {
+      ...r.measurement,
+      observations: [{ code: 'MDC_PULS_OXIM_SAT_O2', value: 84, unit: '%' }],
+    };
+    await stores.clinic.commit({
+      measurements: [{ ...r, measurement }],
+      gaps: [],
+      statuses: [],
+      rejections: [],
+    });
+    await raised;
+  }
+
+  it("counts a patient's open alarms on the tile, and tells a clinician's stream only their patients' counts", async () => {
+    const clinician = await signedIn('carl', app);
+    const before = (await clinician.get('/api/tiles')).json() as { tiles: { alarms: unknown }[] };
+    expect(before.tiles[0]?.alarms).toEqual({ open: 0, high: 0, medium: 0, low: 0 });
+
+    const stream = await openLive(clinician, SAME_ORIGIN);
+    await until('connected', () => stream.events.length > 0);
+    await low('gw-b'); // another team's patient
+    await low('gw-a');
+    await until("the alarm count of the clinician's patient", () =>
+      stream.events.some((e) => e.event === 'alarms'),
+    );
+    const alarmEvents = stream.events.filter((e) => e.event === 'alarms').map((e) => JSON.parse(e.data));
+    expect(alarmEvents).toEqual([{ mrn: MRN_CARED, alarms: { open: 1, high: 1, medium: 0, low: 0 } }]);
+    expect(JSON.stringify(stream.events)).not.toContain(MRN_OTHER);
+
+    const after = (await clinician.get('/api/tiles')).json() as { tiles: { mrn: string; alarms: unknown }[] };
+    expect(after.tiles).toMatchObject([{ mrn: MRN_CARED, alarms: { open: 1, high: 1, medium: 0, low: 0 } }]);
+    stream.close();
   });
 });

@@ -9,7 +9,7 @@
  */
 const CHECK_EVERY_MS = 100;
 
-export function connectLive({ onReading, onOpen }) {
+export function connectLive({ onReading, onOpen, onAlarms = () => {} }) {
   const body = document.body;
   const banner = document.getElementById('live-state');
   const staleAfter = Number(body.dataset.staleAfter) || 15_000;
@@ -47,6 +47,10 @@ export function connectLive({ onReading, onOpen }) {
     body.dataset.lastReadingIds = data.points.map((p) => p.id).join(' ');
     heard();
     onReading(data);
+  });
+  source.addEventListener('alarms', (event) => {
+    heard();
+    onAlarms(JSON.parse(event.data));
   });
   source.addEventListener('error', () => {
     if (source.readyState === EventSource.CLOSED) {

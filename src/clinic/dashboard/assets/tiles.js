@@ -3,7 +3,9 @@ import { connectLive } from './live.js';
 
 /**
  * The tile wall: per patient the latest vitals (from /api/tiles, then the live feed), how long ago the last
- * reading was, battery, and whether each hub's last status said online. Built with textContent only.
+ * reading was, battery, whether each hub's last status said online, and, when the dashboard has an alarm
+ * engine, the patient's open alarms (without one the server sends no count, and the tile shows none rather
+ * than a "no alarms" nobody checked). Built with textContent only.
  */
 const SLOTS = [
   { label: 'SpO2', codes: ['MDC_PULS_OXIM_SAT_O2'] },
@@ -79,6 +81,24 @@ function vital(slot, patient, now) {
   return row;
 }
 
+function alarmLine(patient) {
+  const { open, high, medium, low } = patient.alarms;
+  const line = el(
+    'p',
+    `tile-alarms ${high > 0 ? 'alarm-high' : medium > 0 ? 'alarm-medium' : low > 0 ? 'alarm-low' : 'alarm-none'}`,
+  );
+  const link = el(
+    'a',
+    '',
+    open === 0
+      ? 'No open alarms'
+      : `${open} open alarm${open === 1 ? '' : 's'}: ${[high && `${high} high`, medium && `${medium} medium`, low && `${low} low`].filter(Boolean).join(', ')}`,
+  );
+  link.href = `/patients/${encodeURIComponent(patient.tile.dataset.mrn)}/alarms`;
+  line.append(link);
+  return line;
+}
+
 function render(patient, now = Date.now()) {
   const { tile } = patient;
   for (const old of tile.querySelectorAll('.tile-body')) old.remove();
@@ -92,6 +112,7 @@ function render(patient, now = Date.now()) {
   const since = el('p', 'since', last === undefined ? 'No readings yet' : `Last reading ${ago(last, now)}`);
   if (last === undefined || now - last > OLD_AFTER_MS) since.classList.add('old');
   body.append(since);
+  if (patient.alarms !== undefined) body.append(alarmLine(patient));
 
   const list = el('dl', 'vitals');
   for (const slot of SLOTS) list.append(vital(slot, patient, now));
@@ -128,6 +149,7 @@ async function load() {
     const patient = patients.get(t.mrn);
     if (patient === undefined) continue;
     merge(patient, t.points, t.hubs);
+    if (t.alarms !== undefined) patient.alarms = t.alarms;
     render(patient);
   }
   document.body.dataset.tilesLoaded = String(Date.now());
@@ -141,6 +163,12 @@ connectLive({
     const patient = patients.get(event.mrn);
     if (patient === undefined) return;
     merge(patient, event.points, event.hubs);
+    render(patient);
+  },
+  onAlarms: (event) => {
+    const patient = patients.get(event.mrn);
+    if (patient === undefined) return;
+    patient.alarms = event.alarms;
     render(patient);
   },
 });

@@ -1,13 +1,22 @@
 import { realScheduler, type Scheduler, type TimerHandle } from '../../../util/scheduler.js';
+import type { Alarm } from '../../alarms/model.js';
 import type { Assignment, ClinicStore, CommittedEvent } from '../../storage/clinic-store.js';
-import { type GapJson, gapJson, type PointJson, patientAt, pointJson } from '../views/points.js';
+import {
+  alarmCounts,
+  type GapJson,
+  gapJson,
+  NO_ALARMS,
+  type PointJson,
+  patientAt,
+  pointJson,
+} from '../views/points.js';
 
 /** One browser's live connection, as the hub sees it. */
 export interface LiveClient {
   /** Whether this connection's user may see the patient now (the set the last refresh found). */
   mayView(mrn: string): boolean;
   /** Writes one Server-Sent Event; the data is one line of JSON. */
-  send(event: 'reading' | 'heartbeat', data: string): void;
+  send(event: 'reading' | 'alarms' | 'heartbeat', data: string): void;
   /**
    * Run before each heartbeat: checks the session again (ended, expired or its user disabled: the connection
    * closes) and reloads which patients the user may see (care teams and assignments change).
@@ -38,6 +47,14 @@ export interface LiveHubOptions {
   readonly scheduler?: Scheduler;
   /** Told when a commit could not be turned into events (the connections stay; the next commit is tried). */
   readonly onError?: (error: unknown) => void;
+  /**
+   * The alarm engine's changes, when the dashboard has one: after each, the patient's open alarm counts go to
+   * the connections that may see the patient (an `alarms` event).
+   */
+  readonly alarms?: {
+    readonly subscribe: (listener: (event: { readonly alarm: Alarm }) => void) => () => void;
+    readonly openOf: (mrn: string) => Promise<Alarm[]>;
+  };
 }
 
 /**
@@ -51,6 +68,7 @@ export class LiveHub {
   private readonly clients = new Set<LiveClient>();
   private readonly scheduler: Scheduler;
   private unsubscribe: (() => Promise<void>) | undefined;
+  private unsubscribeAlarms: (() => void) | undefined;
   private timer: TimerHandle | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
@@ -65,7 +83,22 @@ export class LiveHub {
         .then(() => this.tell(event))
         .catch((error: unknown) => this.options.onError?.(error));
     });
+    const alarms = this.options.alarms;
+    if (alarms) {
+      this.unsubscribeAlarms = alarms.subscribe(({ alarm }) => {
+        this.queue = this.queue
+          .then(() => this.tellAlarms(alarm.mrn, alarms.openOf))
+          .catch((error: unknown) => this.options.onError?.(error));
+      });
+    }
     this.scheduleHeartbeat();
+  }
+
+  private async tellAlarms(mrn: string, openOf: (mrn: string) => Promise<Alarm[]>): Promise<void> {
+    if (![...this.clients].some((c) => c.mayView(mrn))) return;
+    const counts = alarmCounts(await openOf(mrn)).get(mrn) ?? NO_ALARMS;
+    const data = JSON.stringify({ mrn, alarms: counts });
+    for (const client of this.clients) if (client.mayView(mrn)) client.send('alarms', data);
   }
 
   /** Adds a connection; the returned function removes it. */
@@ -85,6 +118,7 @@ export class LiveHub {
     this.closed = true;
     if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
     this.clients.clear();
+    this.unsubscribeAlarms?.();
     await this.unsubscribe?.();
     await this.queue;
   }

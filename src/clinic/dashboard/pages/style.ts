@@ -38,6 +38,12 @@ ul.patients li.tile.stale { border-color: #b3261e; background: repeating-linear-
 li.tile.stale .live-yes, li.tile:not(.stale) .live-no { display: none; }
 li.tile.stale .vitals .value { color: var(--muted); text-decoration: line-through 1px; }
 .since { margin: 0.2rem 0; }
+.tile-alarms { margin: 0.2rem 0; font-weight: 700; }
+.tile-alarms a { color: inherit; }
+.tile-alarms.alarm-high { background: #b3261e; color: #fff; padding: 0.1rem 0.4rem; border-radius: 4px; }
+.tile-alarms.alarm-medium { background: #f2c94c; color: #111; padding: 0.1rem 0.4rem; border-radius: 4px; }
+.tile-alarms.alarm-low { border: 1px solid #0b4f8a; color: var(--accent); padding: 0.1rem 0.4rem; border-radius: 4px; }
+.tile-alarms.alarm-none { font-weight: 400; color: var(--muted); }
 .since.old, .vital.old .value { color: var(--muted); }
 dl.vitals { display: grid; grid-template-columns: 1fr 1fr; gap: 0.2rem 0.8rem; margin: 0.3rem 0; }
 .vital dt { font-size: 0.8rem; color: var(--muted); }

@@ -2,6 +2,7 @@ import { isMdcCode } from '../../../model/codes.js';
 import type { Gap } from '../../../model/gap.js';
 import { isUcumUnit, UCUM_UNITS } from '../../../model/units.js';
 import { observationName } from '../../../patient-page/words.js';
+import type { Alarm } from '../../alarms/model.js';
 import { resolveDateTime } from '../../intake/local-time.js';
 import type { Assignment, PatientHub, SeriesPoint } from '../../storage/clinic-store.js';
 
@@ -105,3 +106,28 @@ export function patientAt(
     (a) => a.gatewayId === gatewayId && a.from <= at && (a.to === undefined || at < a.to),
   )?.mrn;
 }
+
+/** A patient's open alarms (not cleared: active, or latched until acknowledged), as a tile shows them. */
+export interface AlarmCountJson {
+  readonly open: number;
+  readonly high: number;
+  readonly medium: number;
+  readonly low: number;
+}
+
+export function alarmCounts(alarms: readonly Alarm[]): Map<string, AlarmCountJson> {
+  const counts = new Map<string, { open: number; high: number; medium: number; low: number }>();
+  for (const alarm of alarms) {
+    if (alarm.state === 'cleared') continue;
+    let count = counts.get(alarm.mrn);
+    if (count === undefined) {
+      count = { open: 0, high: 0, medium: 0, low: 0 };
+      counts.set(alarm.mrn, count);
+    }
+    count.open++;
+    count[alarm.priority]++;
+  }
+  return counts;
+}
+
+export const NO_ALARMS: AlarmCountJson = { open: 0, high: 0, medium: 0, low: 0 };

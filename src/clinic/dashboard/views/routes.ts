@@ -1,11 +1,12 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Alarm } from '../../alarms/model.js';
 import type { StaffStore } from '../../staff/staff-store.js';
 import type { ClinicStore } from '../../storage/clinic-store.js';
 import { mayView, patientsVisibleTo } from '../access.js';
 import type { LiveSession } from '../auth/staff-auth.js';
 import type { LiveClient, LiveHub } from '../live/live-hub.js';
-import { type GapJson, gapJson, hubJson, pointJson } from './points.js';
+import { alarmCounts, type GapJson, gapJson, hubJson, NO_ALARMS, pointJson } from './points.js';
 
 /** At most this many points in one series answer: 24 hours of a reading a second. */
 export const MAX_SERIES_POINTS = 100_000;
@@ -28,11 +29,14 @@ export interface ViewRoutesOptions {
   /** The session named by this cookie value, checked WITHOUT counting as activity. */
   readonly recheck: (sessionId: string) => Promise<LiveSession | undefined>;
   readonly sessionCookie: string;
+  /** The alarm engine's open alarms, when this dashboard has one: tiles then show each patient's count. */
+  readonly openAlarms?: () => Promise<Alarm[]>;
 }
 
 /**
  * The dashboard's JSON and live routes (the pages that read them are in pages/views.ts and the assets):
- *  - GET /api/tiles: the latest readings and hub state of every patient the user may see;
+ *  - GET /api/tiles: the latest readings, hub state and (with an alarm engine) open alarm counts of every
+ *    patient the user may see;
  *  - GET /api/patients/:mrn/series?code=&from=&to=: one code's readings over [from, to) and the gap records
  *    of the patient's hubs that overlap it;
  *  - GET /api/live: Server-Sent Events (HTML Standard section 9.2) from the intake's live feed.
@@ -46,10 +50,17 @@ export function registerViewRoutes(app: FastifyInstance, options: ViewRoutesOpti
     const session = await options.signedIn(request);
     if (!session) return apiError(reply, 401, 'Log in again.');
     const mrns = await patientsVisibleTo(session.user, staff, clinic);
+    const counts = options.openAlarms ? alarmCounts(await options.openAlarms()) : undefined;
     const tiles = [];
     for (const mrn of mrns) {
       const latest = await clinic.latest(mrn);
-      tiles.push({ mrn, points: latest.observations.map(pointJson), hubs: latest.hubs.map(hubJson) });
+      tiles.push({
+        mrn,
+        points: latest.observations.map(pointJson),
+        hubs: latest.hubs.map(hubJson),
+        // Only with an alarm engine: without one there is no alarm state to show, not "no alarms".
+        ...(counts ? { alarms: counts.get(mrn) ?? NO_ALARMS } : {}),
+      });
     }
     return reply.type('application/json; charset=utf-8').send({ tiles });
   });
