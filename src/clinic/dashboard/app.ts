@@ -370,7 +370,10 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
       styles: ['/assets/uplot.css'],
       scripts: [{ src: '/assets/uplot.js' }, { src: '/assets/patient.js', module: true }],
     };
-    return html(reply, patientPage(pageChrome, { mrn, latest, now, timeZone: options.timeZone }));
+    return html(
+      reply,
+      patientPage(pageChrome, { mrn, latest, now, timeZone: options.timeZone, alarms: alarms !== undefined }),
+    );
   });
 
   registerViewRoutes(app, {

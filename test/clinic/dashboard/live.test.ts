@@ -212,6 +212,7 @@ describe('the views API', () => {
     const { tiles } = response.json() as { tiles: { mrn: string; points: { code: string; v: number }[] }[] };
     expect(tiles.map((t) => t.mrn)).toEqual([MRN_CARED]);
     expect(Object.keys(tiles[0] ?? {})).toEqual(['mrn', 'points', 'hubs']);
+    expect((await browser.get(`/patients/${MRN_CARED}`)).body).not.toContain('/alarms"');
     expect(tiles[0]?.points.map((p) => [p.code, p.v])).toEqual([
       ['MDC_PULS_OXIM_PULS_RATE', 63],
       ['MDC_PULS_OXIM_SAT_O2', 93],
@@ -348,6 +349,10 @@ describe('alarm counts, with an alarm engine', () => {
 
     const after = (await clinician.get('/api/tiles')).json() as { tiles: { mrn: string; alarms: unknown }[] };
     expect(after.tiles).toMatchObject([{ mrn: MRN_CARED, alarms: { open: 1, high: 1, medium: 0, low: 0 } }]);
+    // The patient page links the patient's alarm list (it has none without an engine: see the tiles test).
+    expect((await clinician.get(`/patients/${MRN_CARED}`)).body).toContain(
+      `href="/patients/${MRN_CARED}/alarms"`,
+    );
     stream.close();
   });
 });

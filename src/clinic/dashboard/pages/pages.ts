@@ -144,6 +144,8 @@ export function patientPage(
     readonly latest: PatientLatest;
     readonly now: number;
     readonly timeZone: string;
+    /** The dashboard has alarm pages: link the patient's. */
+    readonly alarms?: boolean;
   },
 ): string {
   const when = (ms: number) =>
@@ -181,7 +183,7 @@ export function patientPage(
   );
   return page(
     chrome,
-    html`<p><a href="/">All patients</a></p>
+    html`<p><a href="/">All patients</a>${data.alarms ? html` · <a href="/patients/${encodeURIComponent(data.mrn)}/alarms">Alarms of this patient</a>` : html``}</p>
 <h1>Patient ${data.mrn}</h1>
 <h2>Hub</h2>
 ${hubs}
