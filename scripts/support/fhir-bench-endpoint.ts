@@ -130,8 +130,8 @@ function identifierSearch(query: string | undefined): string | undefined {
   const token = decodeURIComponent(query.slice('identifier='.length));
   const split = /(?<!\\)\|/.exec(token);
   if (split === null) return undefined;
-  const unescape = (s: string) => s.replace(/\\([\\|,$])/g, '$1');
-  return `${unescape(token.slice(0, split.index))}|${unescape(token.slice(split.index + 1))}`;
+  const plain = (s: string) => s.replace(/\\([\\|,$])/g, '$1');
+  return `${plain(token.slice(0, split.index))}|${plain(token.slice(split.index + 1))}`;
 }
 
 function outcome(code: string, text: string): object {
