@@ -586,7 +586,7 @@ export class PgClinicStore implements ClinicStore {
    * again, a lost result re-sends them after their lease, and every upload is a conditional create that finds
    * what the first one created (docs/fhir.md, "Identifiers and idempotence"). It cannot corrupt the database
    * (same section of the PostgreSQL docs), and the next synchronous commit flushes the WAL with it. Waiting for
-   * two WAL flushes per Bundle was most of the exporter's time on PostgreSQL (docs/fhir.md, "Throughput").
+   * two WAL flushes per Bundle was two fifths of the exporter's wall time on PostgreSQL (docs/fhir.md, "Throughput").
    */
   async #transaction<T>(
     what: string,

@@ -431,7 +431,7 @@ export class SqliteClinicStore implements ClinicStore {
    * again at once, a lost result re-sends them after their lease lapses, and every upload is a conditional create
    * that finds what the first one created (docs/fhir.md, "Identifiers and idempotence"). In WAL mode the
    * database stays consistent either way, and the next intake commit (FULL, database.ts) fsyncs the log with these frames in
-   * it. Two fsyncs per Bundle were a third of the exporter's time (docs/fhir.md, "Throughput"). better-sqlite3 is
+   * it. Two fsyncs per Bundle were half of the exporter's wall time (docs/fhir.md, "Throughput"). better-sqlite3 is
    * synchronous, so no intake commit can run while the setting is lowered; it is restored even when `work` throws.
    */
   private withoutFsync<T>(work: () => T): T {
