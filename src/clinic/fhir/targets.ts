@@ -207,10 +207,12 @@ export class FolderTarget implements ExportTarget {
   constructor(private readonly folder: string) {}
 
   async send(bundle: Bundle): Promise<void> {
-    const json = JSON.stringify(bundle);
-    const name = `bundle-${createHash('sha256').update(json).digest('hex').slice(0, 32)}.json`;
+    // Serialized and encoded once: the hash and the write take the same bytes (a Bundle of 100 readings is
+    // about half a megabyte, and each extra pass over it showed in the exporter's profile).
+    const bytes = Buffer.from(`${JSON.stringify(bundle)}\n`, 'utf8');
+    const name = `bundle-${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}.json`;
     try {
-      await writeFileAtomically(join(this.folder, name), `${json}\n`, { mode: 0o600, existing: 'replace' });
+      await writeFileAtomically(join(this.folder, name), bytes, { mode: 0o600, existing: 'replace' });
     } catch (error) {
       throw new FhirExportError(
         'FHIR_FOLDER_WRITE',

@@ -8,6 +8,7 @@ import { ClinicStoreError } from '../../../src/clinic/storage/errors.js';
 import { openClinicDatabase } from '../../../src/clinic/storage/sqlite/database.js';
 import { CLINIC_SCHEMA_VERSION } from '../../../src/clinic/storage/sqlite/migrations.js';
 import { SqliteClinicStore } from '../../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
+import type { SqliteDatabase } from '../../../src/store/encrypted-database.js';
 import { clinicStoreContract } from './contract.js';
 
 const KEY = Uint8Array.from(Buffer.from('4c'.repeat(32), 'hex'));
@@ -174,6 +175,27 @@ describe('SqliteClinicStore on disk', () => {
     await store.commit(marked(2, 'x'));
     expect(reader.prepare('SELECT count(*) AS n FROM measurements').get()).toEqual({ n: 2 });
     reader.close();
+    await store.close();
+  });
+
+  it('keeps synchronous=FULL for intake commits around the unsynced export-queue transactions, also when one fails', async () => {
+    const store = await SqliteClinicStore.open({ path, key: KEY });
+    // The store's own connection: synchronous is a per-connection setting, so a second one would not tell.
+    const own = (store as unknown as { readonly db: SqliteDatabase }).db;
+    await store.commit(marked(1, 'x'));
+    await store.assign({ gatewayId: 'gw-alpha', mrn: 'MRN-1', from: T0, createdBy: 'admin', at: T0 });
+    const leased = await store.leaseExports(10, T0 + 1_000, 60_000);
+    expect(leased).toHaveLength(1);
+    expect(own.pragma('synchronous', { simple: true })).toBe(2);
+    const id = leased[0]?.stored.measurement.id as string;
+    await store.completeExports([{ measurementId: id, outcome: 'exported', at: T0 + 2_000 }]);
+    expect(own.pragma('synchronous', { simple: true })).toBe(2);
+    // A lease the database refuses (LIMIT takes no text: datatype mismatch) throws inside the lowered setting.
+    await expect(store.leaseExports('many' as unknown as number, T0, 60_000)).rejects.toBeInstanceOf(
+      ClinicStoreError,
+    );
+    expect(own.pragma('synchronous', { simple: true })).toBe(2);
+    expect(await store.exportCounts()).toEqual({ pending: 0, exported: 1, skipped: 0, failing: 0 });
     await store.close();
   });
 });

@@ -472,9 +472,12 @@ export class PgClinicStore implements ClinicStore {
     // SKIP LOCKED: rows another exporter is leasing right now are passed over, not waited for, and never
     // handed out twice (PostgreSQL docs, SELECT, "The Locking Clause"). Once that exporter commits, their
     // due_at is the lease's end, so nobody else takes them before it passes.
-    const rows = await this.#query<MeasurementRow & { mrn: string; attempts: number }>(
+    const rows = await this.#transaction(
       'leasing exports',
-      `WITH due AS (
+      async (client) =>
+        (
+          await client.query<MeasurementRow & { mrn: string; attempts: number }>(
+            `WITH due AS (
          SELECT q.measurement_id, a.mrn
          FROM export_queue q
          JOIN assignments a ON a.gateway_id = q.gateway_id AND a.from_at <= q.measured_at
@@ -491,16 +494,21 @@ export class PgClinicStore implements ClinicStore {
        SELECT l.mrn, l.attempts, ${MEASUREMENT_COLUMNS}
        FROM leased l JOIN measurements m ON m.id = l.measurement_id
        ORDER BY m.measured_at, m.id`,
-      [now, limit, leaseMs],
+            [now, limit, leaseMs],
+          )
+        ).rows,
+      { durable: false },
     );
     return rows.map((row) => ({ stored: storedMeasurementOf(row), mrn: row.mrn, attempts: row.attempts }));
   }
 
   async completeExports(results: readonly ExportResult[]): Promise<void> {
     if (results.length === 0) return;
-    await this.#query(
+    await this.#transaction(
       'recording export results',
-      `UPDATE export_queue q SET
+      (client) =>
+        client.query(
+          `UPDATE export_queue q SET
          state = CASE r.outcome WHEN 'exported' THEN 'exported' WHEN 'skipped' THEN 'skipped' ELSE 'failing' END,
          attempts = q.attempts + CASE WHEN r.outcome = 'failed' THEN 1 ELSE 0 END,
          due_at = COALESCE(r.retry_at, q.due_at),
@@ -510,14 +518,16 @@ export class PgClinicStore implements ClinicStore {
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])
          AS r(id, outcome, at, retry_at, error, why)
        WHERE q.measurement_id = r.id AND q.state IN ('pending', 'failing')`,
-      [
-        results.map((r) => r.measurementId),
-        results.map((r) => r.outcome),
-        results.map((r) => r.at),
-        results.map((r) => (r.outcome === 'failed' ? r.retryAt : null)),
-        results.map((r) => (r.outcome === 'failed' ? r.error : null)),
-        results.map((r) => (r.outcome === 'skipped' ? r.why : null)),
-      ],
+          [
+            results.map((r) => r.measurementId),
+            results.map((r) => r.outcome),
+            results.map((r) => r.at),
+            results.map((r) => (r.outcome === 'failed' ? r.retryAt : null)),
+            results.map((r) => (r.outcome === 'failed' ? r.error : null)),
+            results.map((r) => (r.outcome === 'skipped' ? r.why : null)),
+          ],
+        ),
+      { durable: false },
     );
   }
 
@@ -636,8 +646,19 @@ export class PgClinicStore implements ClinicStore {
    * those readings. With it off, COMMIT returns before the WAL is flushed, and a server crash can lose the last
    * transactions reported committed (PostgreSQL docs, "Asynchronous Commit"), i.e. readings the hub was told
    * were delivered.
+   *
+   * `durable: false` (the export queue's leases and results only) turns it off for the one transaction: losing
+   * such a commit in a crash loses no data, only the exporter's progress. A lost lease makes its measurements due
+   * again, a lost result re-sends them after their lease, and every upload is a conditional create that finds
+   * what the first one created (docs/fhir.md, "Identifiers and idempotence"). It cannot corrupt the database
+   * (same section of the PostgreSQL docs), and the next synchronous commit flushes the WAL with it. Waiting for
+   * two WAL flushes per Bundle was two fifths of the exporter's wall time on PostgreSQL (docs/fhir.md, "Throughput").
    */
-  async #transaction<T>(what: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async #transaction<T>(
+    what: string,
+    work: (client: pg.PoolClient) => Promise<T>,
+    { durable = true }: { readonly durable?: boolean } = {},
+  ): Promise<T> {
     this.#ensureOpen();
     let client: pg.PoolClient;
     try {
@@ -647,7 +668,7 @@ export class PgClinicStore implements ClinicStore {
     }
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN; SET LOCAL synchronous_commit TO on');
+      await client.query(`BEGIN; SET LOCAL synchronous_commit TO ${durable ? 'on' : 'off'}`);
       const result = await work(client);
       await client.query('COMMIT');
       return result;

@@ -431,43 +431,67 @@ export class SqliteClinicStore implements ClinicStore {
 
   leaseExports(limit: number, now: number, leaseMs: number): Promise<ExportItem[]> {
     return this.run('leasing exports', () =>
-      this.db
-        .transaction(() => {
-          const due = this.s.dueExports.all({ now, limit }) as {
-            seq: number;
-            mrn: string;
-            attempts: number;
-          }[];
-          return due.map(({ seq, mrn, attempts }) => {
-            this.s.leaseExport.run(now + leaseMs, seq);
-            const stored = storedMeasurementOf(this.s.measurementBySeq.get(seq) as MeasurementRow);
-            return { stored, mrn, attempts };
-          });
-        })
-        .immediate(),
+      this.withoutFsync(() =>
+        this.db
+          .transaction(() => {
+            const due = this.s.dueExports.all({ now, limit }) as {
+              seq: number;
+              mrn: string;
+              attempts: number;
+            }[];
+            return due.map(({ seq, mrn, attempts }) => {
+              this.s.leaseExport.run(now + leaseMs, seq);
+              const stored = storedMeasurementOf(this.s.measurementBySeq.get(seq) as MeasurementRow);
+              return { stored, mrn, attempts };
+            });
+          })
+          .immediate(),
+      ),
     );
   }
 
   completeExports(results: readonly ExportResult[]): Promise<void> {
-    return this.run('recording export results', () => {
-      this.db
-        .transaction(() => {
-          for (const result of results) {
-            switch (result.outcome) {
-              case 'exported':
-                this.s.finishExport.run('exported', result.at, null, result.measurementId);
-                break;
-              case 'skipped':
-                this.s.finishExport.run('skipped', result.at, result.why, result.measurementId);
-                break;
-              case 'failed':
-                this.s.failExport.run(result.retryAt, result.error, result.measurementId);
-                break;
+    return this.run('recording export results', () =>
+      this.withoutFsync(() =>
+        this.db
+          .transaction(() => {
+            for (const result of results) {
+              switch (result.outcome) {
+                case 'exported':
+                  this.s.finishExport.run('exported', result.at, null, result.measurementId);
+                  break;
+                case 'skipped':
+                  this.s.finishExport.run('skipped', result.at, result.why, result.measurementId);
+                  break;
+                case 'failed':
+                  this.s.failExport.run(result.retryAt, result.error, result.measurementId);
+                  break;
+              }
             }
-          }
-        })
-        .immediate();
-    });
+          })
+          .immediate(),
+      ),
+    );
+  }
+
+  /**
+   * Runs an export-queue transaction (a lease, recorded results) without the fsync at its commit
+   * (synchronous = NORMAL for it alone; https://www.sqlite.org/pragma.html#pragma_synchronous). Losing such a
+   * commit in a power cut loses no data, only the exporter's progress: a lost lease makes its measurements due
+   * again at once, a lost result re-sends them after their lease lapses, and every upload is a conditional create
+   * that finds what the first one created (docs/fhir.md, "Identifiers and idempotence"). In WAL mode the
+   * database stays consistent either way, and the next intake commit (FULL, database.ts) fsyncs the log with these frames in
+   * it. Two fsyncs per Bundle were half of the exporter's wall time (docs/fhir.md, "Throughput"). better-sqlite3 is
+   * synchronous, so no intake commit can run while the setting is lowered; it is restored even when `work` throws.
+   */
+  private withoutFsync<T>(work: () => T): T {
+    const before = this.db.pragma('synchronous', { simple: true }) as number;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      this.db.pragma(`synchronous = ${before}`);
+    }
   }
 
   exportCounts(): Promise<{ pending: number; exported: number; skipped: number; failing: number }> {
