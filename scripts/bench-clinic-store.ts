@@ -74,24 +74,35 @@ function commitsOf(shape: Shape): IncomingMeasurement[][] {
   return commits;
 }
 
-async function timeCommits(store: ClinicStore, commits: IncomingMeasurement[][]): Promise<number> {
+/** Wall seconds, and this process's CPU seconds (user + system: SQLite's work, not PostgreSQL's server's). */
+async function timeCommits(
+  store: ClinicStore,
+  commits: IncomingMeasurement[][],
+): Promise<{ seconds: number; cpu: number }> {
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   let stored = 0;
   for (const measurements of commits) {
     const outcome = await store.commit({ measurements, gaps: [], statuses: [], rejections: [] });
     stored += outcome.inserted.length;
   }
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   if (stored !== READINGS) throw new Error(`stored ${stored} readings of ${READINGS}`);
-  return seconds;
+  return { seconds, cpu: (cpu.user + cpu.system) / 1e6 };
 }
 
 const stores = values.stores.split(',');
-const rows: string[][] = [['store', 'shape', 'readings', 'commits', 's', 'readings/s', 'ms/commit']];
+const rows: string[][] = [['store', 'shape', 'readings', 'commits', 's', 'readings/s', 'ms/commit', 'CPU s']];
 const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'bench-clinic-store-'));
 const loadBefore = loadavg()[0] as number;
 
-function row(store: string, shape: Shape, commits: number, seconds: number): string[] {
+function row(
+  store: string,
+  shape: Shape,
+  commits: number,
+  { seconds, cpu }: { seconds: number; cpu: number },
+): string[] {
   return [
     store,
     shape.name,
@@ -100,6 +111,7 @@ function row(store: string, shape: Shape, commits: number, seconds: number): str
     seconds.toFixed(1),
     Math.round(READINGS / seconds).toLocaleString('en-US'),
     ((seconds * 1000) / commits).toFixed(1),
+    cpu.toFixed(1),
   ];
 }
 
