@@ -183,9 +183,14 @@ export class PgClinicStore implements ClinicStore {
       const gapIds = uniqueBy(write.gaps, (g) => g.gap.id)
         .map((g) => g.gap.id)
         .filter((id) => insertedGaps.has(id));
-      // Delivered to listeners only if this transaction commits (PostgreSQL docs, NOTIFY).
-      for (const payload of notificationPayloads({ m: inserted, g: gapIds, s: statusIds })) {
-        await client.query('SELECT pg_notify($1, $2)', [FEED_CHANNEL, payload]);
+      // Delivered to listeners only if this transaction commits (PostgreSQL docs, NOTIFY). All of a commit's
+      // payloads in one statement (one round trip), sent in array order (WITH ORDINALITY, ORDER BY).
+      const payloads = notificationPayloads({ m: inserted, g: gapIds, s: statusIds });
+      if (payloads.length > 0) {
+        await client.query(
+          'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n',
+          [FEED_CHANNEL, payloads],
+        );
       }
       return {
         inserted,
@@ -612,7 +617,7 @@ const ATTRIBUTED = (m: string) =>
 const INSERT_MEASUREMENTS = `
   WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::boolean[],
-                         $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::jsonb[])
+                         $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::json[])
       AS t(id, gateway_id, device_id, driver, characteristic, measured_at, stored,
            topic, batch_seq, sent_at, signer_serial, received_at, body)
   ), inserted AS (
