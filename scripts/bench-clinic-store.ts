@@ -12,7 +12,8 @@
  * SQLite: the encrypted store with its defaults (synchronous=FULL). PostgreSQL: a throwaway server with fsync
  * ON (scripts/support/clinic-bench-pg.ts), as production would run it.
  *
- * Options: --stores sqlite,pg --readings 50000 (per case) --dir DIR (where the SQLite files go; a temporary
+ * Options: --stores sqlite,pg --readings 50000 (per case) --backlog-commit 250 (readings per backlog commit, in
+ * 250-reading messages: the intake's group commit puts several in one) --dir DIR (where the SQLite files go; a temporary
  * folder, deleted afterwards, by default).
  */
 import { randomBytes } from 'node:crypto';
@@ -30,6 +31,7 @@ const { values } = parseArgs({
   options: {
     stores: { type: 'string', default: 'sqlite,pg' },
     readings: { type: 'string', default: '50000' },
+    'backlog-commit': { type: 'string', default: '250' },
     dir: { type: 'string' },
   },
 });
@@ -37,7 +39,7 @@ const { values } = parseArgs({
 const READINGS = Number(values.readings);
 const GATEWAYS = 1000;
 const SHAPES = [
-  { name: 'backlog', perCommit: 250, perMessage: 250 },
+  { name: 'backlog', perCommit: Number(values['backlog-commit']), perMessage: 250 },
   { name: 'live', perCommit: 100, perMessage: 1 },
 ] as const;
 
