@@ -36,7 +36,7 @@ export const MAX_GRACE_MS = 30 * DAY_MS;
 export interface IntakeGroupOptions {
   /** Commit when this many messages wait (default 256). */
   readonly maxMessages?: number;
-  /** ... or this many readings, gaps and statuses (default 20,000). */
+  /** ... or this many readings, gaps and statuses (default 5,000; a group stops there, group-commit.ts). */
   readonly maxItems?: number;
   /** ... or when the oldest has waited this long (default 10 ms). */
   readonly maxDelayMs?: number;
@@ -174,7 +174,7 @@ export class ClinicIntake {
       {
         scheduler: this.scheduler,
         maxMessages,
-        maxItems: positive(group.maxItems ?? 20_000, 'group.maxItems'),
+        maxItems: positive(group.maxItems ?? 5_000, 'group.maxItems'),
         maxDelayMs: group.maxDelayMs ?? 10,
         maxPendingMessages: positive(group.maxPendingMessages ?? 4 * maxMessages, 'group.maxPendingMessages'),
         maxPendingBytes: positive(group.maxPendingBytes ?? 64 * 1024 * 1024, 'group.maxPendingBytes'),

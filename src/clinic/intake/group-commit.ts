@@ -7,7 +7,8 @@ import type { Scheduler, TimerHandle } from '../../util/scheduler.js';
  * holds a hundred messages costs about what one holding a single message costs.
  *
  * - A group is committed when `maxMessages` messages or `maxItems` items wait, or when the oldest has waited
- *   `maxDelayMs` (scheduler time), whichever comes first.
+ *   `maxDelayMs` (scheduler time), whichever comes first; it holds at most `maxMessages` messages and stops
+ *   at the message that takes it to `maxItems` items.
  * - One commit runs at a time. What arrives meanwhile waits and goes into the next group, so the groups grow
  *   by themselves when the database is slow: the load adapts the batch size, not a setting.
  * - Memory is bounded: `add` resolves only while fewer than `maxPendingMessages` messages (and
@@ -126,13 +127,21 @@ export class GroupCommitter<T extends GroupEntry> {
       this.options.scheduler.clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const group = this.pending.splice(0, Math.max(this.options.maxMessages, 1));
+    // A group stops at maxMessages messages or once it holds maxItems items (so it exceeds maxItems by at most
+    // one message's items), however many waited during the previous commit: a commit's size, and so its time
+    // and the PUBACK delay of its first message, stays bounded (before this, 256 backlog batches of 250
+    // readings could go into one 64,000-reading commit).
+    let count = 0;
     let items = 0;
     let bytes = 0;
-    for (const entry of group) {
+    const max = Math.max(this.options.maxMessages, 1);
+    for (const entry of this.pending) {
+      if (count === max || (count > 0 && items >= this.options.maxItems)) break;
+      count++;
       items += entry.items;
       bytes += entry.bytes;
     }
+    const group = this.pending.splice(0, count);
     this.pendingItems -= items;
     this.pendingBytes -= bytes;
     this.inflight = group;

@@ -80,6 +80,28 @@ describe('GroupCommitter', () => {
     expect(t.commits).toEqual([[1, 2]]);
   });
 
+  it('a group stops at maxItems readings, however many messages waited during the previous commit', async () => {
+    const t = setup({ maxItems: 10 });
+    let open = () => {};
+    t.setHold(
+      new Promise<void>((resolve) => {
+        open = resolve;
+      }),
+    );
+    await t.committer.add(item(1, 6));
+    await t.committer.add(item(2, 6)); // 12 readings: committing, held
+    for (let n = 3; n <= 6; n++) await t.committer.add(item(n, 6));
+    t.setHold(undefined);
+    open();
+    await t.scheduler.advanceAsync(0);
+    expect(t.commits).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    expect(t.acked).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('what arrives during a commit goes into the next one; add() waits beyond the memory bound', async () => {
     const t = setup();
     let open = () => {};

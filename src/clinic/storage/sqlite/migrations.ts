@@ -9,6 +9,10 @@ import { ClinicStoreError } from '../errors.js';
  */
 export const CLINIC_MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
   {
+    // Version 1 was rewritten before any release (no database with it exists outside tests): what each
+    // reading costs at intake was cut to one row per table and one b-tree entry per row where a query allows
+    // (measurements: the rowid, the id key, the gateway-time index; observations: one clustered key; the
+    // export queue: one rowid row). docs/clinic-intake.md, "Benchmark", has the figures.
     version: 1,
     sql: `
       -- Every measurement the intake stored, once: the UNIQUE id is the exactly-once key (a redelivery, a
@@ -33,24 +37,29 @@ export const CLINIC_MIGRATIONS: readonly { readonly version: number; readonly sq
         signer_serial TEXT NOT NULL,
         received_at INTEGER NOT NULL,
         committed_at INTEGER NOT NULL,
-        body TEXT NOT NULL                     -- the whole Measurement, JSON
+        -- The Measurement's other fields, JSON: with the columns above it is the whole Measurement again
+        -- (rows.ts), without storing the id, device, driver, characteristic and time twice.
+        rest TEXT NOT NULL
       );
+      -- measurementsOf (a patient's gateways over their intervals) and unassigned.
       CREATE INDEX measurements_by_time ON measurements (gateway_id, measured_at);
       -- One row per coded value, for time series per patient and code: patients are gateways over assignment
-      -- intervals, so the index is per gateway, code and measurement time.
+      -- intervals, so the key is gateway, code and measurement time. The series key is the table's own key
+      -- (WITHOUT ROWID: the rows live in that b-tree), so a value costs one b-tree entry, not a row and an index
+      -- entry (https://www.sqlite.org/withoutrowid.html). gateway_id and measured_at are copies of the
+      -- measurement's: an index covers one table only.
       CREATE TABLE observations (
-        measurement_seq INTEGER NOT NULL REFERENCES measurements (seq),
-        ordinal INTEGER NOT NULL,              -- position in Measurement.observations
         gateway_id TEXT NOT NULL,
         code TEXT NOT NULL,
         measured_at INTEGER NOT NULL,
+        measurement_seq INTEGER NOT NULL REFERENCES measurements (seq),
+        ordinal INTEGER NOT NULL,              -- position in Measurement.observations
         value REAL,                            -- NULL exactly when invalid says why
         unit TEXT NOT NULL,
         invalid TEXT,
         qualifier TEXT,
-        PRIMARY KEY (measurement_seq, ordinal)
+        PRIMARY KEY (gateway_id, code, measured_at, measurement_seq, ordinal)
       ) WITHOUT ROWID;
-      CREATE INDEX observations_series ON observations (gateway_id, code, measured_at);
       CREATE TABLE gaps (
         seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -117,23 +126,28 @@ export const CLINIC_MIGRATIONS: readonly { readonly version: number; readonly sq
       CREATE INDEX assignments_by_gateway ON assignments (gateway_id, from_ms);
       CREATE INDEX assignments_by_mrn ON assignments (mrn, from_ms);
       CREATE UNIQUE INDEX assignments_one_open ON assignments (gateway_id) WHERE to_ms IS NULL;
-      -- The FHIR export queue, one row per measurement. The device, characteristic and time are copied here so
-      -- the export policy's "last exported reading of this stream" is one index lookup (exports_done).
-      CREATE TABLE exports (
+      -- The FHIR export queue: a measurement waits here (one rowid row, appended in commit order, no other
+      -- index) until it is exported or skipped; it then moves to export_done. Failing = attempts > 0.
+      CREATE TABLE export_queue (
         measurement_seq INTEGER PRIMARY KEY REFERENCES measurements (seq),
+        attempts INTEGER NOT NULL DEFAULT 0,   -- failed attempts so far
+        retry_at INTEGER,
+        lease_until INTEGER,
+        note TEXT                              -- the last error
+      );
+      -- Settled exports. The device, characteristic and time are copied here so the export policy's "last
+      -- exported reading of this stream" is one index lookup (export_done_streams).
+      CREATE TABLE export_done (
+        measurement_seq INTEGER PRIMARY KEY REFERENCES measurements (seq),
+        state TEXT NOT NULL CHECK (state IN ('exported', 'skipped')),
         gateway_id TEXT NOT NULL,
         device_id TEXT NOT NULL,
         characteristic TEXT NOT NULL,
         measured_at INTEGER NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('pending', 'exported', 'skipped', 'failing')),
-        attempts INTEGER NOT NULL DEFAULT 0,   -- failed attempts so far
-        retry_at INTEGER,
-        lease_until INTEGER,
-        done_at INTEGER,
-        note TEXT                              -- why skipped, or the last error
-      ) WITHOUT ROWID;
-      CREATE INDEX exports_due ON exports (measurement_seq) WHERE state IN ('pending', 'failing');
-      CREATE INDEX exports_done ON exports (gateway_id, device_id, characteristic, measured_at)
+        done_at INTEGER NOT NULL,
+        note TEXT                              -- why skipped
+      );
+      CREATE INDEX export_done_streams ON export_done (gateway_id, device_id, characteristic, measured_at)
         WHERE state = 'exported';
     `,
   },

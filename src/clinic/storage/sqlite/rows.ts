@@ -21,9 +21,16 @@ export interface ReceiptRow {
 
 export interface MeasurementRow extends ReceiptRow {
   readonly seq: number;
+  readonly id: string;
+  readonly device_id: string;
+  readonly driver: string;
+  readonly characteristic: string;
+  readonly time_text: string;
+  readonly time_source: string;
+  readonly stored: number;
   readonly measured_at: number;
   readonly committed_at: number;
-  readonly body: string;
+  readonly rest: string;
 }
 
 export interface GapRow extends ReceiptRow {
@@ -58,8 +65,20 @@ export interface RejectionRow {
 }
 
 /** The columns a MeasurementRow is read from, for SELECTs on `measurements m`. */
-export const MEASUREMENT_COLUMNS =
-  'm.seq, m.gateway_id, m.topic, m.batch_seq, m.sent_at, m.signer_serial, m.received_at, m.measured_at, m.committed_at, m.body';
+export const MEASUREMENT_COLUMNS = `m.seq, m.id, m.device_id, m.driver, m.characteristic, m.time_text, m.time_source,
+  m.stored, m.gateway_id, m.topic, m.batch_seq, m.sent_at, m.signer_serial, m.received_at, m.measured_at,
+  m.committed_at, m.rest`;
+
+/**
+ * The `rest` column of a measurement: the fields that have no column of their own, JSON. `stored: true` is
+ * the `stored` column; any other value of it (the type allows none, but the row must give back what came)
+ * stays here.
+ */
+export function measurementRest(m: Measurement): string {
+  const { id, deviceId, driver, characteristic, time, timeSource, ...rest } = m;
+  if (rest.stored === true) delete (rest as { stored?: true }).stored;
+  return JSON.stringify(rest);
+}
 
 export function receiptOf(row: ReceiptRow): Receipt {
   return {
@@ -74,7 +93,19 @@ export function receiptOf(row: ReceiptRow): Receipt {
 
 export function storedMeasurementOf(row: MeasurementRow): StoredMeasurement {
   return {
-    measurement: JSON.parse(row.body) as Measurement,
+    measurement: {
+      id: row.id,
+      deviceId: row.device_id,
+      driver: row.driver,
+      characteristic: row.characteristic,
+      time: row.time_text,
+      timeSource: row.time_source as Measurement['timeSource'],
+      ...(JSON.parse(row.rest) as Omit<
+        Measurement,
+        'id' | 'deviceId' | 'driver' | 'characteristic' | 'time' | 'timeSource'
+      >),
+      ...(row.stored === 1 ? { stored: true } : {}),
+    },
     measuredAt: row.measured_at,
     receipt: receiptOf(row),
     committedAt: row.committed_at,

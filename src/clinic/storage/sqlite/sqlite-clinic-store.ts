@@ -30,6 +30,7 @@ import {
   gapOf,
   MEASUREMENT_COLUMNS,
   type MeasurementRow,
+  measurementRest,
   type RejectionRow,
   rejectionOf,
   type StatusRow,
@@ -54,10 +55,19 @@ export interface SqliteClinicStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Told when a live-feed listener throws; the commit has happened either way. */
   readonly onListenerError?: (error: unknown) => void;
+  /**
+   * After a commit, the store checkpoints the WAL (PASSIVE) once no other commit has come for this long, ms:
+   * the copy then happens while the intake is idle, not inside a later commit that holds PUBACKs. 0 turns it
+   * off (SQLite's automatic checkpoint still bounds the WAL, database.ts). Default 200.
+   */
+  readonly idleCheckpointMs?: number;
+  /** Told when an idle checkpoint fails: nothing is lost (the WAL keeps the commits), the next one retries. */
+  readonly onCheckpointError?: (error: ClinicStoreError) => void;
 }
 
 export const DEFAULT_MAX_REJECTED_ROWS = 10_000;
 export const DEFAULT_MAX_QUARANTINE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_IDLE_CHECKPOINT_MS = 200;
 
 /** Where a measurement is attributed: the gateway's assignment whose [from, to) holds its measurement time. */
 const COVERS = (a: string, gateway: string, at: string) =>
@@ -83,6 +93,8 @@ export class SqliteClinicStore implements ClinicStore {
   private readonly maxRejectedRows: number;
   private readonly maxQuarantineBytes: number;
   private readonly s: ReturnType<typeof prepare>;
+  private readonly idleCheckpointMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly db: SqliteDatabase,
@@ -92,12 +104,14 @@ export class SqliteClinicStore implements ClinicStore {
     this.maxRejectedRows = options.maxRejectedRows ?? DEFAULT_MAX_REJECTED_ROWS;
     this.maxQuarantineBytes = options.maxQuarantineBytes ?? DEFAULT_MAX_QUARANTINE_BYTES;
     this.s = prepare(db);
+    this.idleCheckpointMs = options.idleCheckpointMs ?? DEFAULT_IDLE_CHECKPOINT_MS;
   }
 
   static async open(options: SqliteClinicStoreOptions): Promise<SqliteClinicStore> {
     for (const [name, value] of [
       ['maxRejectedRows', options.maxRejectedRows],
       ['maxQuarantineBytes', options.maxQuarantineBytes],
+      ['idleCheckpointMs', options.idleCheckpointMs],
     ] as const) {
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
         throw new ClinicStoreError('CLINIC_STORE_IO', `${name} must be a whole number, 0 or more`);
@@ -131,8 +145,34 @@ export class SqliteClinicStore implements ClinicStore {
     const { outcome, event } = await this.run('committing an intake write', () =>
       this.db.transaction(() => this.write(write, this.clock.now())).immediate(),
     );
+    this.armIdleCheckpoint();
     if (event !== undefined) this.tell(event);
     return outcome;
+  }
+
+  /**
+   * (Re)starts the idle timer: each commit pushes the checkpoint back, so it runs in the first pause of
+   * `idleCheckpointMs`, after the PUBACKs of the last commit went out. PASSIVE never waits for readers (a
+   * dashboard reading through the WAL) and never blocks a writer (https://www.sqlite.org/c3ref/wal_checkpoint_v2.html).
+   * A real timer, unref'd: maintenance must not keep the process alive, and it has no effect a caller could
+   * observe other than the time a later commit takes.
+   */
+  private armIdleCheckpoint(): void {
+    if (this.idleCheckpointMs === 0) return;
+    if (this.idleTimer !== undefined) {
+      this.idleTimer.refresh();
+      return;
+    }
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.closed) return;
+      try {
+        this.db.pragma('wal_checkpoint(PASSIVE)');
+      } catch (error) {
+        this.options.onCheckpointError?.(clinicErrorFrom(error, 'checkpointing the clinic database'));
+      }
+    }, this.idleCheckpointMs);
+    this.idleTimer.unref();
   }
 
   private write(write: IntakeWrite, committedAt: number): { outcome: CommitOutcome; event?: CommittedEvent } {
@@ -159,7 +199,7 @@ export class SqliteClinicStore implements ClinicStore {
         r.signerSerial,
         r.receivedAt,
         committedAt,
-        JSON.stringify(m),
+        measurementRest(m),
       );
       if (result.changes === 0) {
         duplicates++;
@@ -168,18 +208,18 @@ export class SqliteClinicStore implements ClinicStore {
       const seq = Number(result.lastInsertRowid);
       m.observations.forEach((o, ordinal) => {
         s.insertObservation.run(
-          seq,
-          ordinal,
           r.gatewayId,
           o.code,
           measuredAt,
+          seq,
+          ordinal,
           o.value,
           o.unit,
           o.invalid ?? null,
           o.qualifier ?? null,
         );
       });
-      s.insertExport.run(seq, r.gatewayId, m.deviceId, m.characteristic, measuredAt);
+      s.insertExport.run(seq);
       inserted.push(m.id);
       measurements.push({ measurement: m, measuredAt, receipt: r, committedAt });
     }
@@ -458,10 +498,14 @@ export class SqliteClinicStore implements ClinicStore {
             for (const result of results) {
               switch (result.outcome) {
                 case 'exported':
-                  this.s.finishExport.run('exported', result.at, null, result.measurementId);
-                  break;
                 case 'skipped':
-                  this.s.finishExport.run('skipped', result.at, result.why, result.measurementId);
+                  this.s.settleExport.run({
+                    state: result.outcome,
+                    at: result.at,
+                    note: result.outcome === 'skipped' ? result.why : null,
+                    id: result.measurementId,
+                  });
+                  this.s.unqueueExport.run(result.measurementId);
                   break;
                 case 'failed':
                   this.s.failExport.run(result.retryAt, result.error, result.measurementId);
@@ -534,6 +578,8 @@ export class SqliteClinicStore implements ClinicStore {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     try {
       this.db.close();
     } catch (error) {
@@ -582,18 +628,15 @@ function prepare(db: SqliteDatabase) {
     insertMeasurement: db.prepare(
       `INSERT INTO measurements (id, gateway_id, device_id, driver, characteristic, time_text, measured_at,
          time_source, stored, alert_rule, alert_late, topic, batch_seq, sent_at, signer_serial, received_at,
-         committed_at, body)
+         committed_at, rest)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO NOTHING`,
     ),
     insertObservation: db.prepare(
-      `INSERT INTO observations (measurement_seq, ordinal, gateway_id, code, measured_at, value, unit, invalid, qualifier)
+      `INSERT INTO observations (gateway_id, code, measured_at, measurement_seq, ordinal, value, unit, invalid, qualifier)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertExport: db.prepare(
-      `INSERT INTO exports (measurement_seq, gateway_id, device_id, characteristic, measured_at, state)
-       VALUES (?, ?, ?, ?, ?, 'pending')`,
-    ),
+    insertExport: db.prepare('INSERT INTO export_queue (measurement_seq) VALUES (?)'),
     insertGap: db.prepare(
       `INSERT INTO gaps (id, gateway_id, device_id, count, reason, topic, batch_seq, sent_at, signer_serial,
          received_at, committed_at, body)
@@ -705,30 +748,41 @@ function prepare(db: SqliteDatabase) {
        FROM rejections WHERE payload IS NOT NULL ORDER BY id LIMIT ?`,
     ),
     releaseQuarantined: db.prepare('DELETE FROM rejections WHERE id = ? AND payload IS NOT NULL'),
-    // Due: not done, retry time reached, no live lease, and attributed to a patient (unassigned ones wait).
+    // Due: still queued, retry time reached, no live lease, and attributed to a patient (unassigned ones wait).
     dueExports: db.prepare(
-      `SELECT e.measurement_seq AS seq, a.mrn, e.attempts
-       FROM exports e
-       JOIN assignments a ON ${COVERS('a', 'e.gateway_id', 'e.measured_at')}
-       WHERE e.state IN ('pending', 'failing')
-         AND (e.retry_at IS NULL OR e.retry_at <= @now)
-         AND (e.lease_until IS NULL OR e.lease_until <= @now)
-       ORDER BY e.measurement_seq
+      `SELECT q.measurement_seq AS seq, a.mrn, q.attempts
+       FROM export_queue q
+       JOIN measurements m ON m.seq = q.measurement_seq
+       JOIN assignments a ON ${COVERS('a', 'm.gateway_id', 'm.measured_at')}
+       WHERE (q.retry_at IS NULL OR q.retry_at <= @now)
+         AND (q.lease_until IS NULL OR q.lease_until <= @now)
+       ORDER BY q.measurement_seq
        LIMIT @limit`,
     ),
-    leaseExport: db.prepare('UPDATE exports SET lease_until = ? WHERE measurement_seq = ?'),
-    // A result for an item already exported or skipped (a late answer after its lease passed) changes nothing.
-    finishExport: db.prepare(
-      `UPDATE exports SET state = ?, done_at = ?, note = ?, lease_until = NULL, retry_at = NULL
-       WHERE measurement_seq = (SELECT seq FROM measurements WHERE id = ?) AND state IN ('pending', 'failing')`,
+    leaseExport: db.prepare('UPDATE export_queue SET lease_until = ? WHERE measurement_seq = ?'),
+    // Settling moves the item from the queue to export_done. A result for an item no longer queued (a late
+    // answer after its lease passed and another exporter settled it) changes nothing.
+    settleExport: db.prepare(
+      `INSERT INTO export_done (measurement_seq, state, gateway_id, device_id, characteristic, measured_at, done_at, note)
+       SELECT q.measurement_seq, @state, m.gateway_id, m.device_id, m.characteristic, m.measured_at, @at, @note
+       FROM measurements m JOIN export_queue q ON q.measurement_seq = m.seq
+       WHERE m.id = @id`,
+    ),
+    unqueueExport: db.prepare(
+      'DELETE FROM export_queue WHERE measurement_seq = (SELECT seq FROM measurements WHERE id = ?)',
     ),
     failExport: db.prepare(
-      `UPDATE exports SET state = 'failing', attempts = attempts + 1, retry_at = ?, note = ?, lease_until = NULL
-       WHERE measurement_seq = (SELECT seq FROM measurements WHERE id = ?) AND state IN ('pending', 'failing')`,
+      `UPDATE export_queue SET attempts = attempts + 1, retry_at = ?, note = ?, lease_until = NULL
+       WHERE measurement_seq = (SELECT seq FROM measurements WHERE id = ?)`,
     ),
-    exportCounts: db.prepare('SELECT state, count(*) AS n FROM exports GROUP BY state'),
+    exportCounts: db.prepare(
+      `SELECT CASE WHEN attempts > 0 THEN 'failing' ELSE 'pending' END AS state, count(*) AS n
+       FROM export_queue GROUP BY 1
+       UNION ALL
+       SELECT state, count(*) AS n FROM export_done GROUP BY state`,
+    ),
     lastExportedAt: db.prepare(
-      `SELECT max(measured_at) FROM exports
+      `SELECT max(measured_at) FROM export_done
        WHERE gateway_id = ? AND device_id = ? AND characteristic = ? AND measured_at <= ? AND state = 'exported'`,
     ),
   };
