@@ -45,6 +45,50 @@ export async function openClinicStore(
   }
 }
 
+/**
+ * Opens another store (staff, alarms) on the clinic database that `clinic init` made, never making one: a
+ * missing SQLite file or a PostgreSQL database without the clinic tables is CLINIC_NOT_INITIALISED (the stores
+ * on their own would make a new, empty file, and a mistyped path must not become one). The SQLite key is
+ * zeroed once the store has opened; on PostgreSQL each store gets a pool of its own, `poolSize` connections.
+ */
+export async function openOnClinicDatabase<T>(
+  database: ClinicDatabaseSettings,
+  env: NodeJS.ProcessEnv,
+  open: {
+    readonly sqlite: (path: string, key: Uint8Array) => Promise<T>;
+    readonly postgres: (connection: pg.PoolConfig) => Promise<T>;
+  },
+): Promise<T> {
+  switch (database.kind) {
+    case 'sqlite': {
+      const { path } = database.sqlite;
+      if (!exists(path)) {
+        throw new ClinicServiceError(
+          'CLINIC_NOT_INITIALISED',
+          `the clinic database ${path} does not exist; make it with "rpm-gateway clinic init"`,
+        );
+      }
+      const key = await keyProvider(database.sqlite.key, env).load({ create: false });
+      try {
+        return await open.sqlite(path, key);
+      } finally {
+        key.fill(0);
+      }
+    }
+    case 'postgres': {
+      const settings = database.postgres;
+      const connection = await postgresConnection(settings, env);
+      if (!(await hasClinicSchema(connection))) {
+        throw new ClinicServiceError(
+          'CLINIC_NOT_INITIALISED',
+          `the PostgreSQL database ${settings.user}@${settings.host}:${settings.port}/${settings.database} has no clinic tables; make them with "rpm-gateway clinic init"`,
+        );
+      }
+      return open.postgres({ ...connection, max: settings.poolSize });
+    }
+  }
+}
+
 /** Where the database is, for messages and the audit log (never a secret: a key is named, not read). */
 export function describeDatabase(database: ClinicDatabaseSettings): Record<string, string> {
   if (database.kind === 'postgres') {
