@@ -2,7 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Gap } from '../model/gap.js';
 import type { Measurement } from '../model/measurement.js';
-import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../pki/index.js';
+import { mqttsConnection } from '../pki/index.js';
 import type { TlsMaterial } from '../pki/tls.js';
 import {
   type Batch,
@@ -53,17 +53,7 @@ export class ClinicReceiver {
     const { broker, tls } = this.options;
     const connectOptions: IClientOptions &
       Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
-      protocol: 'mqtts',
-      host: broker.host,
-      port: broker.port,
-      servername: broker.servername ?? broker.host,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      rejectUnauthorized: true,
-      checkServerIdentity: checkServerCertificate,
-      minVersion: TLS_MIN_VERSION,
-      ciphers: TLS12_AEAD_CIPHERS, // ECDHE + AEAD only in TLS 1.2 (src/pki/tls.ts)
+      ...mqttsConnection(broker, tls),
       clientId: this.options.clientId,
       protocolVersion: this.options.protocolVersion ?? 4,
       clean: false,

@@ -66,6 +66,7 @@ export { publicKeySha256 } from './keys.js';
 export {
   checkClientCertificate,
   checkServerCertificate,
+  mqttsConnection,
   TLS_MIN_VERSION,
   TLS12_AEAD_CIPHERS,
   type TlsMaterial,

@@ -75,3 +75,28 @@ export interface TlsMaterial {
   readonly cert: string | Buffer;
   readonly key: string | Buffer;
 }
+
+/**
+ * The mutual-TLS half of every MQTT connection the project makes to a broker (the hub's uplink, the clinic's
+ * intake and command connections), as mqtt.js hands it to `tls.connect`: TLS 1.2 at least, ECDHE + AEAD suites
+ * only in TLS 1.2, the broker's name and serverAuth usage checked (so a client certificate cannot pose as the
+ * broker), and never an unverified peer. Callers add the MQTT half (client id, protocol version, session).
+ */
+export function mqttsConnection(
+  broker: { readonly host: string; readonly port: number; readonly servername?: string },
+  material: TlsMaterial,
+) {
+  return {
+    protocol: 'mqtts' as const,
+    host: broker.host,
+    port: broker.port,
+    servername: broker.servername ?? broker.host,
+    ca: material.ca,
+    cert: material.cert,
+    key: material.key,
+    rejectUnauthorized: true,
+    checkServerIdentity: checkServerCertificate,
+    minVersion: TLS_MIN_VERSION,
+    ciphers: TLS12_AEAD_CIPHERS,
+  };
+}

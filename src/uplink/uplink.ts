@@ -1,11 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import {
-  checkServerCertificate,
-  TLS_MIN_VERSION,
-  TLS12_AEAD_CIPHERS,
-  type TlsMaterial,
-} from '../pki/index.js';
+import { mqttsConnection, type TlsMaterial } from '../pki/index.js';
 import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../util/scheduler.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
@@ -230,18 +225,7 @@ export class Uplink {
       // mqtt.js hands every option to tls.connect(); its type just does not list these two.
       const options: IClientOptions &
         Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
-        protocol: 'mqtts',
-        host: broker.host,
-        port: broker.port,
-        servername: broker.servername ?? broker.host,
-        ca: material.ca,
-        cert: material.cert,
-        key: material.key,
-        rejectUnauthorized: true,
-        // Host name (RFC 6125) and serverAuth EKU: a gateway's client certificate cannot pose as the broker.
-        checkServerIdentity: checkServerCertificate,
-        minVersion: TLS_MIN_VERSION,
-        ciphers: TLS12_AEAD_CIPHERS, // ECDHE + AEAD only in TLS 1.2 (src/pki/tls.ts)
+        ...mqttsConnection(broker, material),
         protocolVersion: this.options.protocolVersion ?? 4,
         clientId: this.options.gatewayId,
         clean: false,

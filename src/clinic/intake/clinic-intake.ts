@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../../pki/index.js';
+import { mqttsConnection } from '../../pki/index.js';
 import type { TlsMaterial } from '../../pki/tls.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../../util/scheduler.js';
 import { MAX_ENVELOPE_BYTES } from '../../wire/index.js';
@@ -208,17 +208,7 @@ export class ClinicIntake {
     const v5 = this.options.protocolVersion === 5;
     const connectOptions: IClientOptions &
       Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
-      protocol: 'mqtts',
-      host: broker.host,
-      port: broker.port,
-      servername: broker.servername ?? broker.host,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      rejectUnauthorized: true,
-      checkServerIdentity: checkServerCertificate,
-      minVersion: TLS_MIN_VERSION,
-      ciphers: TLS12_AEAD_CIPHERS,
+      ...mqttsConnection(broker, tls),
       clientId: this.options.clientId,
       protocolVersion: v5 ? 5 : 4,
       // A persistent session: what the broker queued while the intake was away, and every message it had no

@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { BrokerEndpoint } from '../../config/fields.js';
-import { checkServerCertificate, identityOf, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../../pki/index.js';
+import { identityOf, mqttsConnection } from '../../pki/index.js';
 import type { TlsMaterial } from '../../pki/tls.js';
 import type { Service } from '../../runtime/lifecycle.js';
 import type { RuntimeLog } from '../../runtime/log.js';
@@ -100,17 +100,7 @@ export class HubCommandsService implements Service, HubLimitsSender {
     const { broker, tls, log } = this.options;
     const connectOptions: IClientOptions &
       Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
-      protocol: 'mqtts',
-      host: broker.host,
-      port: broker.port,
-      servername: broker.servername ?? broker.host,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      rejectUnauthorized: true,
-      checkServerIdentity: checkServerCertificate,
-      minVersion: TLS_MIN_VERSION,
-      ciphers: TLS12_AEAD_CIPHERS,
+      ...mqttsConnection(broker, tls),
       clientId: this.options.clientId,
       protocolVersion: 4,
       clean: true,
