@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { AlarmStore } from '../clinic/alarms/alarm-store.js';
 import { openAlarmStore } from '../clinic/alarms/open.js';
 import { DashboardError } from '../clinic/dashboard/errors.js';
-import { DashboardServer } from '../clinic/dashboard/server.js';
 import { clinicAuditLog } from '../clinic/service/admin.js';
-import { AlarmService } from '../clinic/service/alarm-service.js';
 import { ComposedProcess, type ProcessPart } from '../clinic/service/compose.js';
+import { dashboardProcess } from '../clinic/service/dashboard-process.js';
 import { extraIntakeServices } from '../clinic/service/extras.js';
 import { HubCommandsService } from '../clinic/service/hub-commands.js';
 import { intakeFromConfig } from '../clinic/service/intake-from-config.js';
@@ -89,7 +88,7 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
   let staff: StaffStore | undefined;
   let alarmStore: AlarmStore | undefined;
   try {
-    const parts: ProcessPart[] = [];
+    let parts: ProcessPart[] = [];
     try {
       const extras = intakeSettings ? extraIntakeServices(config, io.env) : undefined;
       clinic = await openClinicStore(config.database, {
@@ -102,15 +101,14 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
         env: io.env,
         onError: (error) => log.warn('alarms.database-error', { error: error.message }),
       });
-      const alarms = new AlarmService({ clinic, alarms: alarmStore, scheduler: realScheduler, log });
-      parts.push({ name: 'alarm engine', service: alarms, statusText: () => alarms.statusText() });
+      let intake: ProcessPart | undefined;
       if (intakeSettings && extras) {
         const intakeLog = createLog({
           level: config.log.level,
           redact: config.log.redact,
           base: { service: 'intake' },
         });
-        const intake = await intakeFromConfig({
+        const service = await intakeFromConfig({
           config,
           settings: intakeSettings,
           store: clinic,
@@ -119,7 +117,7 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
           scheduler: realScheduler,
           env: io.env,
         });
-        parts.push({ name: 'intake', service: intake, statusText: () => intake.statusText() });
+        intake = { name: 'intake', service, statusText: () => service.statusText() };
       }
       const commands = settings.hubCommands;
       const hubCommands =
@@ -141,48 +139,24 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
               scheduler: realScheduler,
               log,
             });
-      if (hubCommands) parts.push({ name: 'hub commands', service: hubCommands });
-      const server = new DashboardServer({
-        host: settings.host,
-        port: settings.port,
-        allowNetwork: settings.allowNetwork,
+      parts = dashboardProcess({
+        clinic,
+        staff,
+        alarmStore,
+        settings,
         https: {
           cert: readFileSync(settings.cert, 'utf8'),
           key: await readPrivateKeyFile(secretPath(settings.key, io.env)),
         },
-        publicOrigin: settings.publicOrigin,
-        session: settings.session,
-        lockout: settings.lockout,
-        loginsPerMinute: settings.loginsPerMinute,
-        staleAfterMs: settings.staleAfterMs,
-        // The error of a store read, never a reading's value; the next commit is tried again.
-        onLiveError: (error) =>
-          log.warn('dashboard.live_error', {
-            detail: error instanceof Error ? error.message : String(error),
-          }),
         clinicName: config.clinic.name,
         timeZone: config.clinic.timeZone,
-        staff,
-        clinic,
         audit: clinicAuditLog(config.paths.dataDir),
+        log,
+        scheduler: realScheduler,
         clock: systemClock,
-        alarms: {
-          store: alarmStore,
-          control: alarms,
-          ...(hubCommands ? { hubCommands } : {}),
-        },
-      });
-      parts.push({
-        name: 'dashboard',
-        service: {
-          start: async () => {
-            await server.start();
-            log.info('dashboard.listening', { detail: server.statusText() });
-          },
-          stop: (reason) => server.stop(reason),
-        },
-        statusText: () => server.statusText(),
-      });
+        ...(intake ? { intake } : {}),
+        ...(hubCommands ? { hubCommands } : {}),
+      }).parts;
     } catch (error) {
       if (error instanceof DashboardError) {
         io.stderr.write(

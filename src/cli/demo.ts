@@ -99,7 +99,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
       `  clinic:  intake -> encrypted clinic database ${shown(demoClinicPaths(environment.dir).database)}, gateway assigned to patient ${DEMO_MRN}; broker queues encrypted on disk in ${shown(demoClinicPaths(environment.dir).broker)}`,
     );
     out(
-      '           no dashboard yet; the lines below are what the clinic database has committed (printed after each commit)',
+      '           the dashboard (below) shows it live; the lines after it are what the clinic database has committed (printed after each commit)',
     );
     out(
       `  ${durationS === undefined ? 'runs until Ctrl-C' : `runs for ${durationS} s (Ctrl-C stops sooner)`}${scenario === 'outage' ? `; scenario outage: the broker goes away for ${outageS} s once every device has reported` : ''}`,

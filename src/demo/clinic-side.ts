@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from 'fhir/r4.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import { clinicClientId } from '../broker/acl.js';
 import { type DurableSubscriber, intakeSubscriptions } from '../broker/durable-subscribers.js';
 import { identifyClient } from '../broker/identify.js';
@@ -26,7 +27,8 @@ import type { DemoEnvironment } from './environment.js';
  *     D/clinic/clinic.db           the clinic database (encrypted from its first page), with its WAL
  *     D/clinic/clinic.db.keycheck
  *     D/clinic/clinic.key          its key (256 random bits, mode 0600), made on the first run like D/store.key
- *     D/clinic/clinic-audit.log    the clinic's audit log: the patient assignment, made as an admin makes it
+ *     D/clinic/clinic-audit.log    the clinic's audit log: the patient assignment, made as an admin makes it,
+ *                                  the demo's staff logins (dashboard.ts) and what the dashboard audits
  *     D/clinic/broker/             the broker's sessions and QoS 1 queues (LevelDB, every value encrypted)
  *     D/clinic/broker.key          their key (mode 0600), made on the broker's first start
  *
@@ -130,6 +132,12 @@ export class DemoClinic {
     readonly paths: DemoClinicPaths,
     /** The intake's MQTT client id, from the clinic certificate (src/broker/acl.ts clinicClientId). */
     readonly clientId: string,
+    /**
+     * The clinic's audit log, one instance for the whole demo (the assignment, the dashboard's staff login and
+     * everything the dashboard audits): an AuditLog keeps the chain's head in memory, so a second instance
+     * on the same file would chain its entries to a stale head.
+     */
+    readonly audit: AuditLog,
   ) {}
 
   /** Opens the database (made with a new key on the first run) and assigns the demo patient once. */
@@ -143,7 +151,13 @@ export class DemoClinic {
     const store = await SqliteClinicStore.open({ path: paths.database, key, clock: options.scheduler });
     key.fill(0);
     try {
-      const clinic = new DemoClinic(options, store, paths, intakeClientId(environment.pki.pem.clinic));
+      const clinic = new DemoClinic(
+        options,
+        store,
+        paths,
+        intakeClientId(environment.pki.pem.clinic),
+        clinicAuditLog(paths.dir, options.scheduler),
+      );
       await clinic.assignPatient();
       return clinic;
     } catch (error) {
@@ -178,7 +192,7 @@ export class DemoClinic {
     const assignment = await assignGateway(
       {
         store: this.store,
-        audit: clinicAuditLog(this.paths.dir, scheduler),
+        audit: this.audit,
         actor: 'demo',
         clock: scheduler,
       },

@@ -15,6 +15,7 @@ import { Store } from '../store/store.js';
 import type { Scheduler, TimerHandle } from '../util/scheduler.js';
 import { DemoClinic, type DemoClinicSummary } from './clinic-side.js';
 import { ClinicView } from './clinic-view.js';
+import { DemoDashboard } from './dashboard.js';
 import { type DemoRadio, demoRadio, enrolDemoDevices, Patient } from './devices.js';
 import type { DemoEnvironment } from './environment.js';
 import { DemoError } from './errors.js';
@@ -24,8 +25,10 @@ import { OutageScenario } from './scenario.js';
  * The whole demo as one service the lifecycle starts and stops (src/runtime/lifecycle.ts, as `start` runs the
  * hub): the embedded clinical broker, the clinic side (clinic-side.ts: the clinic intake committing every
  * verified reading to the encrypted clinic database, the demo patient assigned; ClinicView prints what the
- * database's live feed reports committed), and the hub `rpm-gateway start` runs (src/runtime/service.ts
- * createHub), with the demo's simulated radio in place of Bluetooth. Everything between the devices and the
+ * database's live feed reports committed), the clinic dashboard with its alarm engine as `clinic serve` runs
+ * them (dashboard.ts: the same feed drives the tiles and charts; a fresh staff login each run), and the hub
+ * `rpm-gateway start` runs (src/runtime/service.ts createHub), with the demo's simulated radio in place of
+ * Bluetooth. Everything between the devices and the
  * clinic's record is the real path: GATT bytes decoded by the drivers, one session per enrolled device, the
  * encrypted outbox, signed batches over mutual-TLS MQTT, PUBACKs only after the clinic's commit.
  *
@@ -35,13 +38,14 @@ import { OutageScenario } from './scenario.js';
  * intake at the next run. At stop the demo also waits (a few seconds at most) for the intake to commit the
  * hub's offline status, the hub's last message, so this run's summary includes what the hub sent.
  *
- * Start: devices enrolled (first run), clinic database (the patient assigned on the first run), broker, intake,
- * hub, then the patient starts measuring. Stop, in reverse: the patient, the hub (its own ordered stop: intake,
- * commits, offline status, uplink, store), the clinic intake (it commits what it received), the broker, the
- * clinic database (counted, then closed).
+ * Start: devices enrolled (first run), clinic database (the patient assigned on the first run), alarm engine
+ * and dashboard (the login printed), broker, intake, hub, then the patient starts measuring. Stop: the patient,
+ * the hub (its own ordered stop: intake, commits, offline status, uplink, store), the clinic intake (it commits
+ * what it received), the broker, the dashboard (its connections end) and the alarm engine, the clinic database
+ * (counted, then closed).
  *
- * The hub's and the intake's logs go to D/logs/hub.log (JSON lines, redacted as on a Pi), not to the terminal:
- * the terminal is the clinic's view. The reading values the clinic prints are on the terminal only; the files
+ * The hub's, the intake's and the dashboard's logs go to D/logs/hub.log (JSON lines, redacted as on a Pi), not
+ * to the terminal: the terminal is the clinic's view, and the only place the staff password is shown. The reading values the clinic prints are on the terminal only; the files
  * in D that hold them are encrypted (the hub's store, the clinic database).
  */
 export interface DemoOptions {
@@ -77,6 +81,7 @@ export class Demo implements Service {
   private radio: DemoRadio | undefined;
   private broker: ClinicalBroker | undefined;
   private clinic: DemoClinic | undefined;
+  private dashboard: DemoDashboard | undefined;
   private hub: Hub | undefined;
   private patient: Patient | undefined;
   private scenario: OutageScenario | undefined;
@@ -129,6 +134,11 @@ export class Demo implements Service {
       out: this.options.out,
     });
     this.clinic = clinic;
+
+    // The dashboard (and the alarm engine) before the intake: the engine and the live feed see every commit.
+    const dashboard = await DemoDashboard.start({ environment, clinic, scheduler, log: this.log });
+    this.dashboard = dashboard;
+    for (const line of dashboard.lines(environment)) this.options.out(line);
 
     const broker = new ClinicalBroker({
       ca: environment.pki.pem.ca,
@@ -236,6 +246,12 @@ export class Demo implements Service {
     await lastMessage;
     await this.clinic?.stopIntake();
     await this.broker?.stop();
+    // After the intake: the engine judges its last commits and the pages see the hub go offline.
+    await this.dashboard?.stop(reason).catch((error: unknown) =>
+      this.log.warn('demo.dashboard-stop-failed', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
     await this.clinic?.close().catch((error: unknown) =>
       this.log.warn('demo.clinic-close-failed', {
         error: error instanceof Error ? error.message : String(error),

@@ -140,7 +140,7 @@ function readPki(dir: string): DemoPki {
 }
 
 /** Ports free on loopback now, from the kernel's ephemeral range (listen on port 0, then let it go). */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: count },
