@@ -1,14 +1,18 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Secret, TOTP } from 'otpauth';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log.js';
 import { SqliteClinicStore } from '../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
 import { ClinicView } from '../../src/demo/clinic-view.js';
 import { parseKey } from '../../src/store/keys.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/until.js';
+import { csrfOf, HttpsBrowser } from './https-browser.js';
 
 /**
  * `rpm-gateway demo` (what `npm start` runs) as a user runs it: the built dist/ in a child process, the real
@@ -77,6 +81,35 @@ async function clinicRecord(
   } finally {
     await store.close();
   }
+}
+
+/** What the demo printed about its dashboard, once the lines are there. */
+async function dashboardLines(
+  run: Run,
+): Promise<{ origin: string; username: string; password: string; ca: string; curl: string }> {
+  await until("the dashboard's lines", () => run.lines.some((l) => l.startsWith('             curl ')), {
+    timeoutMs: 30_000,
+  });
+  const find = (pattern: RegExp) => {
+    for (const line of run.lines) {
+      const m = pattern.exec(line);
+      if (m) return m;
+    }
+    throw new Error(`no line matches ${pattern}: ${run.lines.join('\n')}`);
+  };
+  const url = find(/^demo: the clinic dashboard: (https:\/\/localhost:\d+)\/ \(this machine only\)/);
+  const login = find(
+    /^ {2}login: {3}(\S+) {2}password: (\S+) {2}\(a new admin; the password is shown only here\)$/,
+  );
+  const ca = find(/^ {2}trust: {3}the certificate is from the demo's own CA, (\S+); for a quick look:$/);
+  const curl = find(/^ {13}(curl --cacert \S+ https:\/\/localhost:\d+\/login)$/);
+  return {
+    origin: url[1] as string,
+    username: login[1] as string,
+    password: login[2] as string,
+    ca: ca[1] as string,
+    curl: curl[1] as string,
+  };
 }
 
 const sorted = (lines: readonly string[]) => [...lines].sort();
@@ -188,6 +221,118 @@ describe('rpm-gateway demo', () => {
     expect(statuses(run.lines)).toEqual(['online', 'offline']);
     expect(statuses(again.lines)[0]).toBe('online');
   }, 60_000);
+
+  it("prints the dashboard's URL and a one-time login that work over HTTPS: password, TOTP enrolment, the tile wall, the patient's readings live", async () => {
+    const dataDir = join(root, 'dashboard');
+    const run = demo(['--data-dir', dataDir]);
+    const printed = await dashboardLines(run);
+    expect(printed.origin).toMatch(/^https:\/\/localhost:\d+$/);
+    expect(printed.username).toBe('demo-admin-1');
+    // crypto.randomInt over letters and digits (src/clinic/staff/passwords.ts), never a fixed one.
+    expect(printed.password).toMatch(/^[A-Za-z0-9]{20}$/);
+    expect(printed.ca).toBe(join(dataDir, 'pki', 'ca.crt'));
+    expect(run.lines).toContain(
+      '           the first login asks you to enrol a second factor: scan its QR code with an authenticator app (TOTP)',
+    );
+
+    // The quick look exactly as printed: curl verifying the dashboard's certificate against the demo CA.
+    const { stdout } = await promisify(execFile)('sh', ['-c', printed.curl]);
+    expect(stdout).toMatch(/<form method="post" action="\/login">/);
+
+    const browser = new HttpsBrowser(printed.origin, readFileSync(printed.ca, 'utf8'));
+    const login = await browser.get('/login');
+    expect(login.status).toBe(200);
+    const password = await browser.post('/login', {
+      username: printed.username,
+      password: printed.password,
+      _csrf: csrfOf(login),
+    });
+    // A new account has no second factor yet: enrolment comes before anything else.
+    expect(password.status).toBe(303);
+    expect(password.location).toBe('/mfa/enrol');
+    expect((await browser.get('/')).location).toBe('/mfa/enrol');
+
+    // The enrolment page, read as a person reads it: the QR code, and the key as text under it.
+    const enrol = await browser.get('/mfa/enrol');
+    expect(enrol.status).toBe(200);
+    expect(enrol.body).toMatch(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/);
+    const secret = /<p class="secret" id="totp-secret">([A-Z2-7]+)<\/p>/.exec(enrol.body)?.[1];
+    expect(secret).toBeDefined();
+    // The authenticator app: RFC 6238 with the parameters every app uses (SHA-1, 6 digits, 30 s).
+    const code = new TOTP({
+      secret: Secret.fromBase32(secret as string),
+      algorithm: 'SHA1',
+      digits: 6,
+      period: 30,
+    });
+    const confirmed = await browser.post('/mfa/enrol', { code: code.generate(), _csrf: csrfOf(enrol) });
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.location).toBe('/');
+
+    // The tile wall holds the demo patient (the admin sees every assigned patient).
+    const wall = await browser.get('/');
+    expect(wall.status).toBe(200);
+    expect(wall.body).toContain('data-mrn="DEMO-0001"');
+    const tiles = JSON.parse((await browser.get('/api/tiles')).body) as { tiles: { mrn: string }[] };
+    expect(tiles.tiles.map((t) => t.mrn)).toEqual(['DEMO-0001']);
+
+    // The live feed: the pulse oximeter streams (every 3 s), so a reading committed after this connection
+    // opened arrives as an event for the demo patient.
+    type LiveReading = { mrn: string; points: { id: string; code: string; stored: boolean; hub: string }[] };
+    const event = await browser.liveEvent<LiveReading>(
+      'reading',
+      (data) => data.mrn === 'DEMO-0001' && data.points.some((p) => p.code === 'MDC_PULS_OXIM_SAT_O2'),
+      20_000,
+    );
+    const spo2 = event.points.find((p) => p.code === 'MDC_PULS_OXIM_SAT_O2');
+    expect(spo2?.stored).toBe(false);
+    expect(spo2?.hub).toBe('gw-demo-0001');
+
+    run.child.kill('SIGTERM');
+    const { code: status, signal } = await run.exited;
+    expect(signal).toBeNull();
+    expect(status).toBe(0);
+    expect(run.stderr).toBe('');
+
+    // The event's reading is in the clinic database; the password is in no file (only its argon2id hash, in
+    // the encrypted database); the audit log's chain holds, with the account, the login and the enrolment.
+    expect((await clinicRecord(dataDir)).ids).toContain(spo2?.id);
+    for (const file of filesUnder(dataDir)) {
+      expect(readFileSync(file).toString('latin1').includes(printed.password), file).toBe(false);
+    }
+    const auditFile = join(dataDir, 'clinic', 'clinic-audit.log');
+    new AuditLog(auditFile).verify();
+    const types = readFileSync(auditFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { type: string }).type);
+    expect(types).toEqual(expect.arrayContaining(['staff.user.added', 'login.ok', 'mfa.enrolled']));
+
+    // A second run on the same folder: a new login, and the first one no longer works.
+    const again = demo(['--data-dir', dataDir]);
+    const second = await dashboardLines(again);
+    expect(second.username).toBe('demo-admin-2');
+    expect(second.password).not.toBe(printed.password);
+    expect(again.lines).toContain('           the login of an earlier run is disabled: demo-admin-1');
+    const late = new HttpsBrowser(second.origin, readFileSync(second.ca, 'utf8'));
+    const page = await late.get('/login');
+    const refused = await late.post('/login', {
+      username: printed.username,
+      password: printed.password,
+      _csrf: csrfOf(page),
+    });
+    expect(refused.status).toBe(401);
+    const page2 = await late.get('/login');
+    const accepted = await late.post('/login', {
+      username: second.username,
+      password: second.password,
+      _csrf: csrfOf(page2),
+    });
+    expect(accepted.location).toBe('/mfa/enrol');
+    again.child.kill('SIGINT');
+    expect((await again.exited).code).toBe(0);
+    expect(again.stderr).toBe('');
+  }, 90_000);
 
   it('stops in order on SIGINT with exit status 0 and removes its temporary data directory', async () => {
     const run = demo([]);
