@@ -75,18 +75,19 @@ export class DemoDashboard {
     } finally {
       key.fill(0);
     }
-    let process: ComposedProcess | undefined;
-    try {
-      const started = await listen(options, staff, alarmStore);
-      process = started.process;
-      const login = await freshLogin(staff, clinic, options.scheduler);
-      return new DemoDashboard(process, staff, alarmStore, started.origin, login);
-    } catch (error) {
-      await process?.stop('the demo dashboard did not start');
-      await alarmStore.close();
-      await staff.close();
-      throw error;
+    // Side by side: the password's argon2id hash runs on libuv's thread pool while the dashboard starts.
+    const [started, login] = await Promise.allSettled([
+      listen(options, staff, alarmStore),
+      freshLogin(staff, clinic, options.scheduler),
+    ]);
+    if (started.status === 'fulfilled' && login.status === 'fulfilled') {
+      return new DemoDashboard(started.value.process, staff, alarmStore, started.value.origin, login.value);
     }
+    // A login made for a dashboard that did not start was never shown; the next run disables it.
+    if (started.status === 'fulfilled') await started.value.process.stop('the demo dashboard did not start');
+    await alarmStore.close();
+    await staff.close();
+    throw started.status === 'rejected' ? started.reason : (login as PromiseRejectedResult).reason;
   }
 
   /** Stops the dashboard (its live connections end), then the engine, then closes the tables. */

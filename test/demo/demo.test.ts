@@ -197,7 +197,9 @@ describe('rpm-gateway demo', () => {
     // A second run on the same folder reuses it: the same PKI, configuration and store; nothing enrolled again,
     // the patient not assigned again, and the clinic keeps the first run's readings beside the new ones.
     const ca = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
-    const again = demo(['--duration', '4', '--data-dir', dataDir]);
+    // Long enough for the stored records after the start (which includes the dashboard's, and hashing its
+    // login's password with argon2id) on a loaded machine.
+    const again = demo(['--duration', '7', '--data-dir', dataDir]);
     expect((await again.exited).code).toBe(0);
     expect(again.stderr).toBe('');
     expect(again.lines.some((l) => l.startsWith('demo: enrolled'))).toBe(false);
