@@ -18,8 +18,12 @@ the embedded clinical broker, the clinic side, and the hub "rpm-gateway start" r
 devices (pulse oximeter, BP cuff, thermometer, scale, glucose meter) through simulated Bluetooth, sessions,
 the encrypted store, and signed batches over mutual-TLS MQTT to the clinic intake, which verifies each message
 and commits its readings to the clinic's encrypted database (<data dir>/clinic/clinic.db) before acknowledging
-it. The terminal shows what that database has committed, one line per reading; the hub's and the intake's JSON
-log goes to <data dir>/logs/hub.log. No file in the data directory holds a reading value in the clear.
+it. The clinic dashboard runs on that database as "rpm-gateway clinic serve" runs it (with its alarm
+engine), on 127.0.0.1: the demo prints its https://localhost address, the demo CA to trust, and a staff login
+made for this run (an admin; a random password shown once; the first login enrols TOTP from a QR code; the
+logins of earlier runs are disabled). The terminal shows what the database has committed, one line per
+reading; the hub's, the intake's and the dashboard's JSON log goes to <data dir>/logs/hub.log. No file in the
+data directory holds a reading value in the clear.
 
 Runs until Ctrl-C (or SIGTERM), then stops everything in order (exit status 0); a second Ctrl-C ends it at
 once.
