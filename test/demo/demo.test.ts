@@ -280,8 +280,9 @@ describe('rpm-gateway demo', () => {
 
     // The live feed: the pulse oximeter streams (every 3 s), so a reading committed after this connection
     // opened arrives as an event for the demo patient.
+    const feed = await browser.openLive();
     type LiveReading = { mrn: string; points: { id: string; code: string; stored: boolean; hub: string }[] };
-    const event = await browser.liveEvent<LiveReading>(
+    const event = await feed.next<LiveReading>(
       'reading',
       (data) => data.mrn === 'DEMO-0001' && data.points.some((p) => p.code === 'MDC_PULS_OXIM_SAT_O2'),
       20_000,
@@ -290,11 +291,15 @@ describe('rpm-gateway demo', () => {
     expect(spo2?.stored).toBe(false);
     expect(spo2?.hub).toBe('gw-demo-0001');
 
+    // SIGTERM with the live feed still open (a browser left on the page): the demo ends the stream and stops
+    // in order, exit status 0.
     run.child.kill('SIGTERM');
+    await feed.ended;
     const { code: status, signal } = await run.exited;
     expect(signal).toBeNull();
     expect(status).toBe(0);
     expect(run.stderr).toBe('');
+    expect(run.lines.some((l) => l.startsWith('demo: the clinic received'))).toBe(true);
 
     // The event's reading is in the clinic database; the password is in no file (only its argon2id hash, in
     // the encrypted database); the audit log's chain holds, with the account, the login and the enrolment.

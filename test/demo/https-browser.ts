@@ -32,49 +32,22 @@ export class HttpsBrowser {
     return this.send('POST', path, new URLSearchParams(form).toString());
   }
 
-  /**
-   * Opens the live feed and resolves with the data of the first event named `name` that `accept` takes; fails
-   * when none came within `timeoutMs` (a deadline for failing, not a wait that proves anything).
-   */
-  liveEvent<T>(name: string, accept: (data: T) => boolean, timeoutMs: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const url = new URL('/api/live', this.origin);
-      const req = request(url, {
+  /** Opens the live feed (GET /api/live as the page's EventSource sends it); resolves once it answered 200. */
+  openLive(): Promise<LiveFeed> {
+    return new Promise<LiveFeed>((resolve, reject) => {
+      const req = request(new URL('/api/live', this.origin), {
         ca: this.ca,
         headers: { ...this.cookieHeader(), accept: 'text/event-stream', 'sec-fetch-site': 'same-origin' },
       });
-      const timer = setTimeout(() => {
-        req.destroy();
-        reject(new Error(`no "${name}" event on /api/live within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = (error: Error | undefined, data?: T) => {
-        clearTimeout(timer);
-        req.destroy();
-        if (error) reject(error);
-        else resolve(data as T);
-      };
       req.on('response', (response) => {
         if (response.statusCode !== 200) {
-          done(new Error(`/api/live answered ${response.statusCode}`));
+          req.destroy();
+          reject(new Error(`/api/live answered ${response.statusCode}`));
           return;
         }
-        let buffered = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          buffered += chunk;
-          // Events end with a blank line (HTML Standard section 9.2.6).
-          for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
-            const block = buffered.slice(0, end);
-            buffered = buffered.slice(end + 2);
-            const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event !== name || data === undefined) continue;
-            const parsed = JSON.parse(data) as T;
-            if (accept(parsed)) return done(undefined, parsed);
-          }
-        });
+        resolve(new LiveFeed(response, () => req.destroy()));
       });
-      req.on('error', (error) => done(error));
+      req.on('error', reject);
       req.end();
     });
   }
@@ -134,4 +107,64 @@ export function csrfOf(page: Answer): string {
   const match = /name="_csrf" value="([^"]+)"/.exec(page.body);
   if (!match) throw new Error(`no CSRF token on the page (status ${page.status})`);
   return match[1] as string;
+}
+
+/** One open live feed: its events as they arrive, and its end. */
+export class LiveFeed {
+  private readonly waiting = new Set<{
+    name: string;
+    accept: (data: unknown) => boolean;
+    done: (data: unknown) => void;
+  }>();
+  /** Resolves when the server ended the stream (or the connection closed). */
+  readonly ended: Promise<void>;
+
+  constructor(
+    response: IncomingMessage,
+    readonly close: () => void,
+  ) {
+    let buffered = '';
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => {
+      buffered += chunk;
+      // Events end with a blank line (HTML Standard section 9.2.6).
+      for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const name = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (name === undefined || data === undefined) continue;
+        const parsed: unknown = JSON.parse(data);
+        for (const waiter of this.waiting) {
+          if (waiter.name === name && waiter.accept(parsed)) {
+            this.waiting.delete(waiter);
+            waiter.done(parsed);
+          }
+        }
+      }
+    });
+    this.ended = new Promise<void>((resolve) => response.on('close', () => resolve()));
+  }
+
+  /**
+   * The data of the next event named `name` that `accept` takes; fails when none came within `timeoutMs` (a
+   * deadline for failing, not a wait that proves anything).
+   */
+  next<T>(name: string, accept: (data: T) => boolean, timeoutMs: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const waiter = {
+        name,
+        accept: (data: unknown) => accept(data as T),
+        done: (data: unknown) => {
+          clearTimeout(timer);
+          resolve(data as T);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiting.delete(waiter);
+        reject(new Error(`no "${name}" event on /api/live within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.add(waiter);
+    });
+  }
 }
