@@ -5,8 +5,9 @@ import type { GatewayStatus } from '../wire/index.js';
 
 /**
  * What the clinic side of the demo prints: one line per reading the clinic database has committed (the demo
- * feeds it from ClinicStore.subscribe), and a running count. The stand-in for the clinic dashboard until it
- * exists; it writes to the terminal only (reading values are PHI: nothing here goes to a file).
+ * feeds it from ClinicStore.subscribe), and a running count: the terminal's account of what the clinic has,
+ * beside the dashboard the demo serves (dashboard.ts), and what the demo's tests check the database against. It
+ * writes to the terminal only (reading values are PHI: nothing here goes to a file).
  */
 export interface ClinicViewCounts {
   readings: number;
