@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { GatewayError } from '../errors.js';
 import type { JsonValue } from '../model/observation.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -14,6 +25,11 @@ import { type Clock, systemClock } from '../util/clock.js';
  * O_APPEND and fsync'd per entry (audit events are rare; losing one to a power cut would defeat the point).
  * A chain only proves integrity against someone who cannot rewrite it whole; the uplink forwards the head
  * hash to the clinic, which anchors it off the device.
+ *
+ * Several processes append to one log (the running service and an operator's `clinic user add`, `store rekey`
+ * ...), so each append holds `<log>.lock` and chains to the head read from the file at that moment, never to
+ * a head cached from this process's last write: two writers each chaining to their own cached head would
+ * give two entries the same `prev`, which verify() reports as a broken chain.
  */
 export interface AuditEntry {
   readonly seq: number;
@@ -43,7 +59,7 @@ export class AuditError extends GatewayError {
 }
 
 export class AuditLog {
-  private head: { seq: number; hash: string } | undefined;
+  private head: Head | undefined;
   private endsTorn = false;
 
   constructor(
@@ -53,37 +69,82 @@ export class AuditLog {
 
   /** The hash of the last entry ("0" x 64 for an empty log): what the gateway status carries to the clinic. */
   headHash(): string {
-    return (this.head ?? this.readHead()).hash;
+    let fd: number;
+    try {
+      fd = openSync(this.path, constants.O_RDONLY);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return GENESIS;
+      throw new AuditError('AUDIT_IO', `cannot read the audit log ${this.path}`, undefined, { cause: error });
+    }
+    try {
+      return this.currentHead(fd).hash;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Appends one entry and makes it durable before returning. */
   record(type: string, actor: string, details: { readonly [k: string]: JsonValue } = {}): AuditEntry {
-    const head = this.head ?? this.readHead();
-    const body = {
-      seq: head.seq + 1,
-      time: new Date(this.clock.now()).toISOString(),
-      type,
-      actor,
-      details,
-      prev: head.hash,
-    };
-    const entry: AuditEntry = { ...body, hash: hashOf(body) };
+    const lock = acquireLock(`${this.path}.lock`);
     try {
-      const fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
-      try {
-        // After a torn write the file does not end in a newline; start a fresh line rather than extend it.
-        const separator = this.endsTorn ? '\n' : '';
-        writeSync(fd, `${separator}${JSON.stringify(entry)}\n`);
-        this.endsTorn = false;
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } catch (cause) {
-      throw new AuditError('AUDIT_IO', `cannot append to the audit log ${this.path}`, undefined, { cause });
+      return this.appendLocked(type, actor, details);
+    } finally {
+      lock.release();
     }
-    this.head = { seq: entry.seq, hash: entry.hash };
-    return entry;
+  }
+
+  private appendLocked(
+    type: string,
+    actor: string,
+    details: { readonly [k: string]: JsonValue },
+  ): AuditEntry {
+    let fd: number;
+    try {
+      fd = openSync(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+    } catch (cause) {
+      throw new AuditError('AUDIT_IO', `cannot open the audit log ${this.path}`, undefined, { cause });
+    }
+    try {
+      const head = this.currentHead(fd);
+      const body = {
+        seq: head.seq + 1,
+        time: new Date(this.clock.now()).toISOString(),
+        type,
+        actor,
+        details,
+        prev: head.hash,
+      };
+      const entry: AuditEntry = { ...body, hash: hashOf(body) };
+      // After a torn write the file does not end in a newline; start a fresh line rather than extend it.
+      const separator = this.endsTorn ? '\n' : '';
+      const line = Buffer.from(`${separator}${JSON.stringify(entry)}\n`);
+      writeSync(fd, line);
+      fsyncSync(fd);
+      this.endsTorn = false;
+      this.head = { seq: entry.seq, hash: entry.hash, size: head.size + line.length };
+      return entry;
+    } catch (cause) {
+      if (cause instanceof AuditError) throw cause;
+      throw new AuditError('AUDIT_IO', `cannot append to the audit log ${this.path}`, undefined, { cause });
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * The head as the file has it now. The cached head is used only while the file still has the size this
+   * process left it at (nobody else appended); otherwise the last line is read from the end of the file.
+   */
+  private currentHead(fd: number): Head {
+    const size = fstatSync(fd).size;
+    if (this.head !== undefined && this.head.size === size) return this.head;
+    const tail = readLastLine(fd, size);
+    if (tail === undefined) return this.readHead();
+    this.endsTorn = tail.endsTorn;
+    if (tail.line === undefined) return { seq: 0, hash: GENESIS, size };
+    const entry = parseEntry(tail.line);
+    // A torn last line is chained by the hash of its text and counted by its line number: count them all.
+    return entry ? { seq: entry.seq, hash: entry.hash, size } : this.readHead();
   }
 
   /**
@@ -111,24 +172,125 @@ export class AuditLog {
     return { entries, torn, head: prev };
   }
 
-  private readHead(): { seq: number; hash: string } {
-    const lines = this.lines();
+  private readHead(): Head {
+    const { lines, size } = this.readAll();
     const last = lines.at(-1);
-    if (last === undefined) return { seq: 0, hash: GENESIS };
+    if (last === undefined) return { seq: 0, hash: GENESIS, size };
     const entry = parseEntry(last);
-    return entry ? { seq: entry.seq, hash: entry.hash } : { seq: lines.length, hash: sha256(last) };
+    return entry
+      ? { seq: entry.seq, hash: entry.hash, size }
+      : { seq: lines.length, hash: sha256(last), size };
   }
 
   private lines(): string[] {
+    return this.readAll().lines;
+  }
+
+  private readAll(): { lines: string[]; size: number } {
     try {
-      if (statSync(this.path).size === 0) return [];
-      const text = readFileSync(this.path, 'utf8');
+      if (statSync(this.path).size === 0) return { lines: [], size: 0 };
+      const bytes = readFileSync(this.path);
+      const text = bytes.toString('utf8');
       this.endsTorn = !text.endsWith('\n');
-      return text.split('\n').filter((line) => line.length > 0);
+      return { lines: text.split('\n').filter((line) => line.length > 0), size: bytes.length };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { lines: [], size: 0 };
       throw new AuditError('AUDIT_IO', `cannot read the audit log ${this.path}`, undefined, { cause: error });
     }
+  }
+}
+
+interface Head {
+  readonly seq: number;
+  readonly hash: string;
+  /** The file's size in bytes when this head was its last line. */
+  readonly size: number;
+}
+
+/** Entries are a few hundred bytes; a last line longer than this is read with the whole file instead. */
+const TAIL_BYTES = 64 * 1024;
+
+/**
+ * The last non-empty line of the file, read from its end; undefined when it does not fit in TAIL_BYTES.
+ * `line` is undefined for an empty file.
+ */
+function readLastLine(fd: number, size: number): { line: string | undefined; endsTorn: boolean } | undefined {
+  if (size === 0) return { line: undefined, endsTorn: false };
+  const length = Math.min(size, TAIL_BYTES);
+  const buffer = Buffer.alloc(length);
+  readSync(fd, buffer, 0, length, size - length);
+  const endsTorn = buffer[length - 1] !== 0x0a;
+  const end = endsTorn ? length : length - 1;
+  const start = buffer.lastIndexOf(0x0a, end - 1) + 1;
+  if (start === 0 && length < size) return undefined;
+  return { line: buffer.subarray(start, end).toString('utf8'), endsTorn };
+}
+
+/**
+ * An exclusive lock on the log between processes: a lock file created with O_EXCL holding the owner's pid.
+ * Node has no flock(2); appends are rare and short, so a short synchronous wait is fine. A lock left by a
+ * process that no longer exists (killed mid-append) is taken over, as is one carrying this process's own pid
+ * (record() is synchronous, so this process cannot be inside it already).
+ */
+const LOCK_WAIT_MS = 5_000;
+const LOCK_POLL_MS = 2;
+
+function acquireLock(path: string): { release(): void } {
+  const waiter = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        writeSync(fd, String(process.pid));
+      } finally {
+        closeSync(fd);
+      }
+      return { release: () => unlinkQuietly(path) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new AuditError('AUDIT_IO', `cannot lock the audit log (${path})`, undefined, { cause: error });
+      }
+    }
+    const owner = lockOwner(path);
+    if (owner !== undefined && (owner === process.pid || !processExists(owner))) {
+      unlinkQuietly(path);
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new AuditError(
+        'AUDIT_IO',
+        `the audit log is locked by process ${owner ?? '(unknown)'} for more than ${LOCK_WAIT_MS} ms (${path})`,
+      );
+    }
+    Atomics.wait(waiter, 0, 0, LOCK_POLL_MS);
+  }
+}
+
+function lockOwner(path: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone: a waiter took it over as stale.
   }
 }
 

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { ManualClock } from '../../src/util/clock.js';
@@ -52,5 +54,39 @@ describe('AuditLog', () => {
     const after = new AuditLog(path);
     after.record('b', 'gateway');
     expect(after.verify()).toMatchObject({ entries: 2, torn: 1 });
+  });
+
+  it('chains to what another writer appended since (a CLI command while the service runs)', () => {
+    const service = new AuditLog(path);
+    service.record('service.started', 'gateway');
+    new AuditLog(path).record('user.added', 'cli');
+    expect(service.headHash()).toBe(new AuditLog(path).headHash());
+    service.record('login.succeeded', 'u1');
+    expect(new AuditLog(path).verify()).toMatchObject({ entries: 3, torn: 0 });
+  });
+
+  it('keeps one chain while two processes append at the same time', async () => {
+    const child = join(import.meta.dirname, '../../dist/test/support/audit-append-child.js');
+    const run = promisify(execFile);
+    const outputs = await Promise.all(
+      ['a', 'b'].map((actor) => run(process.execPath, [child, path, '150', actor])),
+    );
+    for (const { stdout } of outputs) expect(stdout).toBe('DONE\n');
+    expect(new AuditLog(path).verify()).toMatchObject({ entries: 300, torn: 0 });
+    await expect(stat(`${path}.lock`)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('takes over a lock left by a process that no longer exists', async () => {
+    const gone = await promisify(execFile)(process.execPath, ['-p', 'process.pid']);
+    await writeFile(`${path}.lock`, gone.stdout.trim());
+    new AuditLog(path).record('a', 'gateway');
+    expect(new AuditLog(path).verify()).toMatchObject({ entries: 1 });
+  });
+
+  it('waits for a lock a live process holds and names it when it does not come free', async () => {
+    await writeFile(`${path}.lock`, String(process.ppid));
+    expect(() => new AuditLog(path).record('a', 'gateway')).toThrow(
+      expect.objectContaining({ code: 'AUDIT_IO', message: expect.stringContaining(String(process.ppid)) }),
+    );
   });
 });
