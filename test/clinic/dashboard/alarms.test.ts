@@ -190,6 +190,46 @@ describe('alarm lists', () => {
   });
 });
 
+describe('the lists the live pages fetch again', () => {
+  it("answers the care team's alarms only, a hidden patient as a missing one, and never extends the session", async () => {
+    const mine = await rig.low(84, 'gw-a');
+    const other = await rig.low(83, 'gw-b');
+    const browser = new Browser(rig.app);
+    await browser.login('carl', rig.secret, rig.clock.now());
+    // The live pages: their list carries where to fetch it again, and the page's script.
+    const page = await browser.get('/alarms');
+    expect(page.body).toContain('data-alarm-list="/alarms/list"');
+    expect(page.body).toContain('<script type="module" src="/assets/alarms.js"></script>');
+    expect(page.body).toContain('id="live-state"');
+    expect((await browser.get(`/patients/${MRN_CARED}/alarms`)).body).toContain(
+      `data-alarm-list="/patients/${MRN_CARED}/alarms/list" data-stale-watch data-alarm-patient="${MRN_CARED}"`,
+    );
+
+    const list = await browser.get('/alarms/list');
+    expect(list.statusCode).toBe(200);
+    expect(list.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(list.headers['cache-control']).toBe('no-store');
+    expect(list.body).toMatch(/^<div class="alarm-list" data-alarm-list="\/alarms\/list"/);
+    expect(list.body).toContain(`id="alarm-${mine.alarm.id}"`);
+    expect(list.body).not.toContain(`id="alarm-${other.alarm.id}"`);
+    expect(list.body).toContain(`name="_csrf" value="${Browser.csrfOf(page)}"`);
+    const patient = await browser.get(`/patients/${MRN_CARED}/alarms/list`);
+    expect(patient.body).toContain(`id="alarm-${mine.alarm.id}"`);
+    const hidden = await browser.get(`/patients/${MRN_OTHER}/alarms/list`);
+    const missing = await browser.get('/patients/MRN-NOBODY/alarms/list');
+    expect([hidden.statusCode, missing.statusCode]).toEqual([404, 404]);
+    expect(hidden.body).toBe(missing.body);
+
+    // Fetched by a page on its own, not by the user: no activity. Just before the idle timeout a fetch
+    // succeeds; past the timeout (counted from the last page, not that fetch) the session has ended.
+    rig.clock.advance(TEST_SETTINGS.session.idleMs - 1000);
+    expect((await browser.get('/alarms/list')).statusCode).toBe(200);
+    rig.clock.advance(2000);
+    expect((await browser.get('/alarms/list')).statusCode).toBe(401);
+    expect((await new Browser(rig.app).get('/alarms/list')).statusCode).toBe(401);
+  });
+});
+
 describe('acknowledge', () => {
   it('without the CSRF token: refused, nothing recorded; with it: who and when, audited, the event told', async () => {
     const { alarm } = await rig.low(84);
