@@ -101,7 +101,9 @@ export class LiveHub {
     });
     const alarms = this.options.alarms;
     if (alarms) {
-      // On the same queue as the commits: a reading's event goes out before the alarm it raised.
+      // On the same queue as the commits, so a connection gets the events in the order this process heard
+      // them: on SQLite a reading's event before the alarm it raised (the engine raises after the commit was
+      // told); on PostgreSQL the two feeds come over two connections, and an alarm may be heard first.
       this.unsubscribeAlarms = await alarms.subscribe((change) => {
         this.queue = this.queue
           .then(() => this.tellAlarm(change, alarms.openOf))
