@@ -166,9 +166,7 @@ describe.skipIf(!haveBrowser)(
       const row = `tr#alarm-${alarm?.id}`;
       for (const list of [clinicList, patientList]) {
         await list.waitForSelector(`${row}.alarm-high.alarm-active`);
-        expect(await list.locator(row).textContent()).toContain(
-          'Pulse: 134 beats/min (above 120 beats/min)',
-        );
+        expect(await list.locator(row).textContent()).toContain('Pulse: 134 beats/min (above 120 beats/min)');
         expect(await list.locator(`${row} button`).textContent()).toBe('Acknowledge');
       }
       await tiles.screenshot({ path: join(ARTIFACTS, 'dashboard-alarm-tiles.png'), fullPage: true });
