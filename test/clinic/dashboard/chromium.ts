@@ -8,8 +8,7 @@ import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
 import { PASSWORD } from './rig.js';
 
 /**
- * What the dashboard's browser tests share (browser.test.ts and browser-live.test.ts set up the same by hand):
- * Debian's Chromium, headless, driven by playwright-core, TRUSTING the development CA through its NSS
+ * What the dashboard's browser tests (browser*.test.ts) share: Debian's Chromium, headless, driven by playwright-core, TRUSTING the development CA through its NSS
  * database (the store Chromium on Linux reads, $HOME/.pki/nssdb, written with certutil), with no certificate
  * error ignored, so the `__Host-` cookie and HSTS are exercised as a browser applies them.
  */
