@@ -46,6 +46,20 @@ export interface AlarmListQuery {
   readonly openOnly?: boolean;
 }
 
+/**
+ * What happened to an alarm: raised (new), reactivated (its condition came back while it was latched),
+ * latched (its condition ended; it waits for an acknowledgement), cleared (over), acknowledged (who and when
+ * recorded; the alarm's `state` says whether that also cleared it).
+ */
+export type AlarmChangeType = 'raised' | 'reactivated' | 'latched' | 'cleared' | 'acknowledged';
+
+/** One stored change, as `AlarmStore.subscribe` tells it. */
+export interface AlarmChange {
+  readonly type: AlarmChangeType;
+  /** The alarm as stored (PostgreSQL: as read when the change was heard, so it may hold a later change too). */
+  readonly alarm: Alarm;
+}
+
 /** Held while this process is the one engine that evaluates; `release` gives it up. */
 export interface Leadership {
   release(): Promise<void>;
@@ -94,6 +108,17 @@ export interface AlarmStore {
    * in the intake's process; it always leads.
    */
   lead(onLost: (error: Error) => void): Promise<Leadership | undefined>;
+
+  /**
+   * Tells `listener` every change stored after this resolves (an unchanged raise or acknowledgement is not a
+   * change), in the order they were stored: the dashboard's live alarm feed. PostgreSQL: the changes of every
+   * process on the database (each change's transaction sends NOTIFY, which PostgreSQL delivers only if and
+   * when it commits), so the browsers of every `clinic serve` hear what the one leading engine raised and what
+   * any of them acknowledged. SQLite: the changes made through this store object (its live feed is
+   * in-process only, like the clinic record's: the engine, the intake and the dashboard share one process).
+   * Resolves with the function that stops it.
+   */
+  subscribe(listener: (change: AlarmChange) => void): Promise<() => Promise<void>>;
 
   close(): Promise<void>;
 }

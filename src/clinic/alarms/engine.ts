@@ -7,7 +7,7 @@ import type {
   IncomingStatus,
   StoredMeasurement,
 } from '../storage/clinic-store.js';
-import type { AlarmStore, Contact, Leadership } from './alarm-store.js';
+import type { AlarmChangeType, AlarmStore, Contact, Leadership } from './alarm-store.js';
 import { advance, type Episode, newEpisode, type Side, sameLimit, sidesOf } from './episodes.js';
 import { AlarmError } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
@@ -38,7 +38,7 @@ import { type AlarmSettings, type AlarmSettingsInput, alarmSettings } from './se
  *
  * Nothing here logs a value or an MRN; `onError` gets typed errors whose messages hold neither.
  */
-export type AlarmEventType = 'raised' | 'reactivated' | 'latched' | 'cleared' | 'acknowledged';
+export type AlarmEventType = AlarmChangeType;
 
 export interface AlarmEvent {
   readonly type: AlarmEventType;

@@ -169,7 +169,7 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     ...(alarms
       ? {
           alarms: {
-            subscribe: (listener) => alarms.control.subscribe(listener),
+            subscribe: (listener) => alarms.store.subscribe(listener),
             openOf: (mrn) => alarms.store.alarmsOf(mrn, { openOnly: true }),
           },
         }
@@ -404,6 +404,11 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
       clock,
       timeZone: options.timeZone,
       signedIn,
+      peek: async (request) => {
+        const session = await auth.resolve(request.cookies[SESSION_COOKIE], { touch: false });
+        return session?.session.stage === 'complete' ? session : undefined;
+      },
+      staleAfterMs: options.staleAfterMs,
       chrome,
       csrfToken,
       sessionTokenOk,

@@ -31,7 +31,7 @@ function pageScriptsDir(): string {
   throw new Error('the dashboard cannot find its page scripts (src/clinic/dashboard/assets)');
 }
 
-export const PAGE_SCRIPTS = ['live.js', 'format.js', 'tiles.js', 'patient.js'] as const;
+export const PAGE_SCRIPTS = ['live.js', 'format.js', 'tiles.js', 'patient.js', 'alarms.js'] as const;
 
 export function loadAssets(): ReadonlyMap<string, Asset> {
   const require = createRequire(import.meta.url);

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AlarmStore } from '../../../src/clinic/alarms/alarm-store.js';
+import type { AlarmChange, AlarmStore } from '../../../src/clinic/alarms/alarm-store.js';
 import { AlarmError } from '../../../src/clinic/alarms/errors.js';
 import type { AlarmLimit, NewAlarm } from '../../../src/clinic/alarms/model.js';
+import { until } from '../../support/until.js';
 
 /**
  * THE contract every AlarmStore implementation passes (src/clinic/alarms/alarm-store.ts): the SQLite test
@@ -300,6 +301,49 @@ export function alarmStoreContract(name: string, open: AlarmContractFactory): vo
           { gatewayId: 'gw-a', deviceId: 'dev-1', at: T0 + 10 },
           { gatewayId: 'gw-b', at: T0 + 20 },
         ]);
+      });
+    });
+
+    describe('the alarm feed', () => {
+      it('tells every stored change in order, an unchanged raise or acknowledgement not at all, until unsubscribed', async () => {
+        const heard: AlarmChange[] = [];
+        const stop = await store.subscribe((change) => heard.push(change));
+        const told = (n: number) => until(`${n} alarm changes told`, () => heard.length >= n);
+
+        const { alarm } = await store.raise(newAlarm('feed'));
+        await told(1);
+        await store.raise(newAlarm('feed', { raisedAt: T0 + MINUTE })); // unchanged: told nothing
+        await store.endCondition('feed', T0 + 2 * MINUTE); // high: latches
+        await told(2);
+        await store.raise(newAlarm('feed', { raisedAt: T0 + 3 * MINUTE })); // back: reactivated
+        await store.acknowledge(alarm.id, 'dr.ack', T0 + 4 * MINUTE); // still active
+        await store.acknowledge(alarm.id, 'dr.late', T0 + 5 * MINUTE); // unchanged: told nothing
+        await store.endCondition('feed', T0 + 6 * MINUTE); // acknowledged: cleared
+        await told(5);
+        // Each later change arrived after the unchanged ones, so those were not told.
+        expect(heard.map((c) => [c.type, c.alarm.id, c.alarm.state])).toEqual([
+          ['raised', alarm.id, 'active'],
+          ['latched', alarm.id, 'latched'],
+          ['reactivated', alarm.id, 'active'],
+          ['acknowledged', alarm.id, 'active'],
+          ['cleared', alarm.id, 'cleared'],
+        ]);
+        // The alarm as stored, who acknowledged included (the first acknowledgement stands).
+        expect(heard.at(-1)?.alarm).toEqual(await store.alarm(alarm.id));
+        expect(heard.at(-1)?.alarm.acknowledgedBy).toBe('dr.ack');
+
+        // Unsubscribed: a second subscriber hears the next change; the first, nothing more.
+        await stop();
+        const later: AlarmChange[] = [];
+        const stopLater = await store.subscribe((change) => later.push(change));
+        const gap = await store.raise(newAlarm('feed-gap', { kind: 'gap', priority: 'low', endedAt: T0 }));
+        await until('the change at the second subscriber', () => later.length === 1);
+        expect(later[0]).toMatchObject({ type: 'raised', alarm: { id: gap.alarm.id, state: 'latched' } });
+        await store.acknowledge(gap.alarm.id, 'dr.ack', T0 + MINUTE); // latched: acknowledging clears it
+        await until('the acknowledgement at the second subscriber', () => later.length === 2);
+        expect(later[1]).toMatchObject({ type: 'acknowledged', alarm: { state: 'cleared' } });
+        expect(heard).toHaveLength(5);
+        await stopLater();
       });
     });
 

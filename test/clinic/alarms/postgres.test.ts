@@ -1,15 +1,16 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AlarmStore } from '../../../src/clinic/alarms/alarm-store.js';
+import type { AlarmChange, AlarmStore } from '../../../src/clinic/alarms/alarm-store.js';
 import { AlarmEngine } from '../../../src/clinic/alarms/engine.js';
 import { AlarmError } from '../../../src/clinic/alarms/errors.js';
-import { PgAlarmStore } from '../../../src/clinic/alarms/postgres/pg-alarm-store.js';
+import { ALARM_CHANNEL, PgAlarmStore } from '../../../src/clinic/alarms/postgres/pg-alarm-store.js';
 import { ALARM_SCHEMA_VERSION } from '../../../src/clinic/alarms/postgres/schema.js';
 import { PgStaffStore } from '../../../src/clinic/staff/postgres/pg-staff-store.js';
 import { ClinicStoreError } from '../../../src/clinic/storage/errors.js';
 import { PgClinicStore } from '../../../src/clinic/storage/postgres/pg-clinic-store.js';
 import { VirtualScheduler } from '../../../src/util/scheduler.js';
 import { type RunningPostgres, startPostgres } from '../../support/postgres.js';
+import { until } from '../../support/until.js';
 import { alarmStoreContract } from './contract.js';
 
 /**
@@ -214,6 +215,61 @@ describe('PgAlarmStore in the clinic database', () => {
     } finally {
       for (const engine of engines) await engine.stop();
       for (const s of [...stores, ...clinics]) await s.close();
+      await dropDatabase(database);
+    }
+  });
+
+  it("tells a store's alarm feed the changes another process stored; the channel carries no value or MRN", async () => {
+    const database = await server.createDatabase('feed');
+    const dashboard = await PgAlarmStore.open({ connection: server.connection(database) });
+    const leader = await PgAlarmStore.open({ connection: server.connection(database) });
+    const heard: AlarmChange[] = [];
+    const payloads: string[] = [];
+    const spy = new pg.Client(server.connection(database));
+    try {
+      await spy.connect();
+      spy.on('notification', (n) => payloads.push(n.payload ?? ''));
+      await spy.query(`LISTEN ${ALARM_CHANNEL}`);
+      await dashboard.subscribe((change) => heard.push(change));
+      // Garbage on the channel (by hand, another tool) is ignored, and the feed goes on.
+      await withClient(database, (c) => c.query(`NOTIFY ${ALARM_CHANNEL}, '{"id":"x"}'`));
+      const raised = await leader.raise({
+        conditionKey: 'feed-pg',
+        mrn: 'MRN-FEED-77',
+        gatewayId: 'gw-pg-1',
+        deviceId: 'dev-ox-1',
+        kind: 'physiological',
+        code: 'MDC_PULS_OXIM_PULS_RATE',
+        priority: 'high',
+        late: false,
+        raisedAt: T0,
+        measuredAt: T0,
+        value: 141.5,
+        unit: '/min',
+        details: { side: 'above', limit: 120 },
+      });
+      await until('the raise at the other process', () => heard.length === 1);
+      expect(heard[0]).toEqual({ type: 'raised', alarm: raised.alarm });
+      await dashboard.acknowledge(raised.alarm.id, 'dr.lee', T0 + 1000);
+      await leader.endCondition('feed-pg', T0 + 2000);
+      await until('the acknowledgement and the end', () => heard.length === 3);
+      expect(heard.map((c) => [c.type, c.alarm.state, c.alarm.acknowledgedBy])).toEqual([
+        ['raised', 'active', undefined],
+        ['acknowledged', 'active', 'dr.lee'],
+        ['cleared', 'cleared', 'dr.lee'],
+      ]);
+      // The channel carries ids and what happened only: any session of the database may LISTEN.
+      await until('every notification at the spy', () => payloads.length === 4);
+      expect(payloads.slice(1).map((p) => JSON.parse(p))).toEqual([
+        { id: raised.alarm.id, type: 'raised' },
+        { id: raised.alarm.id, type: 'acknowledged' },
+        { id: raised.alarm.id, type: 'cleared' },
+      ]);
+      expect(payloads.join()).not.toMatch(/MRN-FEED|141/);
+    } finally {
+      await spy.end();
+      await dashboard.close();
+      await leader.close();
       await dropDatabase(database);
     }
   });

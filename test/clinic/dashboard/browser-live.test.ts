@@ -1,10 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
 import type { AlarmLimit } from '../../../src/clinic/alarms/model.js';
@@ -19,6 +17,7 @@ import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
 import { createLog } from '../../../src/runtime/log.js';
 import { systemClock } from '../../../src/util/clock.js';
 import { realScheduler } from '../../../src/util/scheduler.js';
+import { ARTIFACTS, freePort, haveBrowser, launchTrusting } from './chromium.js';
 import { MRN_CARED, MRN_OTHER, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
 
 /**
@@ -28,24 +27,12 @@ import { MRN_CARED, MRN_OTHER, makeStores, PASSWORD, type Stores, TEST_SETTINGS 
  * Server-Sent Event (timed from the commit to the page's receipt), and the page turns stale when the live
  * feed is cut. Screenshots go to test-artifacts/.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const CERTUTIL = '/usr/bin/certutil';
-const haveBrowser = existsSync(CHROMIUM) && existsSync(CERTUTIL);
-const ARTIFACTS = join(import.meta.dirname, '../../../test-artifacts');
 const MINUTE = 60_000;
 const STALE_AFTER_MS = 1_500;
 const SPO2 = 'MDC_PULS_OXIM_SAT_O2';
 /** makeStores' database key. */
 const DB_KEY = Uint8Array.from(Buffer.from('5a'.repeat(32), 'hex'));
 const LOW_SPO2: AlarmLimit = { code: SPO2, unit: '%', below: 90, forMs: 0, hysteresis: 1, priority: 'high' };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * A TCP relay between the browser and the dashboard (TLS passes through it untouched), so a test can cut the
@@ -259,21 +246,6 @@ describe.skipIf(!haveBrowser)(
       dir = await mkdtemp(join(tmpdir(), 'rpm-dashboard-views-'));
       const pki = await createDevelopmentPki(join(dir, 'pki'));
       const tls = await issueServerCertificate(pki.ca);
-      const home = join(dir, 'home');
-      const nssdb = join(home, '.pki', 'nssdb');
-      await mkdir(nssdb, { recursive: true });
-      execFileSync(CERTUTIL, ['-d', `sql:${nssdb}`, '-N', '--empty-password']);
-      execFileSync(CERTUTIL, [
-        '-d',
-        `sql:${nssdb}`,
-        '-A',
-        '-n',
-        'rpm-dev-ca',
-        '-t',
-        'C,,',
-        '-i',
-        pki.files.ca,
-      ]);
 
       stores = await makeStores(dir, systemClock);
       const now = Date.now();
@@ -330,13 +302,7 @@ describe.skipIf(!haveBrowser)(
       await server.start();
       relay = new Relay(port);
       await relay.listen(relayPort);
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-        env: { ...process.env, HOME: home },
-      });
-      await mkdir(ARTIFACTS, { recursive: true });
+      browser = await launchTrusting(dir, pki.files.ca);
       context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       const page = await context.newPage();
       await page.goto(`${origin}/login`);

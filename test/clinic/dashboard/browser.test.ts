@@ -1,16 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
 import { DashboardServer } from '../../../src/clinic/dashboard/server.js';
 import { issueServerCertificate } from '../../../src/pki/ca.js';
 import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
 import { systemClock } from '../../../src/util/clock.js';
+import { ARTIFACTS, freePort, haveBrowser, launchTrusting } from './chromium.js';
 import { MRN_CARED, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
 
 /**
@@ -19,18 +17,6 @@ import { MRN_CARED, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './r
  * store Chromium on Linux reads, $HOME/.pki/nssdb), and certificate errors are not ignored, so the `__Host-`
  * cookie and HSTS are exercised as a browser really applies them (both need a secure, trusted origin).
  */
-const CHROMIUM = '/usr/bin/chromium';
-const CERTUTIL = '/usr/bin/certutil';
-const haveBrowser = existsSync(CHROMIUM) && existsSync(CERTUTIL);
-const ARTIFACTS = join(import.meta.dirname, '../../../test-artifacts');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe.skipIf(!haveBrowser)(
   `the dashboard in headless Chromium${haveBrowser ? '' : ' (skipped: /usr/bin/chromium or certutil is not installed; apt-get install chromium libnss3-tools)'}`,
@@ -45,21 +31,6 @@ describe.skipIf(!haveBrowser)(
       dir = await mkdtemp(join(tmpdir(), 'rpm-dashboard-browser-'));
       const pki = await createDevelopmentPki(join(dir, 'pki'));
       const tls = await issueServerCertificate(pki.ca);
-      const home = join(dir, 'home');
-      const nssdb = join(home, '.pki', 'nssdb');
-      await mkdir(nssdb, { recursive: true });
-      execFileSync(CERTUTIL, ['-d', `sql:${nssdb}`, '-N', '--empty-password']);
-      execFileSync(CERTUTIL, [
-        '-d',
-        `sql:${nssdb}`,
-        '-A',
-        '-n',
-        'rpm-dev-ca',
-        '-t',
-        'C,,',
-        '-i',
-        pki.files.ca,
-      ]);
 
       stores = await makeStores(dir, systemClock);
       const port = await freePort();
@@ -75,13 +46,7 @@ describe.skipIf(!haveBrowser)(
         https: { cert: tls.certificatePem, key: tls.privateKeyPem },
       });
       await server.start();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-        env: { ...process.env, HOME: home },
-      });
-      await mkdir(ARTIFACTS, { recursive: true });
+      browser = await launchTrusting(dir, pki.files.ca);
     }, 60_000);
 
     afterAll(async () => {

@@ -8,7 +8,7 @@ import { spo2Measurement } from '../../../scripts/support/measurements.js';
 import type { AlarmLimit } from '../../../src/clinic/alarms/model.js';
 import { SqliteAlarmStore } from '../../../src/clinic/alarms/sqlite/sqlite-alarm-store.js';
 import { buildDashboardApp } from '../../../src/clinic/dashboard/app.js';
-import type { PatientEvent } from '../../../src/clinic/dashboard/live/live-hub.js';
+import type { AlarmEventJson, PatientEvent } from '../../../src/clinic/dashboard/live/live-hub.js';
 import { AlarmService } from '../../../src/clinic/service/alarm-service.js';
 import type { IncomingMeasurement } from '../../../src/clinic/storage/clinic-store.js';
 import type { Measurement } from '../../../src/model/measurement.js';
@@ -251,7 +251,15 @@ describe('the views API', () => {
 
   it('serves uPlot and the page scripts from this origin, and nothing else under /assets', async () => {
     const browser = new Browser(rig.app);
-    for (const name of ['uplot.js', 'uplot.css', 'live.js', 'tiles.js', 'patient.js', 'format.js']) {
+    for (const name of [
+      'uplot.js',
+      'uplot.css',
+      'live.js',
+      'tiles.js',
+      'patient.js',
+      'format.js',
+      'alarms.js',
+    ]) {
       const response = await browser.get(`/assets/${name}`);
       expect(response.statusCode).toBe(200);
       expect(response.headers['content-type']).toMatch(/^text\/(javascript|css); charset=utf-8$/);
@@ -331,28 +339,66 @@ describe('alarm counts, with an alarm engine', () => {
     await raised;
   }
 
-  it("counts a patient's open alarms on the tile, and tells a clinician's stream only their patients' counts", async () => {
+  it("counts a patient's open alarms on the tile, and tells a clinician's stream only their patients' alarm changes", async () => {
     const clinician = await signedIn('carl', app);
     const before = (await clinician.get('/api/tiles')).json() as { tiles: { alarms: unknown }[] };
-    expect(before.tiles[0]?.alarms).toEqual({ open: 0, high: 0, medium: 0, low: 0 });
+    expect(before.tiles[0]?.alarms).toEqual({ open: 0, high: 0, medium: 0, low: 0, unacknowledged: 0 });
 
     const stream = await openLive(clinician, SAME_ORIGIN);
     await until('connected', () => stream.events.length > 0);
     await low('gw-b'); // another team's patient
     await low('gw-a');
-    await until("the alarm count of the clinician's patient", () =>
-      stream.events.some((e) => e.event === 'alarms'),
-    );
-    const alarmEvents = stream.events.filter((e) => e.event === 'alarms').map((e) => JSON.parse(e.data));
-    expect(alarmEvents).toEqual([{ mrn: MRN_CARED, alarms: { open: 1, high: 1, medium: 0, low: 0 } }]);
+    await until("the alarm of the clinician's patient", () => stream.events.some((e) => e.event === 'alarm'));
+    const alarmEvents = () =>
+      stream.events.filter((e) => e.event === 'alarm').map((e) => JSON.parse(e.data) as AlarmEventJson);
+    const [raised] = await alarmStore.alarmsOf(MRN_CARED);
+    expect(alarmEvents()).toEqual([
+      {
+        mrn: MRN_CARED,
+        change: 'raised',
+        alarm: {
+          id: raised?.id,
+          kind: 'physiological',
+          priority: 'high',
+          state: 'active',
+          late: false,
+          raisedAt: raised?.raisedAt,
+          measuredAt: raised?.measuredAt,
+          code: 'MDC_PULS_OXIM_SAT_O2',
+          value: 84,
+          unit: '%',
+          hub: 'gw-a',
+          device: 'dev-ox-1',
+        },
+        counts: { open: 1, high: 1, medium: 0, low: 0, unacknowledged: 1 },
+      },
+    ]);
     expect(JSON.stringify(stream.events)).not.toContain(MRN_OTHER);
 
     const after = (await clinician.get('/api/tiles')).json() as { tiles: { mrn: string; alarms: unknown }[] };
-    expect(after.tiles).toMatchObject([{ mrn: MRN_CARED, alarms: { open: 1, high: 1, medium: 0, low: 0 } }]);
+    expect(after.tiles).toMatchObject([
+      { mrn: MRN_CARED, alarms: { open: 1, high: 1, medium: 0, low: 0, unacknowledged: 1 } },
+    ]);
     // The patient page links the patient's alarm list (it has none without an engine: see the tiles test).
     expect((await clinician.get(`/patients/${MRN_CARED}`)).body).toContain(
       `href="/patients/${MRN_CARED}/alarms"`,
     );
+
+    // Acknowledged from the alarm list (a form post with the session's token): told as a change, still open.
+    const list = await clinician.get('/alarms');
+    const ack = await clinician.post(`/alarms/${raised?.id}/ack`, {
+      _csrf: Browser.csrfOf(list),
+      return: '/alarms',
+    });
+    expect(ack.statusCode).toBe(303);
+    await until('the acknowledgement on the stream', () => alarmEvents().length === 2);
+    expect(alarmEvents()[1]).toMatchObject({
+      mrn: MRN_CARED,
+      change: 'acknowledged',
+      alarm: { id: raised?.id, state: 'active', acknowledgedBy: 'carl' },
+      counts: { open: 1, high: 1, unacknowledged: 0 },
+    });
+    expect(JSON.stringify(stream.events)).not.toContain(MRN_OTHER);
     stream.close();
   });
 });

@@ -2,8 +2,11 @@ import pg from 'pg';
 import { type Clock, systemClock } from '../../../util/clock.js';
 import { ClinicStoreError } from '../../storage/errors.js';
 import { pgErrorFrom } from '../../storage/postgres/errors.js';
+import { listenChannel } from '../../storage/postgres/live-feed.js';
 import type {
   AcknowledgeChange,
+  AlarmChange,
+  AlarmChangeType,
   AlarmListQuery,
   AlarmStore,
   Contact,
@@ -36,8 +39,46 @@ export interface PgAlarmStoreOptions {
   readonly connection?: pg.PoolConfig;
   /** Stamps the migration record only. Default the system clock. */
   readonly clock?: Clock;
-  /** Failures nobody awaits (an idle pooled connection that broke). Default: ignored. */
+  /**
+   * Failures nobody awaits: an idle pooled connection that broke, the alarm feed's connection dropping (it
+   * reconnects), a changed alarm that could not be read. Default: ignored.
+   */
   readonly onError?: (error: ClinicStoreError) => void;
+  /** Told when an alarm-feed listener throws; the change is stored either way. Default: ignored. */
+  readonly onListenerError?: (error: unknown) => void;
+  /** How long the alarm feed waits before reconnecting. Default 1 s. */
+  readonly feedReconnectDelayMs?: number;
+}
+
+/**
+ * The alarm feed's channel (PostgreSQL docs, NOTIFY): each change's transaction sends the alarm's id and what
+ * happened, never a value or an MRN (any session of the database may LISTEN); listeners read the alarm by id.
+ */
+export const ALARM_CHANNEL = 'rpm_clinic_alarm_changed';
+
+const CHANGE_TYPES: readonly AlarmChangeType[] = [
+  'raised',
+  'reactivated',
+  'latched',
+  'cleared',
+  'acknowledged',
+];
+
+/** A notification's payload, or undefined for anything else on the channel (sent by hand, by another tool). */
+export function parseAlarmNotification(
+  payload: string | undefined,
+): { readonly id: number; readonly type: AlarmChangeType } | undefined {
+  if (payload === undefined) return undefined;
+  try {
+    const value = JSON.parse(payload) as { id?: unknown; type?: unknown } | null;
+    const id = value?.id;
+    const type = value?.type;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return undefined;
+    if (!CHANGE_TYPES.includes(type as AlarmChangeType)) return undefined;
+    return { id, type: type as AlarmChangeType };
+  } catch {
+    return undefined;
+  }
 }
 
 const LIMIT_SELECT = `SELECT s.mrn, l.code, l.unit, l.below, l.above, l.for_ms, l.hysteresis, l.priority, s.set_by, s.set_at
@@ -61,12 +102,17 @@ export class PgAlarmStore implements AlarmStore {
   readonly #pool: pg.Pool;
   readonly #ownsPool: boolean;
   readonly #onError: (error: ClinicStoreError) => void;
+  readonly #onListenerError: (error: unknown) => void;
+  readonly #feedReconnectDelayMs: number;
+  readonly #subscriptions = new Set<() => Promise<void>>();
   #closed = false;
 
   private constructor(pool: pg.Pool, ownsPool: boolean, options: PgAlarmStoreOptions) {
     this.#pool = pool;
     this.#ownsPool = ownsPool;
     this.#onError = options.onError ?? (() => undefined);
+    this.#onListenerError = options.onListenerError ?? (() => undefined);
+    this.#feedReconnectDelayMs = options.feedReconnectDelayMs ?? 1000;
   }
 
   static async open(options: PgAlarmStoreOptions): Promise<PgAlarmStore> {
@@ -146,6 +192,7 @@ export class PgAlarmStore implements AlarmStore {
           `UPDATE alarms SET state = 'active', condition_ended_at = NULL WHERE id = $1 RETURNING ${ALARM_COLUMNS}`,
           [open.id],
         );
+        await notify(c, open.id, 'reactivated');
         return { alarm: alarmOf(rows[0] as AlarmRow), change: 'reactivated' as const };
       };
       const found = await existing();
@@ -177,7 +224,10 @@ export class PgAlarmStore implements AlarmStore {
           JSON.stringify(alarm.details),
         ],
       );
-      if (rows[0] !== undefined) return { alarm: alarmOf(rows[0]), change: 'raised' as const };
+      if (rows[0] !== undefined) {
+        await notify(c, rows[0].id, 'raised');
+        return { alarm: alarmOf(rows[0]), change: 'raised' as const };
+      }
       // Another process raised it first (the insert waited for it, then did nothing).
       const raced = await existing();
       if (raced === undefined)
@@ -204,10 +254,9 @@ export class PgAlarmStore implements AlarmStore {
              RETURNING ${ALARM_COLUMNS}`,
         [open.id, at],
       );
-      return {
-        alarm: alarmOf(rows[0] as AlarmRow),
-        change: stays ? ('latched' as const) : ('cleared' as const),
-      };
+      const change = stays ? ('latched' as const) : ('cleared' as const);
+      await notify(c, open.id, change);
+      return { alarm: alarmOf(rows[0] as AlarmRow), change };
     });
   }
 
@@ -233,6 +282,7 @@ export class PgAlarmStore implements AlarmStore {
           : `UPDATE alarms SET acknowledged_by = $2, acknowledged_at = $3 WHERE id = $1 RETURNING ${ALARM_COLUMNS}`,
         [id, by, at],
       );
+      await notify(c, id, 'acknowledged');
       return {
         alarm: alarmOf(rows[0] as AlarmRow),
         change: clears ? ('cleared' as const) : ('acknowledged' as const),
@@ -349,10 +399,46 @@ export class PgAlarmStore implements AlarmStore {
     };
   }
 
+  async subscribe(listener: (change: AlarmChange) => void): Promise<() => Promise<void>> {
+    this.#open('subscribing to the alarm feed');
+    let stop: () => Promise<void>;
+    try {
+      stop = await listenChannel({
+        connection: this.#pool.options,
+        channel: ALARM_CHANNEL,
+        parse: parseAlarmNotification,
+        fetch: async ({ id, type }): Promise<AlarmChange> => {
+          const alarm = await this.alarm(id);
+          if (alarm === undefined) {
+            // Alarms are never deleted: a notification of one that is not there was not sent by this code.
+            throw new ClinicStoreError(
+              'CLINIC_STORE_IO',
+              `the alarm feed named alarm ${id}, which is not stored`,
+            );
+          }
+          return { type, alarm };
+        },
+        listener,
+        onError: (error) => this.#onError(pgErrorFrom(error, 'the alarm feed')),
+        onListenerError: this.#onListenerError,
+        reconnectDelayMs: this.#feedReconnectDelayMs,
+      });
+    } catch (error) {
+      throw pgErrorFrom(error, 'subscribing to the alarm feed');
+    }
+    const unsubscribe = async () => {
+      if (!this.#subscriptions.delete(unsubscribe)) return;
+      await stop();
+    };
+    this.#subscriptions.add(unsubscribe);
+    return unsubscribe;
+  }
+
   /** Stops using the database; a pool the caller gave stays theirs to end. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([...this.#subscriptions].map((unsubscribe) => unsubscribe()));
     this.#pool.off('error', this.#poolError);
     if (this.#ownsPool) await this.#pool.end();
   }
@@ -404,4 +490,16 @@ export class PgAlarmStore implements AlarmStore {
       throw pgErrorFrom(error, what);
     }
   }
+}
+
+/**
+ * Tells the alarm feed's listeners of a change, from inside the changing transaction: PostgreSQL delivers it
+ * only if and when that transaction commits, and those of different transactions in commit order (NOTIFY).
+ */
+async function notify(
+  client: pg.PoolClient,
+  id: number | string | bigint,
+  type: AlarmChangeType,
+): Promise<void> {
+  await client.query('SELECT pg_notify($1, $2)', [ALARM_CHANNEL, JSON.stringify({ id: Number(id), type })]);
 }

@@ -4,6 +4,7 @@ import { ClinicStoreError } from '../../storage/errors.js';
 import { clinicErrorFrom, openClinicDatabase } from '../../storage/sqlite/database.js';
 import type {
   AcknowledgeChange,
+  AlarmChange,
   AlarmListQuery,
   AlarmStore,
   Contact,
@@ -39,6 +40,8 @@ export interface SqliteAlarmStoreOptions {
   readonly clock?: Clock;
   /** How long a write waits for another connection (the intake's) to finish its write, ms. Default 5 s. */
   readonly busyTimeoutMs?: number;
+  /** Told when an alarm-feed listener throws; the change is stored either way. Default: ignored. */
+  readonly onListenerError?: (error: unknown) => void;
 }
 
 /**
@@ -53,8 +56,13 @@ export interface SqliteAlarmStoreOptions {
 export class SqliteAlarmStore implements AlarmStore {
   private closed = false;
   private readonly s: ReturnType<typeof prepare>;
+  /** The alarm feed: SQLite tells no other connection, so it is this object's changes, after their commit. */
+  private readonly listeners = new Set<(change: AlarmChange) => void>();
 
-  private constructor(private readonly db: SqliteDatabase) {
+  private constructor(
+    private readonly db: SqliteDatabase,
+    private readonly onListenerError: (error: unknown) => void,
+  ) {
     this.s = prepare(db);
   }
 
@@ -65,7 +73,7 @@ export class SqliteAlarmStore implements AlarmStore {
     });
     try {
       migrateAlarms(db, (options.clock ?? systemClock).now());
-      return new SqliteAlarmStore(db);
+      return new SqliteAlarmStore(db, options.onListenerError ?? (() => undefined));
     } catch (error) {
       db.close();
       throw alarmErrorFrom(error, `opening the alarm tables in ${options.path}`);
@@ -117,7 +125,7 @@ export class SqliteAlarmStore implements AlarmStore {
 
   async raise(alarm: NewAlarm): Promise<{ alarm: Alarm; change: RaiseChange }> {
     checkNewAlarm(alarm);
-    return this.run('raising an alarm', () =>
+    const result = await this.run('raising an alarm', () =>
       this.db
         .transaction(() => {
           const open = this.s.openByKey.get(alarm.conditionKey) as AlarmRow | undefined;
@@ -150,6 +158,8 @@ export class SqliteAlarmStore implements AlarmStore {
         })
         .immediate(),
     );
+    if (result.change !== 'unchanged') this.tell({ type: result.change, alarm: result.alarm });
+    return result;
   }
 
   async endCondition(
@@ -158,7 +168,7 @@ export class SqliteAlarmStore implements AlarmStore {
   ): Promise<{ alarm: Alarm; change: EndChange } | undefined> {
     checkTime(at, 'at');
     if (typeof conditionKey !== 'string') return undefined;
-    return this.run('ending an alarm condition', () =>
+    const result = await this.run('ending an alarm condition', () =>
       this.db
         .transaction(() => {
           const open = this.s.openByKey.get(conditionKey) as AlarmRow | undefined;
@@ -170,6 +180,8 @@ export class SqliteAlarmStore implements AlarmStore {
         })
         .immediate(),
     );
+    if (result !== undefined) this.tell({ type: result.change, alarm: result.alarm });
+    return result;
   }
 
   async acknowledge(
@@ -180,7 +192,7 @@ export class SqliteAlarmStore implements AlarmStore {
     checkAlarmId(id);
     checkActor(by, 'by');
     checkTime(at, 'at');
-    return this.run('acknowledging an alarm', () =>
+    const result = await this.run('acknowledging an alarm', () =>
       this.db
         .transaction(() => {
           const found = this.s.byId.get(id) as AlarmRow | undefined;
@@ -195,6 +207,8 @@ export class SqliteAlarmStore implements AlarmStore {
         })
         .immediate(),
     );
+    if (result.change !== 'unchanged') this.tell({ type: 'acknowledged', alarm: result.alarm });
+    return result;
   }
 
   async alarm(id: number): Promise<Alarm | undefined> {
@@ -250,10 +264,32 @@ export class SqliteAlarmStore implements AlarmStore {
     return { release: async () => undefined };
   }
 
+  async subscribe(listener: (change: AlarmChange) => void): Promise<() => Promise<void>> {
+    await this.run('subscribing to the alarm feed', () => undefined);
+    // A wrapper of its own, so one listener subscribed twice is two subscriptions.
+    const entry = (change: AlarmChange) => listener(change);
+    this.listeners.add(entry);
+    return async () => {
+      this.listeners.delete(entry);
+    };
+  }
+
+  /** After the change committed (better-sqlite3 is synchronous: the transaction has returned). */
+  private tell(change: AlarmChange): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+  }
+
   /** Closes this connection; the clinic store's, if any, stays open. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.listeners.clear();
     try {
       this.db.close();
     } catch (error) {

@@ -26,6 +26,13 @@ export interface AlarmListView {
   readonly returnTo: string;
   /** Whether to show the patient column (the clinic-wide list). */
   readonly showPatient: boolean;
+  /**
+   * Where the page's script (assets/alarms.js) fetches this list again after each `alarm` event of the live
+   * feed; absent: a list that is not kept current.
+   */
+  readonly liveSource?: string;
+  /** The one patient whose alarms the list shows, if it is one patient's: its events only refresh it. */
+  readonly patient?: string;
 }
 
 const KIND_WORDS: Readonly<Record<AlarmKind, string>> = {
@@ -46,8 +53,19 @@ const STATE_WORDS = {
   cleared: 'Over',
 } as const;
 
-/** The alarms as a table: open first, then priority, newest first (the store's order, compareAlarms). */
+/**
+ * The alarms as a table: open first, then priority, newest first (the store's order, compareAlarms), in a
+ * container the live page script replaces as a whole with a fresh rendering from `liveSource` (one renderer,
+ * this one, for the first load and every update; and it is stale-marked like the tiles).
+ */
 export function alarmTable(view: AlarmListView): Html {
+  const attributes = view.liveSource
+    ? html` data-alarm-list="${view.liveSource}" data-stale-watch${view.patient === undefined ? '' : html` data-alarm-patient="${view.patient}"`}`
+    : html``;
+  return html`<div class="alarm-list"${attributes}>${alarmRows(view)}</div>`;
+}
+
+function alarmRows(view: AlarmListView): Html {
   if (view.alarms.length === 0) return html`<p class="muted">No alarms.</p>`;
   const when = timeFormat(view.timeZone);
   const rows = view.alarms.map((alarm) => {
@@ -90,12 +108,12 @@ ${patient}<td>${what}</td>
  * can include it; `/patients/:mrn/alarms` shows it on its own.
  */
 export function patientAlarmsSection(
-  view: Omit<AlarmListView, 'showPatient'> & { readonly mrn: string },
+  view: Omit<AlarmListView, 'showPatient' | 'patient'> & { readonly mrn: string },
 ): Html {
   return html`<section class="patient-alarms" aria-labelledby="alarms-heading">
 <h2 id="alarms-heading">Alarms</h2>
 ${escalationBanner()}
-${alarmTable({ ...view, showPatient: false })}
+${alarmTable({ ...view, showPatient: false, patient: view.mrn })}
 </section>`;
 }
 
@@ -222,6 +240,8 @@ tr.alarm-medium td.alarm-priority { background: #f2c200; color: #111; font-weigh
 tr.alarm-low td.alarm-priority { background: #0b4f8a; color: #fff; }
 tr.alarm-high.alarm-active { outline: 3px solid #b00020; outline-offset: -3px; }
 tr.alarm-cleared { opacity: 0.7; }
+.alarm-list.stale { border: 2px solid #b3261e; }
+.alarm-list.stale::before { content: "NOT LIVE: this list may be out of date"; display: block; color: #b3261e; font-weight: 700; padding: 0.2rem 0.4rem; }
 .alarm-late-label { display: inline-block; border: 1px solid currentColor; padding: 0 0.3rem; font-weight: 700; text-transform: uppercase; font-size: 0.85em; }
 form.alarm-ack button { margin: 0; }
 table.limits input.number { width: 5rem; }

@@ -50,6 +50,13 @@ export interface AlarmRoutesContext {
   readonly timeZone: string;
   /** The complete session of a page, or undefined after redirecting to the login step. */
   readonly signedIn: (request: FastifyRequest, reply: FastifyReply) => Promise<LiveSession | undefined>;
+  /**
+   * The complete session of a request a page's script makes on its own (a list refreshed after a live
+   * event), checked WITHOUT counting as activity, so a page left open still ends at the idle timeout.
+   */
+  readonly peek: (request: FastifyRequest) => Promise<LiveSession | undefined>;
+  /** How long a page may hear nothing from the live feed before it shows itself stale (dashboard.staleAfter). */
+  readonly staleAfterMs: number;
   readonly chrome: (session: LiveSession, title: string) => PageChrome;
   readonly csrfToken: (session: LiveSession) => string;
   readonly sessionTokenOk: (session: LiveSession, form: Readonly<Record<string, string>>) => boolean;
@@ -64,6 +71,8 @@ const ANSWER_WAIT_MS = 8_000;
  * The alarm pages (docs/dashboard.md, "Alarms"):
  *  - GET /alarms: the clinic's alarms the user may see (a clinician: their care team's patients only);
  *  - GET /patients/:mrn/alarms: one patient's alarms (patientAlarmsSection, which the patient page can show);
+ *  - GET /alarms/list and /patients/:mrn/alarms/list: the same lists alone, which the pages' script
+ *    (assets/alarms.js) fetches after each `alarm` event of the live feed and after each (re)connection;
  *  - POST /alarms/:id/ack: acknowledges (CSRF token; who and when recorded; `alarm.acknowledged` audited);
  *  - GET/POST /patients/:mrn/limits: an admin's limits editor (validated with the hub's rule schema; audited;
  *    sent to the patient's hub as a signed command when dashboard.hubCommands is configured).
@@ -87,27 +96,51 @@ export function registerAlarmRoutes(app: FastifyInstance, context: AlarmRoutesCo
     reply.type('text/css; charset=utf-8').send(ALARMS_CSS),
   );
 
-  app.get('/alarms', async (request, reply) => {
-    const session = await context.signedIn(request, reply);
-    if (!session) return reply;
+  /** A live page of the alarm lists: the connection banner, and the script that keeps the list current. */
+  const liveChrome = (session: LiveSession, title: string): PageChrome => ({
+    ...context.chrome(session, title),
+    live: { staleAfterMs: context.staleAfterMs },
+    scripts: [{ src: '/assets/alarms.js', module: true }],
+  });
+
+  /** The clinic's list as `session`'s user may see it. */
+  const clinicList = async (session: LiveSession) => {
     const visible = new Set(await patientsVisibleTo(session.user, staff, clinic));
     // Filtered here rather than per patient in SQL: the list is bounded, and the rule is access.ts's.
     const list = (await alarms.store.alarms({ limit: ALARM_LIST_LIMIT })).filter((a) => visible.has(a.mrn));
+    return {
+      alarms: list,
+      now: clock.now(),
+      timeZone: context.timeZone,
+      csrfToken: context.csrfToken(session),
+      returnTo: '/alarms',
+      showPatient: true,
+      liveSource: '/alarms/list',
+    };
+  };
+
+  /** One patient's list (the caller checked the user may see the patient). */
+  const patientList = async (session: LiveSession, mrn: string) => ({
+    mrn,
+    alarms: await alarms.store.alarmsOf(mrn, { limit: ALARM_LIST_LIMIT }),
+    now: clock.now(),
+    timeZone: context.timeZone,
+    csrfToken: context.csrfToken(session),
+    returnTo: `/patients/${encodeURIComponent(mrn)}/alarms`,
+    liveSource: `/patients/${encodeURIComponent(mrn)}/alarms/list`,
+  });
+
+  app.get('/alarms', async (request, reply) => {
+    const session = await context.signedIn(request, reply);
+    if (!session) return reply;
     return send(
       reply,
       alarmPage(
-        context.chrome(session, 'Alarms'),
+        liveChrome(session, 'Alarms'),
         html`<p><a href="/">All patients</a></p>
 <h1>Alarms</h1>
 ${escalationBanner()}
-${alarmTable({
-  alarms: list,
-  now: clock.now(),
-  timeZone: context.timeZone,
-  csrfToken: context.csrfToken(session),
-  returnTo: '/alarms',
-  showPatient: true,
-})}`,
+${alarmTable(await clinicList(session))}`,
       ),
     );
   });
@@ -117,7 +150,6 @@ ${alarmTable({
     if (!session) return reply;
     const { mrn } = request.params;
     if (!(await mayView(session.user, mrn, staff, clinic))) return notFound(reply, session);
-    const list = await alarms.store.alarmsOf(mrn, { limit: ALARM_LIST_LIMIT });
     const limitsLink =
       session.user.role === 'admin'
         ? html` · <a href="/patients/${encodeURIComponent(mrn)}/limits">Alarm limits</a>`
@@ -125,19 +157,37 @@ ${alarmTable({
     return send(
       reply,
       alarmPage(
-        context.chrome(session, `Alarms of ${mrn}`),
+        liveChrome(session, `Alarms of ${mrn}`),
         html`<p><a href="/patients/${encodeURIComponent(mrn)}">Patient ${mrn}</a> · <a href="/alarms">All alarms</a>${limitsLink}</p>
 <h1>Patient ${mrn}</h1>
-${patientAlarmsSection({
-  mrn,
-  alarms: list,
-  now: clock.now(),
-  timeZone: context.timeZone,
-  csrfToken: context.csrfToken(session),
-  returnTo: `/patients/${encodeURIComponent(mrn)}/alarms`,
-})}`,
+${patientAlarmsSection(await patientList(session, mrn))}`,
       ),
     );
+  });
+
+  // The lists alone, for the pages' script: 401 without a complete login (the script then goes to the login
+  // page), a patient the user may not see the same 404 as one that does not exist.
+  const fragment = (reply: FastifyReply, body: ReturnType<typeof html>) =>
+    reply.code(200).type('text/html; charset=utf-8').send(body.text);
+  const apiRefusal = (reply: FastifyReply, code: 401 | 404) =>
+    reply
+      .code(code)
+      .type('text/plain; charset=utf-8')
+      .send(code === 401 ? 'Log in again.\n' : 'Not found.\n');
+
+  app.get('/alarms/list', async (request, reply) => {
+    const session = await context.peek(request);
+    if (!session) return apiRefusal(reply, 401);
+    return fragment(reply, alarmTable(await clinicList(session)));
+  });
+
+  app.get<{ Params: { mrn: string } }>('/patients/:mrn/alarms/list', async (request, reply) => {
+    const session = await context.peek(request);
+    if (!session) return apiRefusal(reply, 401);
+    const { mrn } = request.params;
+    if (!(await mayView(session.user, mrn, staff, clinic))) return apiRefusal(reply, 404);
+    const list = await patientList(session, mrn);
+    return fragment(reply, alarmTable({ ...list, showPatient: false, patient: mrn }));
   });
 
   app.post<{ Params: { id: string } }>('/alarms/:id/ack', async (request, reply) => {

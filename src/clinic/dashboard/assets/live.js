@@ -9,7 +9,7 @@
  */
 const CHECK_EVERY_MS = 100;
 
-export function connectLive({ onReading, onOpen, onAlarms = () => {} }) {
+export function connectLive({ onReading = () => {}, onOpen, onAlarm = () => {} }) {
   const body = document.body;
   const banner = document.getElementById('live-state');
   const staleAfter = Number(body.dataset.staleAfter) || 15_000;
@@ -48,9 +48,14 @@ export function connectLive({ onReading, onOpen, onAlarms = () => {} }) {
     heard();
     onReading(data);
   });
-  source.addEventListener('alarms', (event) => {
+  // One stored change of an alarm of a patient this user may see: { mrn, change, alarm, counts }.
+  source.addEventListener('alarm', (event) => {
+    const data = JSON.parse(event.data);
+    // For tests: the last alarm change received, and when.
+    body.dataset.lastAlarmAt = String(Date.now());
+    body.dataset.lastAlarm = `${data.alarm.id} ${data.change}`;
     heard();
-    onAlarms(JSON.parse(event.data));
+    onAlarm(data);
   });
   source.addEventListener('error', () => {
     if (source.readyState === EventSource.CLOSED) {

@@ -82,17 +82,21 @@ function vital(slot, patient, now) {
 }
 
 function alarmLine(patient) {
-  const { open, high, medium, low } = patient.alarms;
+  const { open, high, medium, low, unacknowledged } = patient.alarms;
   const line = el(
     'p',
-    `tile-alarms ${high > 0 ? 'alarm-high' : medium > 0 ? 'alarm-medium' : low > 0 ? 'alarm-low' : 'alarm-none'}`,
+    `tile-alarms ${high > 0 ? 'alarm-high' : medium > 0 ? 'alarm-medium' : low > 0 ? 'alarm-low' : 'alarm-none'}${
+      open > 0 ? (unacknowledged > 0 ? ' alarm-unacknowledged' : ' alarm-acknowledged') : ''
+    }`,
   );
+  // An acknowledged alarm whose condition is still present stays open: the line says whether anyone has.
+  const acknowledgement = unacknowledged === 0 ? 'all acknowledged' : `${unacknowledged} not acknowledged`;
   const link = el(
     'a',
     '',
     open === 0
       ? 'No open alarms'
-      : `${open} open alarm${open === 1 ? '' : 's'}: ${[high && `${high} high`, medium && `${medium} medium`, low && `${low} low`].filter(Boolean).join(', ')}`,
+      : `${open} open alarm${open === 1 ? '' : 's'}: ${[high && `${high} high`, medium && `${medium} medium`, low && `${low} low`].filter(Boolean).join(', ')}; ${acknowledgement}`,
   );
   link.href = `/patients/${encodeURIComponent(patient.tile.dataset.mrn)}/alarms`;
   line.append(link);
@@ -165,10 +169,10 @@ connectLive({
     merge(patient, event.points, event.hubs);
     render(patient);
   },
-  onAlarms: (event) => {
+  onAlarm: (event) => {
     const patient = patients.get(event.mrn);
     if (patient === undefined) return;
-    patient.alarms = event.alarms;
+    patient.alarms = event.counts;
     render(patient);
   },
 });

@@ -1,8 +1,12 @@
 import { realScheduler, type Scheduler, type TimerHandle } from '../../../util/scheduler.js';
+import type { AlarmChange, AlarmChangeType } from '../../alarms/alarm-store.js';
 import type { Alarm } from '../../alarms/model.js';
 import type { Assignment, ClinicStore, CommittedEvent } from '../../storage/clinic-store.js';
 import {
+  type AlarmCountJson,
+  type AlarmJson,
   alarmCounts,
+  alarmJson,
   type GapJson,
   gapJson,
   NO_ALARMS,
@@ -16,7 +20,7 @@ export interface LiveClient {
   /** Whether this connection's user may see the patient now (the set the last refresh found). */
   mayView(mrn: string): boolean;
   /** Writes one Server-Sent Event; the data is one line of JSON. */
-  send(event: 'reading' | 'alarms' | 'heartbeat', data: string): void;
+  send(event: 'reading' | 'alarm' | 'heartbeat', data: string): void;
   /**
    * Run before each heartbeat: checks the session again (ended, expired or its user disabled: the connection
    * closes) and reloads which patients the user may see (care teams and assignments change).
@@ -38,6 +42,17 @@ export interface PatientEvent {
   readonly gaps: GapJson[];
 }
 
+/** What the pages get for one stored change of an alarm (the `alarm` event). */
+export interface AlarmEventJson {
+  readonly mrn: string;
+  /** What happened: raised, reactivated, latched, cleared, acknowledged. */
+  readonly change: AlarmChangeType;
+  /** The alarm as stored after it. */
+  readonly alarm: AlarmJson;
+  /** The patient's open alarms after it, as a tile shows them. */
+  readonly counts: AlarmCountJson;
+}
+
 export interface LiveHubOptions {
   readonly clinic: ClinicStore;
   /** The clinic's IANA time zone: reads a gap record's local times when the assignment names none. */
@@ -48,11 +63,12 @@ export interface LiveHubOptions {
   /** Told when a commit could not be turned into events (the connections stay; the next commit is tried). */
   readonly onError?: (error: unknown) => void;
   /**
-   * The alarm engine's changes, when the dashboard has one: after each, the patient's open alarm counts go to
-   * the connections that may see the patient (an `alarms` event).
+   * The alarm feed, when the dashboard has alarms (AlarmStore.subscribe: on PostgreSQL every process's
+   * changes, so a dashboard whose engine stands by hears what the leading one raised): each change goes, with
+   * the patient's open alarm counts after it, to the connections that may see the patient (an `alarm` event).
    */
   readonly alarms?: {
-    readonly subscribe: (listener: (event: { readonly alarm: Alarm }) => void) => () => void;
+    readonly subscribe: (listener: (change: AlarmChange) => void) => Promise<() => Promise<void>>;
     readonly openOf: (mrn: string) => Promise<Alarm[]>;
   };
 }
@@ -68,7 +84,7 @@ export class LiveHub {
   private readonly clients = new Set<LiveClient>();
   private readonly scheduler: Scheduler;
   private unsubscribe: (() => Promise<void>) | undefined;
-  private unsubscribeAlarms: (() => void) | undefined;
+  private unsubscribeAlarms: (() => Promise<void>) | undefined;
   private timer: TimerHandle | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
@@ -85,20 +101,29 @@ export class LiveHub {
     });
     const alarms = this.options.alarms;
     if (alarms) {
-      this.unsubscribeAlarms = alarms.subscribe(({ alarm }) => {
+      // On the same queue as the commits, so a connection gets the events in the order this process heard
+      // them: on SQLite a reading's event before the alarm it raised (the engine raises after the commit was
+      // told); on PostgreSQL the two feeds come over two connections, and an alarm may be heard first.
+      this.unsubscribeAlarms = await alarms.subscribe((change) => {
         this.queue = this.queue
-          .then(() => this.tellAlarms(alarm.mrn, alarms.openOf))
+          .then(() => this.tellAlarm(change, alarms.openOf))
           .catch((error: unknown) => this.options.onError?.(error));
       });
     }
     this.scheduleHeartbeat();
   }
 
-  private async tellAlarms(mrn: string, openOf: (mrn: string) => Promise<Alarm[]>): Promise<void> {
+  private async tellAlarm(change: AlarmChange, openOf: (mrn: string) => Promise<Alarm[]>): Promise<void> {
+    const { mrn } = change.alarm;
     if (![...this.clients].some((c) => c.mayView(mrn))) return;
-    const counts = alarmCounts(await openOf(mrn)).get(mrn) ?? NO_ALARMS;
-    const data = JSON.stringify({ mrn, alarms: counts });
-    for (const client of this.clients) if (client.mayView(mrn)) client.send('alarms', data);
+    const event: AlarmEventJson = {
+      mrn,
+      change: change.type,
+      alarm: alarmJson(change.alarm),
+      counts: alarmCounts(await openOf(mrn)).get(mrn) ?? NO_ALARMS,
+    };
+    const data = JSON.stringify(event);
+    for (const client of this.clients) if (client.mayView(mrn)) client.send('alarm', data);
   }
 
   /** Adds a connection; the returned function removes it. */
@@ -118,7 +143,7 @@ export class LiveHub {
     this.closed = true;
     if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
     this.clients.clear();
-    this.unsubscribeAlarms?.();
+    await this.unsubscribeAlarms?.();
     await this.unsubscribe?.();
     await this.queue;
   }

@@ -107,27 +107,81 @@ export function patientAt(
   )?.mrn;
 }
 
-/** A patient's open alarms (not cleared: active, or latched until acknowledged), as a tile shows them. */
+/**
+ * A patient's open alarms (not cleared: active, or latched until acknowledged), as a tile shows them: by
+ * priority, and how many nobody has acknowledged yet (an acknowledged alarm whose condition is still present
+ * stays open: docs/alarms.md, "Priorities and latching").
+ */
 export interface AlarmCountJson {
   readonly open: number;
   readonly high: number;
   readonly medium: number;
   readonly low: number;
+  readonly unacknowledged: number;
 }
 
 export function alarmCounts(alarms: readonly Alarm[]): Map<string, AlarmCountJson> {
-  const counts = new Map<string, { open: number; high: number; medium: number; low: number }>();
+  const counts = new Map<string, { -readonly [K in keyof AlarmCountJson]: number }>();
   for (const alarm of alarms) {
     if (alarm.state === 'cleared') continue;
     let count = counts.get(alarm.mrn);
     if (count === undefined) {
-      count = { open: 0, high: 0, medium: 0, low: 0 };
+      count = { ...NO_ALARMS };
       counts.set(alarm.mrn, count);
     }
     count.open++;
     count[alarm.priority]++;
+    if (alarm.acknowledgedAt === undefined) count.unacknowledged++;
   }
   return counts;
 }
 
-export const NO_ALARMS: AlarmCountJson = { open: 0, high: 0, medium: 0, low: 0 };
+export const NO_ALARMS: AlarmCountJson = { open: 0, high: 0, medium: 0, low: 0, unacknowledged: 0 };
+
+/**
+ * One alarm as the live feed carries it (the `alarm` event): what a page needs to show and place it. A late
+ * alarm has `late` and `measuredAt`, the reading's own time, so a page never shows it as current. Values are
+ * PHI like a reading's, and go only to the connections that may see the patient.
+ */
+export interface AlarmJson {
+  readonly id: number;
+  readonly kind: Alarm['kind'];
+  readonly priority: Alarm['priority'];
+  readonly state: Alarm['state'];
+  readonly late: boolean;
+  /** When the clinic raised it. */
+  readonly raisedAt: number;
+  /** The reading's own measurement time (physiological, battery). */
+  readonly measuredAt?: number;
+  readonly conditionEndedAt?: number;
+  readonly clearedAt?: number;
+  readonly acknowledgedBy?: string;
+  readonly acknowledgedAt?: number;
+  readonly code?: string;
+  readonly value?: number;
+  /** In words ("beats/min"). */
+  readonly unit?: string;
+  readonly hub: string;
+  readonly device?: string;
+}
+
+export function alarmJson(a: Alarm): AlarmJson {
+  return {
+    id: a.id,
+    kind: a.kind,
+    priority: a.priority,
+    state: a.state,
+    late: a.late,
+    raisedAt: a.raisedAt,
+    ...(a.measuredAt === undefined ? {} : { measuredAt: a.measuredAt }),
+    ...(a.conditionEndedAt === undefined ? {} : { conditionEndedAt: a.conditionEndedAt }),
+    ...(a.clearedAt === undefined ? {} : { clearedAt: a.clearedAt }),
+    ...(a.acknowledgedBy === undefined ? {} : { acknowledgedBy: a.acknowledgedBy }),
+    ...(a.acknowledgedAt === undefined ? {} : { acknowledgedAt: a.acknowledgedAt }),
+    ...(a.code === undefined ? {} : { code: a.code }),
+    ...(a.value === undefined ? {} : { value: a.value }),
+    ...(a.unit === undefined ? {} : { unit: unitText(a.unit) }),
+    hub: a.gatewayId,
+    ...(a.deviceId === undefined ? {} : { device: a.deviceId }),
+  };
+}

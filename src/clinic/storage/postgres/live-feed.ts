@@ -83,22 +83,44 @@ export interface FeedOptions {
 }
 
 /** Listens until the returned function is called. Resolves once the first LISTEN is in place. */
-export async function listen(options: FeedOptions): Promise<() => Promise<void>> {
+export function listen(options: FeedOptions): Promise<() => Promise<void>> {
+  return listenChannel({ ...options, channel: FEED_CHANNEL, parse: parsePayload });
+}
+
+/**
+ * One channel's notifications, as the clinic record's feed above and the alarms' feed
+ * (src/clinic/alarms/postgres/pg-alarm-store.ts) use them: each payload parsed (anything unreadable on the
+ * channel is ignored), the rows it names fetched, and the listener told, one notification at a time in
+ * arrival order, on a connection of its own that reconnects when it drops.
+ */
+export interface ChannelOptions<P, E> {
+  readonly connection: pg.ClientConfig;
+  /** A constant channel name (it is an identifier in LISTEN). */
+  readonly channel: string;
+  readonly parse: (payload: string | undefined) => P | undefined;
+  readonly fetch: (payload: P) => Promise<E>;
+  readonly listener: (event: E) => void;
+  readonly onError: (error: unknown) => void;
+  readonly onListenerError: (error: unknown) => void;
+  readonly reconnectDelayMs?: number;
+}
+
+export async function listenChannel<P, E>(options: ChannelOptions<P, E>): Promise<() => Promise<void>> {
   let stopped = false;
   let client: pg.Client | undefined;
   let delivering: Promise<void> = Promise.resolve();
   let retry: NodeJS.Timeout | undefined;
 
   const onNotification = (message: pg.Notification) => {
-    if (message.channel !== FEED_CHANNEL) return;
-    const ids = parsePayload(message.payload);
-    if (ids === undefined) return;
+    if (message.channel !== options.channel) return;
+    const parsed = options.parse(message.payload);
+    if (parsed === undefined) return;
     // One at a time, in arrival order: events reach the listener in commit order.
     delivering = delivering.then(async () => {
       if (stopped) return;
-      let event: CommittedEvent;
+      let event: E;
       try {
-        event = await options.fetch(ids);
+        event = await options.fetch(parsed);
       } catch (error) {
         options.onError(error);
         return;
@@ -122,7 +144,7 @@ export async function listen(options: FeedOptions): Promise<() => Promise<void>>
     });
     next.on('end', () => reconnectSoon(next));
     await next.connect();
-    await next.query(`LISTEN ${FEED_CHANNEL}`);
+    await next.query(`LISTEN ${pg.escapeIdentifier(options.channel)}`);
     if (stopped) {
       await next.end();
       return;
