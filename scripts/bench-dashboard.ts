@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { createDevelopmentPki } from '../src/pki/index.js';
 import { type BenchChild, benchChild, stopBenchChild } from './support/bench-child.js';
 import {
+  awaitCommitted,
   BENCH_CLINIC,
   initClinic,
   processCpu,
@@ -46,10 +47,12 @@ import {
   tally,
 } from './support/dashboard-bench-plan.js';
 import { createFleet, writeFleetCertificates } from './support/gateway-fleet.js';
-import { freePort } from './support/mosquitto.js';
+import { freePort, mosquittoAvailable, startMosquitto } from './support/mosquitto.js';
 import { printTable } from './support/table.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** How long after the measurement every acknowledged reading may take to be committed before it counts as not. */
+const COMMIT_WAIT_MS = 30_000;
 
 function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
@@ -74,7 +77,11 @@ interface Result {
   readonly startedAt: string;
   readonly loadBefore: string;
   readonly loadAfter: string;
+  /** Measured readings the broker acknowledged to the hubs, and of them those the intake committed. */
+  readonly readingsSent: number;
   readonly readingsCommitted: number;
+  /** Acknowledged to the hub, but not in the database COMMIT_WAIT_MS after the measurement. */
+  readonly notCommitted: number;
   readonly publishFailures: number;
   readonly publisherMaxLateMs: number;
   readonly server: ServerFigures;
@@ -110,13 +117,32 @@ async function run(options: DashboardBenchOptions, root: string): Promise<Result
       }),
       { mode: 0o600 },
     );
-    const brokerPort = await freePort();
+    let brokerPort = await freePort();
+    let intakeBrokerPort: number | undefined;
+    if (options.broker === 'mosquitto') {
+      if (!mosquittoAvailable())
+        throw new Error('--broker mosquitto: Mosquitto is not installed (Debian package mosquitto)');
+      const mosquitto = await startMosquitto({
+        dir: root,
+        caFile: pki.files.ca,
+        certFile: pki.files.broker,
+        keyFile: pki.files.brokerKey,
+        clinicName: BENCH_CLINIC,
+        // The intake holds each PUBACK until its commit: no cap on messages in flight, and no dropped queue
+        // (mosquitto.conf(5); docs/brokers.md).
+        settings: ['max_inflight_messages 0', 'max_queued_messages 0', 'max_connections -1'],
+      });
+      stops.push(() => mosquitto.stop());
+      brokerPort = mosquitto.port;
+      intakeBrokerPort = mosquitto.port;
+    }
     const dashboardPort = await freePort();
     const files = writeBenchConfig({
       root,
       pki,
       gatewayCerts,
       brokerPort,
+      ...(intakeBrokerPort === undefined ? {} : { intakeBrokerPort }),
       dashboardPort,
       runSeconds: options.warmupSeconds + options.seconds,
     });
@@ -124,16 +150,18 @@ async function run(options: DashboardBenchOptions, root: string): Promise<Result
     const users = staffPlan(options);
     const accounts = await setUpClinic(files.config, options.patients, users);
 
-    const broker = spawnCli(['broker', '--config', files.config]);
-    stops.push(() => stopCli(broker));
-    const listening = await broker.waitFor('broker.listening');
-    const server = spawnCli(['clinic', 'serve', '--config', files.config]);
+    if (options.broker === 'clinic') {
+      const broker = spawnCli(['broker', '--config', files.config], join(root, 'broker.log'));
+      stops.push(() => stopCli(broker));
+      await broker.waitFor('broker.listening');
+    }
+    const server = spawnCli(['clinic', 'serve', '--config', files.config], join(root, 'serve.log'));
     stops.unshift(() => stopCli(server));
     const served = await server.waitFor('dashboard.listening');
     await server.waitFor('intake.started');
     const pid = server.child.pid as number;
     console.error(
-      `bench:dashboard: broker on ${String(listening.broker)}; dashboard ${String(served.detail)}`,
+      `bench:dashboard: ${options.broker} broker on port ${brokerPort}; ${String(served.detail)}`,
     );
 
     const clients = benchChild(join(here, 'support', 'dashboard-bench-clients.js'), {
@@ -164,9 +192,16 @@ async function run(options: DashboardBenchOptions, root: string): Promise<Result
       `bench:dashboard: ${options.patients} hubs connected; warm-up ${options.warmupSeconds} s, then ${options.seconds} s measured`,
     );
 
-    const server0 = await sampleWindow(publisher, pid);
+    const window = await sampleWindow(publisher, pid);
+    const sent = window.measured;
+    // Only what the intake committed can reach a page: wait for it, then fence it with the closing round.
+    const { committed, missing } = await awaitCommitted(
+      files.config,
+      sent.map(([id]) => id),
+      COMMIT_WAIT_MS,
+    );
+    publisher.send({ type: 'close' });
     const done = (await publisher.next('done')) as {
-      measured: [string, number][];
       closing: [string, number][];
       failures: { count: number; first?: string };
       maxLateMs: number;
@@ -179,10 +214,12 @@ async function run(options: DashboardBenchOptions, root: string): Promise<Result
       cpuSystemMs: number;
       seconds: number;
     };
+    if (process.env.BENCH_DEBUG)
+      writeFileSync(join(root, 'debug.json'), JSON.stringify({ sent, done, report }));
     if (done.failures.count > 0) console.error(`bench:dashboard: a publish failed: ${done.failures.first}`);
 
-    const measured = new Map(done.measured);
-    const patientOf = new Map([...done.measured, ...done.closing]);
+    const measured = new Map(sent.filter(([id]) => committed.has(id)));
+    const patientOf = new Map([...sent, ...done.closing]);
     const group = (name: string, keep: (c: ClientRecord) => boolean) => ({
       name,
       tally: tally(measured, patientOf, users, report.clients.filter(keep)),
@@ -203,10 +240,12 @@ async function run(options: DashboardBenchOptions, root: string): Promise<Result
       startedAt,
       loadBefore,
       loadAfter: loadText(),
-      readingsCommitted: done.measured.length,
+      readingsSent: sent.length,
+      readingsCommitted: measured.size,
+      notCommitted: missing.length,
       publishFailures: done.failures.count,
       publisherMaxLateMs: done.maxLateMs,
-      server: server0,
+      server: window.figures,
       clientsCpuPercent: (report.cpuUserMs + report.cpuSystemMs) / 10 / report.seconds,
       groups,
       endedStreams: report.clients.filter((c) => c.ended).length,
@@ -219,7 +258,10 @@ async function run(options: DashboardBenchOptions, root: string): Promise<Result
 }
 
 /** The server's CPU between the first measured reading and the last measured PUBACK; its RSS every second. */
-async function sampleWindow(publisher: BenchChild, pid: number): Promise<ServerFigures> {
+async function sampleWindow(
+  publisher: BenchChild,
+  pid: number,
+): Promise<{ figures: ServerFigures; measured: [string, number][] }> {
   const measuring = publisher.next('measuring');
   const measured = publisher.next('measured');
   publisher.send({ type: 'go' });
@@ -230,20 +272,22 @@ async function sampleWindow(publisher: BenchChild, pid: number): Promise<ServerF
   const sampler = setInterval(() => {
     rssMax = Math.max(rssMax, processMemory(pid).rss);
   }, 1_000);
+  let ids: [string, number][];
   try {
-    await measured;
+    ids = ((await measured) as { measured: [string, number][] }).measured;
   } finally {
     clearInterval(sampler);
   }
   const cpu1 = processCpu(pid);
   const memory = processMemory(pid);
-  return {
+  const figures = {
     seconds: (performance.now() - started) / 1000,
     cpuUserMs: cpu1.userMs - cpu0.userMs,
     cpuSystemMs: cpu1.systemMs - cpu0.systemMs,
     rssMax: Math.max(rssMax, memory.rss),
     rssPeak: memory.peak,
   };
+  return { figures, measured: ids };
 }
 
 function print(r: Result): void {
@@ -322,6 +366,7 @@ function print(r: Result): void {
   console.log(
     `duplicates ${all?.duplicates ?? 0}, events of a patient the session may not see ${all?.foreign ?? 0}, ` +
       `streams ended early ${r.endedStreams}, dashboard.live_error ${r.liveErrors}, failed publishes ${r.publishFailures}; ` +
+      `measured readings acknowledged by the broker ${r.readingsSent}, not committed by the intake ${COMMIT_WAIT_MS / 1000} s later ${r.notCommitted}; ` +
       `publisher behind schedule by ${r.publisherMaxLateMs} ms at most; clients process CPU ${r.clientsCpuPercent.toFixed(0)}%`,
   );
   if (r.unfinished.length > 0) console.log(`no closing reading within 60 s at: ${r.unfinished.join(', ')}`);
@@ -357,8 +402,9 @@ async function main(): Promise<number> {
       writeFileSync(options.json, `${JSON.stringify(summary, null, 2)}\n`);
     }
     const all = result.groups.at(-1)?.tally;
-    // A run that lost events or leaked one across care teams is a failed run, whatever its delays.
-    return all !== undefined && all.lost === 0 && all.foreign === 0 && all.duplicates === 0 ? 0 : 1;
+    // A run that lost a reading or an event, or leaked one across care teams, failed, whatever its delays.
+    const whole = all !== undefined && all.lost === 0 && all.foreign === 0 && all.duplicates === 0;
+    return whole && result.notCommitted === 0 ? 0 : 1;
   } finally {
     if (options.keep) console.error(`kept ${root}`);
     else rmSync(root, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assignGateway, clinicAuditLog } from '../../src/clinic/service/admin.js';
@@ -41,6 +41,8 @@ export function writeBenchConfig(options: {
   readonly pki: Pick<DevelopmentPki, 'files'>;
   readonly gatewayCerts: string;
   readonly brokerPort: number;
+  /** The intake's broker when it is not this machine's `rpm-gateway broker` (Mosquitto). */
+  readonly intakeBrokerPort?: number;
   readonly dashboardPort: number;
   readonly runSeconds: number;
 }): BenchClinicFiles {
@@ -66,6 +68,13 @@ export function writeBenchConfig(options: {
       'intake:',
       `  cert: ${files.clinic}`,
       `  key: { file: ${files.clinicKey} }`,
+      ...(options.intakeBrokerPort === undefined
+        ? []
+        : [
+            '  brokers:',
+            `    - url: mqtts://127.0.0.1:${options.intakeBrokerPort}`,
+            '      servername: localhost',
+          ]),
       'dashboard:',
       `  port: ${options.dashboardPort}`,
       `  cert: ${files.broker}`,
@@ -94,7 +103,7 @@ export interface CliChild {
   count(event: string): number;
 }
 
-export function spawnCli(args: readonly string[]): CliChild {
+export function spawnCli(args: readonly string[], logFile?: string): CliChild {
   const child = spawn(process.execPath, [CLI_BIN, ...args], {
     env: { PATH: process.env.PATH },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -106,6 +115,7 @@ export function spawnCli(args: readonly string[]): CliChild {
     const parts = (partial + chunk.toString('utf8')).split('\n');
     partial = parts.pop() ?? '';
     lines.push(...parts.filter((line) => line.length > 0));
+    if (logFile !== undefined) appendFileSync(logFile, chunk);
     for (const l of listeners) l();
   });
   const run: CliChild = {
@@ -237,3 +247,39 @@ const TICKS = (() => {
   const answer = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
   return Number.isFinite(answer) && answer > 0 ? answer : 100;
 })();
+
+/**
+ * Waits until the intake has committed `ids` (read from the database by a connection of this process, as
+ * `clinic` commands read it while the intake runs), at most `timeoutMs`. The hub's PUBACK comes from the
+ * broker once it holds the message, not from the intake: only the database says what is committed.
+ */
+export async function awaitCommitted(
+  config: string,
+  ids: readonly string[],
+  timeoutMs: number,
+): Promise<{ committed: Map<string, number>; missing: string[] }> {
+  const { config: settings } = loadClinicConfig({
+    configFile: config,
+    env: {},
+    defaultConfigFile: '/nonexistent',
+  });
+  const clinic = await openClinicStore(settings.database, { env: {}, mode: 'existing' });
+  const committed = new Map<string, number>();
+  let missing = [...ids];
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const still: string[] = [];
+      for (const id of missing) {
+        const stored = await clinic.measurement(id);
+        if (stored === undefined) still.push(id);
+        else committed.set(id, stored.committedAt);
+      }
+      missing = still;
+      if (missing.length === 0 || Date.now() > deadline) return { committed, missing };
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await clinic.close();
+  }
+}

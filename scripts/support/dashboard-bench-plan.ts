@@ -23,6 +23,7 @@ Options:
   --team <n>          patients in each clinician's care team (default 20)
   --warmup <s>        seconds of readings before the measurement (default 20)
   --seconds <s>       seconds measured (default 120)
+  --broker <name>     clinic (\`rpm-gateway broker\`, the default) or mosquitto (Debian's Mosquitto 2.0)
   --quick             a short run: --warmup 5 --seconds 20 (explicit options still win)
   --json <file>       also write the figures as JSON
   --keep              keep the run's folder (PKI, configuration, database, logs)
@@ -38,6 +39,7 @@ export interface DashboardBenchOptions {
   readonly team: number;
   readonly warmupSeconds: number;
   readonly seconds: number;
+  readonly broker: 'clinic' | 'mosquitto';
   readonly json?: string;
   readonly keep: boolean;
 }
@@ -56,6 +58,7 @@ export function parseDashboardBenchArgs(argv: readonly string[]): DashboardBench
       team: { type: 'string' },
       warmup: { type: 'string' },
       seconds: { type: 'string' },
+      broker: { type: 'string', default: 'clinic' },
       quick: { type: 'boolean', default: false },
       json: { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -79,6 +82,10 @@ export function parseDashboardBenchArgs(argv: readonly string[]): DashboardBench
   const admins = int('admins', values.admins, DEFAULTS.admins, 0, 1_000);
   const clinicians = int('clinicians', values.clinicians, DEFAULTS.clinicians, 0, 1_000);
   const team = int('team', values.team, Math.min(DEFAULTS.team, patients), 1, patients);
+  const broker = values.broker;
+  if (broker !== 'clinic' && broker !== 'mosquitto') {
+    throw new Error(`--broker must be clinic or mosquitto, not ${JSON.stringify(broker)}`);
+  }
   if (admins + clinicians === 0) throw new Error('--admins and --clinicians make no live connection at all');
   return {
     patients,
@@ -87,6 +94,7 @@ export function parseDashboardBenchArgs(argv: readonly string[]): DashboardBench
     team,
     warmupSeconds: int('warmup', values.warmup, short.warmup, 0, 3_600),
     seconds: int('seconds', values.seconds, short.seconds, 1, 3_600),
+    broker,
     ...(values.json === undefined ? {} : { json: values.json }),
     keep: values.keep,
   };
@@ -156,9 +164,10 @@ export interface Tally {
 }
 
 /**
- * What the connections received against what they should have: every measured reading (committed, its PUBACK
- * came back) must reach every connection that may see its patient, once, and no other. Readings outside the
- * measurement (warm-up, the closing round) count for the access check but not for delays or losses.
+ * What the connections received against what they should have: every measured reading the intake committed
+ * (`measured`: id to patient) must reach every connection that may see its patient, once, and no other.
+ * Readings outside the measurement (warm-up, the closing round; `patientOf` knows them too) count for the
+ * access check but not for delays or losses.
  */
 export function tally(
   measured: ReadonlyMap<string, number>,

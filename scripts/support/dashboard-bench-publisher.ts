@@ -13,16 +13,17 @@ import { type FleetGateway, signedBatch } from './gateway-fleet.js';
  * second, so the clinic gets a steady P readings a second rather than P at once.
  *
  * Rounds 0 .. warmup-1 are the warm-up, warmup .. warmup+seconds-1 are measured. After the last measured round
- * the publisher waits for every measured PUBACK (the intake acknowledges only after the commit: so every
- * measured reading is committed by then), and only then publishes one closing round, one reading per hub. A
- * commit holding a closing reading therefore comes after every measured commit, and the dashboard tells
- * commits in order: a connection that received a closing reading has received every measured one it ever will.
+ * (and every measured PUBACK: the broker has the message) it reports the measured readings and waits; the
+ * orchestrator checks that the intake has committed them, then asks for one closing round, one reading per hub.
+ * A commit holding a closing reading then comes after every measured commit, and the dashboard tells commits in
+ * order: a connection that received a closing reading has received every measured one it ever will.
  *
  * Each reading's measurement time is its due time, so the clinic sees live readings (not a back-fill).
  *
- * argv[2]: JSON Config. In: 'connect', 'go', 'stop'. Out: 'connected'; 'measuring' and 'measured' (the
- * measurement's start and the last measured PUBACK, for the CPU samples); 'done' with the readings (measured
- * and closing ids with their hub's index), the failed publishes and how late the publisher ran; 'error'.
+ * argv[2]: JSON Config. In: 'connect', 'go', 'close', 'stop'. Out: 'connected'; 'measuring' (the first
+ * measured reading) and 'measured' (the measured readings, ids with their hub's index, once the broker has
+ * them all and the last measured second is over: the CPU samples' window); 'done' (the closing readings, the
+ * failed publishes and how late the publisher ran); 'error'.
  */
 interface Config {
   readonly fleetFile: string;
@@ -53,6 +54,7 @@ const fleet: FleetGateway[] = (JSON.parse(readFileSync(config.fleetFile, 'utf8')
   }),
 );
 const clients: MqttClient[] = [];
+let closeRequested: (() => void) | undefined;
 
 async function connectAll(): Promise<void> {
   // 16 handshakes at a time: all at once would time out on a loaded 2-core machine.
@@ -144,11 +146,17 @@ async function go(): Promise<void> {
       else measured.push(published.then((id) => [id, g]));
     }
   }
+  const known = (list: [string | undefined, number][]) =>
+    list.filter((entry): entry is [string, number] => entry[0] !== undefined);
   // The measured window ends with its last second (or the last measured PUBACK, if that comes later).
   const measuredIds = await Promise.all(measured);
   await sleepUntil(t0 + rounds * 1000);
-  send({ type: 'measured', at: Date.now() });
   await Promise.all(warmup);
+  const closed = new Promise<void>((resolve) => {
+    closeRequested = resolve;
+  });
+  send({ type: 'measured', measured: known(measuredIds) });
+  await closed;
   // The closing round: each hub's next reading on its own schedule (at once if its slot has passed).
   const closing: Promise<[string | undefined, number]>[] = [];
   for (let g = 0; g < hubs; g++) {
@@ -157,11 +165,8 @@ async function go(): Promise<void> {
     closing.push(publish(g, rounds, due, failures).then((id) => [id, g]));
   }
   const closingIds = await Promise.all(closing);
-  const known = (list: [string | undefined, number][]) =>
-    list.filter((entry): entry is [string, number] => entry[0] !== undefined);
   send({
     type: 'done',
-    measured: known(measuredIds),
     closing: known(closingIds),
     published: rounds * hubs + hubs,
     failures,
@@ -177,6 +182,9 @@ process.on('message', (message: { type: string }) => {
       break;
     case 'go':
       go().catch(fail);
+      break;
+    case 'close':
+      closeRequested?.();
       break;
     case 'stop':
       void Promise.all(clients.map((c) => c.endAsync(true))).finally(() => process.exit(0));
