@@ -214,8 +214,12 @@ async function run(options: DashboardBenchOptions, root: string): Promise<Result
       cpuSystemMs: number;
       seconds: number;
     };
-    if (process.env.BENCH_DEBUG)
-      writeFileSync(join(root, 'debug.json'), JSON.stringify({ sent, done, report }));
+    if (options.keep) {
+      writeFileSync(
+        join(root, 'readings.json'),
+        JSON.stringify({ sent, missing, closing: done.closing, report }),
+      );
+    }
     if (done.failures.count > 0) console.error(`bench:dashboard: a publish failed: ${done.failures.first}`);
 
     const measured = new Map(sent.filter(([id]) => committed.has(id)));

@@ -26,7 +26,8 @@ Options:
   --broker <name>     clinic (\`rpm-gateway broker\`, the default) or mosquitto (Debian's Mosquitto 2.0)
   --quick             a short run: --warmup 5 --seconds 20 (explicit options still win)
   --json <file>       also write the figures as JSON
-  --keep              keep the run's folder (PKI, configuration, database, logs)
+  --keep              keep the run's folder: PKI, configuration, database, the broker's and the server's
+                      logs, and readings.json (every reading sent and every event received, with times)
   -h, --help          show this help`;
 
 /** Issue 12, "Benchmark": a reading's commit to its event at the client, p99. */

@@ -32,19 +32,33 @@ describe('bench:dashboard plan', () => {
       team: 20,
       warmupSeconds: 20,
       seconds: 120,
+      broker: 'clinic',
       keep: false,
     });
+    expect(parseDashboardBenchArgs(['--broker', 'mosquitto'])).toMatchObject({ broker: 'mosquitto' });
     expect(parseDashboardBenchArgs(['--quick'])).toMatchObject({ warmupSeconds: 5, seconds: 20 });
-    expect(parseDashboardBenchArgs(['--quick', '--seconds', '7'])).toMatchObject({ warmupSeconds: 5, seconds: 7 });
+    expect(parseDashboardBenchArgs(['--quick', '--seconds', '7'])).toMatchObject({
+      warmupSeconds: 5,
+      seconds: 7,
+    });
     expect(parseDashboardBenchArgs(['--patients', '3'])).toMatchObject({ patients: 3, team: 3 });
     expect(parseDashboardBenchArgs(['-h'])).toBe('help');
   });
 
   it('refuses a bad value, naming the option', () => {
-    expect(() => parseDashboardBenchArgs(['--patients', '0'])).toThrow(/--patients must be a whole number from 1/);
+    expect(() => parseDashboardBenchArgs(['--patients', '0'])).toThrow(
+      /--patients must be a whole number from 1/,
+    );
     expect(() => parseDashboardBenchArgs(['--seconds', '2.5'])).toThrow(/--seconds must be a whole number/);
-    expect(() => parseDashboardBenchArgs(['--patients', '10', '--team', '11'])).toThrow(/--team must be .* to 10/);
-    expect(() => parseDashboardBenchArgs(['--admins', '0', '--clinicians', '0'])).toThrow(/no live connection/);
+    expect(() => parseDashboardBenchArgs(['--patients', '10', '--team', '11'])).toThrow(
+      /--team must be .* to 10/,
+    );
+    expect(() => parseDashboardBenchArgs(['--admins', '0', '--clinicians', '0'])).toThrow(
+      /no live connection/,
+    );
+    expect(() => parseDashboardBenchArgs(['--broker', 'emqx'])).toThrow(
+      /--broker must be clinic or mosquitto/,
+    );
     expect(() => parseDashboardBenchArgs(['--bogus'])).toThrow(/bogus/);
   });
 
@@ -89,11 +103,18 @@ describe('bench:dashboard plan', () => {
       },
     ];
     const t = tally(measured, patientOf, users, clients);
-    expect(t).toMatchObject({ connections: 2, expected: 3, delivered: 2, lost: 1, duplicates: 1, foreign: 1 });
+    expect(t).toMatchObject({
+      connections: 2,
+      expected: 3,
+      delivered: 2,
+      lost: 1,
+      duplicates: 1,
+      foreign: 1,
+    });
     expect(t.delays).toEqual([10, 30]);
-    expect(() => tally(measured, patientOf, users, [{ ...(clients[0] as ClientRecord), username: 'x' }])).toThrow(
-      /x, who is not in the plan/,
-    );
+    expect(() =>
+      tally(measured, patientOf, users, [{ ...(clients[0] as ClientRecord), username: 'x' }]),
+    ).toThrow(/x, who is not in the plan/);
   });
 
   it('takes nearest-rank percentiles', () => {
@@ -117,7 +138,23 @@ describe('bench:dashboard at a tiny scale (the built script, every process real)
     const json = join(dir, 'result.json');
     const child = spawn(
       process.execPath,
-      [BENCH, '--patients', '2', '--admins', '1', '--clinicians', '1', '--team', '1', '--warmup', '1', '--seconds', '3', '--json', json],
+      [
+        BENCH,
+        '--patients',
+        '2',
+        '--admins',
+        '1',
+        '--clinicians',
+        '1',
+        '--team',
+        '1',
+        '--warmup',
+        '1',
+        '--seconds',
+        '3',
+        '--json',
+        json,
+      ],
       { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -131,16 +168,27 @@ describe('bench:dashboard at a tiny scale (the built script, every process real)
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code, stderr).toBe(0);
     const result = JSON.parse(readFileSync(json, 'utf8')) as {
+      readingsSent: number;
       readingsCommitted: number;
+      notCommitted: number;
       publishFailures: number;
       endedStreams: number;
-      groups: { name: string; expected: number; delivered: number; lost: number; duplicates: number; foreign: number }[];
+      groups: {
+        name: string;
+        expected: number;
+        delivered: number;
+        lost: number;
+        duplicates: number;
+        foreign: number;
+      }[];
     };
     // 2 hubs x 3 measured seconds; the admin sees both patients (6), the clinician one (3).
-    expect(result.readingsCommitted).toBe(6);
+    expect([result.readingsSent, result.readingsCommitted, result.notCommitted]).toEqual([6, 6, 0]);
     expect(result.publishFailures).toBe(0);
     expect(result.endedStreams).toBe(0);
-    expect(result.groups.map((g) => [g.name, g.expected, g.delivered, g.lost, g.duplicates, g.foreign])).toEqual([
+    expect(
+      result.groups.map((g) => [g.name, g.expected, g.delivered, g.lost, g.duplicates, g.foreign]),
+    ).toEqual([
       ['1 admin (2 patients each)', 6, 6, 0, 0, 0],
       ['1 clinician (1 patient each)', 3, 3, 0, 0, 0],
       ['all 2 connections', 9, 9, 0, 0, 0],
