@@ -302,7 +302,7 @@ function print(r: Result): void {
   );
   console.log(
     `${o.patients} patients, one hub each, 1 reading/s each (SpO2 + pulse rate, one signed QoS 1 message) over mutual-TLS MQTT ` +
-      `through rpm-gateway broker into the intake's commits (not committed to the store directly); ` +
+      `through ${o.broker === 'clinic' ? 'rpm-gateway broker' : 'Mosquitto'} into the intake's commits (not committed to the store directly); ` +
       `${r.groups.at(-1)?.tally.connections ?? 0} staff sessions logged in over HTTPS (password + TOTP), each holding /api/live`,
   );
   console.log(
