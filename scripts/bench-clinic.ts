@@ -20,7 +20,7 @@
  * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --cpu-prof DIR --dir DIR (keep the
  * run's folder, PKI and fleet included, and reuse them next time: issuing 1,000 certificates takes 10-30 s).
  */
-import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clinicClientId } from '../src/broker/acl.js';
 import { createDevelopmentPki, type DevelopmentPki } from '../src/pki/index.js';
+import { type BenchChild, benchChild, stopBenchChild } from './support/bench-child.js';
 import { postgresMissing, startBenchPostgres } from './support/clinic-bench-pg.js';
 import { type BenchPlan, type PhaseName, planPhase, probeId } from './support/clinic-bench-plan.js';
 import { createFleet, writeFleetCertificates } from './support/gateway-fleet.js';
@@ -132,70 +133,13 @@ async function setup(): Promise<Setup> {
 }
 
 // ------------------------------------------------------------------------------------------ child processes
-interface Child {
-  readonly proc: ChildProcess;
-  next(type: string): Promise<Record<string, unknown>>;
-  send(message: object): void;
-}
+type Child = BenchChild;
 
 function child(script: string, config: object, execArgv: string[] = []): Child {
-  const proc = fork(join(here, 'support', script), [JSON.stringify(config)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv,
-  });
-  const inbox: Record<string, unknown>[] = [];
-  const waiting: {
-    type: string;
-    resolve: (m: Record<string, unknown>) => void;
-    reject: (e: Error) => void;
-  }[] = [];
-  const deliver = () => {
-    for (const w of [...waiting]) {
-      const i = inbox.findIndex((m) => m.type === w.type || m.type === 'error');
-      if (i < 0) continue;
-      const [message] = inbox.splice(i, 1) as [Record<string, unknown>];
-      waiting.splice(waiting.indexOf(w), 1);
-      if (message.type === 'error') w.reject(new Error(`${script}: ${String(message.message)}`));
-      else w.resolve(message);
-    }
-  };
-  proc.on('message', (message: Record<string, unknown>) => {
-    if (message.type === 'event') {
-      console.error(`${script}: ${JSON.stringify(message.event)}`);
-      return;
-    }
-    inbox.push(message);
-    deliver();
-  });
-  let exited: string | undefined;
-  proc.on('exit', (code, signal) => {
-    exited = `${script} exited (${code ?? signal})`;
-    for (const w of waiting.splice(0)) w.reject(new Error(exited));
-  });
-  return {
-    proc,
-    send: (message) => proc.send(message),
-    next: (type) =>
-      new Promise((resolve, reject) => {
-        waiting.push({ type, resolve, reject });
-        deliver();
-        // A child that already ended (a crash at start) answers nothing: fail instead of waiting forever.
-        if (exited !== undefined && waiting.length > 0) {
-          waiting.splice(0);
-          reject(new Error(exited));
-        }
-      }),
-  };
+  return benchChild(join(here, 'support', script), config, execArgv);
 }
 
-async function stopChild(c: Child): Promise<void> {
-  if (c.proc.exitCode !== null) return;
-  const exited = new Promise((resolve) => c.proc.once('exit', resolve));
-  c.send({ type: 'stop' });
-  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stopChild = stopBenchChild;
 
 // -------------------------------------------------------------------------------------------------- results
 interface PhaseResult {

@@ -115,11 +115,13 @@ export function signedBatch(
     readonly lane?: 'obs' | 'alert';
     /** What the readings are (default spo2). */
     readonly reading?: FleetReading;
+    /** The measurement time of reading 0 (fleetMeasurement's default otherwise); reading n is n seconds later. */
+    readonly start?: number;
   },
 ): SignedMessage {
   const measurements: Measurement[] = [];
   for (let n = options.first; n < options.first + options.count; n++) {
-    measurements.push(fleetMeasurement(gateway.id, n, undefined, options.reading));
+    measurements.push(fleetMeasurement(gateway.id, n, options.start, options.reading));
   }
   const payload = encodeBatch({
     gatewayId: gateway.id,
