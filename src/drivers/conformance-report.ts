@@ -154,7 +154,6 @@ export function renderConformanceReport(input: ReportInput): string {
     lines.push('', 'Problems:', '');
     for (const p of model.problems) lines.push(`- ${cell(p)}`);
   }
-  lines.push('');
   return `${lines.join('\n')}\n`;
 }
 
