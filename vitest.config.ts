@@ -2,10 +2,21 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // Drivers import the SDK by its public name; in tests it is the TypeScript source, so drivers and the code
-  // under test share one copy of the SDK. (Node resolves the same name to dist/ through package.json exports.)
+  // Drivers (and their simulator models) import the SDK by its public names; in tests they are the TypeScript
+  // sources, so drivers and the code under test share one copy of the SDK. (Node resolves the same names to
+  // dist/ through package.json exports.) Exact matches: a plain 'rpm-gateway/sdk' alias would also rewrite
+  // 'rpm-gateway/sdk/sim' as a path below index.ts.
   resolve: {
-    alias: { 'rpm-gateway/sdk': fileURLToPath(new URL('./src/drivers/sdk/index.ts', import.meta.url)) },
+    alias: [
+      {
+        find: /^rpm-gateway\/sdk$/,
+        replacement: fileURLToPath(new URL('./src/drivers/sdk/index.ts', import.meta.url)),
+      },
+      {
+        find: /^rpm-gateway\/sdk\/sim$/,
+        replacement: fileURLToPath(new URL('./src/ble/sim/sdk.ts', import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ['test/**/*.test.ts', 'devices/**/*.test.ts'],

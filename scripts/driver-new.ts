@@ -1,5 +1,7 @@
 /** `npm run driver:new -- vendor/<vendor>-<model> [--name ...] [--service <uuid>] [--char <uuid>]` */
-import { relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repositoryRoot } from '../src/drivers/fixture-paths.js';
 import { scaffoldDriver } from '../src/drivers/scaffold.js';
@@ -7,8 +9,9 @@ import { GatewayError } from '../src/errors.js';
 
 const HELP = `Usage: npm run driver:new -- vendor/<vendor>-<model> [options]
 
-Writes devices/vendor/<vendor>-<model>/ with driver.ts, fixtures.json and README.md: a working skeleton that
-passes "npm run driver:test -- devices/vendor/<vendor>-<model>" as written. See devices/README.md.
+Writes devices/vendor/<vendor>-<model>/ with driver.ts, fixtures.json and README.md, formatted by the
+project's Biome: a working skeleton that passes "npm run driver:test -- devices/vendor/<vendor>-<model>",
+Biome and the test suite as written (the simulator replays its fixtures). See devices/README.md.
 Options:
   --name <text>      human name of the device (default: "<model> pulse oximeter")
   --service <uuid>   the vendor service UUID (default: a random placeholder)
@@ -38,6 +41,7 @@ try {
       ...(values.char === undefined ? {} : { characteristic: values.char }),
     });
     for (const file of files) console.log(`wrote ${relative(process.cwd(), file)}`);
+    format(dirname(files[0] as string));
     console.log(
       `next: edit driver.ts and fixtures.json, then npm run driver:test -- ${relative(process.cwd(), root)}/${positionals[0]}`,
     );
@@ -45,4 +49,23 @@ try {
 } catch (error) {
   console.error(error instanceof GatewayError ? `driver:new: ${error.message}` : error);
   process.exitCode = error instanceof GatewayError ? 2 : 70;
+}
+
+/**
+ * Formats the new folder with the repository's Biome, so the skeleton passes `npm run lint` whatever name and
+ * UUIDs were given (a long name moves a string onto its own line). Biome is a development dependency, which
+ * a checkout used to write drivers has.
+ */
+function format(dir: string): void {
+  const biome = createRequire(import.meta.url).resolve('@biomejs/biome/bin/biome');
+  const result = spawnSync(process.execPath, [biome, 'format', '--write', dir], {
+    cwd: repositoryRoot(),
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) {
+    throw new GatewayError(
+      'USAGE',
+      `wrote ${dir}, but Biome could not format it: ${result.stderr || result.stdout}`,
+    );
+  }
 }

@@ -45,6 +45,12 @@ const RULES: readonly Rule[] = [
     because: 'drivers see the SDK only, and the SDK exposes codecs and value types only',
   },
   {
+    folder: 'devices',
+    only: [],
+    because:
+      'a driver folder (driver, codec, simulator model) uses the SDK by its package names only: no core edit, no core import',
+  },
+  {
     folder: 'scripts',
     never: ['test'],
     because:

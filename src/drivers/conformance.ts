@@ -95,7 +95,7 @@ function checkFixture(
     readings.forEach((reading, i) => {
       problems.push(...contractProblems(reading, spec).map((p) => `reading ${i}: ${p}`));
       const want = expected[i];
-      if (want) problems.push(...compare(reading, want).map((p) => `reading ${i}: ${p}`));
+      if (want) problems.push(...compareReading(reading, want).map((p) => `reading ${i}: ${p}`));
     });
   }
   return { fixture, ok: problems.length === 0, problems };
@@ -131,7 +131,8 @@ export function contractProblems(reading: Reading, spec: CharacteristicSpec): st
   return problems;
 }
 
-function compare(actual: Reading, want: ExpectedReading): string[] {
+/** How a decoded reading differs from a fixture's expectation (only the keys the expectation gives). */
+export function compareReading(actual: Reading, want: ExpectedReading): string[] {
   const problems: string[] = [];
   if (!isDeepStrictEqual(strip(actual.observations), strip(want.observations))) {
     problems.push(

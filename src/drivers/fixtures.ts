@@ -8,9 +8,73 @@ import type { JsonValue, Observation } from '../model/observation.js';
  * proof of conformance.
  */
 export interface FixtureFile {
-  /** Documents the vectors come from: id -> citation (spec section, public implementation's test, capture). */
-  readonly sources: { readonly [id: string]: string };
+  /**
+   * Where the vectors come from: id -> provenance. The plain-string form of older files (just the citation) is
+   * read as `{ kind: 'constructed', cite }`: a string cannot claim to be a capture, so an old file never counts
+   * as evidence it does not state.
+   */
+  readonly sources: { readonly [id: string]: FixtureSource | string };
   readonly fixtures: readonly Fixture[];
+}
+
+/**
+ * Where a real capture was published. A vector from a public project's unit tests is a capture only when that
+ * project says it was recorded from a device (then `reader-test-data`); otherwise it is `constructed`.
+ */
+export const CAPTURE_PUBLISHED = [
+  'vendor-sample-app', // the vendor's own demo app or SDK ships the bytes
+  'reader-test-data', // an open-source reader's test data that its authors say was recorded from a device
+  'reader-log', // a log or reverse-engineering notes of an open-source reader, showing a device's bytes
+  'forum', // an issue tracker, forum or Q&A post quoting bytes from a device
+  'vendor-capture', // captured by the driver's author from the device (name device, firmware and tool)
+] as const;
+
+export type CapturePublished = (typeof CAPTURE_PUBLISHED)[number];
+
+/**
+ * The provenance of one fixture source: bytes a real device sent (`capture`, with where they were published),
+ * or bytes built by hand or by a program from a cited document (`constructed`). A driver, its constructed
+ * fixtures and a simulator replaying them can all repeat one wrong reading of a document; only a capture
+ * checks the driver against a device.
+ */
+export type FixtureSource =
+  | { readonly kind: 'capture'; readonly published: CapturePublished; readonly cite: string }
+  | { readonly kind: 'constructed'; readonly cite: string };
+
+/** A source entry in its full form (old plain strings are constructed; see FixtureFile.sources). */
+export function sourceOf(entry: FixtureSource | string): FixtureSource {
+  return typeof entry === 'string' ? { kind: 'constructed', cite: entry } : entry;
+}
+
+/** The evidence a fixture file gives for a driver: fixtures per source kind. */
+export interface Provenance {
+  readonly capture: number;
+  readonly constructed: number;
+  /**
+   * False when no fixture of a characteristic that emits observations comes from a capture: a driver then is
+   * `unverified` (in `rpm-gateway drivers` and its conformance report).
+   */
+  readonly verified: boolean;
+}
+
+/**
+ * Counts fixtures by the kind of their source. `measures(char)` says whether a characteristic emits
+ * observations (captures of descriptive characteristics alone, e.g. a model name, verify nothing clinical).
+ */
+export function provenanceOf(file: FixtureFile, measures: (char: string) => boolean): Provenance {
+  let capture = 0;
+  let constructed = 0;
+  let verified = false;
+  for (const fixture of file.fixtures) {
+    const entry = file.sources[fixture.source];
+    if (entry !== undefined && sourceOf(entry).kind === 'capture') {
+      capture++;
+      if (measures(fixture.char)) verified = true;
+    } else {
+      constructed++;
+    }
+  }
+  return { capture, constructed, verified };
 }
 
 export interface ExpectedReading {
@@ -60,6 +124,10 @@ export async function readFixtureFile(path: string): Promise<FixtureFile> {
   ) {
     throw new DriverError('DRIVER_INVALID', `${path}: expected {"sources":{...},"fixtures":[...]}`);
   }
+  for (const [id, entry] of Object.entries(file.sources ?? {})) {
+    const problem = sourceProblem(entry);
+    if (problem) throw new DriverError('DRIVER_INVALID', `${path}: sources.${id}: ${problem}`);
+  }
   file.fixtures.forEach((fixture, index) => {
     const where = `${path}: fixtures[${index}]`;
     if (
@@ -83,4 +151,19 @@ export async function readFixtureFile(path: string): Promise<FixtureFile> {
     }
   });
   return file as FixtureFile;
+}
+
+function sourceProblem(entry: unknown): string | undefined {
+  if (typeof entry === 'string') return entry.trim() ? undefined : 'the citation is empty';
+  if (typeof entry !== 'object' || entry === null)
+    return 'expected {"kind":...,"cite":...} or a citation string';
+  const { kind, cite, published } = entry as Record<string, unknown>;
+  if (typeof cite !== 'string' || !cite.trim()) return 'cite must say where the bytes come from';
+  if (kind === 'constructed')
+    return published === undefined ? undefined : 'published belongs to captures only';
+  if (kind !== 'capture') return 'kind must be "capture" or "constructed"';
+  if (!(CAPTURE_PUBLISHED as readonly unknown[]).includes(published)) {
+    return `a capture says where it was published: one of ${CAPTURE_PUBLISHED.join(', ')}`;
+  }
+  return undefined;
 }

@@ -1,9 +1,12 @@
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BleError, type Connection, type DisconnectReason } from '../../src/ble/central.js';
+import { expectedReplay } from '../../src/ble/sim/devices/fixture-replay.js';
 import {
   CardioProcess,
   DEFAULT_GLUCOSE_PASSKEY,
   dateTimeFields,
+  deviceModelOf,
   isoOf,
   MALFORM_MODES,
   type MalformMode,
@@ -13,9 +16,14 @@ import {
   type SimulatedDevice,
   type SimulatedDeviceOptions,
   simulatedDevice,
+  simulationProblem,
   VirtualPeripheral,
 } from '../../src/ble/sim/index.js';
-import { loadBundledRegistry } from '../../src/drivers/default-registry.js';
+import { checkDeviceModel } from '../../src/ble/sim/model-check.js';
+import { BUNDLED_DEVICES_DIR, loadBundledRegistry } from '../../src/drivers/default-registry.js';
+import { sourceDirOf } from '../../src/drivers/fixture-paths.js';
+import { readFixtureFile } from '../../src/drivers/fixtures.js';
+import { loadDriverModules } from '../../src/drivers/loader.js';
 import type { DriverRegistry } from '../../src/drivers/registry.js';
 import type { Driver } from '../../src/drivers/sdk/define-driver.js';
 import { DecodeError } from '../../src/errors.js';
@@ -242,11 +250,26 @@ const RANGES: Readonly<Record<string, readonly [number, number]>> = {
 describe('simulated devices', () => {
   it('cover every bundled driver', () => {
     expect(new Set(SIMULATED_DRIVER_IDS)).toEqual(new Set(registry.drivers.map((d) => d.id)));
+    for (const { id } of registry.drivers) expect(simulationProblem(id), id).toBeUndefined();
   });
 
   it.each(SIMULATED_DRIVER_IDS)(
     '%s: 1,000 samples decode without error, with plausible values',
     async (id) => {
+      if (deviceModelOf(id)?.origin === 'fixtures') {
+        // A fixture replay sends the driver's fixtures, not physiology: they must decode as the fixtures say.
+        const driver = registry.get(id) as Driver;
+        const module = (await loadDriverModules(BUNDLED_DEVICES_DIR)).find((m) => m.driver.id === id);
+        const file = await readFixtureFile(join(sourceDirOf(module?.dir as string), 'fixtures.json'));
+        const device = simulatedDevice(id);
+        const check = await checkDeviceModel(driver, (options) => simulatedDevice(id, options), {
+          payloads: 1_000,
+          registry,
+          expected: expectedReplay(file, device.measurement.characteristic),
+        });
+        expect(check.problems).toEqual([]);
+        return;
+      }
       const r = await rig(id);
       // The advertisement alone picks this driver.
       const ads: { services: readonly string[]; name?: string }[] = [];

@@ -1,12 +1,17 @@
 /** The simulator backend of the Central port (backend 'sim'): virtual peripherals and a device model per driver. */
 export {
+  buildDevice,
   DEFAULT_GLUCOSE_PASSKEY,
+  type DeviceModelEntry,
+  deviceModelEntry,
+  deviceModelOf,
   isSimulatedDriverId,
   SIMULATED_DRIVER_IDS,
   type SimulatedDevice,
   type SimulatedDeviceOptions,
   type SimulatedDriverId,
   simulatedDevice,
+  simulationProblem,
 } from './devices/index.js';
 export {
   type FaultOptions,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../../config/errors.js';
-import { SIMULATED_DRIVER_IDS, simulatedDevice } from './devices/index.js';
+import { isSimulatedDriverId, SIMULATED_DRIVER_IDS, simulatedDevice } from './devices/index.js';
 import { SimCentral } from './sim-central.js';
 
 /**
@@ -39,7 +39,10 @@ const instant = z.union([z.number().int().nonnegative(), z.string(), z.date()]).
 });
 
 const deviceEntry = z.strictObject({
-  driver: z.enum(SIMULATED_DRIVER_IDS),
+  driver: z.string().refine(isSimulatedDriverId, {
+    error: (issue) =>
+      `no simulated device for driver ${JSON.stringify(issue.input)}; one of ${SIMULATED_DRIVER_IDS.join(', ')}`,
+  }),
   address: z.string().regex(ADDRESS, 'expected a Bluetooth address AA:BB:CC:DD:EE:FF').optional(),
   seed: z.number().int().min(1).max(0x7fffffff).optional(),
   streamEveryMs: z.number().int().min(10).max(3_600_000).optional(),

@@ -9,34 +9,24 @@ import {
   type ServiceDefinition,
   VirtualPeripheral,
 } from '../virtual-peripheral.js';
-import {
-  DEFAULT_GLUCOSE_PASSKEY,
-  type SimulatedDevice,
-  type SimulatedDeviceOptions,
-  type SimulatedDriverId,
-} from './types.js';
-
-/** Builds one driver's device from the shared context (one module per model in this folder). */
-export type DeviceModel = (c: ModelContext) => SimulatedDevice;
+import type { DeviceModelContext } from './define-model.js';
+import { DEFAULT_GLUCOSE_PASSKEY, type SimulatedDeviceOptions } from './types.js';
 
 const DEVICE_INFORMATION = '180a';
 const BATTERY = '180f';
 export const CURRENT_TIME = '1805';
 
-/** Each model's address and advertised name unless the options give others. */
-const DEFAULTS: Readonly<Record<SimulatedDriverId, { address: string; name: string }>> = {
-  'sig/pulse-oximeter': { address: 'D0:5E:00:00:00:01', name: 'PLX-Sim' },
-  'sig/blood-pressure': { address: 'D0:5E:00:00:00:02', name: 'BLESmart_Sim' },
-  'sig/thermometer': { address: 'D0:5E:00:00:00:03', name: 'Thermo-Sim' },
-  'sig/weight-scale': { address: 'D0:5E:00:00:00:04', name: 'Scale-Sim' },
-  'sig/glucose': { address: 'D0:5E:00:00:00:05', name: 'Meter-Sim' },
-  'sig/heart-rate': { address: 'D0:5E:00:00:00:06', name: 'HRM-Sim' },
-  'vendor/berrymed-bm1000': { address: 'D0:5E:00:00:00:07', name: 'BerryMed' },
-  'vendor/contec-cms50d-bt': { address: 'D0:5E:00:00:00:08', name: 'SpO2080971' },
-};
+/** The address and advertised name a device has unless its options give others. */
+export interface DeviceIdentity {
+  readonly address: string;
+  readonly name: string;
+}
 
-/** What every model needs: the options resolved, the generators seeded, helpers for the common services. */
-export class ModelContext {
+/**
+ * What every model is given (DeviceModelContext): the options resolved, the generators seeded, helpers for the
+ * common services.
+ */
+export class ModelContext implements DeviceModelContext {
   readonly scheduler: Scheduler;
   readonly random: Random;
   readonly subject: Subject;
@@ -44,8 +34,9 @@ export class ModelContext {
   readonly passkey: string | undefined;
 
   constructor(
-    readonly driverId: SimulatedDriverId,
+    readonly driverId: string,
     readonly options: SimulatedDeviceOptions,
+    private readonly identity: DeviceIdentity,
   ) {
     this.scheduler = options.scheduler ?? realScheduler;
     this.random = new Random(options.seed ?? 42);
@@ -62,10 +53,9 @@ export class ModelContext {
 
   peripheral(advertised: readonly string[], gatt: readonly ServiceDefinition[]): VirtualPeripheral {
     const o = this.options;
-    const defaults = DEFAULTS[this.driverId];
     return new VirtualPeripheral({
-      address: o.address ?? defaults.address,
-      name: o.name ?? defaults.name,
+      address: o.address ?? this.identity.address,
+      name: o.name ?? this.identity.name,
       services: advertised,
       gatt,
       scheduler: this.scheduler,
