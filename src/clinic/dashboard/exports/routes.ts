@@ -141,10 +141,13 @@ export function registerExportRoutes(app: FastifyInstance, options: ExportRoutes
           throw error;
         }
       }
-      return reply
-        .type('text/csv; charset=utf-8; header=present')
-        .header('Content-Disposition', `attachment; filename="${name}.csv"`)
-        .send(Readable.from(csv()));
+      return (
+        reply
+          .type('text/csv; charset=utf-8; header=present')
+          .header('Content-Disposition', `attachment; filename="${name}.csv"`)
+          // One page waits in the stream at most (objectMode counts chunks): the socket takes the rest.
+          .send(Readable.from(csv(), { objectMode: true, highWaterMark: 1 }))
+      );
     },
   );
 
