@@ -406,8 +406,10 @@ describe('FHIR export', () => {
     // The same resources the FHIR export sends to the EHR (one mapping), plus the Patient.
     const stored = await rig.clinic.measurementsOf(MRN_CARED, from, now);
     const sent = transactionBundle(stored.map((s) => mapMeasurement(s, MRN_CARED, FHIR)));
-    expect(entries.slice(1)).toEqual(
-      (sent.entry ?? []).map((e) => ({ fullUrl: e.fullUrl, resource: e.resource })),
+    const byUrl = (a: { fullUrl?: string }, b: { fullUrl?: string }) =>
+      (a.fullUrl ?? '') < (b.fullUrl ?? '') ? -1 : 1;
+    expect([...entries.slice(1)].sort(byUrl)).toEqual(
+      (sent.entry ?? []).map((e) => ({ fullUrl: e.fullUrl, resource: e.resource })).sort(byUrl),
     );
 
     expect(auditOf(rig, 'patient.exported').map((e) => e.details)).toEqual([

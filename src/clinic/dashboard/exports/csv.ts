@@ -1,6 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import type { InvalidReason } from '../../../model/observation.js';
-import type { StoredMeasurement } from '../../storage/clinic-store.js';
+import type { ClinicStore, StoredMeasurement } from '../../storage/clinic-store.js';
+import { measurementPages } from './pages.js';
 
 /**
  * The CSV export: one record per observation (a blood pressure reading is three: systolic, diastolic, mean),
@@ -97,16 +98,20 @@ const OPTIONS = {
   escape_formulas: true,
 } as const;
 
-/** The header record, alone. */
-export function csvHeader(): string {
-  return stringify([], { ...OPTIONS, header: true });
-}
-
-/** One page of measurements as CSV records (no header). */
-export function csvPage(page: readonly StoredMeasurement[]): {
-  readonly text: string;
-  readonly rows: number;
-} {
-  const records = page.flatMap(csvRecords);
-  return { text: records.length === 0 ? '' : stringify(records, OPTIONS), rows: records.length };
+/**
+ * A patient's observations over [from, to) as CSV text: the header record, then one piece per store page
+ * (pages.ts). `tally` counts the measurements and records written.
+ */
+export async function* csvChunks(
+  clinic: ClinicStore,
+  range: { readonly mrn: string; readonly from: number; readonly to: number },
+  tally: { measurements: number; rows: number },
+): AsyncGenerator<string> {
+  yield stringify([], { ...OPTIONS, header: true });
+  for await (const page of measurementPages(clinic, range)) {
+    const records = page.flatMap(csvRecords);
+    tally.measurements += page.length;
+    tally.rows += records.length;
+    if (records.length > 0) yield stringify(records, OPTIONS);
+  }
 }

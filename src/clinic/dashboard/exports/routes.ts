@@ -8,10 +8,9 @@ import type { ClinicStore } from '../../storage/clinic-store.js';
 import { mayView } from '../access.js';
 import type { LiveSession } from '../auth/staff-auth.js';
 import { messagePageFor, notFoundPage, type PageChrome } from '../pages/pages.js';
-import { csvHeader, csvPage } from './csv.js';
+import { csvChunks } from './csv.js';
 import { ExportError } from './errors.js';
-import { fhirExport } from './fhir.js';
-import { measurementPages } from './pages.js';
+import { checkFhirSize, fhirChunks } from './fhir.js';
 import { type ExportRequest, exportRequest } from './range.js';
 
 export interface ExportRoutesOptions {
@@ -104,37 +103,26 @@ export function registerExportRoutes(app: FastifyInstance, options: ExportRoutes
       };
       const range = { mrn, from: query.from, to: query.to };
       const name = fileName(mrn, query);
-
-      if (query.format === 'fhir' && options.fhir !== undefined) {
-        let built: Awaited<ReturnType<typeof fhirExport>>;
+      const fhir = query.format === 'fhir' ? options.fhir : undefined;
+      if (fhir !== undefined) {
         try {
-          built = await fhirExport(clinic, range, options.fhir, clock.now());
+          await checkFhirSize(clinic, range);
         } catch (error) {
           if (error instanceof ExportError) return refused(reply, session, mrn, error);
           throw error;
         }
-        audit.record('patient.export-started', actor, details);
-        tally.measurements = built.measurements;
-        tally.rows = built.bundle.entry?.length ?? 0;
-        whenDone();
-        return reply
-          .type('application/fhir+json; charset=utf-8; fhirVersion=4.0')
-          .header('Content-Disposition', `attachment; filename="${name}.json"`)
-          .send(JSON.stringify(built.bundle));
       }
 
       audit.record('patient.export-started', actor, details);
       whenDone();
+      const chunks =
+        fhir === undefined
+          ? csvChunks(clinic, range, tally)
+          : fhirChunks(clinic, range, fhir, clock.now(), tally);
       // Pulled by the response: the next page is read only when the last one has gone out (backpressure).
-      async function* csv(): AsyncGenerator<string> {
+      async function* body(): AsyncGenerator<string> {
         try {
-          yield csvHeader();
-          for await (const page of measurementPages(clinic, range)) {
-            const { text, rows } = csvPage(page);
-            tally.measurements += page.length;
-            tally.rows += rows;
-            if (text !== '') yield text;
-          }
+          yield* chunks;
         } catch (error) {
           // The response is cut (the client sees an incomplete download); the audit entry says why.
           tally.error = (error as { code?: unknown }).code?.toString() ?? 'EXPORT_FAILED';
@@ -143,10 +131,17 @@ export function registerExportRoutes(app: FastifyInstance, options: ExportRoutes
       }
       return (
         reply
-          .type('text/csv; charset=utf-8; header=present')
-          .header('Content-Disposition', `attachment; filename="${name}.csv"`)
-          // One page waits in the stream at most (objectMode counts chunks): the socket takes the rest.
-          .send(Readable.from(csv(), { objectMode: true, highWaterMark: 1 }))
+          .type(
+            fhir === undefined
+              ? 'text/csv; charset=utf-8; header=present'
+              : 'application/fhir+json; charset=utf-8; fhirVersion=4.0',
+          )
+          .header(
+            'Content-Disposition',
+            `attachment; filename="${name}.${fhir === undefined ? 'csv' : 'json'}"`,
+          )
+          // One piece waits in the stream at most (objectMode counts pieces): the socket holds the rest.
+          .send(Readable.from(body(), { objectMode: true, highWaterMark: 1 }))
       );
     },
   );
