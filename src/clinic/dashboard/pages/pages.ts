@@ -233,7 +233,7 @@ ${form.fhir ? html`<option value="fhir">FHIR R4 Bundle (JSON, for an EHR)</optio
 </select></div>
 <div><button type="submit">Download</button></div>
 </form>
-<p class="muted">Times in ${timeZone}. At most 31 days at a time.${form.fhir ? ` A FHIR file holds at most ${form.maxFhirMeasurements.toLocaleString('en')} readings; the CSV holds any number.` : ' FHIR downloads are not configured for this clinic.'} Every download is recorded in the audit log.</p>
+<p class="muted">Times in ${timeZone}. At most 31 days at a time.${form.fhir ? ` A FHIR file holds at most ${form.maxFhirMeasurements.toLocaleString('en')} readings; the CSV holds every reading of the range.` : ' FHIR downloads are not configured for this clinic.'} Every download is recorded in the audit log.</p>
 </section>`;
 }
 
