@@ -12,6 +12,7 @@ import type {
   IncomingMeasurement,
   MeasurementPageQuery,
 } from '../../../src/clinic/storage/clinic-store.js';
+import { ClinicStoreError } from '../../../src/clinic/storage/errors.js';
 import { resolvedEntries, validate } from '../fhir/r4.js';
 import {
   bloodPressure,
@@ -256,6 +257,55 @@ describe('CSV export', () => {
     expect(calls[1]?.after?.measuredAt).toBe(now - 3 * HOUR + (EXPORT_PAGE_SIZE - 1) * 1000);
     expect(wholeRange).toBe(0);
     expect(auditOf(rig, 'patient.exported')[0]?.details).toMatchObject({ measurements: count, rows: count });
+  });
+  it('a store failure mid-way cuts the download and is audited as incomplete, with its code and no detail', async () => {
+    let calls = 0;
+    const failing = (inner: ClinicStore): ClinicStore =>
+      new Proxy(inner, {
+        get(target, name) {
+          if (name === 'measurementPage') {
+            return (query: MeasurementPageQuery) => {
+              calls++;
+              if (calls === 2) {
+                return Promise.reject(
+                  new ClinicStoreError('CLINIC_STORE_IO', 'reading a page: disk I/O error at /secret/path'),
+                );
+              }
+              return target.measurementPage(query);
+            };
+          }
+          const value = Reflect.get(target, name, target) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    rig = await startRig({}, failing);
+    const now = rig.clock.now();
+    const readings = Array.from({ length: EXPORT_PAGE_SIZE + 10 }, (_, i) =>
+      onHubA(
+        sample({
+          characteristic: '2a5f',
+          at: now - 3 * HOUR + i * 1000,
+          timeSource: 'gateway',
+          observations: [{ code: 'MDC_PULS_OXIM_SAT_O2', value: 95, unit: '%' }],
+        }),
+      ),
+    );
+    await commit(rig, readings);
+    const browser = await signedIn(rig, 'carl');
+    const url = exportUrl(MRN_CARED, { from: iso(now - 3 * HOUR), to: iso(now), format: 'csv' });
+    // The response is cut after the first page (its 200 and first rows had gone out): the client sees it end
+    // early, which light-my-request reports as an error, as a browser marks the download failed.
+    await expect(browser.get(url)).rejects.toThrow('response destroyed before completion');
+    expect(calls).toBe(2);
+    expect(auditOf(rig, 'patient.exported').map((e) => e.details)).toEqual([
+      expect.objectContaining({
+        measurements: EXPORT_PAGE_SIZE,
+        rows: EXPORT_PAGE_SIZE,
+        complete: false,
+        error: 'CLINIC_STORE_IO',
+      }),
+    ]);
+    expect(readFileSync(rig.audit.path, 'utf8')).not.toContain('/secret/path');
   });
 });
 
