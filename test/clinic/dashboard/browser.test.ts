@@ -219,7 +219,7 @@ describe.skipIf(!haveBrowser)(
         page.click('#export button[type=submit]'),
       ]);
       expect(csv.suggestedFilename()).toMatch(/^readings_MRN-1001_\d{8}T\d{6}Z_\d{8}T\d{6}Z\.csv$/);
-      const csvPath = join(ARTIFACTS, 'dashboard-export.csv');
+      const csvPath = join(dir, 'export.csv');
       await csv.saveAs(csvPath);
       const records = parse(readFileSync(csvPath, 'utf8'), { columns: true }) as Record<string, string>[];
       expect(records.map((r) => [r.code, r.value, r.gateway])).toEqual([
@@ -239,7 +239,7 @@ describe.skipIf(!haveBrowser)(
         page.click('#export button[type=submit]'),
       ]);
       expect(fhir.suggestedFilename()).toMatch(/\.json$/);
-      const fhirPath = join(ARTIFACTS, 'dashboard-export.json');
+      const fhirPath = join(dir, 'export.json');
       await fhir.saveAs(fhirPath);
       const bundle = JSON.parse(readFileSync(fhirPath, 'utf8')) as Bundle;
       expect(bundle.type).toBe('collection');
