@@ -39,7 +39,7 @@ What runs in this process depends on the database (docs/dashboard.md, "Processes
 
 The certificate (dashboard.cert, dashboard.key) must name the host of dashboard.publicOrigin, the address
 staff browse to; it is checked before anything listens. Logins, failed logins, locks, second-factor changes,
-logouts, patient views, acknowledgements and limit changes go to the clinic's audit log (clinic-audit.log in
+logouts, patient views, exports, acknowledgements and limit changes go to the clinic's audit log (clinic-audit.log in
 paths.dataDir). Logs are JSON lines on stdout; never a password, a reading's value or a patient's record
 number.
 
@@ -156,6 +156,15 @@ export async function clinicServeCommand(argv: readonly string[], io: CommandIo)
         clock: systemClock,
         ...(intake ? { intake } : {}),
         ...(hubCommands ? { hubCommands } : {}),
+        // The patient page's FHIR download uses the export's identifier systems, with or without fhir.enabled.
+        ...(config.fhir.patientIdentifierSystem !== undefined && config.fhir.systemBase !== undefined
+          ? {
+              fhirExport: {
+                patientIdentifierSystem: config.fhir.patientIdentifierSystem,
+                systemBase: config.fhir.systemBase,
+              },
+            }
+          : {}),
       }).parts;
     } catch (error) {
       if (error instanceof DashboardError) {

@@ -7,6 +7,8 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { hostAllowed } from '../../patient-page/server.js';
 import type { Clock } from '../../util/clock.js';
 import type { Scheduler } from '../../util/scheduler.js';
+import type { MappingOptions } from '../fhir/mapping.js';
+import { offsetAt } from '../intake/local-time.js';
 import type { StaffStore } from '../staff/staff-store.js';
 import type { ClinicStore } from '../storage/clinic-store.js';
 import { mayView, patientsVisibleTo } from './access.js';
@@ -14,6 +16,8 @@ import { type DashboardAlarms, registerAlarmRoutes } from './alarms/routes.js';
 import { loadAssets } from './assets.js';
 import { type LiveSession, StaffAuth } from './auth/staff-auth.js';
 import { csrfTokenFor, newCsrfSecret, sameToken } from './auth/tokens.js';
+import { MAX_FHIR_MEASUREMENTS } from './exports/fhir.js';
+import { registerExportRoutes } from './exports/routes.js';
 import { LiveHub } from './live/live-hub.js';
 import {
   CODE_FAILED,
@@ -75,6 +79,11 @@ export interface DashboardAppOptions {
   readonly onLiveError?: (error: unknown) => void;
   /** The alarm pages' stores and engine (src/clinic/dashboard/alarms/routes.ts); absent: no alarm pages. */
   readonly alarms?: DashboardAlarms;
+  /**
+   * The identifier systems of the FHIR export (fhir.patientIdentifierSystem, fhir.systemBase): with them the
+   * patient page offers a FHIR download beside the CSV, with the identifiers the EHR holds.
+   */
+  readonly fhirExport?: MappingOptions;
   /** TLS for a listening server; absent for fastify.inject tests. */
   readonly https?: { readonly cert: string; readonly key: string };
 }
@@ -372,8 +381,32 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     };
     return html(
       reply,
-      patientPage(pageChrome, { mrn, latest, now, timeZone: options.timeZone, alarms: alarms !== undefined }),
+      patientPage(pageChrome, {
+        mrn,
+        latest,
+        now,
+        timeZone: options.timeZone,
+        alarms: alarms !== undefined,
+        exports: {
+          fhir: options.fhirExport !== undefined,
+          // The last 24 hours, to the next whole minute so that a reading of this minute is in.
+          from: localMinute(now - 24 * 3_600_000, options.timeZone, 'floor'),
+          to: localMinute(now, options.timeZone, 'ceil'),
+          maxFhirMeasurements: MAX_FHIR_MEASUREMENTS,
+        },
+      }),
     );
+  });
+
+  registerExportRoutes(app, {
+    staff,
+    clinic,
+    audit,
+    clock,
+    timeZone: options.timeZone,
+    ...(options.fhirExport ? { fhir: options.fhirExport } : {}),
+    signedIn,
+    chrome,
   });
 
   registerViewRoutes(app, {
@@ -449,6 +482,12 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
  */
 export function heartbeatInterval(staleAfterMs: number): number {
   return Math.max(100, Math.min(5_000, Math.floor(staleAfterMs / 3)));
+}
+
+/** `at` as an HTML datetime-local value (YYYY-MM-DDTHH:MM) in `timeZone`, rounded to a whole minute. */
+function localMinute(at: number, timeZone: string, round: 'floor' | 'ceil'): string {
+  const minute = (round === 'floor' ? Math.floor : Math.ceil)(at / 60_000) * 60_000;
+  return new Date(minute + offsetAt(minute, timeZone)).toISOString().slice(0, 16);
 }
 
 function formOf(request: FastifyRequest): Form {

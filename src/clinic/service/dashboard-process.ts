@@ -5,6 +5,7 @@ import type { Clock } from '../../util/clock.js';
 import type { Scheduler } from '../../util/scheduler.js';
 import type { AlarmStore } from '../alarms/alarm-store.js';
 import { DashboardServer } from '../dashboard/server.js';
+import type { MappingOptions } from '../fhir/mapping.js';
 import type { StaffStore } from '../staff/staff-store.js';
 import type { ClinicStore } from '../storage/clinic-store.js';
 import { AlarmService } from './alarm-service.js';
@@ -27,7 +28,7 @@ export interface DashboardProcessOptions {
   /** The clinic's name (the issuer authenticator apps show) and IANA time zone (the pages' times). */
   readonly clinicName: string;
   readonly timeZone: string;
-  /** The clinic's audit log: one instance per process, since it keeps the chain's head in memory. */
+  /** The clinic's audit log (one instance for everything this process records). */
   readonly audit: AuditLog;
   readonly log: RuntimeLog;
   readonly scheduler: Scheduler;
@@ -35,6 +36,8 @@ export interface DashboardProcessOptions {
   /** The intake of this process (SQLite: the live feed reaches only the process that commits). */
   readonly intake?: ProcessPart;
   readonly hubCommands?: HubCommandsService;
+  /** The identifier systems of the FHIR download on the patient page; without them it is not offered. */
+  readonly fhirExport?: MappingOptions;
 }
 
 export interface DashboardProcess {
@@ -85,6 +88,7 @@ export function dashboardProcess(options: DashboardProcessOptions): DashboardPro
       control: alarms,
       ...(hubCommands ? { hubCommands } : {}),
     },
+    ...(options.fhirExport ? { fhirExport: options.fhirExport } : {}),
   });
   parts.push({
     name: 'dashboard',

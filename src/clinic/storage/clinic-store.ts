@@ -142,6 +142,27 @@ export interface SeriesQuery {
   readonly limit?: number;
 }
 
+/** Where a page of `measurementPage` ended: the next page starts after this measurement. */
+export interface MeasurementCursor {
+  readonly measuredAt: number;
+  readonly measurementId: string;
+}
+
+/**
+ * One page of a patient's measurements over [from, to), attributed by measurement time like `measurementsOf`,
+ * in the order (measuredAt, measurement id), ids compared byte by byte. Keyset pagination: the page after
+ * `after` (exclusive) holds the next `limit` measurements in that order, so a reader walks any range in pages
+ * of bounded size, each found by an index seek rather than by skipping the earlier ones (an OFFSET would
+ * re-read them). A measurement committed meanwhile is in a later page if it sorts after the cursor.
+ */
+export interface MeasurementPageQuery {
+  readonly mrn: string;
+  readonly from: number;
+  readonly to: number;
+  readonly after?: MeasurementCursor;
+  readonly limit: number;
+}
+
 /** A hub assigned to a patient now (an open assignment), with the last status it sent, if any. */
 export interface PatientHub {
   readonly gatewayId: string;
@@ -205,6 +226,8 @@ export interface ClinicStore {
   latest(mrn: string): Promise<PatientLatest>;
   /** A patient's measurements over [from, to), by measurement time against the assignment intervals. */
   measurementsOf(mrn: string, from: number, to: number): Promise<StoredMeasurement[]>;
+  /** The same measurements one page at a time (MeasurementPageQuery): what an export streams. */
+  measurementPage(query: MeasurementPageQuery): Promise<StoredMeasurement[]>;
   /** Measurements outside every assignment interval: kept and listed, never dropped. */
   unassigned(limit: number): Promise<StoredMeasurement[]>;
   gaps(gatewayId: string): Promise<{ readonly gap: Gap; readonly receipt: Receipt }[]>;

@@ -34,3 +34,10 @@ export class ClinicStoreError extends GatewayError {
     super(code, message, options);
   }
 }
+
+/** A page's size (`measurementPage`): a whole number of at least 1; a caller's mistake otherwise. */
+export function checkPageLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new ClinicStoreError('CLINIC_STORE_IO', 'a page of measurements needs a limit of 1 or more');
+  }
+}

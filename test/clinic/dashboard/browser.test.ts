@@ -1,15 +1,20 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import type { Bundle } from 'fhir/r4.js';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
 import { DashboardServer } from '../../../src/clinic/dashboard/server.js';
+import { hashPassword } from '../../../src/clinic/staff/passwords.js';
 import { issueServerCertificate } from '../../../src/pki/ca.js';
 import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
 import { systemClock } from '../../../src/util/clock.js';
+import { PATIENT_SYSTEM, SYSTEM_BASE } from '../fhir/samples.js';
 import { ARTIFACTS, freePort, haveBrowser, launchTrusting } from './chromium.js';
-import { MRN_CARED, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
+import { MRN_CARED, MRN_OTHER, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
 
 /**
  * The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core, over real HTTPS with
@@ -44,6 +49,7 @@ describe.skipIf(!haveBrowser)(
         allowNetwork: false,
         publicOrigin: origin,
         https: { cert: tls.certificatePem, key: tls.privateKeyPem },
+        fhirExport: { patientIdentifierSystem: PATIENT_SYSTEM, systemBase: SYSTEM_BASE },
       });
       await server.start();
       browser = await launchTrusting(dir, pki.files.ca);
@@ -135,6 +141,92 @@ describe.skipIf(!haveBrowser)(
       await page.waitForURL(`${origin}/login`);
       await page.goto(`${origin}/`);
       await page.waitForURL(`${origin}/login`);
+      await context.close();
+      expect(violations).toEqual([]);
+    });
+
+    /** A clinician's complete login, from the login page. */
+    const signIn = async (page: Page, username: string) => {
+      await page.goto(`${origin}/login`);
+      await page.fill('#username', username);
+      await page.fill('#password', PASSWORD);
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${origin}/mfa`);
+      await page.fill('#code', totpCode(stores.secret, Date.now()));
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${origin}/`);
+    };
+
+    it("downloads a patient's readings from the page's export form; another patient's export is the 404 page", async () => {
+      // A clinician of her own (carl's code of this 30-second step was used above, and a code counts once).
+      const dana = await stores.staff.addUser({
+        username: 'dana',
+        role: 'clinician',
+        passwordHash: await hashPassword(PASSWORD),
+        createdBy: 'test',
+        at: Date.now(),
+      });
+      await stores.staff.setTotpSecret(dana.id, stores.secret, Date.now());
+      await stores.staff.confirmTotp(dana.id, Date.now());
+      await stores.staff.addToCareTeam(MRN_CARED, dana.id, 'test', Date.now());
+      const context = await browser.newContext({
+        acceptDownloads: true,
+        viewport: { width: 1000, height: 700 },
+      });
+      const page = await context.newPage();
+      watch(page);
+      await signIn(page, 'dana');
+      await page.goto(`${origin}/patients/${MRN_CARED}`);
+      await page.locator('#export').screenshot({ path: join(ARTIFACTS, 'dashboard-export.png') });
+
+      // The form's first range is the last 24 hours: the rig's readings of 4 hours ago are in it.
+      const [csv] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('#export button[type=submit]'),
+      ]);
+      expect(csv.suggestedFilename()).toMatch(/^readings_MRN-1001_\d{8}T\d{6}Z_\d{8}T\d{6}Z\.csv$/);
+      const csvPath = join(dir, 'export.csv');
+      await csv.saveAs(csvPath);
+      const records = parse(readFileSync(csvPath, 'utf8'), { columns: true }) as Record<string, string>[];
+      expect(records.map((r) => [r.code, r.value, r.gateway])).toEqual([
+        ['MDC_PULS_OXIM_SAT_O2', '91', 'gw-a'],
+        ['MDC_PULS_OXIM_PULS_RATE', '61', 'gw-a'],
+        ['MDC_PULS_OXIM_SAT_O2', '92', 'gw-a'],
+        ['MDC_PULS_OXIM_PULS_RATE', '62', 'gw-a'],
+        ['MDC_PULS_OXIM_SAT_O2', '93', 'gw-a'],
+        ['MDC_PULS_OXIM_PULS_RATE', '63', 'gw-a'],
+      ]);
+      // The download left the page where it was.
+      expect(page.url()).toBe(`${origin}/patients/${MRN_CARED}`);
+
+      await page.selectOption('#export-format', 'fhir');
+      const [fhir] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('#export button[type=submit]'),
+      ]);
+      expect(fhir.suggestedFilename()).toMatch(/\.json$/);
+      const fhirPath = join(dir, 'export.json');
+      await fhir.saveAs(fhirPath);
+      const bundle = JSON.parse(readFileSync(fhirPath, 'utf8')) as Bundle;
+      expect(bundle.type).toBe('collection');
+      expect(bundle.entry?.filter((e) => e.resource?.resourceType === 'Observation')).toHaveLength(6);
+
+      // A patient outside dana's care team: the export is the same 404 page as the patient page.
+      const range = new URLSearchParams({ from: '2026-01-01T00:00', to: '2026-01-02T00:00', format: 'csv' });
+      const other = await page.goto(`${origin}/patients/${MRN_OTHER}/export?${range.toString()}`);
+      expect(other?.status()).toBe(404);
+      expect(await page.locator('h1').textContent()).toBe('Not found');
+      const otherPage = await page.goto(`${origin}/patients/${MRN_OTHER}`);
+      expect(otherPage?.status()).toBe(404);
+      // An inverted range of her own patient: a page that says why, with the code.
+      const inverted = new URLSearchParams({
+        from: '2026-01-02T00:00',
+        to: '2026-01-01T00:00',
+        format: 'csv',
+      });
+      const refused = await page.goto(`${origin}/patients/${MRN_CARED}/export?${inverted.toString()}`);
+      expect(refused?.status()).toBe(400);
+      expect(await page.locator('main').textContent()).toContain('EXPORT_RANGE_INVERTED');
       await context.close();
       expect(violations).toEqual([]);
     });

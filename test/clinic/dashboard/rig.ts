@@ -106,12 +106,20 @@ export const TEST_SETTINGS = {
   staleAfterMs: 15_000,
 } as const;
 
-export async function startRig(overrides: Partial<DashboardAppOptions> = {}): Promise<Rig> {
+/**
+ * `wrapClinic` puts something between the dashboard and the real clinic store (a test watching its calls);
+ * the rig's own `clinic` stays the store itself.
+ */
+export async function startRig(
+  overrides: Partial<DashboardAppOptions> = {},
+  wrapClinic: (clinic: ClinicStore) => ClinicStore = (clinic) => clinic,
+): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'rpm-dashboard-'));
   const clock = new ManualClock();
   const stores = await makeStores(dir, clock);
   const app = await buildDashboardApp({
     ...stores,
+    clinic: wrapClinic(stores.clinic),
     clock,
     publicOrigin: ORIGIN,
     ...TEST_SETTINGS,

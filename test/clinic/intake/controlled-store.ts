@@ -10,6 +10,7 @@ import type {
   IncomingRejection,
   IncomingStatus,
   IntakeWrite,
+  MeasurementPageQuery,
   NewAssignment,
   PatientLatest,
   Receipt,
@@ -81,6 +82,9 @@ export class ControlledStore implements ClinicStore {
   }
   measurementsOf(mrn: string, from: number, to: number): Promise<StoredMeasurement[]> {
     return this.inner.measurementsOf(mrn, from, to);
+  }
+  measurementPage(query: MeasurementPageQuery): Promise<StoredMeasurement[]> {
+    return this.inner.measurementPage(query);
   }
   unassigned(limit: number): Promise<StoredMeasurement[]> {
     return this.inner.unassigned(limit);

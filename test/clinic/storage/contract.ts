@@ -401,6 +401,71 @@ export function clinicStoreContract(name: string, open: ContractFactory): void {
         expect(ids(await store.measurementsOf('MRN-A', 0, T0 + DAY))).toEqual(ids([a]));
         expect(ids(await store.measurementsOf('MRN-B', 0, T0 + DAY))).toEqual(ids([b]));
       });
+      it("walks a patient's measurements page by page in (time, id) order: two hubs at once, a handover, ties, [from, to)", async () => {
+        // MRN-1: GW from T0 until the handover at T0 + 2 h (then MRN-2), and GW2 from T0 + 1 h on, both at once.
+        await store.assign({ gatewayId: GW, mrn: 'MRN-1', from: T0, createdBy: 'admin', at: T0 });
+        await store.assign({ gatewayId: GW2, mrn: 'MRN-1', from: T0 + HOUR, createdBy: 'admin', at: T0 });
+        await store.assign({ gatewayId: GW, mrn: 'MRN-2', from: T0 + 2 * HOUR, createdBy: 'admin', at: T0 });
+        const id = (text: string) => ({ measurement: { id: text } });
+        const tie = T0 + HOUR + MINUTE;
+        const all = [
+          reading(1, T0 - MINUTE), // before GW's assignment: unassigned
+          reading(2, T0), // from is included
+          // Three at one instant on both hubs: byte order of the ids decides ('B' < 'a' < 'b' as bytes; a
+          // natural-language collation would put 'a' first).
+          reading(3, tie, id('m1-b-tie')),
+          reading(4, tie, { gateway: GW2, ...id('m1-B-tie') }),
+          reading(5, tie, { gateway: GW2, ...id('m1-a-tie') }),
+          reading(6, T0 + HOUR + 30 * MINUTE, { gateway: GW2 }),
+          reading(7, T0 + 2 * HOUR - 1), // GW's last millisecond with MRN-1
+          reading(8, T0 + 2 * HOUR), // GW is MRN-2's now
+          reading(9, T0 + 3 * HOUR, { gateway: GW2 }),
+          reading(10, T0 + 5 * HOUR, { gateway: GW2 }), // at `to`: excluded
+        ];
+        // Committed out of order, in two commits.
+        await store.commit(
+          write({ measurements: [all[9], all[4], all[0], all[7], all[2]].filter((r) => r !== undefined) }),
+        );
+        await store.commit(
+          write({ measurements: [all[3], all[8], all[1], all[6], all[5]].filter((r) => r !== undefined) }),
+        );
+
+        const expected = ['m1-00000000000000000000000000000002-gw-alpha', 'm1-B-tie', 'm1-a-tie', 'm1-b-tie'];
+        expected.push(...ids([all[5], all[6], all[8]].filter((r) => r !== undefined)));
+        const range = { mrn: 'MRN-1', from: T0, to: T0 + 5 * HOUR };
+        for (const limit of [1, 2, 3, 100]) {
+          const walked: string[] = [];
+          let after: { measuredAt: number; measurementId: string } | undefined;
+          for (;;) {
+            const page = await store.measurementPage({ ...range, limit, ...(after ? { after } : {}) });
+            expect(page.length).toBeLessThanOrEqual(limit);
+            if (page.length === 0) break;
+            walked.push(...ids(page));
+            const last = page[page.length - 1] as (typeof page)[number];
+            after = { measuredAt: last.measuredAt, measurementId: last.measurement.id };
+          }
+          expect(walked, `pages of ${limit}`).toEqual(expected);
+        }
+        // Whole measurements, as measurementsOf gives them.
+        const page = await store.measurementPage({ ...range, limit: 100 });
+        const of = await store.measurementsOf('MRN-1', range.from, range.to);
+        expect(new Set(page)).toEqual(new Set(of));
+        // A cursor inside the range, a range starting later, another patient.
+        const fromTie = await store.measurementPage({
+          ...range,
+          after: { measuredAt: tie, measurementId: 'm1-B-tie' },
+          limit: 2,
+        });
+        expect(ids(fromTie)).toEqual(['m1-a-tie', 'm1-b-tie']);
+        expect(ids(await store.measurementPage({ ...range, from: T0 + 2 * HOUR, limit: 10 }))).toEqual(
+          ids([all[8]].filter((r) => r !== undefined)),
+        );
+        expect(ids(await store.measurementPage({ mrn: 'MRN-2', from: 0, to: T0 + DAY, limit: 10 }))).toEqual(
+          ids([all[7]].filter((r) => r !== undefined)),
+        );
+        expect(await store.measurementPage({ mrn: 'MRN-9', from: 0, to: T0 + DAY, limit: 10 })).toEqual([]);
+        await rejectsWith(store.measurementPage({ ...range, limit: 0 }), 'CLINIC_STORE_IO');
+      });
     });
 
     describe('latest per patient', () => {

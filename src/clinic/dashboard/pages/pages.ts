@@ -146,6 +146,8 @@ export function patientPage(
     readonly timeZone: string;
     /** The dashboard has alarm pages: link the patient's. */
     readonly alarms?: boolean;
+    /** The export form (GET /patients/:mrn/export); absent: no form. */
+    readonly exports?: ExportForm;
   },
 ): string {
   const when = (ms: number) =>
@@ -195,8 +197,44 @@ ${readings}
         html`<button type="button" data-range="${String(r.ms)}" aria-pressed="${i === 0 ? 'true' : 'false'}">${r.label}</button>`,
     )}</div>
 <p class="muted legend-key">Line: readings as they came. <span class="key-stored">◆</span> stored by the device and sent later (back-filled). A break in the line: no readings for over three times the usual interval. <span class="key-gap">Shaded</span>: readings the hub dropped (gap records).</p>
-<div class="charts" id="charts" data-mrn="${data.mrn}">${charts}</div>`,
+<div class="charts" id="charts" data-mrn="${data.mrn}">${charts}</div>
+${data.exports ? exportSection(data.mrn, data.exports, data.timeZone) : html``}`,
   );
+}
+
+/** What the patient page's export form offers. */
+export interface ExportForm {
+  /** The FHIR download is configured (the clinic's identifier systems are known). */
+  readonly fhir: boolean;
+  /** The form's first range, as `datetime-local` values in the clinic's zone (YYYY-MM-DDTHH:MM). */
+  readonly from: string;
+  readonly to: string;
+  /** The most measurements a FHIR file holds, for the note. */
+  readonly maxFhirMeasurements: number;
+}
+
+/**
+ * The export form: a plain GET form (no script), the range as two `datetime-local` fields read in the clinic's
+ * time zone, and the format. The browser downloads the answer (Content-Disposition: attachment) and stays on
+ * the page; a refused range answers a page that says why.
+ */
+function exportSection(mrn: string, form: ExportForm, timeZone: string): Html {
+  return html`<section class="export" id="export">
+<h2>Export readings</h2>
+<form method="get" action="/patients/${encodeURIComponent(mrn)}/export">
+<div><label for="export-from">From</label>
+<input id="export-from" name="from" type="datetime-local" value="${form.from}" required></div>
+<div><label for="export-to">Until (not included)</label>
+<input id="export-to" name="to" type="datetime-local" value="${form.to}" required></div>
+<div><label for="export-format">Format</label>
+<select id="export-format" name="format">
+<option value="csv" selected>CSV (one row per value, for a spreadsheet)</option>
+${form.fhir ? html`<option value="fhir">FHIR R4 Bundle (JSON, for an EHR)</option>` : html``}
+</select></div>
+<div><button type="submit">Download</button></div>
+</form>
+<p class="muted">Times in ${timeZone}. At most 31 days at a time.${form.fhir ? ` A FHIR file holds at most ${form.maxFhirMeasurements.toLocaleString('en')} readings; the CSV holds every reading of the range.` : ' FHIR downloads are not configured for this clinic.'} Every download is recorded in the audit log.</p>
+</section>`;
 }
 
 /**
@@ -232,6 +270,24 @@ function valueText(r: SeriesPoint): string {
 /** The one answer for a patient who does not exist and for one the user may not see: they must look the same. */
 export function notFoundPage(chrome: PageChrome): string {
   return page(chrome, html`<h1>Not found</h1><p>There is no such page. <a href="/">All patients</a></p>`);
+}
+
+/** A page of a signed-in user that says why something was not done, with the error's code and a way back. */
+export function messagePageFor(
+  chrome: PageChrome,
+  message: {
+    readonly heading: string;
+    readonly text: string;
+    readonly code: string;
+    readonly back: { readonly href: string; readonly text: string };
+  },
+): string {
+  return page(
+    chrome,
+    html`<h1>${message.heading}</h1>
+<p class="error" role="alert">${message.text} <span class="muted">[${message.code}]</span></p>
+<p><a href="${message.back.href}">${message.back.text}</a></p>`,
+  );
 }
 
 export function messagePage(title: string, text: string): string {

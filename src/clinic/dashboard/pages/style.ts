@@ -65,4 +65,6 @@ section.chart h3 { margin: 0.3rem 0; font-size: 1.05rem; }
 .key-gap { background: rgba(190, 30, 30, 0.14); padding: 0 0.3rem; }
 .provenance { min-height: 1.5em; font-size: 0.9rem; }
 .gap-list { font-size: 0.85rem; color: var(--warn); }
+section.export form { display: flex; flex-wrap: wrap; align-items: end; gap: 0 1rem; }
+section.export input, section.export select { font-size: 1rem; padding: 0.3rem; }
 `;

@@ -12,6 +12,7 @@ import type {
   IncomingRejection,
   IncomingStatus,
   IntakeWrite,
+  MeasurementPageQuery,
   NewAssignment,
   PatientLatest,
   Receipt,
@@ -20,7 +21,7 @@ import type {
   SeriesQuery,
   StoredMeasurement,
 } from '../clinic-store.js';
-import { ClinicStoreError } from '../errors.js';
+import { ClinicStoreError, checkPageLimit } from '../errors.js';
 import { pgErrorFrom } from './errors.js';
 import { type CommittedIds, FEED_CHANNEL, listen, notificationPayloads } from './live-feed.js';
 import { migrate } from './migrate.js';
@@ -354,6 +355,42 @@ export class PgClinicStore implements ClinicStore {
        WHERE a.mrn = $1
        ORDER BY m.measured_at, m.id`,
       [mrn, from, to],
+    );
+    return rows.map(storedMeasurementOf);
+  }
+
+  /**
+   * Per assignment of the patient that overlaps [from, to) (LATERAL): at most `limit` rows of its gateway after
+   * the cursor, an index range on measurements_by_gateway_time from the cursor's time; then those merged in
+   * (time, id) order and cut to `limit`. Ids compare as bytes (COLLATE "C"), as SQLite's BINARY does, whatever
+   * the database's collation. One join without the per-assignment limit would sort the rest of the range on
+   * every page when a patient has two hubs at once.
+   */
+  async measurementPage(query: MeasurementPageQuery): Promise<StoredMeasurement[]> {
+    checkPageLimit(query.limit);
+    const rows = await this.#query<MeasurementRow>(
+      "reading a page of a patient's measurements",
+      `SELECT p.* FROM assignments a
+       CROSS JOIN LATERAL (
+         SELECT ${MEASUREMENT_COLUMNS}, m.id COLLATE "C" AS order_id
+         FROM measurements m
+         WHERE m.gateway_id = a.gateway_id
+           AND m.measured_at >= GREATEST(a.from_at, $2, $4) AND m.measured_at < LEAST(COALESCE(a.to_at, $3), $3)
+           AND (m.measured_at > $4 OR m.id COLLATE "C" > $5)
+         ORDER BY m.measured_at, m.id COLLATE "C"
+         LIMIT $6
+       ) p
+       WHERE a.mrn = $1 AND a.from_at < $3 AND (a.to_at IS NULL OR a.to_at > $2)
+       ORDER BY p.measured_at, p.order_id
+       LIMIT $6`,
+      [
+        query.mrn,
+        query.from,
+        query.to,
+        query.after?.measuredAt ?? Number.MIN_SAFE_INTEGER,
+        query.after?.measurementId ?? '',
+        query.limit,
+      ],
     );
     return rows.map(storedMeasurementOf);
   }
