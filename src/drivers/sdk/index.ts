@@ -18,6 +18,23 @@ export type { MdcCode } from '../../model/codes.js';
 export type { InvalidReason, JsonValue, Observation, Reading } from '../../model/observation.js';
 export type { UcumUnit } from '../../model/units.js';
 export {
+  CHECKSUMS,
+  type Checksum,
+  type ChecksumName,
+  CRC8_MAXIM_DOW,
+  CRC8_SMBUS,
+  CRC16_IBM_3740,
+  CRC16_MODBUS,
+  type CrcModel,
+  crc,
+  crc8,
+  crc8Maxim,
+  crc16CcittFalse,
+  crc16Modbus,
+  sum7,
+  xor8,
+} from './checksums.js';
+export {
   type CharacteristicSpec,
   type DecodeContext,
   type Decoder,
