@@ -3,7 +3,7 @@
  * stable API under semantic versioning; the gateway's internals can change without breaking drivers.
  * See devices/README.md for the vendor's guide.
  */
-export { DecodeError } from '../../errors.js';
+export { DecodeError, FrameError } from '../../errors.js';
 export { ByteReader } from '../../gatt/byte-reader.js';
 export { type DeviceDateTime, dateTimeFromFields, encodeDateTime } from '../../gatt/date-time.js';
 export {
@@ -47,6 +47,21 @@ export {
   type Quirk,
   type SetupWrite,
 } from './define-driver.js';
+export {
+  createFramer,
+  type FrameChecksum,
+  type FrameEvent,
+  type FrameFormat,
+  type FrameLength,
+  type Framer,
+  type Framing,
+  framingProblems,
+  isStreamFraming,
+  type LengthField,
+  MAX_FRAME_LENGTH,
+  type StreamDecoder,
+  type StreamFraming,
+} from './framing.js';
 export { bitNames, observe, observeInteger } from './observe.js';
 export * from './sig/blood-pressure.js';
 export * from './sig/device-info.js';
