@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { contractProblems } from '../../src/drivers/conformance.js';
-import { readFixtureFile } from '../../src/drivers/fixtures.js';
+import { fixturePayloads, readFixtureFile } from '../../src/drivers/fixtures.js';
 import { loadDriverModules } from '../../src/drivers/loader.js';
 import type { CharacteristicSpec } from '../../src/drivers/sdk/define-driver.js';
 import { DecodeError } from '../../src/errors.js';
@@ -34,7 +34,9 @@ for (const { driver, dir } of await loadDriverModules(root)) {
   const file = await readFixtureFile(join(dir, 'fixtures.json'));
   for (const spec of driver.characteristics) {
     const uuid = normalizeUuid(spec.uuid);
-    const seeds = file.fixtures.filter((f) => normalizeUuid(f.char) === uuid).map((f) => parseHex(f.hex));
+    const seeds = file.fixtures
+      .filter((f) => normalizeUuid(f.char) === uuid)
+      .flatMap((f) => fixturePayloads(f).map(parseHex));
     targets.push({ id: `${driver.id} ${uuid}`, spec, seeds });
   }
 }
