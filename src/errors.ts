@@ -27,6 +27,8 @@ export type DecodeErrorCode =
   | 'DECODE_INVALID_FIELD'
   /** No decoder is known for this characteristic UUID. */
   | 'DECODE_UNKNOWN_CHARACTERISTIC'
+  /** No driver matches the advertised service / local name a `decode` request gives. */
+  | 'DECODE_NO_DRIVER'
   /** The characteristic UUID is not a 16-bit or 128-bit UUID. */
   | 'DECODE_BAD_UUID'
   /** The payload text is not an even number of hex digits. */
