@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUNDLED_DEVICES_DIR } from '../src/drivers/default-registry.js';
 import { sourceDirOf } from '../src/drivers/fixture-paths.js';
-import { readFixtureFile } from '../src/drivers/fixtures.js';
+import { fixturePayloads, readFixtureFile } from '../src/drivers/fixtures.js';
 import { loadDriverModules } from '../src/drivers/loader.js';
 import type { Decoder } from '../src/drivers/sdk/define-driver.js';
+import { createFramer } from '../src/drivers/sdk/framing.js';
 import { parseHex } from '../src/gatt/hex.js';
 import { decodeSfloat } from '../src/gatt/mder-float.js';
 import { normalizeUuid } from '../src/gatt/uuid.js';
@@ -40,9 +41,16 @@ for (const { driver, dir } of await loadDriverModules(BUNDLED_DEVICES_DIR)) {
     const key = `${driver.id.startsWith('sig/') ? 'sig' : driver.id}:${uuid}`;
     if (seen.has(key)) continue; // device-information characteristics are shared by every SIG driver
     seen.add(key);
+    // A framed characteristic's decoder takes one frame: its fixtures' notifications are cut into frames first.
+    const framesOf = (hex: string) =>
+      spec.framing === undefined
+        ? [parseHex(hex)]
+        : createFramer(spec.framing)
+            .push(parseHex(hex))
+            .flatMap((e) => (e.frame ? [e.frame] : []));
     const payloads = file.fixtures
       .filter((f) => f.expect !== undefined && f.deviceState === undefined && normalizeUuid(f.char) === uuid)
-      .map((f) => parseHex(f.hex));
+      .flatMap((f) => fixturePayloads(f).flatMap(framesOf));
     if (payloads.length > 0)
       rows.push({ name: spec.name, driver: driver.id, payloads, decode: spec.decode, characteristic: uuid });
   }

@@ -27,6 +27,8 @@ export type DecodeErrorCode =
   | 'DECODE_INVALID_FIELD'
   /** No decoder is known for this characteristic UUID. */
   | 'DECODE_UNKNOWN_CHARACTERISTIC'
+  /** No driver matches the advertised service / local name a `decode` request gives. */
+  | 'DECODE_NO_DRIVER'
   /** The characteristic UUID is not a 16-bit or 128-bit UUID. */
   | 'DECODE_BAD_UUID'
   /** The payload text is not an even number of hex digits. */
@@ -34,7 +36,13 @@ export type DecodeErrorCode =
   /** There is nothing to decode. */
   | 'DECODE_EMPTY_INPUT'
   /** An NDJSON input line is not the `{"char":..,"hex":..}` object the contract asks for. */
-  | 'DECODE_BAD_REQUEST';
+  | 'DECODE_BAD_REQUEST'
+  /** A framed stream: a frame whose checksum does not match its bytes (dropped, with its byte count). */
+  | 'DECODE_CHECKSUM'
+  /** A framed stream: bytes that start no frame (noise, a broken frame, an unknown reply), skipped to resync. */
+  | 'DECODE_FRAME_GARBAGE'
+  /** A framed stream: a frame longer than the driver's declared maximum (or a stream decoder holding more). */
+  | 'DECODE_FRAME_TOO_LONG';
 
 /**
  * Bad input to a decoder. `offset` is the byte offset in the payload where the problem was found (the first
@@ -53,6 +61,24 @@ export class DecodeError extends GatewayError {
     return this.offset === undefined
       ? { code: this.code, message: this.message }
       : { code: this.code, message: this.message, offset: this.offset };
+  }
+}
+
+/**
+ * A problem the framer of a byte stream found (src/drivers/sdk/framing.ts): a bad checksum, skipped garbage, an
+ * oversized frame, a stream that ended inside a frame. `bytes` is how many stream bytes it covers (they were
+ * dropped); `offset` is where they start, counted from the first byte of the connection.
+ */
+export class FrameError extends DecodeError {
+  readonly bytes: number;
+
+  constructor(code: DecodeErrorCode, message: string, where: { bytes: number; offset?: number }) {
+    super(code, message, where.offset);
+    this.bytes = where.bytes;
+  }
+
+  override toJSON(): { code: string; message: string; offset?: number; bytes: number } {
+    return { ...super.toJSON(), bytes: this.bytes };
   }
 }
 

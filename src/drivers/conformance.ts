@@ -1,11 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
-import { DecodeError } from '../errors.js';
+import { DecodeError, FrameError } from '../errors.js';
 import { parseHex } from '../gatt/hex.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import { isMdcCode } from '../model/codes.js';
 import type { JsonValue, Reading } from '../model/observation.js';
 import { isUcumUnit } from '../model/units.js';
-import type { ExpectedReading, Fixture, FixtureFile } from './fixtures.js';
+import { CharacteristicStream, type StreamStep } from './characteristic-stream.js';
+import type { ExpectedFrameError, ExpectedReading, Fixture, FixtureFile } from './fixtures.js';
 import type { CharacteristicSpec, DecodeContext, Driver } from './sdk/define-driver.js';
 
 /**
@@ -64,10 +65,13 @@ function checkFixture(
       problems: [`driver ${driver.id} declares no characteristic ${fixture.char}`],
     };
   }
+  if (spec.framing !== undefined || fixture.stream !== undefined) {
+    return { fixture, ...checkStream(driver, spec, uuid, fixture) };
+  }
   let readings: Reading[] | undefined;
   let thrown: unknown;
   try {
-    readings = spec.decode(parseHex(fixture.hex), contextFor(driver, uuid, fixture));
+    readings = spec.decode(parseHex(fixture.hex ?? ''), contextFor(driver, uuid, fixture));
   } catch (error) {
     thrown = error;
   }
@@ -86,19 +90,79 @@ function checkFixture(
   } else if (thrown instanceof DecodeError) {
     problems.push(`unexpected ${thrown.code}: ${thrown.message}`);
   } else if (readings && fixture.expect) {
-    const expected: readonly ExpectedReading[] = Array.isArray(fixture.expect)
-      ? fixture.expect
-      : [fixture.expect as ExpectedReading];
-    if (readings.length !== expected.length) {
-      problems.push(`expected ${expected.length} reading(s), got ${readings.length}`);
-    }
-    readings.forEach((reading, i) => {
-      problems.push(...contractProblems(reading, spec).map((p) => `reading ${i}: ${p}`));
-      const want = expected[i];
-      if (want) problems.push(...compareReading(reading, want).map((p) => `reading ${i}: ${p}`));
-    });
+    problems.push(...readingProblems(readings, fixture.expect, spec));
   }
   return { fixture, ok: problems.length === 0, problems };
+}
+
+function readingProblems(
+  readings: readonly Reading[],
+  expect: ExpectedReading | readonly ExpectedReading[],
+  spec: CharacteristicSpec,
+): string[] {
+  const problems: string[] = [];
+  const expected: readonly ExpectedReading[] = Array.isArray(expect) ? expect : [expect as ExpectedReading];
+  if (readings.length !== expected.length) {
+    problems.push(`expected ${expected.length} reading(s), got ${readings.length}`);
+  }
+  readings.forEach((reading, i) => {
+    problems.push(...contractProblems(reading, spec).map((p) => `reading ${i}: ${p}`));
+    const want = expected[i];
+    if (want) problems.push(...compareReading(reading, want).map((p) => `reading ${i}: ${p}`));
+  });
+  return problems;
+}
+
+/**
+ * A framed characteristic's fixture (or any `stream` fixture): its notifications go through one connection's
+ * CharacteristicStream, exactly as a hub feeds them, then the stream ends. Every reading is checked against
+ * `expect` and every error against `errors` (or `error`, the only error of a fixture that decodes nothing):
+ * a framer's errors are part of the behaviour, so an unexpected one is a problem, never noise.
+ */
+function checkStream(
+  driver: Driver,
+  spec: CharacteristicSpec,
+  uuid: string,
+  fixture: Fixture,
+): { ok: boolean; problems: string[] } {
+  const problems: string[] = [];
+  const ctx = contextFor(driver, uuid, fixture);
+  const stream = new CharacteristicStream(driver, spec);
+  const steps: StreamStep[] = [];
+  try {
+    for (const hex of fixture.stream ?? [fixture.hex ?? '']) steps.push(...stream.push(parseHex(hex), ctx));
+  } catch (error) {
+    return { ok: false, problems: [`fixture hex: ${describe(error)}`] };
+  }
+  steps.push(...stream.end(ctx));
+  const readings = steps.flatMap((s) => s.readings ?? []);
+  const errors = steps.flatMap((s) => (s.error ? [s.error] : []));
+  for (const error of errors) {
+    const cause: unknown = error.cause;
+    if (cause !== undefined && !(cause instanceof DecodeError)) {
+      problems.push(`decoder threw ${describe(cause)}; decoders may throw only DecodeError`);
+    }
+  }
+  const wantErrors: readonly ExpectedFrameError[] = fixture.errors ?? (fixture.error ? [fixture.error] : []);
+  const got = errors.map((e) => ({
+    code: e.code,
+    ...(e instanceof FrameError ? { bytes: e.bytes } : {}),
+    ...(e.offset === undefined ? {} : { offset: e.offset }),
+  }));
+  const errorsMatch =
+    got.length === wantErrors.length &&
+    wantErrors.every((want, i) => {
+      const have = got[i];
+      return (
+        have !== undefined &&
+        have.code === want.code &&
+        (want.bytes === undefined || have.bytes === want.bytes) &&
+        (want.offset === undefined || have.offset === want.offset)
+      );
+    });
+  if (!errorsMatch) problems.push(`errors ${JSON.stringify(got)} != expected ${JSON.stringify(wantErrors)}`);
+  problems.push(...readingProblems(readings, fixture.expect ?? [], spec));
+  return { ok: problems.length === 0, problems };
 }
 
 function contextFor(driver: Driver, uuid: string, fixture: Fixture): DecodeContext {

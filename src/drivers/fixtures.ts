@@ -86,17 +86,36 @@ export interface ExpectedReading {
   readonly details?: { readonly [k: string]: JsonValue };
 }
 
+/** A frame error a fixture expects (framed characteristics): its code, and optionally its size and position. */
+export interface ExpectedFrameError {
+  readonly code: string;
+  /** Stream bytes the error covers (FrameError.bytes). */
+  readonly bytes?: number;
+  readonly offset?: number;
+}
+
 export interface Fixture {
   readonly name: string;
   /** Characteristic UUID. */
   readonly char: string;
-  readonly hex: string;
+  /** One notification (or read value), as hex. Exactly one of `hex` and `stream` is given. */
+  readonly hex?: string;
+  /**
+   * Several notifications in a row on one connection, each as hex, fed through the characteristic's framer
+   * (devices/README.md, "Framed streams"); `expect` lists every reading in the order their frames completed.
+   */
+  readonly stream?: readonly string[];
   /** A key of `sources`. */
   readonly source: string;
   /** One reading, or the list when the payload carries several. Absent when `error` is given. */
   readonly expect?: ExpectedReading | readonly ExpectedReading[];
   /** The DecodeError the bytes must produce. */
   readonly error?: { readonly code: string; readonly offset?: number };
+  /**
+   * On a framed characteristic (or with `stream`): every error the stream must report besides the readings in
+   * `expect`, in order (bad checksums, garbage, an unfinished frame at the end). Absent means none.
+   */
+  readonly errors?: readonly ExpectedFrameError[];
   /** Readings of other characteristics the decoder may consult (DecodeContext.deviceState), as uuid -> hex. */
   readonly deviceState?: { readonly [uuid: string]: string };
 }
@@ -130,12 +149,34 @@ export async function readFixtureFile(path: string): Promise<FixtureFile> {
   }
   file.fixtures.forEach((fixture, index) => {
     const where = `${path}: fixtures[${index}]`;
+    if (typeof fixture.name !== 'string' || typeof fixture.char !== 'string') {
+      throw new DriverError('DRIVER_INVALID', `${where}: name and char are required strings`);
+    }
+    const stream = fixture.stream;
+    const isStream =
+      Array.isArray(stream) && stream.length > 0 && stream.every((hex) => typeof hex === 'string');
+    if ((typeof fixture.hex === 'string') === (stream !== undefined) || (stream !== undefined && !isStream)) {
+      throw new DriverError(
+        'DRIVER_INVALID',
+        `${where} (${fixture.name}): give hex (a string) or stream (a non-empty array of hex strings), not both`,
+      );
+    }
     if (
-      typeof fixture.name !== 'string' ||
-      typeof fixture.char !== 'string' ||
-      typeof fixture.hex !== 'string'
+      fixture.errors !== undefined &&
+      !(
+        Array.isArray(fixture.errors) &&
+        (fixture.errors as unknown[]).every(
+          (e) => typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string',
+        )
+      )
     ) {
-      throw new DriverError('DRIVER_INVALID', `${where}: name, char and hex are required strings`);
+      throw new DriverError(
+        'DRIVER_INVALID',
+        `${where} (${fixture.name}): errors must be [{"code":...}, ...]`,
+      );
+    }
+    if (fixture.error !== undefined && fixture.errors !== undefined) {
+      throw new DriverError('DRIVER_INVALID', `${where} (${fixture.name}): give error or errors, not both`);
     }
     if ((fixture.expect === undefined) === (fixture.error === undefined)) {
       throw new DriverError(
@@ -166,4 +207,9 @@ function sourceProblem(entry: unknown): string | undefined {
     return `a capture says where it was published: one of ${CAPTURE_PUBLISHED.join(', ')}`;
   }
   return undefined;
+}
+
+/** The notifications a fixture stands for: its stream, or its one hex payload. */
+export function fixturePayloads(fixture: Fixture): readonly string[] {
+  return fixture.stream ?? (fixture.hex === undefined ? [] : [fixture.hex]);
 }

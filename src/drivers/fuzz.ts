@@ -2,7 +2,7 @@ import { DecodeError } from '../errors.js';
 import { parseHex } from '../gatt/hex.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import { contractProblems } from './conformance.js';
-import type { FixtureFile } from './fixtures.js';
+import { type FixtureFile, fixturePayloads } from './fixtures.js';
 import type { CharacteristicSpec, Driver } from './sdk/define-driver.js';
 
 /**
@@ -44,9 +44,10 @@ export function fuzzTargets(driver: Driver, file: FixtureFile): FuzzTarget[] {
     const seeds: Uint8Array[] = [];
     for (const fixture of file.fixtures) {
       try {
-        if (typeof fixture.hex === 'string' && normalizeUuid(fixture.char) === uuid) {
-          seeds.push(parseHex(fixture.hex));
-        }
+        if (normalizeUuid(fixture.char) !== uuid) continue;
+        // A stream fixture seeds each of its notifications: a framed decoder sees one frame at a time, and
+        // the fuzz run feeds the decoder directly, so whole frames and their pieces are both good starts.
+        for (const hex of fixturePayloads(fixture)) seeds.push(parseHex(hex));
       } catch {
         // a malformed fixture is the conformance kit's finding; it seeds nothing here
       }

@@ -6,7 +6,7 @@ import type { CentralPort } from '../ble/central.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { Driver } from '../drivers/sdk/define-driver.js';
 import type { PairingHooks } from '../enrolment/pairing-agent.js';
-import { DecodeError } from '../errors.js';
+import { DecodeError, FrameError } from '../errors.js';
 import { EnrolmentGate } from '../pipeline/enrolment-gate.js';
 import { DeviceSession, type SessionReading, type SessionState } from '../session/device-session.js';
 import { PresenceMonitor } from '../session/presence.js';
@@ -260,8 +260,15 @@ export class SessionSupervisor {
         return store?.isOpen ? store.outbox.racpResumePoint(device.id) : undefined;
       },
       onReading: (reading) => readings.next(reading),
+      // Counted per code in rpm_gateway_errors_total (the hub's log counts every warn with a code). A framed
+      // stream's error also says how many bytes it dropped: never which bytes (they may be values).
       onDecodeError: (characteristic, error) =>
-        log.warn('device.decode-error', { deviceId: device.id, characteristic, code: error.code }),
+        log.warn('device.decode-error', {
+          deviceId: device.id,
+          characteristic,
+          code: error.code,
+          ...(error instanceof FrameError ? { bytes: error.bytes } : {}),
+        }),
       onState: (state, detail) => {
         entry.state = state;
         entry.detail = detail;

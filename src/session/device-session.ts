@@ -1,6 +1,7 @@
 import { BleError, type CentralPort, type Connection, type ServiceInfo } from '../ble/central.js';
+import { CharacteristicStream, type StreamStep } from '../drivers/characteristic-stream.js';
 import type { Driver } from '../drivers/sdk/define-driver.js';
-import { DecodeError } from '../errors.js';
+import type { DecodeError } from '../errors.js';
 import { encodeCurrentTime } from '../gatt/device-info.js';
 import { decodeRacp } from '../gatt/glucose-racp.js';
 import { normalizeUuid } from '../gatt/uuid.js';
@@ -164,6 +165,14 @@ export class DeviceSession {
   private held: SessionReading[] = [];
   /** Gives a glucose context its measurement's device time (glucose-context.ts); one connection's worth. */
   private readonly contexts = new GlucoseContextPairing();
+  /**
+   * This connection's decoding per characteristic (characteristic-stream.ts): a framed characteristic's framer
+   * holds the start of a frame split across notifications. New for every connection, so a reconnect never glues
+   * a stale half frame to fresh bytes; what the old one held is reported when the attempt ends.
+   */
+  private streams = new Map<string, CharacteristicStream>();
+  /** The device state read at this connection's setup, which decoders see as ctx.deviceState. */
+  private deviceState: DeviceState = {};
   /** Ends the current wait for the device's advertisement (presence), if any. */
   private presenceWait: AbortController | undefined;
   /** Advertisement-woken attempts in a row; the gap before the next such wake doubles with each. */
@@ -319,6 +328,8 @@ export class DeviceSession {
     this.contexts.forget();
     this.replayedNothing = false;
     this.measuringNow = false;
+    this.streams = new Map();
+    this.deviceState = {};
     // Reads first, so that decoders of notifications see them (ctx.deviceState); the Current Time read here,
     // before any write, says what the clock that stamped the stored records shows.
     const deviceState = await readDeviceState(connection, driver, present, {
@@ -330,6 +341,7 @@ export class DeviceSession {
       },
     });
     if (!live()) return;
+    this.deviceState = deviceState;
     this.options.onDeviceState?.(deviceState);
     this.set('subscribing');
     await subscribeDriverCharacteristics(
@@ -412,19 +424,38 @@ export class DeviceSession {
     if (!this.storedPhase.racpReport) this.storedPhase.end(`stored records: ${records} (${reason})`);
   }
 
+  /**
+   * One notification, indication or read value. A framed characteristic's bytes go through this connection's
+   * framer first: each whole frame is decoded and delivered on its own (its bytes are the reading's payload, so
+   * a stored record keeps its id whatever the notification boundaries were), and each frame error (bad
+   * checksum, garbage, oversized frame) is reported without the bytes and counted; the frames after it go on.
+   */
   private deliver(uuid: string, payload: Uint8Array, deviceState: DeviceState): void {
-    const { driver, device } = this.options;
-    const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === uuid);
-    if (!spec) return;
-    let readings: Reading[];
-    try {
-      readings = spec.decode(payload, { characteristic: uuid, deviceState });
-    } catch (error) {
-      if (error instanceof DecodeError) this.options.onDecodeError?.(uuid, error);
-      // A context after a measurement that could not be decoded must not take an older measurement's time.
-      if (uuid === GLUCOSE_MEASUREMENT) this.contexts.forget();
-      return;
+    const { driver } = this.options;
+    let stream = this.streams.get(uuid);
+    if (!stream) {
+      const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === uuid);
+      if (!spec) return;
+      stream = new CharacteristicStream(driver, spec);
+      this.streams.set(uuid, stream);
     }
+    this.deliverSteps(uuid, stream.push(payload, { characteristic: uuid, deviceState }));
+  }
+
+  private deliverSteps(uuid: string, steps: readonly StreamStep[]): void {
+    for (const step of steps) {
+      if (step.error) {
+        this.options.onDecodeError?.(uuid, step.error);
+        // A context after a measurement that could not be decoded must not take an older measurement's time.
+        if (uuid === GLUCOSE_MEASUREMENT) this.contexts.forget();
+        continue;
+      }
+      this.deliverReadings(uuid, step.frame, step.readings);
+    }
+  }
+
+  private deliverReadings(uuid: string, payload: Uint8Array, readings: readonly Reading[]): void {
+    const { device } = this.options;
     this.options.radio?.activity();
     if (uuid === RACP) {
       // The RACP response ends the request under way (GLS 1.0.1 3.4: "response code" indication).
@@ -636,6 +667,13 @@ export class DeviceSession {
 
   /** Ends what belongs to one attempt: keep-alive timers, the replay window, a pending stored phase. */
   private endAttempt(): void {
+    // The link is gone: a frame a framer still holds the start of can never complete; report it (and deliver any
+    // whole frame that sat behind a false sync) before the next connection starts afresh.
+    const streams = this.streams;
+    this.streams = new Map();
+    for (const [uuid, stream] of streams) {
+      this.deliverSteps(uuid, stream.end({ characteristic: uuid, deviceState: this.deviceState }));
+    }
     this.download = undefined;
     this.held = []; // a cut "report all" moved no resume point: the meter sends these again
     this.keepAlives.clear();

@@ -20,13 +20,14 @@ import {
   VirtualPeripheral,
 } from '../../src/ble/sim/index.js';
 import { checkDeviceModel } from '../../src/ble/sim/model-check.js';
+import { CharacteristicStream, type StreamStep } from '../../src/drivers/characteristic-stream.js';
 import { BUNDLED_DEVICES_DIR, loadBundledRegistry } from '../../src/drivers/default-registry.js';
 import { sourceDirOf } from '../../src/drivers/fixture-paths.js';
 import { readFixtureFile } from '../../src/drivers/fixtures.js';
 import { loadDriverModules } from '../../src/drivers/loader.js';
 import type { DriverRegistry } from '../../src/drivers/registry.js';
 import type { Driver } from '../../src/drivers/sdk/define-driver.js';
-import { DecodeError } from '../../src/errors.js';
+import { DecodeError, FrameError } from '../../src/errors.js';
 import { encodeCurrentTime } from '../../src/gatt/device-info.js';
 import {
   decodeGlucoseMeasurement,
@@ -184,23 +185,50 @@ async function openSession(r: Rig, payloads: Payload[]): Promise<Connection> {
 }
 
 /** Decodes with the driver's own decoder; a DecodeError is returned, anything else thrown is a bug. */
-function decode(driver: Driver, payload: Payload): Reading[] | DecodeError {
-  const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === payload.characteristic);
-  if (!spec) throw new Error(`driver ${driver.id} has no decoder for ${payload.characteristic}`);
-  try {
-    return spec.decode(payload.bytes, { characteristic: payload.characteristic });
-  } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
+/**
+ * Decodes payloads as a session does: through one CharacteristicStream per characteristic (pass the same map
+ * for the payloads of one connection), so a framed driver sees whole frames. A decoder that throws anything but
+ * a DecodeError throws here.
+ */
+function decodeSteps(
+  driver: Driver,
+  payload: Payload,
+  streams: Map<string, CharacteristicStream>,
+): StreamStep[] {
+  let stream = streams.get(payload.characteristic);
+  if (!stream) {
+    const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === payload.characteristic);
+    if (!spec) throw new Error(`driver ${driver.id} has no decoder for ${payload.characteristic}`);
+    stream = new CharacteristicStream(driver, spec);
+    streams.set(payload.characteristic, stream);
   }
+  const steps = stream.push(payload.bytes, { characteristic: payload.characteristic });
+  for (const step of steps) {
+    const cause: unknown = step.error?.cause;
+    if (cause !== undefined && !(cause instanceof DecodeError)) throw cause;
+  }
+  return steps;
 }
 
+/** The payload's readings, or its first error. */
+function decode(
+  driver: Driver,
+  payload: Payload,
+  streams = new Map<string, CharacteristicStream>(),
+): Reading[] | DecodeError {
+  const steps = decodeSteps(driver, payload, streams);
+  return steps.find((s) => s.error)?.error ?? steps.flatMap((s) => s.readings ?? []);
+}
+
+/** Every reading with observations of one connection's payloads; a decode error other than framing throws. */
 function measurementReadings(driver: Driver, payloads: readonly Payload[]): Reading[] {
   const readings: Reading[] = [];
+  const streams = new Map<string, CharacteristicStream>();
   for (const payload of payloads) {
-    const result = decode(driver, payload);
-    if (result instanceof DecodeError) throw result;
-    readings.push(...result.filter((r) => r.observations.length > 0));
+    for (const step of decodeSteps(driver, payload, streams)) {
+      if (step.error && !(step.error instanceof FrameError)) throw step.error;
+      readings.push(...(step.readings ?? []).filter((r) => r.observations.length > 0));
+    }
   }
   return readings;
 }
@@ -373,13 +401,14 @@ describe('malformed frames', () => {
     const malformed = payloads.slice(0, 40);
     expect(malformed.length).toBe(40);
     let errors = 0;
+    const streams = new Map<string, CharacteristicStream>();
     for (const payload of malformed) {
-      const result = decode(r.driver, payload); // throws if a decoder throws anything but DecodeError
+      const result = decode(r.driver, payload, streams); // throws if a decoder throws anything but DecodeError
       if (result instanceof DecodeError) errors++;
     }
     // SIG layouts are length-checked: a cut or padded payload is always an error, except that the Heart Rate
     // Measurement ends in an open-ended RR list, so two appended bytes read as one more interval. Vendor stream
-    // decoders skip what they cannot frame instead, by design (see their quirks).
+    // streams are framed: what cannot be framed is a frame error for the whole stream, not one per payload.
     const openEnded = id === 'sig/heart-rate' && mode === 'append';
     if (id.startsWith('sig/') && mode !== 'flip-flags' && !openEnded) expect(errors).toBe(40);
     if (openEnded) expect(errors).toBeGreaterThan(0);
@@ -724,12 +753,13 @@ describe('SimCentral', () => {
     expect(r.device.peripheral.written('ff01').map(toHex)).toEqual(['9b011c']);
   });
 
-  it('BerryMed can send frames that straddle notifications, and the driver still reads most of them', async () => {
+  it('BerryMed can send frames that straddle notifications, and the framed driver reads every one', async () => {
     const r = await rig('vendor/berrymed-bm1000', { misalignedStream: true });
     const payloads: Payload[] = [];
     await produce(r, payloads, 100);
     expect(payloads.every((p) => p.bytes.length === 20)).toBe(true);
     const readings = measurementReadings(r.driver, payloads);
-    expect(readings.length).toBe(payloads.length * 3); // a 3-byte tail, three frames, a 2-byte head each
+    // A 3-byte tail before the first frame, then four frames per notification, the last one still unfinished.
+    expect(readings.length).toBe(payloads.length * 4 - 1);
   });
 });

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   BCI_FRAME_LENGTH,
+  BCI_FRAMING,
   type BciFrame,
   encodeBciFrame,
-  scanBciFrames,
+  isBciFrame,
+  parseBciFrame,
 } from '../../devices/vendor/berrymed-bm1000/bci-protocol.js';
+import { createFramer } from '../../src/drivers/sdk/framing.js';
 import {
   plxContinuousDecoder,
   plxFeaturesDecoder,
@@ -418,32 +421,48 @@ describe('BerryMed BCI frames (vendor/berrymed-bm1000)', () => {
   };
 
   it('decodes the atick-faisal/berry-oximeter vector 87 32 05 48 62', () => {
-    expect(scanBciFrames(parseHex('8732054862'))).toEqual({ frames: [frame], skippedBytes: 0 });
+    expect(isBciFrame(parseHex('8732054862'))).toBe(true);
+    expect(parseBciFrame(parseHex('8732054862'))).toEqual(frame);
   });
 
   it('takes pulse rate bit 7 from byte 2 bit 6 and every flag from its bit', () => {
-    const { frames } = scanBciFrames(parseHex('ff7f7f7f7f'));
-    expect(frames).toEqual([
-      {
-        signalStrength: 15,
-        noSignal: true,
-        probeUnplugged: true,
-        pulseBeep: true,
-        pleth: 127,
-        barGraph: 15,
-        noFinger: true,
-        pulseSearching: true,
-        pulseRate: 255,
-        spo2: 127,
-      },
-    ]);
+    expect(parseBciFrame(parseHex('ff7f7f7f7f'))).toEqual({
+      signalStrength: 15,
+      noSignal: true,
+      probeUnplugged: true,
+      pulseBeep: true,
+      pleth: 127,
+      barGraph: 15,
+      noFinger: true,
+      pulseSearching: true,
+      pulseRate: 255,
+      spo2: 127,
+    });
   });
 
-  it('skips fragments and broken frames, counting the bytes', () => {
-    expect(scanBciFrames(parseHex('0548628732054862874006')).skippedBytes).toBe(6);
-    expect(scanBciFrames(parseHex('87b2054862'))).toEqual({ frames: [], skippedBytes: 5 });
-    expect(scanBciFrames(parseHex('873205486201'))).toEqual({ frames: [frame], skippedBytes: 1 });
-    expect(scanBciFrames(new Uint8Array(0))).toEqual({ frames: [], skippedBytes: 0 });
+  it('is framed by the sync-bit rule: fragments and broken frames are garbage, whole frames come out', () => {
+    const skipped = (hex: string) => {
+      const framer = createFramer(BCI_FRAMING);
+      const events = [...framer.push(parseHex(hex)), ...framer.end()];
+      return {
+        frames: events.flatMap((e) => (e.frame ? [parseBciFrame(e.frame)] : [])),
+        errors: events.flatMap((e) =>
+          e.error ? [`${e.error.code} ${(e.error as { bytes?: number }).bytes}`] : [],
+        ),
+      };
+    };
+    expect(skipped('0548628732054862874006')).toEqual({
+      frames: [frame],
+      errors: ['DECODE_FRAME_GARBAGE 3', 'DECODE_TRUNCATED 3'],
+    });
+    expect(skipped('87b2054862')).toEqual({
+      frames: [],
+      errors: ['DECODE_FRAME_GARBAGE 1', 'DECODE_TRUNCATED 4'],
+    });
+    expect(skipped('873205486201')).toEqual({ frames: [frame], errors: ['DECODE_FRAME_GARBAGE 1'] });
+    expect(isBciFrame(parseHex('87b2054862'))).toBe(false);
+    expect(isBciFrame(parseHex('87320548'))).toBe(false);
+    expect(isBciFrame(parseHex('0732054862'))).toBe(false);
   });
 
   it('round-trips through the encoder', () => {
@@ -451,6 +470,6 @@ describe('BerryMed BCI frames (vendor/berrymed-bm1000)', () => {
     const bytes = encodeBciFrame(beat);
     expect(bytes).toHaveLength(BCI_FRAME_LENGTH);
     expect(toHex(bytes)).toBe('c732651662');
-    expect(scanBciFrames(bytes).frames).toEqual([beat]);
+    expect(parseBciFrame(bytes)).toEqual(beat);
   });
 });

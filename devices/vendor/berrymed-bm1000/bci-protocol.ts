@@ -2,7 +2,7 @@
  * BerryMed "BCI" oximeter protocol, 5-byte frames (the "ordinary" variant, BCI Protocol V1.4 as published by
  * Shanghai Berry Electronic Tech in github.com/zh2x/BCI_Protocol and with its demo app
  * zh2x/SpO2-BLE-for-Android). Frames arrive as a byte stream on the transparent-UART notify characteristic;
- * only the first byte of a frame has bit 7 set, which is how a receiver finds frame starts.
+ * only the first byte of a frame has bit 7 set, which is how a receiver finds frame starts (BCI_FRAMING).
  *
  *   byte 0: bit 7 sync (1) | bit 6 pulse beep | bit 5 probe unplugged | bit 4 no signal | bits 3-0 signal strength
  *   byte 1: bit 7 0 | bits 6-0 plethysmogram sample (0-100)
@@ -10,8 +10,10 @@
  *   byte 3: bit 7 0 | bits 6-0 pulse rate bits 6-0 (255 = no value)
  *   byte 4: bit 7 0 | bits 6-0 SpO2 % (127 = no value)
  *
- * Pure and allocation-light: no exceptions, no regular expressions.
+ * Pure: no exceptions, no regular expressions.
  */
+import type { FrameFormat } from 'rpm-gateway/sdk';
+
 export const BCI_FRAME_LENGTH = 5;
 /** SpO2 byte value meaning "no value" (no finger, searching). */
 export const BCI_SPO2_NO_VALUE = 127;
@@ -41,66 +43,37 @@ export interface BciFrame {
   readonly spo2: number;
 }
 
-export interface BciScan {
-  readonly frames: BciFrame[];
-  /**
-   * Bytes that belong to no complete frame in this notification: the tail of a frame begun in the previous
-   * notification, a frame cut at the end, a frame broken by an early sync byte, or bytes of a longer BCI
-   * variant (battery/RR/AF frames of 6-9 bytes).
-   */
-  readonly skippedBytes: number;
+/**
+ * How the byte stream is cut into frames (BCI Protocol V1.4, "data format": bit 7 is set in the first byte of a
+ * frame only). The SDK's framer reassembles a frame split across notifications, splits merged ones, and reports
+ * bytes that start no frame (the tail of a frame begun before the subscription, a frame broken by an early sync
+ * byte, the extra bytes of a longer BCI variant) as DECODE_FRAME_GARBAGE. The protocol has no checksum.
+ */
+export const BCI_FRAMING: FrameFormat = { highBitSync: true, length: { fixed: BCI_FRAME_LENGTH } };
+
+/** True when `b` is exactly one frame: five bytes, bit 7 set in the first only. */
+export function isBciFrame(b: Uint8Array): boolean {
+  if (b.length !== BCI_FRAME_LENGTH || ((b[0] as number) & 0x80) === 0) return false;
+  for (let i = 1; i < BCI_FRAME_LENGTH; i++) if (((b[i] as number) & 0x80) !== 0) return false;
+  return true;
 }
 
-/** Reads one frame starting at `at`; the caller has checked the five sync bits. */
-function frameAt(b: Uint8Array, at: number): BciFrame {
-  const b0 = b[at] as number;
-  const b2 = b[at + 2] as number;
+/** Reads one frame; the caller has checked it with isBciFrame. */
+export function parseBciFrame(b: Uint8Array): BciFrame {
+  const b0 = b[0] as number;
+  const b2 = b[2] as number;
   return {
     signalStrength: b0 & 0x0f,
     noSignal: (b0 & 0x10) !== 0,
     probeUnplugged: (b0 & 0x20) !== 0,
     pulseBeep: (b0 & 0x40) !== 0,
-    pleth: (b[at + 1] as number) & 0x7f,
+    pleth: (b[1] as number) & 0x7f,
     barGraph: b2 & 0x0f,
     noFinger: (b2 & 0x10) !== 0,
     pulseSearching: (b2 & 0x20) !== 0,
-    pulseRate: ((b[at + 3] as number) & 0x7f) | ((b2 & 0x40) << 1),
-    spo2: (b[at + 4] as number) & 0x7f,
+    pulseRate: ((b[3] as number) & 0x7f) | ((b2 & 0x40) << 1),
+    spo2: (b[4] as number) & 0x7f,
   };
-}
-
-/**
- * Finds every complete 5-byte frame in one notification. A frame is a byte with bit 7 set followed by four
- * bytes with bit 7 clear; everything else is counted in `skippedBytes` (the decoder is stateless, so a frame
- * split across two notifications is lost; the next frame repeats the displayed values).
- */
-export function scanBciFrames(bytes: Uint8Array): BciScan {
-  const frames: BciFrame[] = [];
-  const n = bytes.length;
-  let skipped = 0;
-  let i = 0;
-  while (i < n) {
-    if (((bytes[i] as number) & 0x80) === 0) {
-      skipped++;
-      i++;
-      continue;
-    }
-    if (i + BCI_FRAME_LENGTH > n) {
-      skipped += n - i;
-      break;
-    }
-    let j = 1;
-    while (j < BCI_FRAME_LENGTH && ((bytes[i + j] as number) & 0x80) === 0) j++;
-    if (j < BCI_FRAME_LENGTH) {
-      // A sync byte inside the frame: the frame is broken; resynchronise on that byte.
-      skipped += j;
-      i += j;
-      continue;
-    }
-    frames.push(frameAt(bytes, i));
-    i += BCI_FRAME_LENGTH;
-  }
-  return { frames, skippedBytes: skipped };
 }
 
 /** Encodes one frame (simulator and tests). Values are masked to their bit widths. */

@@ -1,5 +1,11 @@
-import { type Decoder, defineDriver, type MderNumber, observe, type Reading } from 'rpm-gateway/sdk';
-import { BCI_PULSE_RATE_NO_VALUE, type BciFrame, scanBciFrames } from './bci-protocol.js';
+import { DecodeError, type Decoder, defineDriver, type MderNumber, observe } from 'rpm-gateway/sdk';
+import {
+  BCI_FRAMING,
+  BCI_PULSE_RATE_NO_VALUE,
+  type BciFrame,
+  isBciFrame,
+  parseBciFrame,
+} from './bci-protocol.js';
 
 /**
  * BerryMed BM1000 family (BM1000, BM1000B/C/E, advertised as "BerryMed") fingertip oximeters speaking the
@@ -29,13 +35,17 @@ function statusOf(f: BciFrame): string[] {
   return status;
 }
 
-/** One reading per complete frame in the notification (a 20-byte notification carries up to four). */
+/**
+ * One reading per frame. The framer (BCI_FRAMING) hands over whole frames only; anything else reaching the
+ * decoder (a caller that bypasses the framer) is refused rather than guessed at.
+ */
 const bciDecoder: Decoder = (bytes) => {
-  const { frames } = scanBciFrames(bytes);
-  const readings: Reading[] = new Array(frames.length);
-  for (let k = 0; k < frames.length; k++) {
-    const f = frames[k] as BciFrame;
-    readings[k] = {
+  if (!isBciFrame(bytes)) {
+    throw new DecodeError('DECODE_INVALID_FIELD', 'not one BCI frame (5 bytes, bit 7 set in the first only)');
+  }
+  const f = parseBciFrame(bytes);
+  return [
+    {
       observations: [
         observe('MDC_PULS_OXIM_SAT_O2', spo2Of(f.spo2), '%'),
         observe('MDC_PULS_OXIM_PULS_RATE', pulseRateOf(f.pulseRate), '/min'),
@@ -49,14 +59,13 @@ const bciDecoder: Decoder = (bytes) => {
         barGraph: f.barGraph,
         pulseBeep: f.pulseBeep,
       },
-    };
-  }
-  return readings;
+    },
+  ];
 };
 
 export default defineDriver({
   id: 'vendor/berrymed-bm1000',
-  version: '1.0.0',
+  version: '1.1.0',
   name: 'BerryMed BM1000 pulse oximeter (BCI protocol)',
   category: 'pulse-oximeter',
   match: { services: [TRANSPARENT_UART_SERVICE], name: /^(?:BerryMed|BM1000)/ },
@@ -66,6 +75,7 @@ export default defineDriver({
       service: TRANSPARENT_UART_SERVICE,
       access: 'notify',
       name: 'BCI data stream (transparent UART TX)',
+      framing: BCI_FRAMING,
       decode: bciDecoder,
       emits: [
         { code: 'MDC_PULS_OXIM_SAT_O2', units: ['%'] },
@@ -76,7 +86,7 @@ export default defineDriver({
   quirks: {
     uartStreamFraming: {
       reason:
-        'Notifications carry a raw UART byte stream, so a 5-byte frame can straddle two notifications; its pieces are dropped and the next frame repeats the values',
+        'Notifications carry a raw UART byte stream, so a 5-byte frame can straddle two notifications; the SDK framer (BCI_FRAMING) reassembles it',
     },
     noValueSentinels: {
       reason:

@@ -27,6 +27,7 @@
  *
  * Pure and allocation-light: no exceptions, no regular expressions, no state between calls.
  */
+import { type FrameFormat, sum7 } from 'rpm-gateway/sdk';
 
 /** Header byte of every live-data frame ("EB" command). */
 export const CONTEC_LIVE_HEADER = 0xeb;
@@ -69,27 +70,9 @@ export interface ContecMeasurementFrame {
 
 export type ContecFrame = ContecWaveFrame | ContecMeasurementFrame;
 
-export interface ContecScan {
-  readonly frames: ContecFrame[];
-  /**
-   * Bytes that belong to no complete, checksum-valid live-data frame in this notification: the tail of a frame
-   * begun in the previous notification, a frame cut at the end, a frame broken by an early header byte, a
-   * frame whose checksum fails, and replies to other commands (e.g. EB 7F 6A after "stop", F0/F1/F2 replies).
-   */
-  readonly skippedBytes: number;
-}
-
-/** The protocol's checksum: the sum of bytes [start, end) masked to 7 bits. */
+/** The protocol's checksum: the sum of bytes [start, end) masked to 7 bits (the SDK's sum7). */
 export function contecChecksum(bytes: Uint8Array, start: number, end: number): number {
-  let sum = 0;
-  for (let i = start; i < end; i++) sum += bytes[i] as number;
-  return sum & 0x7f;
-}
-
-function lengthOfType(type: number): number {
-  if (type === CONTEC_MEASUREMENT_TYPE) return CONTEC_MEASUREMENT_LENGTH;
-  if (type === CONTEC_WAVE_TYPE) return CONTEC_WAVE_LENGTH;
-  return 0;
+  return sum7(bytes, start, end);
 }
 
 function measurementAt(b: Uint8Array, at: number): ContecMeasurementFrame {
@@ -116,41 +99,56 @@ function waveAt(b: Uint8Array, at: number): ContecWaveFrame {
   };
 }
 
+/** Reply to "stop live data" (9B 7F 1A): EB 7F 6A (icefest/pulseoxdl src/exchange.h). */
+export const CONTEC_STOP_ACK_TYPE = 0x7f;
+export const CONTEC_STOP_ACK_LENGTH = 3;
+
 /**
- * Finds every complete, checksum-valid live-data frame in one notification, in order. Anything else is counted
- * in `skippedBytes`: the decoder is stateless, so a frame split across two notifications is lost (the next
- * measurement frame follows about a second later).
+ * How the byte stream on ff02 is cut into frames: an EB header (the only byte with bit 7 set), the type byte
+ * giving the length (EB 00: 6, EB 01: 8, EB 7F: 3), the last byte the 7-bit sum of the others. The SDK framer
+ * reassembles frames split across notifications, and reports a frame whose checksum fails as DECODE_CHECKSUM
+ * and anything else (replies to other commands such as F0/F1/F2, unknown EB types) as DECODE_FRAME_GARBAGE.
  */
-export function scanContecFrames(bytes: Uint8Array): ContecScan {
-  const frames: ContecFrame[] = [];
-  const n = bytes.length;
-  let skipped = 0;
-  let i = 0;
-  while (i < n) {
-    const length = bytes[i] === CONTEC_LIVE_HEADER && i + 1 < n ? lengthOfType(bytes[i + 1] as number) : 0;
-    if (length === 0) {
-      // A data byte outside a frame, another command's header, or a live-data type this codec does not know.
-      skipped++;
-      i++;
-      continue;
-    }
-    let j = 1;
-    while (j < length && i + j < n && ((bytes[i + j] as number) & 0x80) === 0) j++;
-    if (j < length) {
-      // Cut at the end of the notification, or broken by a header byte: resynchronise on that byte.
-      skipped += j;
-      i += j;
-      continue;
-    }
-    if (contecChecksum(bytes, i, i + length - 1) !== bytes[i + length - 1]) {
-      skipped += length;
-      i += length;
-      continue;
-    }
-    frames.push(length === CONTEC_MEASUREMENT_LENGTH ? measurementAt(bytes, i) : waveAt(bytes, i));
-    i += length;
-  }
-  return { frames, skippedBytes: skipped };
+export const CONTEC_FRAMING: FrameFormat = {
+  sync: [CONTEC_LIVE_HEADER],
+  highBitSync: true,
+  length: {
+    byType: {
+      offset: 1,
+      lengths: {
+        [CONTEC_WAVE_TYPE]: CONTEC_WAVE_LENGTH,
+        [CONTEC_MEASUREMENT_TYPE]: CONTEC_MEASUREMENT_LENGTH,
+        [CONTEC_STOP_ACK_TYPE]: CONTEC_STOP_ACK_LENGTH,
+      },
+    },
+  },
+  checksum: { algorithm: 'sum7' },
+};
+
+/** True when `b` is exactly one well-formed frame of CONTEC_FRAMING (header, length by type, 7-bit, checksum). */
+export function isContecFrame(b: Uint8Array): boolean {
+  const n = b.length;
+  if (n < 3 || b[0] !== CONTEC_LIVE_HEADER) return false;
+  const type = b[1] as number;
+  const length =
+    type === CONTEC_MEASUREMENT_TYPE
+      ? CONTEC_MEASUREMENT_LENGTH
+      : type === CONTEC_WAVE_TYPE
+        ? CONTEC_WAVE_LENGTH
+        : type === CONTEC_STOP_ACK_TYPE
+          ? CONTEC_STOP_ACK_LENGTH
+          : 0;
+  if (n !== length) return false;
+  for (let i = 1; i < n; i++) if (((b[i] as number) & 0x80) !== 0) return false;
+  return sum7(b, 0, n - 1) === b[n - 1];
+}
+
+/** The live-data frame in `b` (checked with isContecFrame), or undefined for the stop acknowledgement. */
+export function parseContecFrame(b: Uint8Array): ContecFrame | undefined {
+  const type = b[1];
+  if (type === CONTEC_MEASUREMENT_TYPE) return measurementAt(b, 0);
+  if (type === CONTEC_WAVE_TYPE) return waveAt(b, 0);
+  return undefined;
 }
 
 /** A host-to-device command: the payload followed by its checksum (e.g. [0x9b, 0x01] -> 9B 01 1C). */

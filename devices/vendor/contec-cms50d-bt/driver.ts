@@ -1,4 +1,5 @@
 import {
+  DecodeError,
   type Decoder,
   defineDriver,
   type MderNumber,
@@ -7,11 +8,12 @@ import {
   type Reading,
 } from 'rpm-gateway/sdk';
 import {
+  CONTEC_FRAMING,
   CONTEC_SPO2_FINGER_OUT,
-  type ContecFrame,
   type ContecMeasurementFrame,
   encodeContecCommand,
-  scanContecFrames,
+  isContecFrame,
+  parseContecFrame,
 } from './contec-protocol.js';
 
 /**
@@ -56,20 +58,21 @@ function readingOf(f: ContecMeasurementFrame): Reading {
   };
 }
 
-/** One reading per measurement frame in the notification; pulse-wave frames carry no coded value. */
+/**
+ * One reading per measurement frame; pulse-wave frames and the stop acknowledgement carry no coded value. The
+ * framer (CONTEC_FRAMING) hands over whole, checksum-verified frames; anything else is refused.
+ */
 const liveDataDecoder: Decoder = (bytes) => {
-  const { frames } = scanContecFrames(bytes);
-  const readings: Reading[] = [];
-  for (let k = 0; k < frames.length; k++) {
-    const f = frames[k] as ContecFrame;
-    if (f.type === 'measurement') readings.push(readingOf(f));
+  if (!isContecFrame(bytes)) {
+    throw new DecodeError('DECODE_INVALID_FIELD', 'not one Contec live-data frame (EB 00, EB 01 or EB 7F)');
   }
-  return readings;
+  const f = parseContecFrame(bytes);
+  return f?.type === 'measurement' ? [readingOf(f)] : [];
 };
 
 export default defineDriver({
   id: 'vendor/contec-cms50d-bt',
-  version: '1.0.0',
+  version: '1.1.0',
   name: 'Contec CMS50D-BT pulse oximeter (Contec live-data protocol)',
   category: 'pulse-oximeter',
   match: { services: [CONTEC_SERVICE], name: /^SpO208/ },
@@ -79,6 +82,7 @@ export default defineDriver({
       service: CONTEC_SERVICE,
       access: 'notify',
       name: 'Contec live data (EB frames)',
+      framing: CONTEC_FRAMING,
       decode: liveDataDecoder,
       emits: [
         { code: 'MDC_PULS_OXIM_PULS_RATE', units: ['/min'] },
@@ -115,11 +119,11 @@ export default defineDriver({
     },
     checksummedFrames: {
       reason:
-        'The last byte is the sum of the other bytes & 0x7F; a frame that fails it is dropped like a truncated one, never reported',
+        'The last byte is the sum of the other bytes & 0x7F; a frame that fails it is dropped and reported as DECODE_CHECKSUM',
     },
     streamFraming: {
       reason:
-        'A notification can carry several frames (and replies to other commands, e.g. EB 7F 6A); the decoder is stateless, so a frame split across notifications is dropped',
+        'A notification can carry several frames, part of one, and replies to other commands; the SDK framer (CONTEC_FRAMING) reassembles and splits them',
     },
     noValueSentinels: {
       reason:

@@ -2,6 +2,7 @@ import { DriverError } from '../../errors.js';
 import type { MdcCode } from '../../model/codes.js';
 import type { Reading } from '../../model/observation.js';
 import type { UcumUnit } from '../../model/units.js';
+import { type Framing, framingProblems } from './framing.js';
 
 /** What a decoder may know besides the bytes. Decoders are pure: no I/O, no clock, no randomness. */
 export interface DecodeContext {
@@ -14,7 +15,10 @@ export interface DecodeContext {
   readonly deviceState?: { readonly [uuid: string]: Reading | undefined };
 }
 
-/** Turns one notification, indication or read into zero or more readings; throws only DecodeError. */
+/**
+ * Turns one notification, indication or read (or, on a framed characteristic, one whole frame) into zero or more
+ * readings; throws only DecodeError.
+ */
 export type Decoder = (bytes: Uint8Array, ctx: DecodeContext) => Reading[];
 
 /** A code a characteristic may emit and the units it may carry it in (checked against the tables). */
@@ -35,6 +39,12 @@ export interface CharacteristicSpec {
   /** Human name, used in messages and docs. */
   readonly name: string;
   readonly decode: Decoder;
+  /**
+   * How a byte stream on this characteristic is cut into frames (framing.ts; notify/indicate only). With it,
+   * the gateway keeps one framer per connection and `decode` receives one whole, checksum-verified frame at a
+   * time; without it, `decode` receives each notification as it came.
+   */
+  readonly framing?: Framing;
   /** Every code/unit pair this characteristic can produce; empty for descriptive characteristics. */
   readonly emits: readonly Emits[];
 }
@@ -125,6 +135,12 @@ export function defineDriver(definition: DriverDefinition): Driver {
   for (const spec of definition.characteristics) {
     if (typeof spec.decode !== 'function') fail(`characteristic ${spec.uuid} has no decoder`);
     if (!Array.isArray(spec.emits)) fail(`characteristic ${spec.uuid} must declare emits (may be empty)`);
+    if (spec.framing !== undefined) {
+      if (spec.access === 'read')
+        fail(`characteristic ${spec.uuid}: framing applies to notify/indicate only`);
+      const problems = framingProblems(spec.framing);
+      if (problems.length > 0) fail(`characteristic ${spec.uuid}: ${problems.join('; ')}`);
+    }
   }
   const m = definition.match;
   if (!m || (!m.services?.length && !m.name && m.manufacturerId === undefined)) {
