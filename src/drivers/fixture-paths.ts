@@ -11,14 +11,15 @@ export function repositoryRoot(): string {
 
 /**
  * fixtures.json and README.md live beside the driver's source; when running from dist/, map
- * dist/devices/<id> back to devices/<id>.
+ * dist/devices/<id> back to devices/<id>. An installed package has no devices/ folder: there the build's copy
+ * of fixtures.json beside the compiled driver is used (scripts/copy-driver-fixtures.ts).
  */
 export function sourceDirOf(driverDir: string): string {
   const root = repositoryRoot();
   const rel = relative(join(root, 'dist'), driverDir);
-  return rel.startsWith('..') || resolve(root, 'dist', rel) !== resolve(driverDir)
-    ? driverDir
-    : join(root, rel);
+  if (rel.startsWith('..') || resolve(root, 'dist', rel) !== resolve(driverDir)) return driverDir;
+  const source = join(root, rel);
+  return existsSync(source) ? source : driverDir;
 }
 
 /** The driver id a devices/ folder stands for, e.g. devices/vendor/acme-ox1 -> vendor/acme-ox1. */

@@ -117,6 +117,14 @@ describe.skipIf(!hasNpm)('the packed release, installed offline without dev depe
     expect(result.stdout).toMatch(/^ {2}decode /m);
   });
 
+  it('rpm-gateway drivers knows the evidence of each bundled driver from the install (fixtures beside the drivers)', () => {
+    const result = spawnSync(join(prefix, 'dist/src/cli/bin.js'), ['drivers'], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^sig\/pulse-oximeter@\S+ .* verified$/m);
+    expect(result.stdout).not.toMatch(/ unknown$/m);
+  });
+
   it('rpm-gateway decode decodes a blood-pressure reading with the bundled drivers', () => {
     const result = spawnSync(join(prefix, 'dist/src/cli/bin.js'), ['decode', '2a35', '00780050005d00'], {
       encoding: 'utf8',
