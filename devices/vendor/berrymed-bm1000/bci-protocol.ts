@@ -1,6 +1,6 @@
 /**
- * BerryMed "BCI" oximeter protocol, 5-byte frames (the "ordinary" variant, BCI Protocol V1.4 as published by
- * Shanghai Berry Electronic Tech in github.com/zh2x/BCI_Protocol and with its demo app
+ * BerryMed "BCI" oximeter protocol, 5-byte frames (the "ordinary" variant, as published by Shanghai Berry
+ * Electronic Tech: BCI Protocol V1.2 in github.com/zh2x/BCI_Protocol, V1.4 with its demo app
  * zh2x/SpO2-BLE-for-Android). Frames arrive as a byte stream on the transparent-UART notify characteristic;
  * only the first byte of a frame has bit 7 set, which is how a receiver finds frame starts (BCI_FRAMING).
  *

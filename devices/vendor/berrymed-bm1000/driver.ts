@@ -103,7 +103,7 @@ export default defineDriver({
     noDeviceTime: { reason: 'Frames carry no timestamp, so time is always null' },
   },
   sources: [
-    'Shanghai Berry Electronic Tech, BCI Protocol V1.4 (github.com/zh2x/BCI_Protocol; copy in zh2x/SpO2-BLE-for-Android files/Protocol/BCI Protocol V1.4.pdf)',
+    'Shanghai Berry Electronic Tech, BCI Protocol V1.2 (github.com/zh2x/BCI_Protocol, BCI Protocol V1.2.pdf: pulse rate bit 7 in byte 2 bit 6, invalid pulse rate 0xFF, invalid SpO2 0x7F) and V1.4 (zh2x/SpO2-BLE-for-Android files/Protocol/BCI Protocol V1.4.pdf)',
     'zh2x/SpO2-BLE-for-Android app/src/main/java/com/berry_med/bci/utils/ble/ParseRunnable.java and BluetoothManager.java (vendor demo: UUIDs, frame parsing)',
     'adafruit/Adafruit_CircuitPython_BLE_BerryMed_Pulse_Oximeter adafruit_ble_berrymed_pulse_oximeter/__init__.py',
     'bgould/berrymed-pulseox-reader packet.go; ScheindorfHyenetics/berrymedBluetoothOxymeter parser/sp02.py',
