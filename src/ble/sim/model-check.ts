@@ -1,8 +1,9 @@
+import { CharacteristicStream } from '../../drivers/characteristic-stream.js';
 import { compareReading, contractProblems } from '../../drivers/conformance.js';
 import type { ExpectedReading } from '../../drivers/fixtures.js';
 import type { DriverRegistry } from '../../drivers/registry.js';
 import type { CharacteristicSpec, Driver } from '../../drivers/sdk/define-driver.js';
-import { DecodeError } from '../../errors.js';
+import { DecodeError, FrameError } from '../../errors.js';
 import { encodeRacpReportAll } from '../../gatt/glucose.js';
 import { normalizeUuid } from '../../gatt/uuid.js';
 import type { Reading } from '../../model/observation.js';
@@ -106,11 +107,32 @@ export async function checkDeviceModel(
 
   let readings = 0;
   let refused = 0;
+  let frameErrors = 0;
   let index = 0;
+  // A model's framed characteristic is decoded as a hub session decodes it: through one framer for the whole
+  // connection, since a device cuts its byte stream into notifications regardless of frame boundaries (20 bytes
+  // at the default ATT_MTU). A replay sends each fixture as one notification of a fresh connection, as the
+  // fixture file defines it, so it keeps decoding payload by payload.
+  const streams = new Map<string, CharacteristicStream>();
   for (const payload of payloads) {
     const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === payload.characteristic);
     if (!spec) continue;
-    const decoded = decode(spec, payload, problems);
+    let decoded: Reading[] | 'refused' | undefined;
+    if (spec.framing !== undefined && options.expected === undefined) {
+      let stream = streams.get(payload.characteristic);
+      if (stream === undefined) {
+        stream = new CharacteristicStream(driver, spec);
+        streams.set(payload.characteristic, stream);
+      }
+      decoded = [];
+      for (const step of stream.push(payload.bytes, { characteristic: payload.characteristic })) {
+        if (step.error === undefined) decoded.push(...step.readings);
+        else if (step.error instanceof FrameError) frameErrors++;
+        else refused++;
+      }
+    } else {
+      decoded = decode(spec, payload, problems);
+    }
     if (decoded === 'refused') {
       refused++;
       continue;
@@ -124,6 +146,8 @@ export async function checkDeviceModel(
     }
   }
   if (refused > 0) problems.push(`${refused} value(s) the driver refused with a DecodeError`);
+  if (frameErrors > 0)
+    problems.push(`${frameErrors} frame error(s) in the stream (checksum, garbage or length)`);
   if (readings === 0) problems.push('no value decoded to a reading with observations');
   const unique = [...new Set(problems)];
   return { payloads: have(), readings, refused, problems: unique, ok: unique.length === 0 };
