@@ -33,6 +33,14 @@ export const MDC_CODES = {
   MDC_MASS_BODY_ACTUAL: 188736,
   MDC_LEN_BODY_ACTUAL: 188740,
   MDC_RATIO_MASS_BODY_LEN_SQ: 188752,
+  // Body composition (11073-10420, and the Bluetooth Body Composition Service fields). MDC_BODY_FAT 2::57676 as
+  // in signove/antidote src/dim/nomenclature.h; MDC_BODY_WATER 2::57692 and MDC_BODY_MUSCLE 2::57700 ("muscle
+  // percentage", beside MDC_MASS_BODY_MUSCLE 57704) as in the IEEE 11073-10101 table of the PHD reference
+  // encoder's Mdc.java (package ca.uhn.fhir.example, "Not in 20601"). 10420 carries body water as a mass; a
+  // device that reports it as a share of body weight keeps its unit ('%'), as every value keeps the device's.
+  MDC_BODY_FAT: 188748, // 2::57676, % of body mass
+  MDC_BODY_WATER: 188764, // 2::57692
+  MDC_BODY_MUSCLE: 188772, // 2::57700, % of body mass
   // Glucose (11073-10417); the sample-type specific codes follow GATT Glucose Measurement Type-Sample Location.
   MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: 160184,
   MDC_CONC_GLU_CAPILLARY_PLASMA: 160188,

@@ -268,6 +268,10 @@ const RANGES: Readonly<Record<string, readonly [number, number]>> = {
   MDC_MASS_BODY_ACTUAL: [74.7, 75.3],
   MDC_LEN_BODY_ACTUAL: [1.76, 1.76],
   MDC_RATIO_MASS_BODY_LEN_SQ: [24, 24.5],
+  // vendor/medisana-bs44x: its sim.ts derives body composition from the 75 kg, 1.76 m subject.
+  MDC_BODY_FAT: [22, 27],
+  MDC_BODY_WATER: [53, 57],
+  MDC_BODY_MUSCLE: [36, 39.5],
   MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: [80, 160],
   MDC_ECG_HEART_RATE: [45, 130],
   MDC_ECG_TIME_PD_RR_GL: [0.45, 1.3],

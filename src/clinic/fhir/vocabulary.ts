@@ -150,6 +150,10 @@ export const CODE_MAPPINGS: Record<MdcCode, CodeMapping> = {
     loinc: [{ code: '39156-5', display: 'Body mass index (BMI) [Ratio]' }],
     vital: 'bmi',
   },
+  // Body composition: not R4 vital signs; MDC-coded only, as the PHD IG codes what has no LOINC mapping here.
+  MDC_BODY_FAT: { kind: 'numeric' },
+  MDC_BODY_WATER: { kind: 'numeric' },
+  MDC_BODY_MUSCLE: { kind: 'numeric' },
   MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: GLUCOSE,
   MDC_CONC_GLU_CAPILLARY_PLASMA: GLUCOSE,
   MDC_CONC_GLU_VENOUS_WHOLEBLOOD: GLUCOSE,
