@@ -1,8 +1,9 @@
+import { CharacteristicStream } from '../../drivers/characteristic-stream.js';
 import { compareReading, contractProblems } from '../../drivers/conformance.js';
 import type { ExpectedReading } from '../../drivers/fixtures.js';
 import type { DriverRegistry } from '../../drivers/registry.js';
 import type { CharacteristicSpec, Driver } from '../../drivers/sdk/define-driver.js';
-import { DecodeError } from '../../errors.js';
+import { DecodeError, FrameError } from '../../errors.js';
 import { encodeRacpReportAll } from '../../gatt/glucose.js';
 import { normalizeUuid } from '../../gatt/uuid.js';
 import type { Reading } from '../../model/observation.js';
@@ -107,15 +108,34 @@ export async function checkDeviceModel(
   let readings = 0;
   let refused = 0;
   let index = 0;
+  // One connection's decoding per characteristic, as the session does it (characteristic-stream.ts): a framed
+  // characteristic's frames may be split across notifications or merged in one.
+  const streams = new Map<string, CharacteristicStream>();
+  let frameErrors = 0;
   for (const payload of payloads) {
     const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === payload.characteristic);
     if (!spec) continue;
-    const decoded = decode(spec, payload, problems);
-    if (decoded === 'refused') {
-      refused++;
-      continue;
+    let stream = streams.get(payload.characteristic);
+    if (!stream) {
+      stream = new CharacteristicStream(driver, spec);
+      streams.set(payload.characteristic, stream);
     }
-    if (decoded === undefined) continue;
+    const decoded: Reading[] = [];
+    for (const step of stream.push(payload.bytes, { characteristic: payload.characteristic })) {
+      if (!step.error) {
+        decoded.push(...step.readings);
+        continue;
+      }
+      const cause: unknown = step.error.cause;
+      if (cause !== undefined && !(cause instanceof DecodeError)) {
+        problems.push(`the decoder threw ${(cause as Error).name}; decoders may throw only DecodeError`);
+      } else if (step.error instanceof FrameError) {
+        // A replay sends the fixtures' bad frames on purpose; a model's own frames must all be whole and sound.
+        if (!options.expected) frameErrors++;
+      } else {
+        refused++;
+      }
+    }
     readings += decoded.filter((r) => r.observations.length > 0).length;
     for (const reading of decoded) problems.push(...contractProblems(reading, spec));
     if (options.expected?.length && payload.characteristic === target) {
@@ -123,6 +143,7 @@ export async function checkDeviceModel(
       problems.push(...replayProblems(decoded, want, index));
     }
   }
+  if (frameErrors > 0) problems.push(`${frameErrors} frame error(s) in the model's own stream`);
   if (refused > 0) problems.push(`${refused} value(s) the driver refused with a DecodeError`);
   if (readings === 0) problems.push('no value decoded to a reading with observations');
   const unique = [...new Set(problems)];
