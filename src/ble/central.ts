@@ -114,7 +114,9 @@ export type BleErrorCode =
   | 'BLE_NOT_FOUND'
   | 'BLE_NOT_SUPPORTED'
   | 'BLE_ADAPTER'
-  | 'BLE_BACKEND_UNAVAILABLE';
+  | 'BLE_BACKEND_UNAVAILABLE'
+  | 'BLE_NO_ANSWER'
+  | 'BLE_REFUSED';
 
 export class BleError extends GatewayError {
   declare readonly code: BleErrorCode;

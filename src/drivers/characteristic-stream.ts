@@ -6,7 +6,12 @@ import { createFramer, type Framer } from './sdk/framing.js';
 /** What one notification turned into, in stream order: a decoded frame (or whole payload), or an error. */
 export type StreamStep =
   | { readonly frame: Uint8Array; readonly readings: readonly Reading[]; readonly error?: undefined }
-  | { readonly error: DecodeError; readonly frame?: undefined; readonly readings?: undefined };
+  | {
+      readonly error: DecodeError;
+      /** The whole frame the decoder refused (absent for framing errors, which have no whole frame). */
+      readonly frame?: Uint8Array;
+      readonly readings?: undefined;
+    };
 
 /**
  * One connection's decoding of one characteristic, used alike by the hub's sessions, `rpm-gateway decode` and
@@ -49,9 +54,10 @@ export class CharacteristicStream {
     try {
       return { frame, readings: this.spec.decode(frame, ctx) };
     } catch (error) {
-      if (error instanceof DecodeError) return { error };
+      if (error instanceof DecodeError) return { error, frame };
       // The driver's own message is not kept: it may quote values.
       return {
+        frame,
         error: new DecodeError(
           'DECODE_INVALID_FIELD',
           `driver ${this.driver.id} failed on this payload (a driver bug; please report it)`,

@@ -92,12 +92,19 @@ export function renderConformanceReport(input: ReportInput): string {
       '',
       '## Setup writes',
       '',
-      '| characteristic | value | repeat | reason |',
-      '|---|---|---|---|',
+      '| characteristic | value | repeat | answer | reason |',
+      '|---|---|---|---|---|',
     );
     for (const w of driver.setup) {
       const repeat = w.repeatEveryMs === undefined ? 'once' : `every ${w.repeatEveryMs} ms`;
-      lines.push(`| \`${w.characteristic}\` | \`${toHex(w.value)}\` | ${repeat} | ${cell(w.reason)} |`);
+      const e = w.expect;
+      const answer =
+        e === undefined
+          ? '-'
+          : `on \`${e.characteristic}\` within ${e.timeoutMs} ms, ${e.retries ?? 0} retries${e.refused ? ', refusal declared' : ''}`;
+      lines.push(
+        `| \`${w.characteristic}\` | \`${toHex(w.value)}\` | ${repeat} | ${answer} | ${cell(w.reason)} |`,
+      );
     }
   }
   if (driver.quirks && Object.keys(driver.quirks).length > 0) {

@@ -14,10 +14,8 @@ import { checkServices, describeVerdict, type ServicesVerdict, samePresence } fr
 import { GLUCOSE_CONTEXT, GLUCOSE_MEASUREMENT, GlucoseContextPairing } from './glucose-context.js';
 import {
   type DeviceState,
-  KeepAlives,
   presentCharacteristics,
   readDeviceState,
-  runSetupWrites,
   subscribeDriverCharacteristics,
 } from './link-setup.js';
 import type { Presence } from './presence.js';
@@ -25,6 +23,7 @@ import { RacpDownload, type RacpResumePoint } from './racp-download.js';
 import type { RadioHealth } from './radio-watchdog.js';
 import { RETRY_RULES, retryDelay } from './retry-policy.js';
 import type { SessionState } from './session-states.js';
+import { SetupSequence } from './setup-sequence.js';
 import { RACP_SERVED, StoredPhase } from './stored-phase.js';
 import {
   DEFAULT_REPLAY_TIMING,
@@ -118,8 +117,10 @@ const PRESENCE_MIN_GAP_MS = 1_000;
  * - Bonds when the device needs it and has no bond yet.
  * - Reads the driver's 'read' characteristics first (decoders see them as ctx.deviceState), the device's
  *   Current Time among them; subscribes to every notify/indicate characteristic the driver declares and the
- *   device has; runs the driver's setup writes (repeating ones on a timer while connected). The steps
- *   themselves are in link-setup.ts; this file orders them and owns the states between them.
+ *   device has; runs the driver's setup writes in order, each waiting for its expected answer when it declares
+ *   one, then the repeating ones (keep-alives, polls) on a timer while connected (setup-sequence.ts). The steps
+ *   themselves are in link-setup.ts and setup-sequence.ts; this file orders them and owns the states between
+ *   them.
  * - Stored records: over RACP (glucose) it asks for the records after the resume point the store holds, so an
  *   interrupted download resumes without duplicates or holes, across the 16-bit wrap of the sequence number and
  *   after a meter reset (racp-download.ts has the requests and the rules); cuffs, scales and thermometers replay theirs as a burst
@@ -143,7 +144,8 @@ export class DeviceSession {
   private current: SessionState = 'idle';
   private connection: Connection | undefined;
   private retryTimer: unknown;
-  private readonly keepAlives: KeepAlives;
+  /** This connection's driver setup writes: the sequence, its expected answers, then keep-alives and polls. */
+  private setupSequence: SetupSequence | undefined;
   private readonly attemptsByClass = new Map<string, number>();
   private readonly clock = new DeviceClock();
   private readonly replay: StoredRecordClassifier;
@@ -179,7 +181,6 @@ export class DeviceSession {
   private earlyWakes = 0;
 
   constructor(private readonly options: SessionOptions) {
-    this.keepAlives = new KeepAlives(options.scheduler);
     this.storedPhase = new StoredPhase(options.scheduler);
     this.replay = new StoredRecordClassifier(
       replayCharacteristics(options.driver),
@@ -356,7 +357,16 @@ export class DeviceSession {
         if (live()) this.deliver(uuid, value, deviceState);
       },
     );
-    await runSetupWrites(connection, driver, this.keepAlives, () => live() && this.connection !== undefined);
+    // A repeating write whose answers stop coming fails the attempt like any other link failure.
+    const sequence = new SetupSequence(scheduler, (error) => {
+      if (!live() || this.connection !== connection) return;
+      // A new generation: whatever of this attempt is still awaiting (a stored-record phase, the time write)
+      // stops where it is, and only the failure's own handling goes on.
+      const generation = ++this.generation;
+      void this.failAttempt(error, () => generation === this.generation);
+    });
+    this.setupSequence = sequence;
+    await sequence.run(connection, driver, () => live() && this.connection !== undefined);
     if (!live()) return;
     // Stored records before the time write: they were stamped by the clock as it is now, which the Current
     // Time read above measured. Writing first would leave a record cut off by a dropped link to arrive on the
@@ -448,8 +458,12 @@ export class DeviceSession {
         this.options.onDecodeError?.(uuid, step.error);
         // A context after a measurement that could not be decoded must not take an older measurement's time.
         if (uuid === GLUCOSE_MEASUREMENT) this.contexts.forget();
+        // A frame the decoder refused may still answer a setup step (an acknowledgement it does not decode).
+        if (step.frame) this.setupSequence?.offer(uuid, step.frame);
         continue;
       }
+      // The frame answers a waiting setup step (if it matches) and is decoded as usual: a poll's answer is a reading.
+      this.setupSequence?.offer(uuid, step.frame);
       this.deliverReadings(uuid, step.frame, step.readings);
     }
   }
@@ -676,13 +690,14 @@ export class DeviceSession {
     }
     this.download = undefined;
     this.held = []; // a cut "report all" moved no resume point: the meter sends these again
-    this.keepAlives.clear();
+    this.setupSequence?.clear();
+    this.setupSequence = undefined;
     this.replay.cancel();
     this.storedPhase.end('the attempt ended');
   }
 
   private clearTimers(): void {
-    this.keepAlives.clear();
+    this.setupSequence?.clear();
     this.cancelPresenceWait();
     if (this.retryTimer !== undefined) this.options.scheduler.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

@@ -7,8 +7,8 @@ import type { Scheduler } from '../util/scheduler.js';
 
 /**
  * The setup steps of a fresh link that do not decide the session's state: reading the driver's 'read'
- * characteristics, subscribing to its notify/indicate ones, running its setup writes and keeping the repeating
- * ones going. The session (device-session.ts) calls them in order and owns the transitions between them.
+ * characteristics and subscribing to its notify/indicate ones (the driver's setup writes are in
+ * setup-sequence.ts). The session (device-session.ts) calls them in order and owns the transitions between them.
  */
 
 /** The characteristics a discovery found, by normalized UUID: their service and properties. */
@@ -87,50 +87,5 @@ export async function subscribeDriverCharacteristics(
     if (spec.access === 'read' || !present.has(uuid)) continue;
     beforeSubscribe(uuid);
     await connection.subscribe(normalizeUuid(spec.service), uuid, (value) => onValue(uuid, value));
-  }
-}
-
-/** Runs the driver's setup writes in order; the repeating ones (keep-alives) go on through `keepAlives`. */
-export async function runSetupWrites(
-  connection: Connection,
-  driver: Driver,
-  keepAlives: KeepAlives,
-  wanted: () => boolean,
-): Promise<void> {
-  for (const write of driver.setup ?? []) {
-    const send = () =>
-      connection.write(normalizeUuid(write.service), normalizeUuid(write.characteristic), write.value, {
-        withResponse: write.withResponse ?? true,
-      });
-    await send();
-    if (write.repeatEveryMs !== undefined) keepAlives.repeat(send, write.repeatEveryMs, wanted);
-  }
-}
-
-/**
- * The repeating setup writes of one connection (a vendor's heartbeat, e.g. the Contec's 9A every few seconds),
- * on the injected scheduler. A failed repeat is ignored: the link's end, not a missed heartbeat, ends the attempt.
- */
-export class KeepAlives {
-  private readonly handles = new Set<unknown>();
-
-  constructor(private readonly scheduler: Scheduler) {}
-
-  /** Sends every `everyMs` while `wanted()` holds. */
-  repeat(send: () => Promise<void>, everyMs: number, wanted: () => boolean): void {
-    const tick = () => {
-      this.handles.delete(handle);
-      if (!wanted()) return;
-      void send().catch(() => undefined);
-      handle = this.scheduler.setTimeout(tick, everyMs);
-      this.handles.add(handle);
-    };
-    let handle = this.scheduler.setTimeout(tick, everyMs);
-    this.handles.add(handle);
-  }
-
-  clear(): void {
-    for (const handle of this.handles) this.scheduler.clearTimeout(handle);
-    this.handles.clear();
   }
 }

@@ -33,6 +33,12 @@ export const RETRY_RULES: Readonly<Record<BleErrorCode | 'unknown', RetryRule>> 
   // The adapter is off, wedged or gone: power-cycle it, then retry.
   BLE_ADAPTER: { baseMs: 5_000, capMs: 2 * 60_000, action: 'recover-adapter' },
   BLE_BACKEND_UNAVAILABLE: { baseMs: 0, capMs: 0, action: 'wait-for-user' },
+  // The link is up but the device did not answer a driver's command (its setup step or poll) in time, after the
+  // driver's retries: a firmware that is busy or wedged until the link is cycled; reconnect after a pause.
+  BLE_NO_ANSWER: { baseMs: 5_000, capMs: 5 * 60_000, action: 'retry' },
+  // The device answered a driver's command with a refusal (a wrong unlock key, a rejected mode): trying again at
+  // once would be refused again, but a device that was busy (another app's session) may accept later; rarely.
+  BLE_REFUSED: { baseMs: 60_000, capMs: 30 * 60_000, action: 'retry' },
   unknown: { baseMs: 5_000, capMs: 5 * 60_000, action: 'retry' },
 };
 

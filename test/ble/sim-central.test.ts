@@ -233,10 +233,26 @@ function measurementReadings(driver: Driver, payloads: readonly Payload[]): Read
   return readings;
 }
 
-/** Makes the device produce measurements until `count` payloads of its measurement characteristic arrived. */
-async function produce(r: Rig, payloads: Payload[], count: number): Promise<void> {
+/**
+ * Makes the device produce measurements until `count` payloads of its measurement characteristic arrived; with
+ * `frames`, whole frames on a framed characteristic (a frame may take two notifications).
+ */
+async function produce(r: Rig, payloads: Payload[], count: number, wholeFrames = false): Promise<void> {
   const target = normalizeUuid(r.device.measurement.characteristic);
-  const have = () => payloads.filter((p) => p.characteristic === target).length;
+  const spec = r.driver.characteristics.find((c) => normalizeUuid(c.uuid) === target);
+  const streams = new Map<string, CharacteristicStream>();
+  let seen = 0;
+  let frames = 0;
+  const have = () => {
+    if (!wholeFrames || spec?.framing === undefined)
+      return payloads.filter((p) => p.characteristic === target).length;
+    for (; seen < payloads.length; seen++) {
+      const payload = payloads[seen] as Payload;
+      if (payload.characteristic !== target) continue;
+      frames += decodeSteps(r.driver, payload, streams).filter((step) => !step.error).length;
+    }
+    return frames;
+  };
   if (r.device.racp) {
     r.device.preload(count, 30 * 60_000);
     const connection = await openSession(r, payloads);
@@ -312,7 +328,7 @@ describe('simulated devices', () => {
       expect(registry.match(ads[0] as { services: readonly string[]; name?: string })?.id).toBe(id);
 
       const payloads: Payload[] = [];
-      await produce(r, payloads, 1_000);
+      await produce(r, payloads, 1_000, true);
       const finalsOf = () =>
         measurementReadings(r.driver, payloads).filter((reading) => reading.kind !== 'intermediate');
       let finals = finalsOf();

@@ -1,4 +1,4 @@
-import { CharacteristicStream } from '../../drivers/characteristic-stream.js';
+import { CharacteristicStream, type StreamStep } from '../../drivers/characteristic-stream.js';
 import { compareReading, contractProblems } from '../../drivers/conformance.js';
 import type { ExpectedReading } from '../../drivers/fixtures.js';
 import type { DriverRegistry } from '../../drivers/registry.js';
@@ -109,35 +109,43 @@ export async function checkDeviceModel(
   let refused = 0;
   let frameErrors = 0;
   let index = 0;
-  // A model's framed characteristic is decoded as a hub session decodes it: through one framer for the whole
-  // connection, since a device cuts its byte stream into notifications regardless of frame boundaries (20 bytes
-  // at the default ATT_MTU). A replay sends each fixture as one notification of a fresh connection, as the
-  // fixture file defines it, so it keeps decoding payload by payload.
+  // One connection's decoding per characteristic, as the session does it (characteristic-stream.ts): a model's
+  // framed characteristic is cut into notifications regardless of frame boundaries (20 bytes at the default
+  // ATT_MTU), so its frames may be split across notifications or merged in one. A replay sends each fixture as
+  // the fixture file defines it: one notification of a fresh connection whose stream then ends.
   const streams = new Map<string, CharacteristicStream>();
   for (const payload of payloads) {
     const spec = driver.characteristics.find((c) => normalizeUuid(c.uuid) === payload.characteristic);
     if (!spec) continue;
-    let decoded: Reading[] | 'refused' | undefined;
-    if (spec.framing !== undefined && options.expected === undefined) {
+    const ctx = { characteristic: payload.characteristic };
+    let steps: StreamStep[];
+    if (options.expected !== undefined) {
+      const fresh = new CharacteristicStream(driver, spec);
+      steps = [...fresh.push(payload.bytes, ctx), ...fresh.end(ctx)];
+    } else {
       let stream = streams.get(payload.characteristic);
-      if (stream === undefined) {
+      if (!stream) {
         stream = new CharacteristicStream(driver, spec);
         streams.set(payload.characteristic, stream);
       }
-      decoded = [];
-      for (const step of stream.push(payload.bytes, { characteristic: payload.characteristic })) {
-        if (step.error === undefined) decoded.push(...step.readings);
-        else if (step.error instanceof FrameError) frameErrors++;
-        else refused++;
+      steps = stream.push(payload.bytes, ctx);
+    }
+    const decoded: Reading[] = [];
+    for (const step of steps) {
+      if (!step.error) {
+        decoded.push(...step.readings);
+        continue;
       }
-    } else {
-      decoded = decode(spec, payload, problems);
+      const cause: unknown = step.error.cause;
+      if (cause !== undefined && !(cause instanceof DecodeError)) {
+        problems.push(`the decoder threw ${(cause as Error).name}; decoders may throw only DecodeError`);
+      } else if (step.error instanceof FrameError) {
+        // A replay sends the fixtures' bad frames on purpose; a model's own frames must all be whole and sound.
+        if (!options.expected) frameErrors++;
+      } else {
+        refused++;
+      }
     }
-    if (decoded === 'refused') {
-      refused++;
-      continue;
-    }
-    if (decoded === undefined) continue;
     readings += decoded.filter((r) => r.observations.length > 0).length;
     for (const reading of decoded) problems.push(...contractProblems(reading, spec));
     if (options.expected?.length && payload.characteristic === target) {
@@ -146,8 +154,9 @@ export async function checkDeviceModel(
     }
   }
   if (refused > 0) problems.push(`${refused} value(s) the driver refused with a DecodeError`);
-  if (frameErrors > 0)
-    problems.push(`${frameErrors} frame error(s) in the stream (checksum, garbage or length)`);
+  if (frameErrors > 0) {
+    problems.push(`${frameErrors} frame error(s) in the model's own stream (checksum, garbage or length)`);
+  }
   if (readings === 0) problems.push('no value decoded to a reading with observations');
   const unique = [...new Set(problems)];
   return { payloads: have(), readings, refused, problems: unique, ok: unique.length === 0 };

@@ -1,4 +1,5 @@
 import { DriverError } from '../../errors.js';
+import { normalizeUuid } from '../../gatt/uuid.js';
 import type { MdcCode } from '../../model/codes.js';
 import type { Reading } from '../../model/observation.js';
 import type { UcumUnit } from '../../model/units.js';
@@ -69,16 +70,55 @@ export interface Quirk {
   readonly reason: string;
 }
 
-/** A write the session performs after subscribing (e.g. a vendor "start streaming" command). */
+/**
+ * Which frame answers a setup write: a frame that starts with these bytes (`null` matches any byte), or a
+ * predicate over the whole frame. On a framed characteristic a frame is one whole, checksum-verified frame; on
+ * an unframed one, one notification.
+ */
+export type FramePattern = readonly (number | null)[] | ((frame: Uint8Array) => boolean);
+
+/**
+ * The answer a setup write waits for (a request/response protocol: an unlock, a start command that is
+ * acknowledged, a real-time parameter poll). The answer arrives on one of the driver's notify/indicate
+ * characteristics; every frame there goes to the waiting step's patterns AND to the characteristic's decoder, so
+ * an answer that carries a reading (a poll's response) is still delivered as one.
+ */
+export interface SetupAnswer {
+  /** The notify/indicate characteristic the answer arrives on (one this driver declares). */
+  readonly characteristic: string;
+  /** The frame that answers the write. */
+  readonly match: FramePattern;
+  /**
+   * A frame that says the device refused (a wrong unlock key, a command it rejects): the connection fails at
+   * once with BLE_REFUSED, without retries.
+   */
+  readonly refused?: FramePattern;
+  /** How long to wait for the answer after the write, ms (at most repeatEveryMs for a repeating write). */
+  readonly timeoutMs: number;
+  /**
+   * Unanswered writes tolerated before the connection fails with BLE_NO_ANSWER (the session's retry policy
+   * then reconnects later). A step in the sequence is written again up to this many times; a repeating write
+   * (a poll) may go unanswered this many times in a row. Default 0.
+   */
+  readonly retries?: number;
+}
+
+/**
+ * A write the session performs after subscribing (e.g. a vendor "start streaming" command, an unlock, a poll).
+ * The writes run in order, each waiting for its `expect`ed answer when it has one; the repeating ones
+ * (`repeatEveryMs`: keep-alives and polls) start repeating once the whole sequence is through.
+ */
 export interface SetupWrite {
   readonly characteristic: string;
   readonly service: string;
   readonly value: Uint8Array;
   readonly reason: string;
-  /** Repeat the write at this period while connected (a keep-alive some vendor protocols need). */
+  /** Repeat the write at this period while connected (a keep-alive or a poll some vendor protocols need). */
   readonly repeatEveryMs?: number;
   /** Write with response (ATT Write Request) rather than without (Write Command). Default: with response. */
   readonly withResponse?: boolean;
+  /** The answer to wait for before the next step (and, for a repeating write, after each repeat). */
+  readonly expect?: SetupAnswer;
 }
 
 export type DeviceCategory =
@@ -155,9 +195,62 @@ export function defineDriver(definition: DriverDefinition): Driver {
     if (every !== undefined && (!Number.isFinite(every) || every < 500)) {
       fail(`setup write to ${write.characteristic}: repeatEveryMs must be at least 500`);
     }
+    if (write.expect !== undefined) {
+      for (const problem of answerProblems(write.expect, every, definition.characteristics)) {
+        fail(`setup write to ${write.characteristic}: ${problem}`);
+      }
+    }
   }
   if (!definition.sources?.length) fail('name at least one source document');
   return Object.freeze({ ...definition, [DRIVER_BRAND]: true as const });
+}
+
+/** Longest wait for an answer: a device that has not answered in a minute is not going to. */
+const MAX_ANSWER_TIMEOUT_MS = 60_000;
+const MAX_ANSWER_RETRIES = 10;
+
+function answerProblems(
+  answer: SetupAnswer,
+  repeatEveryMs: number | undefined,
+  characteristics: readonly CharacteristicSpec[],
+): string[] {
+  const problems: string[] = [];
+  const canonical = (uuid: string): string | undefined => {
+    try {
+      return normalizeUuid(String(uuid));
+    } catch {
+      return undefined;
+    }
+  };
+  const on = canonical(answer.characteristic);
+  const spec = on === undefined ? undefined : characteristics.find((c) => canonical(c.uuid) === on);
+  if (!spec || spec.access === 'read') {
+    problems.push("expect.characteristic must be one of the driver's notify/indicate characteristics");
+  }
+  for (const [name, pattern] of [
+    ['match', answer.match],
+    ['refused', answer.refused],
+  ] as const) {
+    if (pattern === undefined && name === 'refused') continue;
+    if (typeof pattern === 'function') continue;
+    const bytesOk =
+      Array.isArray(pattern) &&
+      pattern.length > 0 &&
+      pattern.every((b) => b === null || (Number.isInteger(b) && b >= 0 && b <= 255));
+    if (!bytesOk) problems.push(`expect.${name} must be a predicate or a non-empty list of bytes (or null)`);
+  }
+  const timeout = answer.timeoutMs;
+  if (!Number.isFinite(timeout) || timeout < 1 || timeout > MAX_ANSWER_TIMEOUT_MS) {
+    problems.push(`expect.timeoutMs must be between 1 and ${MAX_ANSWER_TIMEOUT_MS}`);
+  } else if (repeatEveryMs !== undefined && timeout > repeatEveryMs) {
+    // One request in flight at a time: the answer to one poll is awaited before the next is sent.
+    problems.push('expect.timeoutMs must not exceed repeatEveryMs');
+  }
+  const retries = answer.retries ?? 0;
+  if (!Number.isInteger(retries) || retries < 0 || retries > MAX_ANSWER_RETRIES) {
+    problems.push(`expect.retries must be an integer from 0 to ${MAX_ANSWER_RETRIES}`);
+  }
+  return problems;
 }
 
 export function isDriver(value: unknown): value is Driver {

@@ -43,8 +43,10 @@ export {
   type DriverDefinition,
   defineDriver,
   type Emits,
+  type FramePattern,
   type MatchRule,
   type Quirk,
+  type SetupAnswer,
   type SetupWrite,
 } from './define-driver.js';
 export {

@@ -1,0 +1,180 @@
+import { BleError, type Connection } from '../ble/central.js';
+import type { Driver, FramePattern, SetupAnswer, SetupWrite } from '../drivers/sdk/define-driver.js';
+import { normalizeUuid } from '../gatt/uuid.js';
+import type { Scheduler } from '../util/scheduler.js';
+
+/**
+ * The driver's setup writes on one connection (SetupWrite in define-driver.ts): a sequence run in order, each
+ * step waiting for its expected answer when it declares one (written again on timeout up to its retries), then
+ * the repeating writes (keep-alives and polls) on the injected scheduler until the link ends.
+ *
+ * Answers: the session offers every whole frame of a notify/indicate characteristic (every notification on an
+ * unframed one) here as well as to the decoder, so a poll's response is both the answer and a reading. A frame
+ * the decoder refuses is still offered: an acknowledgement the driver does not decode can answer a step.
+ *
+ * Failures are BleErrors the session's retry policy knows (retry-policy.ts): BLE_NO_ANSWER when a step (or a
+ * poll, that many times in a row) went unanswered, BLE_REFUSED when the device answered with the refusal
+ * pattern. Messages name the step by its number and the driver's reason, never the bytes.
+ */
+export type AnswerVerdict = 'answered' | 'refused' | 'timeout';
+
+interface Waiter {
+  readonly characteristic: string;
+  readonly answer: SetupAnswer;
+  readonly settle: (verdict: AnswerVerdict) => void;
+}
+
+/** One connection's setup sequence: make a new one for every connection. */
+export class SetupSequence {
+  private readonly waiters = new Set<Waiter>();
+  private readonly timers = new Set<unknown>();
+  private ended = false;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    /** A repeating write's answers stopped coming (or it was refused): the connection must fail. */
+    private readonly onFailure: (error: BleError) => void,
+  ) {}
+
+  /** Runs the steps in order; resolves when all were written and answered, then starts the repeating ones. */
+  async run(connection: Connection, driver: Driver, wanted: () => boolean): Promise<void> {
+    const steps = driver.setup ?? [];
+    for (const [index, write] of steps.entries()) {
+      if (!wanted() || this.ended) return;
+      await this.step(connection, write, index + 1, wanted);
+    }
+    for (const [index, write] of steps.entries()) {
+      if (write.repeatEveryMs !== undefined) this.repeat(connection, write, index + 1, wanted);
+    }
+  }
+
+  /** A whole frame (or an unframed notification) arrived on `uuid`: it may answer a waiting write. */
+  offer(uuid: string, frame: Uint8Array): void {
+    for (const waiter of [...this.waiters]) {
+      if (waiter.characteristic !== uuid) continue;
+      if (waiter.answer.refused !== undefined && matches(waiter.answer.refused, frame)) {
+        waiter.settle('refused');
+      } else if (matches(waiter.answer.match, frame)) {
+        waiter.settle('answered');
+      }
+    }
+  }
+
+  /** The link ended: no more writes, no more timers; pending waits end as timeouts nobody acts on. */
+  clear(): void {
+    this.ended = true;
+    for (const handle of this.timers) this.scheduler.clearTimeout(handle);
+    this.timers.clear();
+    for (const waiter of [...this.waiters]) waiter.settle('timeout');
+  }
+
+  private send(connection: Connection, write: SetupWrite): Promise<void> {
+    return connection.write(normalizeUuid(write.service), normalizeUuid(write.characteristic), write.value, {
+      withResponse: write.withResponse ?? true,
+    });
+  }
+
+  private async step(
+    connection: Connection,
+    write: SetupWrite,
+    number: number,
+    wanted: () => boolean,
+  ): Promise<void> {
+    const answer = write.expect;
+    if (answer === undefined) {
+      await this.send(connection, write);
+      return;
+    }
+    const tries = 1 + (answer.retries ?? 0);
+    for (let attempt = 0; attempt < tries; attempt++) {
+      // Armed before the write: a device may answer before the write's own response reaches us.
+      const verdict = this.await(answer);
+      await this.send(connection, write);
+      const result = await verdict;
+      if (!wanted() || this.ended) return;
+      if (result === 'answered') return;
+      if (result === 'refused') throw refusedError(write, number);
+    }
+    throw new BleError(
+      'BLE_NO_ANSWER',
+      `setup step ${number} (${write.reason}) got no answer within ${answer.timeoutMs} ms, ${tries} ${tries === 1 ? 'try' : 'tries'}`,
+    );
+  }
+
+  /** A repeating write: every period while wanted; with `expect`, too many unanswered in a row fail the link. */
+  private repeat(connection: Connection, write: SetupWrite, number: number, wanted: () => boolean): void {
+    const every = write.repeatEveryMs as number;
+    const answer = write.expect;
+    let misses = 0;
+    const tick = () => {
+      this.timers.delete(handle);
+      if (!wanted() || this.ended) return;
+      if (answer !== undefined) {
+        void this.await(answer).then((verdict) => {
+          if (!wanted() || this.ended) return;
+          if (verdict === 'answered') {
+            misses = 0;
+          } else if (verdict === 'refused') {
+            this.fail(refusedError(write, number));
+          } else if (++misses > (answer.retries ?? 0)) {
+            this.fail(
+              new BleError(
+                'BLE_NO_ANSWER',
+                `repeating setup write ${number} (${write.reason}) went unanswered ${misses} times in a row (${answer.timeoutMs} ms each)`,
+              ),
+            );
+          }
+        });
+      }
+      // A failed write is not acted on here: the link's end (or the missing answer) ends the attempt.
+      void this.send(connection, write).catch(() => undefined);
+      handle = this.scheduler.setTimeout(tick, every);
+      this.timers.add(handle);
+    };
+    let handle = this.scheduler.setTimeout(tick, every);
+    this.timers.add(handle);
+  }
+
+  private fail(error: BleError): void {
+    if (this.ended) return;
+    this.clear();
+    this.onFailure(error);
+  }
+
+  private await(answer: SetupAnswer): Promise<AnswerVerdict> {
+    return new Promise((resolve) => {
+      let timer: unknown;
+      const waiter: Waiter = {
+        characteristic: normalizeUuid(answer.characteristic),
+        answer,
+        settle: (verdict) => {
+          if (!this.waiters.delete(waiter)) return;
+          this.scheduler.clearTimeout(timer);
+          this.timers.delete(timer);
+          resolve(verdict);
+        },
+      };
+      this.waiters.add(waiter);
+      timer = this.scheduler.setTimeout(() => waiter.settle('timeout'), answer.timeoutMs);
+      this.timers.add(timer);
+    });
+  }
+}
+
+function refusedError(write: SetupWrite, number: number): BleError {
+  return new BleError('BLE_REFUSED', `the device refused setup step ${number} (${write.reason})`);
+}
+
+/** Whether `frame` is the pattern's: a prefix of bytes (null: any byte), or the predicate's yes. */
+export function matches(pattern: FramePattern, frame: Uint8Array): boolean {
+  if (typeof pattern === 'function') {
+    try {
+      return pattern(frame) === true;
+    } catch {
+      // A driver's predicate that throws on an odd frame has not matched it.
+      return false;
+    }
+  }
+  if (frame.length < pattern.length) return false;
+  return pattern.every((byte, i) => byte === null || frame[i] === byte);
+}
