@@ -246,6 +246,7 @@ async function runVariant(
     console.error(`${broker}/${storeKind}: intake subscribed; connecting ${plan.gateways} gateways`);
     publisher.send({ type: 'connect' });
     await publisher.next('connected');
+    console.error(`${broker}/${storeKind}: ${plan.gateways} gateways connected`);
 
     const results: PhaseResult[] = [];
     for (const phase of phases) {
@@ -258,6 +259,11 @@ async function runVariant(
       const done = intake.next('phase-done');
       publisher.send({ type: 'go' });
       const p = (await published) as { publishedAt: [string, number][]; firstAt: number };
+      // From here the intake only has to commit what the broker acknowledged; it fails if that stalls.
+      intake.send({ type: 'acknowledged' });
+      console.error(
+        `${broker}/${storeKind} ${phase}: all ${messages} messages acknowledged; awaiting commits`,
+      );
       const d = (await done) as {
         inserted: number;
         lastCommitAt: number;

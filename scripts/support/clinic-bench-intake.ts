@@ -17,8 +17,9 @@ import { type BenchPlan, type PhaseName, phaseTotals, planPhase, probeId } from 
  * reading of every message of the phase. On PostgreSQL the feed is LISTEN/NOTIFY, so the stamp there includes the
  * notification's trip; the intake's own commit is earlier by that much.
  *
- * argv[2]: JSON Config. Messages in: { type: 'phase', phase } (answered 'armed'), { type: 'stop' }.
- * Messages out: 'ready', 'armed', 'phase-done' with the phase's figures, 'error'.
+ * argv[2]: JSON Config. Messages in: { type: 'phase', phase } (answered 'armed'), { type: 'acknowledged' } (the
+ * broker has PUBACKed every message of the phase), { type: 'stop' }.
+ * Messages out: 'ready', 'armed', 'phase-done' with the phase's figures, 'error' (also when the phase stalls).
  */
 interface Config {
   readonly store:
@@ -61,7 +62,16 @@ interface Running {
   readonly startStats: ReturnType<ClinicIntake['snapshot']>;
   rssMax: number;
   readonly sampler: NodeJS.Timeout;
+  /** When the broker had PUBACKed every message of the phase (now()), once the orchestrator said so. */
+  acknowledgedAt: number;
 }
+
+/**
+ * A phase whose messages the broker has all acknowledged, and which commits nothing for this long, will not
+ * finish: the rest of its messages are not reaching the intake. It fails with the counts instead of waiting
+ * forever (a broker that left acknowledged messages in the intake's queue once looked like a hang here).
+ */
+const STALL_MS = 60_000;
 
 let running: Running | undefined;
 const store = await openStore();
@@ -104,7 +114,20 @@ function check(phase: Running): void {
     if (running !== phase) return;
     const stats = intake.snapshot();
     const duplicates = stats.measurementDuplicates - phase.startStats.measurementDuplicates;
-    if (phase.inserted < phase.readings || duplicates < phase.duplicates) return;
+    if (phase.inserted < phase.readings || duplicates < phase.duplicates) {
+      const since = Math.max(phase.acknowledgedAt, Number.isNaN(phase.lastCommitAt) ? 0 : phase.lastCommitAt);
+      if (now() - since < STALL_MS) return;
+      running = undefined;
+      clearInterval(phase.sampler);
+      send({
+        type: 'error',
+        message:
+          `${phase.phase}: the broker acknowledged every message, but the intake committed ${phase.inserted} of ` +
+          `${phase.readings} readings (duplicates counted ${duplicates} of ${phase.duplicates}) and nothing ` +
+          `in the last ${STALL_MS / 1000} s: the rest are not reaching the intake`,
+      });
+      return;
+    }
     running = undefined;
     clearInterval(phase.sampler);
     const cpu = process.cpuUsage(phase.cpu);
@@ -155,9 +178,12 @@ process.on('message', (message: { type: string; phase?: PhaseName }) => {
       sampler: setInterval(() => {
         if (running) running.rssMax = Math.max(running.rssMax, process.memoryUsage.rss());
       }, 100),
+      acknowledgedAt: Number.POSITIVE_INFINITY,
     };
     running = phase;
     send({ type: 'armed' });
+  } else if (message.type === 'acknowledged') {
+    if (running) running.acknowledgedAt = now();
   } else if (message.type === 'stop') {
     void intake
       .stop()

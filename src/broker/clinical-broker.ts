@@ -16,6 +16,7 @@ import {
   provisionDurableSubscribers,
 } from './durable-subscribers.js';
 import { BrokerError } from './errors.js';
+import { deliverInCounterOrder, type OrderedDelivery } from './ordered-delivery.js';
 import { type BrokerPersistence, openLevelPersistence, type PersistenceOptions } from './persistence.js';
 import { publishBeforeAck } from './publish-before-ack.js';
 import { tlsRefusalReason } from './tls-refusal.js';
@@ -92,6 +93,7 @@ export class ClinicalBroker {
   private address: AddressInfo | undefined;
   private persistence: BrokerPersistence | undefined;
   private durableIds = new Set<string>();
+  private ordered: OrderedDelivery | undefined;
 
   constructor(private readonly options: BrokerOptions) {}
 
@@ -126,6 +128,8 @@ export class ClinicalBroker {
 
   private async listen(aedes: Aedes, persistence: BrokerPersistence | undefined): Promise<AddressInfo> {
     this.durableIds = new Set((this.options.durableSubscribers ?? []).map((s) => s.clientId));
+    // First: publishBeforeAck below captures aedes.publish, and must publish through the ordering one.
+    this.ordered = deliverInCounterOrder(aedes);
     // 'error' is missing from aedes' typed events; aedes.js emits it when a store write fails (DoEnqueues).
     (aedes as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.storeFailed(error));
     aedes.authenticate = (client, _username, _password, done) => this.authenticate(client, done);
@@ -243,6 +247,8 @@ export class ClinicalBroker {
    */
   private storeFailed(error: Error): void {
     this.options.onError?.(storeError(error));
+    // That publish never reaches the bus: later ones must not wait for it (ordered-delivery.ts).
+    this.ordered?.release();
     for (const socket of this.sockets) socket.destroy();
   }
 
