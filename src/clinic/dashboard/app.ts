@@ -12,6 +12,7 @@ import { offsetAt } from '../intake/local-time.js';
 import type { StaffStore } from '../staff/staff-store.js';
 import type { ClinicStore } from '../storage/clinic-store.js';
 import { mayView, patientsVisibleTo } from './access.js';
+import { registerAdminRoutes } from './admin/routes.js';
 import { type DashboardAlarms, registerAlarmRoutes } from './alarms/routes.js';
 import { loadAssets } from './assets.js';
 import { type LiveSession, StaffAuth } from './auth/staff-auth.js';
@@ -424,6 +425,19 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     ...(options.alarms
       ? { openAlarms: () => options.alarms?.store.openAlarms() ?? Promise.resolve([]) }
       : {}),
+  });
+
+  registerAdminRoutes(app, {
+    staff,
+    clinic,
+    audit,
+    clock,
+    timeZone: options.timeZone,
+    signedIn,
+    chrome,
+    csrfToken: (session) => csrfTokenFor(session.session.csrfSecret),
+    sessionTokenOk,
+    refuseForgery,
   });
 
   if (options.alarms) {

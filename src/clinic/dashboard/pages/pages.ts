@@ -24,6 +24,7 @@ export interface PageChrome {
 export function page(chrome: PageChrome, body: Html): string {
   const header = chrome.user
     ? html`<header><span>${chrome.user.username} (${chrome.user.role})</span>
+${chrome.user.role === 'admin' ? html`<nav aria-label="Administration"><a href="/">Patients</a><a href="/admin/staff">Staff</a></nav>` : html``}
 <form method="post" action="/logout"><input type="hidden" name="_csrf" value="${chrome.user.csrfToken}"><button type="submit">Log out</button></form></header>`
     : html``;
   return html`<!doctype html>

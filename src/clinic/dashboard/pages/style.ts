@@ -8,6 +8,7 @@ export const DASHBOARD_CSS = `:root { color-scheme: light dark; --fg: #111; --bg
 body { margin: 0; background: var(--bg); color: var(--fg); font-family: system-ui, sans-serif; line-height: 1.5; }
 header { display: flex; justify-content: space-between; align-items: center; padding: 0.5rem 1rem; border-bottom: 2px solid var(--line); }
 header form { margin: 0; }
+header nav a { margin-right: 1rem; }
 main { max-width: 60rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.6rem; margin: 0.5rem 0; }
 h2 { font-size: 1.2rem; margin: 1.5rem 0 0.5rem; }
