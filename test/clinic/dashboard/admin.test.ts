@@ -80,6 +80,12 @@ describe('staff list', () => {
     // The signed-in admin's own row offers no disable or reset.
     expect(row('alice')).not.toContain('/disable');
     expect(row('carl')).toContain('action="/admin/staff/carl/disable"');
+    // No script at all, and no inline style (the CSP allows neither).
+    const team = await alice.get('/admin/staff/carl');
+    for (const body of [list.body, team.body]) {
+      expect(body).not.toContain('<script');
+      expect(body).not.toMatch(/\sstyle=|<style/);
+    }
 
     const carl = await signedIn(rig, 'carl');
     expect((await carl.get('/')).body).not.toContain('/admin/');
