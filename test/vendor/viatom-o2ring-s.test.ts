@@ -27,7 +27,7 @@ describe('OxyII frames', () => {
     expect(hex(frame)).toBe('a5e11e00020000bf');
     expect(isRequest(frame, 0xe1)).toBe(true);
     const corrupted = frame.slice();
-    corrupted[7] ^= 0x01;
+    corrupted[7] = (corrupted[7] as number) ^ 0x01;
     expect(isRequest(corrupted, 0xe1)).toBe(false);
   });
 
