@@ -21,6 +21,7 @@ import {
 import type { Presence } from './presence.js';
 import { RacpDownload, type RacpResumePoint } from './racp-download.js';
 import type { RadioHealth } from './radio-watchdog.js';
+import { ReadingThinner } from './reading-thinner.js';
 import { RETRY_RULES, retryDelay } from './retry-policy.js';
 import type { SessionState } from './session-states.js';
 import { SetupSequence } from './setup-sequence.js';
@@ -173,6 +174,11 @@ export class DeviceSession {
    * a stale half frame to fresh bytes; what the old one held is reported when the attempt ends.
    */
   private streams = new Map<string, CharacteristicStream>();
+  /**
+   * This connection's thinning of the characteristics that declare `thin` (reading-thinner.ts): at most one live
+   * reading per period each. New for every connection; what one holds when the attempt ends is passed on then.
+   */
+  private thinners = new Map<string, ReadingThinner<SessionReading>>();
   /** The device state read at this connection's setup, which decoders see as ctx.deviceState. */
   private deviceState: DeviceState = {};
   /** Ends the current wait for the device's advertisement (presence), if any. */
@@ -330,6 +336,7 @@ export class DeviceSession {
     this.replayedNothing = false;
     this.measuringNow = false;
     this.streams = new Map();
+    this.flushThinners();
     this.deviceState = {};
     // Reads first, so that decoders of notifications see them (ctx.deviceState); the Current Time read here,
     // before any write, says what the clock that stamped the stored records shows.
@@ -532,10 +539,33 @@ export class DeviceSession {
         // A new record: the one held before it is not the report's last.
         if (uuid !== GLUCOSE_CONTEXT) this.releaseHeld(undefined);
         this.held.push(out);
-      } else {
-        this.options.onReading(out);
+        continue;
       }
+      // A declared waveform-rate stream: one live reading per period goes on (stored records are all kept).
+      const thinner = stored ? undefined : this.thinnerOf(uuid);
+      if (thinner) thinner.offer(out);
+      else this.options.onReading(out);
     }
+  }
+
+  /** The thinning of `uuid` on this connection, when its characteristic declares `thin`. */
+  private thinnerOf(uuid: string): ReadingThinner<SessionReading> | undefined {
+    const existing = this.thinners.get(uuid);
+    if (existing) return existing;
+    const spec = this.options.driver.characteristics.find((c) => normalizeUuid(c.uuid) === uuid);
+    if (spec?.thin === undefined) return undefined;
+    const thinner = new ReadingThinner<SessionReading>(spec.thin.everyMs, this.options.scheduler, (r) =>
+      this.options.onReading(r),
+    );
+    this.thinners.set(uuid, thinner);
+    return thinner;
+  }
+
+  /** Passes on what the thinners hold (the link ended) and starts the next connection without them. */
+  private flushThinners(): void {
+    const thinners = this.thinners;
+    this.thinners = new Map();
+    for (const thinner of thinners.values()) thinner.flush();
   }
 
   /** Delivers the held-back record of a "report all", its last value carrying `progress` when there is one. */
@@ -688,6 +718,8 @@ export class DeviceSession {
     for (const [uuid, stream] of streams) {
       this.deliverSteps(uuid, stream.end({ characteristic: uuid, deviceState: this.deviceState }));
     }
+    // After the framers: a whole frame they still gave up belongs to the period it arrived in.
+    this.flushThinners();
     this.download = undefined;
     this.held = []; // a cut "report all" moved no resume point: the meter sends these again
     this.setupSequence?.clear();

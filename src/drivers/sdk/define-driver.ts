@@ -46,9 +46,28 @@ export interface CharacteristicSpec {
    * time; without it, `decode` receives each notification as it came.
    */
   readonly framing?: Framing;
+  /**
+   * At most one reading per `everyMs` per connection (notify/indicate only): for streams that repeat the
+   * displayed values with every waveform sample (pleth at 10 Hz and more), which must not become one Measurement
+   * per sample. Applied by the hub's session with its own clock (src/session/reading-thinner.ts has the rule:
+   * per period, the first reading whose status changed, else the latest); `rpm-gateway decode`, fixtures and
+   * the conformance kit have no clock and show every reading. Stored records are never thinned.
+   */
+  readonly thin?: Thinning;
   /** Every code/unit pair this characteristic can produce; empty for descriptive characteristics. */
   readonly emits: readonly Emits[];
 }
+
+/** A characteristic's declared thinning (CharacteristicSpec.thin). */
+export interface Thinning {
+  /** The period, ms (from MIN_THIN_MS to MAX_THIN_MS): at most one reading per period leaves the session. */
+  readonly everyMs: number;
+}
+
+/** Below 100 ms thinning would keep 10 readings a second: that is the waveform rate it exists to avoid. */
+export const MIN_THIN_MS = 100;
+/** Above 10 minutes a status change would wait too long to reach the clinic. */
+export const MAX_THIN_MS = 600_000;
 
 /**
  * How the gateway recognises a device in an advertisement. All given parts must match. A rule that overlaps
@@ -180,6 +199,15 @@ export function defineDriver(definition: DriverDefinition): Driver {
         fail(`characteristic ${spec.uuid}: framing applies to notify/indicate only`);
       const problems = framingProblems(spec.framing);
       if (problems.length > 0) fail(`characteristic ${spec.uuid}: ${problems.join('; ')}`);
+    }
+    if (spec.thin !== undefined) {
+      if (spec.access === 'read') fail(`characteristic ${spec.uuid}: thin applies to notify/indicate only`);
+      const every = spec.thin?.everyMs;
+      if (!Number.isInteger(every) || every < MIN_THIN_MS || every > MAX_THIN_MS) {
+        fail(
+          `characteristic ${spec.uuid}: thin.everyMs must be a whole number of ms from ${MIN_THIN_MS} to ${MAX_THIN_MS}`,
+        );
+      }
     }
   }
   const m = definition.match;

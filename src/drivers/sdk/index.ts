@@ -48,6 +48,7 @@ export {
   type Quirk,
   type SetupAnswer,
   type SetupWrite,
+  type Thinning,
 } from './define-driver.js';
 export {
   createFramer,
