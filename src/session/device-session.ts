@@ -1,7 +1,7 @@
 import { BleError, type CentralPort, type Connection, type ServiceInfo } from '../ble/central.js';
 import { CharacteristicStream, type StreamStep } from '../drivers/characteristic-stream.js';
-import type { Driver } from '../drivers/sdk/define-driver.js';
-import type { DecodeError } from '../errors.js';
+import type { Driver, SetupContext } from '../drivers/sdk/define-driver.js';
+import { type DecodeError, DriverError } from '../errors.js';
 import { encodeCurrentTime } from '../gatt/device-info.js';
 import { decodeRacp } from '../gatt/glucose-racp.js';
 import { normalizeUuid } from '../gatt/uuid.js';
@@ -365,13 +365,18 @@ export class DeviceSession {
       },
     );
     // A repeating write whose answers stop coming fails the attempt like any other link failure.
-    const sequence = new SetupSequence(scheduler, (error) => {
-      if (!live() || this.connection !== connection) return;
-      // A new generation: whatever of this attempt is still awaiting (a stored-record phase, the time write)
-      // stops where it is, and only the failure's own handling goes on.
-      const generation = ++this.generation;
-      void this.failAttempt(error, () => generation === this.generation);
-    });
+    const sequence = new SetupSequence(
+      scheduler,
+      (error) => {
+        if (!live() || this.connection !== connection) return;
+        // A new generation: whatever of this attempt is still awaiting (a stored-record phase, the time write)
+        // stops where it is, and only the failure's own handling goes on.
+        const generation = ++this.generation;
+        void this.failAttempt(error, () => generation === this.generation);
+      },
+      () => this.setupContext(),
+      driver.id,
+    );
     this.setupSequence = sequence;
     await sequence.run(connection, driver, () => live() && this.connection !== undefined);
     if (!live()) return;
@@ -621,7 +626,8 @@ export class DeviceSession {
     this.endAttempt();
     await connection?.disconnect().catch(() => undefined);
     if (!live()) return;
-    const code = error instanceof BleError ? error.code : 'unknown';
+    // A driver's setup value that cannot be computed keeps its own code in the detail; it retries as 'unknown'.
+    const code = error instanceof BleError || error instanceof DriverError ? error.code : 'unknown';
     if (during === 'bonding' && code === 'BLE_NOT_SUPPORTED') {
       // The backend cannot bond at all (noble has no pairing API): retrying will not change that, and each try
       // wakes the device. Stop for the user, as after a refused passkey; the detail says why.
@@ -733,6 +739,18 @@ export class DeviceSession {
     this.cancelPresenceWait();
     if (this.retryTimer !== undefined) this.options.scheduler.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+  }
+
+  /**
+   * What a computed setup value sees (SetupContext): the session's clock, or null while the hub's own clock is
+   * not known to be synchronised, by the same rule as the Current Time write (`mayWriteClock`).
+   */
+  private setupContext(): SetupContext {
+    const synchronised = this.options.mayWriteClock?.() !== false;
+    return {
+      now: synchronised ? new Date(this.options.scheduler.now()) : null,
+      utcOffsetMinutes: this.options.utcOffsetMinutes(),
+    };
   }
 
   private localFields() {
