@@ -89,7 +89,8 @@ export type DriverErrorCode =
   | 'DRIVER_MATCH_OVERLAP'
   | 'DRIVER_UNKNOWN_UNIT'
   | 'DRIVER_UNKNOWN_CODE'
-  | 'DRIVER_LOAD_FAILED';
+  | 'DRIVER_LOAD_FAILED'
+  | 'DRIVER_SETUP_VALUE';
 
 export class DriverError extends GatewayError {
   declare readonly code: DriverErrorCode;

@@ -2,7 +2,7 @@ import { toHex } from '../gatt/hex.js';
 import type { ConformanceReport } from './conformance.js';
 import { type FixtureFile, type Provenance, sourceOf } from './fixtures.js';
 import type { FuzzResult } from './fuzz.js';
-import type { Driver } from './sdk/define-driver.js';
+import { type Driver, SAMPLE_SETUP_CONTEXTS, type SetupWrite, setupValue } from './sdk/define-driver.js';
 
 /**
  * The conformance report `npm run driver:test` writes for one driver: a markdown page a vendor attaches to the
@@ -102,9 +102,7 @@ export function renderConformanceReport(input: ReportInput): string {
         e === undefined
           ? '-'
           : `on \`${e.characteristic}\` within ${e.timeoutMs} ms, ${e.retries ?? 0} retries${e.refused ? ', refusal declared' : ''}`;
-      lines.push(
-        `| \`${w.characteristic}\` | \`${toHex(w.value)}\` | ${repeat} | ${answer} | ${cell(w.reason)} |`,
-      );
+      lines.push(`| \`${w.characteristic}\` | ${valueCell(w)} | ${repeat} | ${answer} | ${cell(w.reason)} |`);
     }
   }
   if (driver.quirks && Object.keys(driver.quirks).length > 0) {
@@ -184,4 +182,13 @@ function matchRule(driver: Driver): string {
 /** Text safe inside a markdown table cell: no pipes, no line breaks. */
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+/** A fixed value's bytes; a computed one's bytes at the first sample context, said to be an example. */
+function valueCell(write: SetupWrite): string {
+  if (write.value instanceof Uint8Array) return `\`${toHex(write.value)}\``;
+  const ctx = SAMPLE_SETUP_CONTEXTS[0];
+  if (ctx === undefined || ctx.now === null) return 'computed at each write';
+  // defineDriver has already computed it in this context, so this does not throw.
+  return `computed at each write, e.g. \`${toHex(setupValue(write, ctx))}\` at ${ctx.now.toISOString()}`;
 }

@@ -1,7 +1,7 @@
 import { BleError, type CentralPort, type Connection, type ServiceInfo } from '../ble/central.js';
 import { CharacteristicStream, type StreamStep } from '../drivers/characteristic-stream.js';
-import type { Driver } from '../drivers/sdk/define-driver.js';
-import type { DecodeError } from '../errors.js';
+import type { Driver, SetupContext } from '../drivers/sdk/define-driver.js';
+import { type DecodeError, DriverError } from '../errors.js';
 import { encodeCurrentTime } from '../gatt/device-info.js';
 import { decodeRacp } from '../gatt/glucose-racp.js';
 import { normalizeUuid } from '../gatt/uuid.js';
@@ -21,6 +21,7 @@ import {
 import type { Presence } from './presence.js';
 import { RacpDownload, type RacpResumePoint } from './racp-download.js';
 import type { RadioHealth } from './radio-watchdog.js';
+import { ReadingThinner } from './reading-thinner.js';
 import { RETRY_RULES, retryDelay } from './retry-policy.js';
 import type { SessionState } from './session-states.js';
 import { SetupSequence } from './setup-sequence.js';
@@ -173,6 +174,11 @@ export class DeviceSession {
    * a stale half frame to fresh bytes; what the old one held is reported when the attempt ends.
    */
   private streams = new Map<string, CharacteristicStream>();
+  /**
+   * This connection's thinning of the characteristics that declare `thin` (reading-thinner.ts): at most one live
+   * reading per period each. New for every connection; what one holds when the attempt ends is passed on then.
+   */
+  private thinners = new Map<string, ReadingThinner<SessionReading>>();
   /** The device state read at this connection's setup, which decoders see as ctx.deviceState. */
   private deviceState: DeviceState = {};
   /** Ends the current wait for the device's advertisement (presence), if any. */
@@ -330,6 +336,7 @@ export class DeviceSession {
     this.replayedNothing = false;
     this.measuringNow = false;
     this.streams = new Map();
+    this.flushThinners();
     this.deviceState = {};
     // Reads first, so that decoders of notifications see them (ctx.deviceState); the Current Time read here,
     // before any write, says what the clock that stamped the stored records shows.
@@ -358,13 +365,18 @@ export class DeviceSession {
       },
     );
     // A repeating write whose answers stop coming fails the attempt like any other link failure.
-    const sequence = new SetupSequence(scheduler, (error) => {
-      if (!live() || this.connection !== connection) return;
-      // A new generation: whatever of this attempt is still awaiting (a stored-record phase, the time write)
-      // stops where it is, and only the failure's own handling goes on.
-      const generation = ++this.generation;
-      void this.failAttempt(error, () => generation === this.generation);
-    });
+    const sequence = new SetupSequence(
+      scheduler,
+      (error) => {
+        if (!live() || this.connection !== connection) return;
+        // A new generation: whatever of this attempt is still awaiting (a stored-record phase, the time write)
+        // stops where it is, and only the failure's own handling goes on.
+        const generation = ++this.generation;
+        void this.failAttempt(error, () => generation === this.generation);
+      },
+      () => this.setupContext(),
+      driver.id,
+    );
     this.setupSequence = sequence;
     await sequence.run(connection, driver, () => live() && this.connection !== undefined);
     if (!live()) return;
@@ -532,10 +544,33 @@ export class DeviceSession {
         // A new record: the one held before it is not the report's last.
         if (uuid !== GLUCOSE_CONTEXT) this.releaseHeld(undefined);
         this.held.push(out);
-      } else {
-        this.options.onReading(out);
+        continue;
       }
+      // A declared waveform-rate stream: one live reading per period goes on (stored records are all kept).
+      const thinner = stored ? undefined : this.thinnerOf(uuid);
+      if (thinner) thinner.offer(out);
+      else this.options.onReading(out);
     }
+  }
+
+  /** The thinning of `uuid` on this connection, when its characteristic declares `thin`. */
+  private thinnerOf(uuid: string): ReadingThinner<SessionReading> | undefined {
+    const existing = this.thinners.get(uuid);
+    if (existing) return existing;
+    const spec = this.options.driver.characteristics.find((c) => normalizeUuid(c.uuid) === uuid);
+    if (spec?.thin === undefined) return undefined;
+    const thinner = new ReadingThinner<SessionReading>(spec.thin.everyMs, this.options.scheduler, (r) =>
+      this.options.onReading(r),
+    );
+    this.thinners.set(uuid, thinner);
+    return thinner;
+  }
+
+  /** Passes on what the thinners hold (the link ended) and starts the next connection without them. */
+  private flushThinners(): void {
+    const thinners = this.thinners;
+    this.thinners = new Map();
+    for (const thinner of thinners.values()) thinner.flush();
   }
 
   /** Delivers the held-back record of a "report all", its last value carrying `progress` when there is one. */
@@ -591,7 +626,8 @@ export class DeviceSession {
     this.endAttempt();
     await connection?.disconnect().catch(() => undefined);
     if (!live()) return;
-    const code = error instanceof BleError ? error.code : 'unknown';
+    // A driver's setup value that cannot be computed keeps its own code in the detail; it retries as 'unknown'.
+    const code = error instanceof BleError || error instanceof DriverError ? error.code : 'unknown';
     if (during === 'bonding' && code === 'BLE_NOT_SUPPORTED') {
       // The backend cannot bond at all (noble has no pairing API): retrying will not change that, and each try
       // wakes the device. Stop for the user, as after a refused passkey; the detail says why.
@@ -688,6 +724,8 @@ export class DeviceSession {
     for (const [uuid, stream] of streams) {
       this.deliverSteps(uuid, stream.end({ characteristic: uuid, deviceState: this.deviceState }));
     }
+    // After the framers: a whole frame they still gave up belongs to the period it arrived in.
+    this.flushThinners();
     this.download = undefined;
     this.held = []; // a cut "report all" moved no resume point: the meter sends these again
     this.setupSequence?.clear();
@@ -701,6 +739,18 @@ export class DeviceSession {
     this.cancelPresenceWait();
     if (this.retryTimer !== undefined) this.options.scheduler.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+  }
+
+  /**
+   * What a computed setup value sees (SetupContext): the session's clock, or null while the hub's own clock is
+   * not known to be synchronised, by the same rule as the Current Time write (`mayWriteClock`).
+   */
+  private setupContext(): SetupContext {
+    const synchronised = this.options.mayWriteClock?.() !== false;
+    return {
+      now: synchronised ? new Date(this.options.scheduler.now()) : null,
+      utcOffsetMinutes: this.options.utcOffsetMinutes(),
+    };
   }
 
   private localFields() {

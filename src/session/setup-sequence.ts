@@ -1,5 +1,13 @@
 import { BleError, type Connection } from '../ble/central.js';
-import type { Driver, FramePattern, SetupAnswer, SetupWrite } from '../drivers/sdk/define-driver.js';
+import {
+  type Driver,
+  type FramePattern,
+  type SetupAnswer,
+  type SetupContext,
+  type SetupWrite,
+  setupValue,
+} from '../drivers/sdk/define-driver.js';
+import { DriverError } from '../errors.js';
 import { normalizeUuid } from '../gatt/uuid.js';
 import type { Scheduler } from '../util/scheduler.js';
 
@@ -15,6 +23,10 @@ import type { Scheduler } from '../util/scheduler.js';
  * Failures are BleErrors the session's retry policy knows (retry-policy.ts): BLE_NO_ANSWER when a step (or a
  * poll, that many times in a row) went unanswered, BLE_REFUSED when the device answered with the refusal
  * pattern. Messages name the step by its number and the driver's reason, never the bytes.
+ *
+ * Values: a write whose value is a function (SetupValue) is computed at each write, the first and every repeat,
+ * from the context the session provides (its clock, when synchronised). A value function that fails is a driver
+ * bug: the attempt fails with DRIVER_SETUP_VALUE.
  */
 export type AnswerVerdict = 'answered' | 'refused' | 'timeout';
 
@@ -32,8 +44,14 @@ export class SetupSequence {
 
   constructor(
     private readonly scheduler: Scheduler,
-    /** A repeating write's answers stopped coming (or it was refused): the connection must fail. */
-    private readonly onFailure: (error: BleError) => void,
+    /**
+     * A repeating write's answers stopped coming, it was refused, or its value could not be computed: the
+     * connection must fail.
+     */
+    private readonly onFailure: (error: BleError | DriverError) => void,
+    /** What a computed value may know at the moment of its write. */
+    private readonly context: () => SetupContext,
+    private readonly driverId?: string,
   ) {}
 
   /** Runs the steps in order; resolves when all were written and answered, then starts the repeating ones. */
@@ -68,8 +86,10 @@ export class SetupSequence {
     for (const waiter of [...this.waiters]) waiter.settle('timeout');
   }
 
-  private send(connection: Connection, write: SetupWrite): Promise<void> {
-    return connection.write(normalizeUuid(write.service), normalizeUuid(write.characteristic), write.value, {
+  /** Async so that a value function's failure is a rejection, never a throw out of a timer. */
+  private async send(connection: Connection, write: SetupWrite): Promise<void> {
+    const value = setupValue(write, this.context(), this.driverId);
+    await connection.write(normalizeUuid(write.service), normalizeUuid(write.characteristic), value, {
       withResponse: write.withResponse ?? true,
     });
   }
@@ -126,8 +146,11 @@ export class SetupSequence {
           }
         });
       }
-      // A failed write is not acted on here: the link's end (or the missing answer) ends the attempt.
-      void this.send(connection, write).catch(() => undefined);
+      // A failed write is not acted on here: the link's end (or the missing answer) ends the attempt. A value
+      // that cannot be computed will not be computable at the next repeat either.
+      void this.send(connection, write).catch((error: unknown) => {
+        if (error instanceof DriverError) this.fail(error);
+      });
       handle = this.scheduler.setTimeout(tick, every);
       this.timers.add(handle);
     };
@@ -135,7 +158,7 @@ export class SetupSequence {
     this.timers.add(handle);
   }
 
-  private fail(error: BleError): void {
+  private fail(error: BleError | DriverError): void {
     if (this.ended) return;
     this.clear();
     this.onFailure(error);

@@ -26,7 +26,7 @@ import { sourceDirOf } from '../../src/drivers/fixture-paths.js';
 import { readFixtureFile } from '../../src/drivers/fixtures.js';
 import { loadDriverModules } from '../../src/drivers/loader.js';
 import type { DriverRegistry } from '../../src/drivers/registry.js';
-import type { Driver } from '../../src/drivers/sdk/define-driver.js';
+import { type Driver, setupValue } from '../../src/drivers/sdk/define-driver.js';
 import { DecodeError, FrameError } from '../../src/errors.js';
 import { encodeCurrentTime } from '../../src/gatt/device-info.js';
 import {
@@ -168,7 +168,12 @@ async function openSession(r: Rig, payloads: Payload[]): Promise<Connection> {
   for (const write of r.driver.setup ?? []) {
     const send = () =>
       connection
-        .write(write.service, write.characteristic, write.value, { withResponse: write.withResponse ?? true })
+        .write(
+          write.service,
+          write.characteristic,
+          setupValue(write, { now: new Date(r.scheduler.now()), utcOffsetMinutes: 0 }),
+          { withResponse: write.withResponse ?? true },
+        )
         .catch(() => undefined);
     await send();
     const every = write.repeatEveryMs;

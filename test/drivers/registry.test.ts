@@ -28,12 +28,30 @@ describe('defineDriver', () => {
     [{ id: 'vendor/acme', match: {} }, /match rule/],
     [{ id: 'vendor/acme', quirks: { slow: { reason: '' } } }, /one-line reason/],
     [{ id: 'vendor/acme', sources: [] }, /source/],
+    [{ id: 'vendor/acme', characteristics: [thinned('read', 1_000)] }, /thin applies to notify\/indicate/],
+    [{ id: 'vendor/acme', characteristics: [thinned('notify', 99)] }, /thin.everyMs must be/],
+    [{ id: 'vendor/acme', characteristics: [thinned('notify', 600_001)] }, /thin.everyMs must be/],
+    [{ id: 'vendor/acme', characteristics: [thinned('notify', 1_000.5)] }, /thin.everyMs must be/],
   ])('refuses %j', (overrides, message) => {
     const error = driverError(() => driver(overrides as { id: string }));
     expect(error.code).toBe('DRIVER_INVALID');
     expect(error.message).toMatch(message);
   });
+
+  it('accepts thinning on a notify or indicate characteristic, from 100 ms to 10 minutes', () => {
+    for (const [access, everyMs] of [
+      ['notify', 100],
+      ['indicate', 600_000],
+    ] as const) {
+      const d = driver({ id: 'vendor/acme', characteristics: [thinned(access, everyMs)] });
+      expect(d.characteristics[0]?.thin).toEqual({ everyMs });
+    }
+  });
 });
+
+function thinned(access: 'read' | 'notify' | 'indicate', everyMs: number) {
+  return { uuid: 'fff1', service: 'fff0', access, name: 'x', decode: () => [], emits: [], thin: { everyMs } };
+}
 
 describe('DriverRegistry', () => {
   it('refuses duplicate ids', () => {

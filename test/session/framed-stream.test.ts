@@ -3,16 +3,19 @@ import { isBciFrame } from '../../devices/vendor/berrymed-bm1000/bci-protocol.js
 import { encodeContecMeasurement } from '../../devices/vendor/contec-cms50d-bt/contec-protocol.js';
 import { type DecodeError, FrameError } from '../../src/errors.js';
 import { normalizeUuid } from '../../src/gatt/uuid.js';
-import { sessionRig } from './session-rig.js';
+import { registry, sessionRig } from './session-rig.js';
+import { unthinned } from './thinning-support.js';
 
 /**
  * A framed vendor stream through a real DeviceSession against the simulator, in virtual time: the session runs
  * notifications through the connection's framer, delivers one reading per whole frame (the frame is the
  * reading's payload), reports frame errors with their byte counts and goes on, and starts a fresh framer on
- * every connection.
+ * every connection. The BerryMed tests count every frame, so they use the driver without its declared thinning
+ * (one reading a second: thinning.test.ts); the framer under it is the same.
  */
 const BCI_TX = normalizeUuid('49535343-1e4d-4bd9-ba61-23c647249616');
 const CONTEC_NOTIFY = normalizeUuid('ff02');
+const BERRYMED_EVERY_FRAME = unthinned(registry, 'vendor/berrymed-bm1000');
 
 function recordErrors() {
   const errors: string[] = [];
@@ -31,6 +34,7 @@ describe('framed streams in a device session', () => {
     const r = sessionRig('vendor/berrymed-bm1000', {
       device: { misalignedStream: true },
       session: { onDecodeError },
+      driver: BERRYMED_EVERY_FRAME,
     });
     await r.central.start();
     r.session.start();
@@ -52,6 +56,7 @@ describe('framed streams in a device session', () => {
     const r = sessionRig('vendor/berrymed-bm1000', {
       device: { misalignedStream: true },
       session: { onDecodeError },
+      driver: BERRYMED_EVERY_FRAME,
     });
     await r.central.start();
     r.session.start();

@@ -51,6 +51,8 @@ export interface RigOptions {
   readonly maxConnections?: number;
   /** The port the session talks to, built around the simulator (a fake that behaves like another stack). */
   readonly port?: (central: SimCentral) => CentralPort;
+  /** The driver the session uses, when not the bundled one of `driverId` (a variant of it, say). */
+  readonly driver?: Driver;
 }
 
 export function sessionRig(driverId: string, options: RigOptions = {}): SessionRig {
@@ -65,7 +67,7 @@ export function sessionRig(driverId: string, options: RigOptions = {}): SessionR
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
     });
   if (options.central) central.addPeripheral(device.peripheral);
-  const driver = registry.get(driverId);
+  const driver = options.driver ?? registry.get(driverId);
   if (!driver) throw new Error(`no driver ${driverId}`);
   const readings: SessionReading[] = [];
   const states: SessionState[] = [];

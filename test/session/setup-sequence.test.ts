@@ -4,6 +4,7 @@ import {
   type Decoder,
   defineDriver,
   type SetupAnswer,
+  type SetupContext,
   type SetupWrite,
 } from '../../src/drivers/sdk/define-driver.js';
 import { DecodeError, DriverError } from '../../src/errors.js';
@@ -102,7 +103,10 @@ interface DeviceBehaviour {
   silent: boolean;
 }
 
-function rig(behaviour: Partial<DeviceBehaviour> = {}) {
+function rig(
+  behaviour: Partial<DeviceBehaviour> = {},
+  options: { setup?: readonly SetupWrite[]; mayWriteClock?: boolean } = {},
+) {
   const scheduler = new VirtualScheduler(START);
   const device: DeviceBehaviour = { key: KEY, ignoreStarts: 0, silent: false, ...behaviour };
   const writes: { at: number; hex: string }[] = [];
@@ -141,7 +145,8 @@ function rig(behaviour: Partial<DeviceBehaviour> = {}) {
   const states: { state: SessionState; detail: string | undefined; at: number }[] = [];
   const session = new DeviceSession({
     device: { id: 'dev-talk', address: peripheral.address },
-    driver,
+    driver: options.setup ? defineDriver({ ...driver, setup: options.setup }) : driver,
+    ...(options.mayWriteClock === undefined ? {} : { mayWriteClock: () => options.mayWriteClock !== false }),
     central,
     scheduler,
     random: () => 0.5,
@@ -259,6 +264,60 @@ describe('setup writes that wait for answers, then polls', () => {
   });
 });
 
+describe('setup values computed from the session clock', () => {
+  /** The poll carries the seconds since START by the context's clock, FF when the hub clock is not synchronised. */
+  const STAMPED_POLL: SetupWrite = {
+    ...POLL,
+    value: ({ now }) => Uint8Array.of(0x03, now === null ? 0xff : Math.floor((now.getTime() - START) / 1000)),
+  };
+
+  it('computes a value at each write, the first and every repeat, from the session scheduler', async () => {
+    const r = rig({}, { setup: [UNLOCK, START_COMMAND, STAMPED_POLL] });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(3_200);
+    expect(r.session.state).toBe('streaming');
+    expect(r.writes.filter((w) => w.hex.startsWith('03'))).toEqual([
+      { at: 100, hex: '0300' },
+      { at: 1_150, hex: '0301' },
+      { at: 2_150, hex: '0302' },
+      { at: 3_150, hex: '0303' },
+    ]);
+    await r.session.stop();
+  });
+
+  it('gives the value no time while the hub clock is not synchronised', async () => {
+    const r = rig({}, { setup: [UNLOCK, START_COMMAND, STAMPED_POLL], mayWriteClock: false });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(1_200);
+    expect(r.writes.filter((w) => w.hex.startsWith('03')).map((w) => w.hex)).toEqual(['03ff', '03ff']);
+    await r.session.stop();
+  });
+
+  it('fails the attempt with DRIVER_SETUP_VALUE, without the bytes, when a repeat cannot compute its value', async () => {
+    // Passes defineDriver's sample contexts (2026-01-01 and no clock), throws from the third second of the test.
+    const failing: SetupWrite = {
+      ...POLL,
+      value: ({ now }) => {
+        if (now !== null && now.getTime() - START > 1_500) throw new Error('secret 42');
+        return Uint8Array.of(0x03);
+      },
+    };
+    const r = rig({}, { setup: [UNLOCK, START_COMMAND, failing] });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(2_200);
+    expect(r.session.state).toBe('backoff');
+    const detail = r.states.find((s) => s.state === 'backoff')?.detail ?? '';
+    expect(detail).toBe(
+      'DRIVER_SETUP_VALUE: setup write to ffe2 (real-time parameter request): its value function threw (a driver bug)',
+    );
+    expect(r.peripheral.connected).toBe(false);
+    await r.session.stop();
+  });
+});
+
 describe('defineDriver checks the answers a setup write expects', () => {
   const base = {
     id: 'vendor/test-talkback',
@@ -276,6 +335,15 @@ describe('defineDriver checks the answers a setup write expects', () => {
     [{ ...UNLOCK, expect: { ...UNLOCK_ANSWER, refused: [300] } }, /expect.refused/],
     [{ ...UNLOCK, expect: { ...UNLOCK_ANSWER, retries: 1.5 } }, /expect.retries/],
     [{ ...UNLOCK, expect: { ...UNLOCK_ANSWER, timeoutMs: 0 } }, /expect.timeoutMs/],
+    [{ ...UNLOCK, value: new Uint8Array(0) }, /value must be 1 to 512 bytes/],
+    [{ ...UNLOCK, value: () => new Uint8Array(0) }, /value function must return 1 to 512 bytes/],
+    [
+      {
+        ...UNLOCK,
+        value: ({ now }: SetupContext) => Uint8Array.of(0x01, (now as Date).getUTCSeconds()),
+      },
+      /value function threw \(a driver bug\), for a clock not synchronised/,
+    ],
   ])('refuses a bad expect (%#)', (write, message) => {
     expect(() => defineDriver({ ...base, setup: [write] })).toThrow(DriverError);
     expect(() => defineDriver({ ...base, setup: [write] })).toThrow(message);

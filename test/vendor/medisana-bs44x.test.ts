@@ -6,6 +6,7 @@ import {
   encodeWeight,
   parseBody,
   parseWeight,
+  scaleClockAt,
   scaleTime,
   TRIGGER_CLOCK,
   TRIGGER_COMMAND,
@@ -13,10 +14,14 @@ import {
 import { SimCentral, simulatedDevice } from '../../src/ble/sim/index.js';
 import { loadBundledRegistry } from '../../src/drivers/default-registry.js';
 import type { DriverRegistry } from '../../src/drivers/registry.js';
+import { type SetupContext, setupValue } from '../../src/drivers/sdk/define-driver.js';
 import { toHex } from '../../src/gatt/hex.js';
 import { normalizeUuid } from '../../src/gatt/uuid.js';
 import type { Reading } from '../../src/model/observation.js';
+import { stamp } from '../../src/pipeline/stamp.js';
+import type { SessionReading } from '../../src/session/device-session.js';
 import { VirtualScheduler } from '../../src/util/scheduler.js';
+import { sessionRig } from '../session/session-rig.js';
 
 const DAY_S = 86_400;
 const DAY_MS = DAY_S * 1000;
@@ -27,8 +32,17 @@ beforeAll(async () => {
 });
 
 describe('Medisana BS44x clock (vendor/medisana-bs44x)', () => {
-  it('writes the openScale wiki trigger 02 7B 7B F6 0D', () => {
+  it('writes the hub time as seconds since 2010 when the hub clock is synchronised, else the wiki trigger 02 7B 7B F6 0D', () => {
     expect(toHex(TRIGGER_COMMAND)).toBe('027b7bf60d');
+    const [trigger] = driver.setup ?? [];
+    if (!trigger) throw new Error('the driver declares no trigger write');
+    const at = (now: Date | null): string => toHex(setupValue(trigger, { now, utcOffsetMinutes: 120 }));
+    expect(at(null)).toBe('027b7bf60d');
+    // 2026-11-20 07:00:00 UTC is 532,854,000 s after 2010-01-01 (0x1FC2B4F0), little-endian; UTC whatever the offset.
+    expect(scaleClockAt(new Date(Date.UTC(2026, 10, 20, 7, 0, 0)))).toBe(0x1fc2b4f0);
+    expect(at(new Date(Date.UTC(2026, 10, 20, 7, 0, 0)))).toBe('02f0b4c21f');
+    // The count it writes reads back as the same time.
+    expect(scaleTime(0x1fc2b4f0)).toEqual({ iso: '2026-11-20T07:00:00', epoch: '2010' });
   });
 
   it('tells the 2010 clock from the Unix clock by the count itself', () => {
@@ -73,7 +87,7 @@ describe('Medisana BS44x simulated scale and hub session', () => {
     }
   });
 
-  it('sends its memory only after the trigger: true times before the hub, null after the restarted clock', async () => {
+  it('sends its memory only after the trigger: true times before the hub, null after a trigger written without a synchronised hub clock', async () => {
     const scheduler = new VirtualScheduler();
     scheduler.advance(Date.UTC(2026, 10, 20, 7, 0, 0) - scheduler.now());
     const device = simulatedDevice(driver.id, { scheduler, seed: 3 });
@@ -95,7 +109,8 @@ describe('Medisana BS44x simulated scale and hub session', () => {
 
     const [trigger] = driver.setup ?? [];
     if (!trigger) throw new Error('the driver declares no trigger write');
-    await connection.write(trigger.service, trigger.characteristic, trigger.value);
+    const unsynchronised: SetupContext = { now: null, utcOffsetMinutes: 0 };
+    await connection.write(trigger.service, trigger.characteristic, setupValue(trigger, unsynchronised));
     await scheduler.advanceAsync(5_000);
     const weights = readings.filter((r) => r.char === '8a21').map((r) => r.reading);
     const bodies = readings.filter((r) => r.char === '8a22').map((r) => r.reading);
@@ -121,5 +136,74 @@ describe('Medisana BS44x simulated scale and hub session', () => {
       ['8a22', null, ['clock-set-by-trigger']],
     ]);
     await connection.disconnect();
+  });
+});
+
+describe('Medisana BS44x through a hub session (virtual time)', () => {
+  const WEIGHT = normalizeUuid('8a21');
+  const BODY = normalizeUuid('8a22');
+
+  async function connected(mayWriteClock: boolean) {
+    const r = sessionRig(driver.id, { session: { mayWriteClock: () => mayWriteClock } });
+    // Two weighings a day apart before any hub, the last one now (2026-11-28 08:00 UTC).
+    r.device.preload(2, DAY_MS);
+    await r.central.start();
+    r.session.start();
+    while (r.session.state !== 'streaming') await r.advance(100);
+    await r.advance(5_000);
+    return r;
+  }
+
+  const timesOf = (readings: readonly SessionReading[]) =>
+    readings
+      .filter((x) => x.characteristic === WEIGHT || x.characteristic === BODY)
+      .map((x) => x.reading.time);
+
+  it('a weighing after a hub connection keeps its true time, and its id when the scale sends it again', async () => {
+    const r = await connected(true);
+    expect(timesOf(r.readings)).toEqual([
+      '2026-11-27T08:00:00',
+      '2026-11-27T08:00:00',
+      '2026-11-28T08:00:00',
+      '2026-11-28T08:00:00',
+    ]);
+    // An hour later, on the clock the session's trigger set: sent at once, stamped by the scale.
+    await r.advance(3_600_000);
+    const before = r.readings.length;
+    const weighedAt = new Date(r.scheduler.now()).toISOString().slice(0, 19);
+    expect(weighedAt.startsWith('2026-11-28T09:00:')).toBe(true);
+    r.device.measure();
+    await r.advance(1_000);
+    const late = r.readings.slice(before);
+    expect(late.map((x) => [x.characteristic, x.reading.time, x.reading.status])).toEqual([
+      [WEIGHT, weighedAt, []],
+      [BODY, weighedAt, []],
+    ]);
+    expect(late.every((x) => x.timeSource !== 'gateway')).toBe(true);
+    // The next connection: the scale sends its whole memory again, this weighing with the same bytes and so
+    // the same measurement id (a hash of its device time and payload), which the outbox drops as a duplicate.
+    const ids = (xs: readonly SessionReading[]) => xs.map((x) => stamp(x, driver).id);
+    const lateIds = ids(late);
+    r.device.peripheral.dropLink('link-loss');
+    const afterDrop = r.readings.length;
+    while (r.session.state !== 'streaming') await r.advance(100);
+    await r.advance(5_000);
+    const resent = r.readings.slice(afterDrop).filter((x) => x.reading.time === weighedAt);
+    expect(ids(resent)).toEqual(lateIds);
+    await r.session.stop();
+  });
+
+  it('while the hub clock is not synchronised, the fixed trigger is written and later weighings say so', async () => {
+    const r = await connected(false);
+    expect(timesOf(r.readings)).toHaveLength(4);
+    await r.advance(3_600_000);
+    const before = r.readings.length;
+    r.device.measure();
+    await r.advance(1_000);
+    expect(r.readings.slice(before).map((x) => [x.reading.time, x.reading.status, x.timeSource])).toEqual([
+      [null, ['clock-set-by-trigger'], 'gateway'],
+      [null, ['clock-set-by-trigger'], 'gateway'],
+    ]);
+    await r.session.stop();
   });
 });

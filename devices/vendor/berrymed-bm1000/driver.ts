@@ -36,7 +36,7 @@ function statusOf(f: BciFrame): string[] {
 }
 
 /**
- * One reading per frame. The framer (BCI_FRAMING) hands over whole frames only; anything else reaching the
+ * One reading per frame (the session keeps one a second of them: `thin` below). The framer (BCI_FRAMING) hands over whole frames only; anything else reaching the
  * decoder (a caller that bypasses the framer) is refused rather than guessed at.
  */
 const bciDecoder: Decoder = (bytes) => {
@@ -65,7 +65,7 @@ const bciDecoder: Decoder = (bytes) => {
 
 export default defineDriver({
   id: 'vendor/berrymed-bm1000',
-  version: '1.1.0',
+  version: '1.2.0',
   name: 'BerryMed BM1000 pulse oximeter (BCI protocol)',
   category: 'pulse-oximeter',
   match: { services: [TRANSPARENT_UART_SERVICE], name: /^(?:BerryMed|BM1000)/ },
@@ -76,6 +76,9 @@ export default defineDriver({
       access: 'notify',
       name: 'BCI data stream (transparent UART TX)',
       framing: BCI_FRAMING,
+      // About 100 frames a second repeat the displayed SpO2 and pulse rate with one pleth sample each: the
+      // session passes on one reading a second (a status change first), not one per sample (quirk highRateStream).
+      thin: { everyMs: 1_000 },
       decode: bciDecoder,
       emits: [
         { code: 'MDC_PULS_OXIM_SAT_O2', units: ['%'] },
@@ -98,7 +101,7 @@ export default defineDriver({
     },
     highRateStream: {
       reason:
-        'About 100 frames per second, each repeating the displayed SpO2 and pulse rate with one pleth sample; later stages should throttle or de-duplicate',
+        'About 100 frames per second, each repeating the displayed SpO2 and pulse rate with one pleth sample; thinned by the session to one reading per second (the first with a changed status, else the latest), the pleth sample of the kept frame in details',
     },
     noDeviceTime: { reason: 'Frames carry no timestamp, so time is always null' },
   },

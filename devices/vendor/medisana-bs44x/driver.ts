@@ -4,8 +4,10 @@ import {
   parseBody,
   parseWeight,
   type ScaleTime,
+  scaleClockAt,
   scaleTime,
-  TRIGGER_COMMAND,
+  TRIGGER_CLOCK,
+  triggerCommand,
 } from './medisana-protocol.js';
 
 /**
@@ -66,7 +68,7 @@ const personDecoder: Decoder = (bytes) => {
 
 export default defineDriver({
   id: 'vendor/medisana-bs44x',
-  version: '1.0.0',
+  version: '1.1.0',
   name: 'Medisana BS44x body-composition scale (BS444, BS440, BS430, BS410)',
   category: 'weight-scale',
   // The advertised name is a random number (openScale wiki), so the service alone picks the driver.
@@ -105,9 +107,10 @@ export default defineDriver({
     {
       characteristic: COMMAND,
       service: SERVICE,
-      value: TRIGGER_COMMAND,
+      // The hub's time when its clock is synchronised (quirk triggerSetsClock), else the wiki's fixed trigger.
+      value: ({ now }) => triggerCommand(now === null ? TRIGGER_CLOCK : scaleClockAt(now)),
       reason:
-        'Starts the transfer of the stored weighings (02 + a clock value to 8A81, after the indications are on: openScale wiki "Medisana BS444", BluetoothMedisanaBS44x.java; keptenkurk/BS440)',
+        'Sets the scale clock and starts the transfer of the stored weighings (02 + the time to 8A81, after the indications are on: openScale wiki "Medisana BS444", BluetoothMedisanaBS44x.java; keptenkurk/BS440)',
     },
   ],
   quirks: {
@@ -121,7 +124,7 @@ export default defineDriver({
     },
     triggerSetsClock: {
       reason:
-        'The trigger write sets the scale clock to fixed bytes (setup writes cannot carry the current time), so weighings made after a hub connection carry a restarted clock: time null, status clock-set-by-trigger',
+        'The trigger write sets the scale clock: to the hub time (seconds since 2010, UTC) when the hub clock is synchronised, else to the fixed 0x0DF67B7B, whose weighings get time null, status clock-set-by-trigger',
     },
     historyResent: {
       reason:

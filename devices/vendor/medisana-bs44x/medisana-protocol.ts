@@ -15,7 +15,7 @@
  *                   [14-15] bone kg; the four body values /10 after masking the top nibble (sent as F)
  *                   [16-18] reserved
  *   Person, 8A82:   [0] 84 [2] person [4] 1 male, 2 female [5] age [6] height cm [8] activity
- *   Command, 8A81:  02 + the scale's time, u32 (written by the hub; starts the transfer)
+ *   Command, 8A81:  02 + the scale's new clock, u32 (written by the hub; sets the clock, starts the transfer)
  *
  * The time is a count of seconds: since 2010-01-01 on the BS444 and BS410, since 1970-01-01 on the BS440 and
  * BS430 (keptenkurk/BS440 time_offset; openScale's name prefixes). `scaleTime` decides by plausibility.
@@ -26,19 +26,32 @@ import { ByteReader, DecodeError } from 'rpm-gateway/sdk';
 export const EPOCH_2010_S = 1_262_304_000;
 
 /**
- * The trigger the hub writes to 8A81: the openScale wiki's "magic number" 02 7B 7B F6 0D. The scale takes the
- * four bytes as its new clock (keptenkurk/BS440: the write "will resync the scale's RTC"), so it restarts
- * counting from 0x0DF67B7B (2017-06-04 07:27:55 on a 2010-epoch scale) at every connection: setup writes are
- * fixed bytes, so the hub cannot send the current time here.
+ * The trigger the hub writes to 8A81: 02 + the scale's new clock, u32 little-endian. The scale takes the four
+ * bytes as its clock (keptenkurk/BS440: the write "will resync the scale's RTC"); the readers write the current
+ * time (openScale BluetoothMedisanaBS44x.java, keptenkurk/BS440).
+ */
+export function triggerCommand(clock: number): Uint8Array {
+  return Uint8Array.of(0x02, clock & 0xff, (clock >>> 8) & 0xff, (clock >>> 16) & 0xff, clock >>> 24);
+}
+
+/**
+ * The openScale wiki's own trigger, 02 7B 7B F6 0D: its clock 0x0DF67B7B is 2017-06-04 07:27:55 on a 2010-epoch
+ * scale. The hub writes it when its own clock is not known to be synchronised, so that the weighings after it
+ * are recognisably on a restarted clock (scaleTime: clock-set-by-trigger) rather than stamped with a wrong time.
  */
 export const TRIGGER_CLOCK = 0x0df67b7b;
-export const TRIGGER_COMMAND: Uint8Array = Uint8Array.of(
-  0x02,
-  TRIGGER_CLOCK & 0xff,
-  (TRIGGER_CLOCK >>> 8) & 0xff,
-  (TRIGGER_CLOCK >>> 16) & 0xff,
-  TRIGGER_CLOCK >>> 24,
-);
+export const TRIGGER_COMMAND: Uint8Array = triggerCommand(TRIGGER_CLOCK);
+
+/**
+ * The clock to write for `now`: seconds since 2010-01-01 UTC, the BS444/BS410 count. A BS440/BS430 (Unix clock)
+ * given it counts on from it too, and its weighings then carry 2010 counts, which scaleTime reads on the 2010
+ * epoch: true times on every model. Outside what four bytes hold (never, for a synchronised clock after
+ * 2010), the fixed trigger.
+ */
+export function scaleClockAt(now: Date): number {
+  const count = Math.floor(now.getTime() / 1000) - EPOCH_2010_S;
+  return count >= 0 && count <= 0xffff_ffff ? count : TRIGGER_CLOCK;
+}
 
 /** Times a clock restarted by TRIGGER_COMMAND shows for a year after it: not a true time. */
 const TRIGGER_WINDOW_S = 366 * 86_400;

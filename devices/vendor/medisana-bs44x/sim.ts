@@ -18,7 +18,8 @@ interface Weighing {
 
 /**
  * Medisana BS444 (2010 clock) with one person. It measures when the patient steps on and keeps the weighing;
- * nothing is sent until the hub writes 02 + a clock value to 8A81, which sets the clock and makes the scale
+ * nothing is sent until the hub writes 02 + a clock value to 8A81 (the hub's time, or the fixed trigger while the
+ * hub's clock is not synchronised), which sets the clock and makes the scale
  * send the person profile, then every kept weighing as a weight and a body composition indication. A weighing
  * made while a hub listens after that write is sent at once. Body composition follows the simulated patient's
  * weight with textbook approximations (not the scale's undisclosed formula): fat % from BMI (Deurenberg 1991,

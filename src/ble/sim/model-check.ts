@@ -2,7 +2,7 @@ import { CharacteristicStream, type StreamStep } from '../../drivers/characteris
 import { compareReading, contractProblems } from '../../drivers/conformance.js';
 import type { ExpectedReading } from '../../drivers/fixtures.js';
 import type { DriverRegistry } from '../../drivers/registry.js';
-import type { CharacteristicSpec, Driver } from '../../drivers/sdk/define-driver.js';
+import { type CharacteristicSpec, type Driver, setupValue } from '../../drivers/sdk/define-driver.js';
 import { DecodeError, FrameError } from '../../errors.js';
 import { encodeRacpReportAll } from '../../gatt/glucose.js';
 import { normalizeUuid } from '../../gatt/uuid.js';
@@ -228,7 +228,13 @@ async function openSession(
   for (const write of driver.setup ?? []) {
     const send = () =>
       connection
-        .write(write.service, write.characteristic, write.value, { withResponse: write.withResponse ?? true })
+        // A computed value sees the virtual clock, as a session's would see its scheduler (on UTC).
+        .write(
+          write.service,
+          write.characteristic,
+          setupValue(write, { now: new Date(scheduler.now()), utcOffsetMinutes: 0 }, driver.id),
+          { withResponse: write.withResponse ?? true },
+        )
         .catch((error: Error) => {
           if (!ended) problems.push(`setup write to ${write.characteristic} failed: ${error.message}`);
         });

@@ -46,9 +46,28 @@ export interface CharacteristicSpec {
    * time; without it, `decode` receives each notification as it came.
    */
   readonly framing?: Framing;
+  /**
+   * At most one reading per `everyMs` per connection (notify/indicate only): for streams that repeat the
+   * displayed values with every waveform sample (pleth at 10 Hz and more), which must not become one Measurement
+   * per sample. Applied by the hub's session with its own clock (src/session/reading-thinner.ts has the rule:
+   * per period, the first reading whose status changed, else the latest); `rpm-gateway decode`, fixtures and
+   * the conformance kit have no clock and show every reading. Stored records are never thinned.
+   */
+  readonly thin?: Thinning;
   /** Every code/unit pair this characteristic can produce; empty for descriptive characteristics. */
   readonly emits: readonly Emits[];
 }
+
+/** A characteristic's declared thinning (CharacteristicSpec.thin). */
+export interface Thinning {
+  /** The period, ms (from MIN_THIN_MS to MAX_THIN_MS): at most one reading per period leaves the session. */
+  readonly everyMs: number;
+}
+
+/** Below 100 ms thinning would keep 10 readings a second: that is the waveform rate it exists to avoid. */
+export const MIN_THIN_MS = 100;
+/** Above 10 minutes a status change would wait too long to reach the clinic. */
+export const MAX_THIN_MS = 600_000;
 
 /**
  * How the gateway recognises a device in an advertisement. All given parts must match. A rule that overlaps
@@ -104,6 +123,66 @@ export interface SetupAnswer {
 }
 
 /**
+ * What a computed setup value may know: the hub's clock as the session has it. Like a decoder, the function is
+ * pure (no I/O, no clock of its own, no randomness): the same context gives the same bytes.
+ */
+export interface SetupContext {
+  /**
+   * The time of the write by the session's clock, or null while the hub's own clock is not known to be
+   * synchronised (a Pi boots with a wrong clock: writing it into a device would stamp its next readings wrongly
+   * for good). A device that must be sent something then gets a value that says "not set", where it has one.
+   */
+  readonly now: Date | null;
+  /** The hub's offset from UTC in minutes (east positive), for a device whose clock runs on local time. */
+  readonly utcOffsetMinutes: number;
+}
+
+/** A setup write's bytes: fixed, or computed by the session at each write from the context it provides. */
+export type SetupValue = Uint8Array | ((ctx: SetupContext) => Uint8Array);
+
+/** Longest setup value: one ATT write of the largest attribute value (Bluetooth Core 5.4, Vol 3, Part F, 3.2.9). */
+export const MAX_SETUP_VALUE_BYTES = 512;
+
+/**
+ * The contexts defineDriver computes a value function with, to refuse one that throws or returns no bytes
+ * before it ever reaches a device: a synchronised clock, and one that is not.
+ */
+export const SAMPLE_SETUP_CONTEXTS: readonly SetupContext[] = Object.freeze([
+  Object.freeze({ now: new Date(Date.UTC(2026, 0, 1, 0, 0, 0)), utcOffsetMinutes: 60 }),
+  Object.freeze({ now: null, utcOffsetMinutes: 0 }),
+]);
+
+/**
+ * The bytes of a setup write in `ctx`. Throws a DriverError (DRIVER_SETUP_VALUE) when a value function throws or
+ * returns anything but 1 to MAX_SETUP_VALUE_BYTES bytes: a driver bug, named without the bytes.
+ */
+export function setupValue(write: SetupWrite, ctx: SetupContext, driverId?: string): Uint8Array {
+  const { value } = write;
+  if (value instanceof Uint8Array) return value;
+  const fail = (why: string, cause?: unknown): never => {
+    throw new DriverError(
+      'DRIVER_SETUP_VALUE',
+      `setup write to ${write.characteristic} (${write.reason}): its value function ${why}`,
+      driverId,
+      cause === undefined ? undefined : { cause },
+    );
+  };
+  let bytes: unknown;
+  try {
+    bytes = value({
+      now: ctx.now === null ? null : new Date(ctx.now.getTime()),
+      utcOffsetMinutes: ctx.utcOffsetMinutes,
+    });
+  } catch (error) {
+    return fail('threw (a driver bug)', error);
+  }
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes.length > MAX_SETUP_VALUE_BYTES) {
+    return fail(`must return 1 to ${MAX_SETUP_VALUE_BYTES} bytes (a Uint8Array)`);
+  }
+  return bytes;
+}
+
+/**
  * A write the session performs after subscribing (e.g. a vendor "start streaming" command, an unlock, a poll).
  * The writes run in order, each waiting for its `expect`ed answer when it has one; the repeating ones
  * (`repeatEveryMs`: keep-alives and polls) start repeating once the whole sequence is through.
@@ -111,7 +190,11 @@ export interface SetupAnswer {
 export interface SetupWrite {
   readonly characteristic: string;
   readonly service: string;
-  readonly value: Uint8Array;
+  /**
+   * The bytes: fixed, or a pure function of the session's context computed at each write (a device that is
+   * given the time in its start command, say). A repeating write computes it again at every repeat.
+   */
+  readonly value: SetupValue;
   readonly reason: string;
   /** Repeat the write at this period while connected (a keep-alive or a poll some vendor protocols need). */
   readonly repeatEveryMs?: number;
@@ -181,6 +264,15 @@ export function defineDriver(definition: DriverDefinition): Driver {
       const problems = framingProblems(spec.framing);
       if (problems.length > 0) fail(`characteristic ${spec.uuid}: ${problems.join('; ')}`);
     }
+    if (spec.thin !== undefined) {
+      if (spec.access === 'read') fail(`characteristic ${spec.uuid}: thin applies to notify/indicate only`);
+      const every = spec.thin?.everyMs;
+      if (!Number.isInteger(every) || every < MIN_THIN_MS || every > MAX_THIN_MS) {
+        fail(
+          `characteristic ${spec.uuid}: thin.everyMs must be a whole number of ms from ${MIN_THIN_MS} to ${MAX_THIN_MS}`,
+        );
+      }
+    }
   }
   const m = definition.match;
   if (!m || (!m.services?.length && !m.name && m.manufacturerId === undefined)) {
@@ -191,6 +283,25 @@ export function defineDriver(definition: DriverDefinition): Driver {
   }
   for (const write of definition.setup ?? []) {
     if (!write.reason) fail(`setup write to ${write.characteristic} needs a reason`);
+    if (typeof write.value === 'function') {
+      for (const ctx of SAMPLE_SETUP_CONTEXTS) {
+        try {
+          setupValue(write, ctx, definition.id);
+        } catch (error) {
+          fail(
+            `${(error as Error).message}, for ${ctx.now === null ? 'a clock not synchronised' : 'a synchronised clock'}`,
+          );
+        }
+      }
+    } else if (
+      !(write.value instanceof Uint8Array) ||
+      write.value.length === 0 ||
+      write.value.length > MAX_SETUP_VALUE_BYTES
+    ) {
+      fail(
+        `setup write to ${write.characteristic}: value must be 1 to ${MAX_SETUP_VALUE_BYTES} bytes or a function of the setup context`,
+      );
+    }
     const every = write.repeatEveryMs;
     if (every !== undefined && (!Number.isFinite(every) || every < 500)) {
       fail(`setup write to ${write.characteristic}: repeatEveryMs must be at least 500`);

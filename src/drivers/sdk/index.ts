@@ -47,7 +47,11 @@ export {
   type MatchRule,
   type Quirk,
   type SetupAnswer,
+  type SetupContext,
+  type SetupValue,
   type SetupWrite,
+  setupValue,
+  type Thinning,
 } from './define-driver.js';
 export {
   createFramer,
