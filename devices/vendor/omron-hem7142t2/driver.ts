@@ -159,23 +159,25 @@ const rxAnswer = (match: (number | null)[], refusedType: number) => ({
   retries: RETRIES,
 });
 
-const slotReads: SetupWrite[] = Array.from({ length: RECORD_SLOTS }, (_, slot) => {
-  const address = RECORD_START + slot * RECORD_SIZE;
+/**
+ * The record memory is read in blocks of three slots (42 bytes), the last one two slots: five reads instead of
+ * fourteen. hass-omron reads this model's memory in blocks of up to 0x2C bytes (device_catalog.py
+ * transmission_block_size); 42 is the largest whole number of 14-byte slots within that.
+ */
+const BLOCK_SLOTS = 3;
+const blockReads: SetupWrite[] = Array.from({ length: Math.ceil(RECORD_SLOTS / BLOCK_SLOTS) }, (_, block) => {
+  const first = block * BLOCK_SLOTS;
+  const slots = Math.min(BLOCK_SLOTS, RECORD_SLOTS - first);
+  const address = RECORD_START + first * RECORD_SIZE;
+  const size = slots * RECORD_SIZE;
   return {
     service: OMRON_SERVICE,
     characteristic: OMRON_TX,
-    value: readRequest(address, RECORD_SIZE),
-    reason: `read record slot ${slot} (EEPROM 0x${address.toString(16).padStart(4, '0')}, 14 bytes)`,
+    value: readRequest(address, size),
+    reason: `read record slots ${first}-${first + slots - 1} (EEPROM 0x${address.toString(16).padStart(4, '0')}, ${size} bytes)`,
     repeatEveryMs: REREAD_MS,
     expect: rxAnswer(
-      [
-        PACKET_OVERHEAD + RECORD_SIZE,
-        REPLY_READ >> 8,
-        REPLY_READ & 0xff,
-        address >> 8,
-        address & 0xff,
-        RECORD_SIZE,
-      ],
+      [PACKET_OVERHEAD + size, REPLY_READ >> 8, REPLY_READ & 0xff, address >> 8, address & 0xff, size],
       REPLY_READ,
     ),
   };
@@ -239,7 +241,7 @@ export default defineDriver({
       repeatEveryMs: REREAD_MS,
       expect: rxAnswer([null, REPLY_START >> 8, REPLY_START & 0xff], REPLY_START),
     },
-    ...slotReads,
+    ...blockReads,
     {
       service: OMRON_SERVICE,
       characteristic: OMRON_TX,
@@ -252,7 +254,7 @@ export default defineDriver({
   quirks: {
     pulledRecords: {
       reason:
-        'Sends nothing by itself: after a token unlock the gateway starts a transfer, reads the 14 record slots (EEPROM 0x02E8, 14 bytes each) one by one and ends the transfer',
+        'Sends nothing by itself: after a token unlock the gateway starts a transfer, reads the 14 record slots (EEPROM 0x02E8, 14 bytes each) in five blocks of up to three slots and ends the transfer',
     },
     allSlotsEveryTime: {
       reason:
