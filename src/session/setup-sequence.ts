@@ -14,7 +14,8 @@ import type { Scheduler } from '../util/scheduler.js';
 /**
  * The driver's setup writes on one connection (SetupWrite in define-driver.ts): a sequence run in order, each
  * step waiting for its expected answer when it declares one (written again on timeout up to its retries), then
- * the repeating writes (keep-alives and polls) on the injected scheduler until the link ends.
+ * the repeating writes (keep-alives and polls) on the injected scheduler until the link ends. Consecutive
+ * repeating writes of one period repeat together, in order, as one transaction (repeatInOrder).
  *
  * Answers: the session offers every whole frame of a notify/indicate characteristic (every notification on an
  * unframed one) here as well as to the decoder, so a poll's response is both the answer and a reading. A frame
@@ -61,8 +62,13 @@ export class SetupSequence {
       if (!wanted() || this.ended) return;
       await this.step(connection, write, index + 1, wanted);
     }
-    for (const [index, write] of steps.entries()) {
-      if (write.repeatEveryMs !== undefined) this.repeat(connection, write, index + 1, wanted);
+    for (const group of repeatingGroups(steps)) {
+      if (group.length === 1) {
+        const [{ write, number }] = group as [NumberedWrite];
+        this.repeat(connection, write, number, wanted);
+      } else {
+        this.repeatInOrder(connection, group, wanted);
+      }
     }
   }
 
@@ -158,6 +164,38 @@ export class SetupSequence {
     this.timers.add(handle);
   }
 
+  /**
+   * Consecutive repeating writes of one period (e.g. start transfer, read, read, end transfer) are one
+   * transaction: each period they are written again in order, each waiting for its answer (with its retries)
+   * before the next, exactly as in the first run. The next period counts from the end of the previous run, so
+   * runs never overlap. A step left unanswered or refused fails the link, as in the first run.
+   */
+  private repeatInOrder(
+    connection: Connection,
+    group: readonly NumberedWrite[],
+    wanted: () => boolean,
+  ): void {
+    const every = (group[0] as NumberedWrite).write.repeatEveryMs as number;
+    const tick = async () => {
+      this.timers.delete(handle);
+      for (const { write, number } of group) {
+        if (!wanted() || this.ended) return;
+        await this.step(connection, write, number, wanted);
+      }
+      if (!wanted() || this.ended) return;
+      handle = this.scheduler.setTimeout(run, every);
+      this.timers.add(handle);
+    };
+    const run = () => {
+      tick().catch((error: unknown) => {
+        if (error instanceof BleError || error instanceof DriverError) this.fail(error);
+        // Any other failure is the write's own (the link going away): its end ends the attempt.
+      });
+    };
+    let handle = this.scheduler.setTimeout(run, every);
+    this.timers.add(handle);
+  }
+
   private fail(error: BleError | DriverError): void {
     if (this.ended) return;
     this.clear();
@@ -182,6 +220,30 @@ export class SetupSequence {
       this.timers.add(timer);
     });
   }
+}
+
+interface NumberedWrite {
+  readonly write: SetupWrite;
+  /** Its place in the driver's setup list, from 1 (messages name steps by it). */
+  readonly number: number;
+}
+
+/** The repeating writes, grouped: consecutive writes with the same repeatEveryMs form one group. */
+function repeatingGroups(steps: readonly SetupWrite[]): NumberedWrite[][] {
+  const groups: NumberedWrite[][] = [];
+  let previous: number | undefined;
+  for (const [index, write] of steps.entries()) {
+    const every = write.repeatEveryMs;
+    if (every === undefined) {
+      previous = undefined;
+      continue;
+    }
+    const last = groups.at(-1);
+    if (last !== undefined && every === previous) last.push({ write, number: index + 1 });
+    else groups.push([{ write, number: index + 1 }]);
+    previous = every;
+  }
+  return groups;
 }
 
 function refusedError(write: SetupWrite, number: number): BleError {

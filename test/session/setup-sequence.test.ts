@@ -184,6 +184,45 @@ describe('setup writes that wait for answers, then polls', () => {
     await r.session.stop();
   });
 
+  it('repeats consecutive repeating writes of one period as one transaction, in order, each after its answer', async () => {
+    const every = { repeatEveryMs: 5_000 };
+    const r = rig({}, { setup: [UNLOCK, { ...START_COMMAND, ...every }, { ...POLL, ...every }] });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(11_000);
+    expect(r.session.state).toBe('streaming');
+    // First run at 0/50/100 ms, answered 50 ms after each write; then start and poll again every 5 s counted
+    // from the end of the previous run (its last answer), the poll written only once the start was answered.
+    expect(r.writes).toEqual([
+      { at: 0, hex: '015a' },
+      { at: 50, hex: '02' },
+      { at: 100, hex: '03' },
+      { at: 5_150, hex: '02' },
+      { at: 5_200, hex: '03' },
+      { at: 10_250, hex: '02' },
+      { at: 10_300, hex: '03' },
+    ]);
+    expect(r.readings.map((x) => x.reading.observations[0]?.value)).toEqual([60, 61, 62]);
+    await r.session.stop();
+  });
+
+  it('fails the link when a step of a repeating transaction stays unanswered after its retries', async () => {
+    const every = { repeatEveryMs: 5_000 };
+    const r = rig({}, { setup: [UNLOCK, { ...START_COMMAND, ...every }, { ...POLL, ...every }] });
+    await r.central.start();
+    r.session.start();
+    await r.scheduler.advanceAsync(1_000);
+    r.device.ignoreStarts = 3;
+    await r.scheduler.advanceAsync(8_000);
+    expect(r.session.state).toBe('backoff');
+    expect(r.states.find((s) => s.state === 'backoff')?.detail).toBe(
+      'BLE_NO_ANSWER: setup step 2 (start measuring) got no answer within 1000 ms, 3 tries',
+    );
+    // The poll of that run was never written: the transaction stopped at its unanswered step.
+    expect(r.writes.filter((w) => w.hex === '03').map((w) => w.at)).toEqual([100]);
+    await r.session.stop();
+  });
+
   it('writes a step again when its answer does not come in time, then goes on', async () => {
     const r = rig({ ignoreStarts: 2 });
     await r.central.start();

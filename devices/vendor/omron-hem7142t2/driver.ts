@@ -140,8 +140,8 @@ const RETRIES = 5;
 
 /**
  * How often the transfer is repeated while the cuff keeps the link. A cuff ends the link itself after a transfer,
- * so this rarely fires; when it does, the whole record memory is read again (the session cannot run the sequence
- * again as one piece: see the README, "What the SDK cannot express").
+ * so this rarely fires; when it does, the whole record memory is read again: start, reads and end share this
+ * period, so the session runs them again as one transaction, in order (SetupWrite.repeatEveryMs).
  */
 const REREAD_MS = 60_000;
 
@@ -269,7 +269,7 @@ export default defineDriver({
     },
     rereadWhileConnected: {
       reason:
-        'Start, reads and end repeat every 60 s while the cuff keeps the link, as independent polls sent together rather than one serial transfer',
+        'Start, reads and end repeat every 60 s while the cuff keeps the link, as one transfer in order (the whole memory again; re-read records keep their ids)',
     },
     systolicOffset: {
       reason: 'The systolic byte is the pressure less 25 mmHg; a byte above 0xE1 marks an empty slot',

@@ -196,7 +196,13 @@ export interface SetupWrite {
    */
   readonly value: SetupValue;
   readonly reason: string;
-  /** Repeat the write at this period while connected (a keep-alive or a poll some vendor protocols need). */
+  /**
+   * Repeat the write at this period while connected (a keep-alive or a poll some vendor protocols need).
+   * Consecutive writes with the same period repeat together as one transaction (start, reads, end): in order,
+   * each waiting for its answer and written again up to its `retries` as in the first run, the next run one
+   * period after the previous one ended. A lone repeating write with `expect` is a poll: its `retries` are the
+   * answers it may miss in a row.
+   */
   readonly repeatEveryMs?: number;
   /** Write with response (ATT Write Request) rather than without (Write Command). Default: with response. */
   readonly withResponse?: boolean;
