@@ -742,10 +742,6 @@ export class Outbox {
     let bytes = 0;
     let full = false;
     for (const lane of lanes) {
-      // Most leases find their lane empty (the uplink asks each lane after every PUBACK): a plain lookup says so.
-      // better-sqlite3's iterate() leaves ~26 bytes of old-generation garbage per call (its iterator object is
-      // kept alive past young collections; measured with test/support/old-space.ts), get() next to nothing.
-      if (this.statements.anyPendingInLane.get(lane, this.frontier[lane] as number) === undefined) continue;
       for (const row of this.statements.pendingInLane.iterate(
         lane,
         this.frontier[lane] as number,
@@ -1033,9 +1029,6 @@ function prepare(db: SqliteDatabase) {
     pendingInLane: db.prepare(
       'SELECT seq, id, stable, lane, device, appended_ms, size, format, body FROM outbox WHERE lease IS NULL AND lane = ? AND seq > ? ORDER BY seq',
     ),
-    anyPendingInLane: db
-      .prepare('SELECT 1 FROM outbox WHERE lease IS NULL AND lane = ? AND seq > ? ORDER BY seq LIMIT 1')
-      .pluck(),
     remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING id, size, stable, lane'),
     removeLeased: db.prepare('DELETE FROM outbox WHERE seq = ?'),
     remember: db.prepare('INSERT OR REPLACE INTO acked (id, acked_ms) VALUES (?, ?)'),
