@@ -30,6 +30,26 @@ export function oldSpaceBytesPerOperation<T>(
   return grown / times;
 }
 
+/**
+ * The same for an operation that goes through the event loop (an append waits for its group commit): each one
+ * awaited before the next, as readings come one by one. `warm` operations first (they cost an fsync each here).
+ */
+export async function oldSpaceBytesPerAsyncOperation<T>(
+  subject: T,
+  operation: (subject: T, index: number) => Promise<void>,
+  times: number,
+  warm: number,
+): Promise<number> {
+  const gc = exposedGc();
+  for (let i = 0; i < warm; i++) await operation(subject, i);
+  gc();
+  gc();
+  const before = oldSpaceUsed();
+  for (let i = warm; i < warm + times; i++) await operation(subject, i);
+  const grown = oldSpaceUsed() - before;
+  return grown / times;
+}
+
 function oldSpaceUsed(): number {
   const old = getHeapSpaceStatistics().find((space) => space.space_name === 'old_space');
   if (!old) throw new Error('V8 reports no old_space');
