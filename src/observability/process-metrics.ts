@@ -11,9 +11,9 @@ type DefaultCollector = (registry: Registry, config: { eventLoopMonitoringPrecis
  * exists Node 20 builds an entry for each collection with deprecated accessors defined on the entry itself
  * (`kind`, `flags`: `deprecate()` wrappers, DEP0152; lib/internal/perf/observe.js). V8 allocates each object's
  * own accessor pair in the old generation (`Factory::NewAccessorPair`, src/heap/factory.cc), which keeps the
- * entry and its wrappers alive until a major collection: about 0.13 MB/min of old-generation garbage in the
- * live benchmark, at a few young collections a minute, a quarter of what the hub made in all after the lease
- * bookkeeping stopped making any (docs/runtime.md, "Memory"). A hub's memory is watched by
+ * entry and its wrappers alive until a major collection: about 0.1 MB/min of old-generation garbage in the
+ * live benchmark (some 30 young collections a minute), a fifth of what the hub still made once the lease
+ * bookkeeping made none (docs/runtime.md, "Memory"). A hub's memory is watched by
  * `process_resident_memory_bytes` and the `nodejs_heap_*` gauges, which remain; pause times are a profiling
  * question, not a service-health one.
  */
