@@ -15,9 +15,10 @@
  *
  * A first SIGUSR2 starts V8's sampling heap profiler, keeping objects a major collection frees and dropping
  * those a minor (young) one frees (Chrome DevTools protocol, HeapProfiler.startSampling:
- * includeObjectsCollectedByMajorGC); a second one writes `<tmpdir>/rpm-memory-probe-<pid>.heapprofile` and
- * stops it. So the profile shows where the objects that reached the old generation since the first signal were
- * allocated, garbage included: what makes the old generation grow between major collections. It opens in
+ * includeObjectsCollectedByMajorGC); a second one runs two young collections (see there), then
+ * writes `<tmpdir>/rpm-memory-probe-<pid>.heapprofile` and stops it. So the profile shows where the objects
+ * that reached the old generation since the first signal were allocated, garbage included: what makes the old
+ * generation grow between major collections. It opens in
  * Chrome DevTools (Memory, load profile). The profiler keeps its samples, so it costs memory (about 10 MB of
  * RSS after a few minutes in the live benchmark): read RSS trends from a run without it.
  */
@@ -26,7 +27,8 @@ import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const EVERY_MS = 5_000;
 
@@ -79,9 +81,12 @@ function startProbe(): void {
   const session = new Session();
   session.connect();
   let sampling = false;
+  let gc: ((options: { type: 'minor' }) => void) | undefined;
   process.on('SIGUSR2', () => {
     if (!sampling) {
       sampling = true;
+      // Looked up before sampling starts: it makes a vm context, which would be in the profile.
+      gc ??= exposedGc();
       session.post('HeapProfiler.startSampling', {
         samplingInterval: 1024,
         includeObjectsCollectedByMajorGC: true,
@@ -90,10 +95,22 @@ function startProbe(): void {
       return;
     }
     sampling = false;
+    // Two young collections first: what the young generation still holds at this moment is mostly garbage
+    // that no collection has freed yet, and the profiler would count it as if it had reached the old
+    // generation (up to a semi-space of it, several MB). Collected now, it drops out; what survives twice is
+    // promoted, as it would be anyway.
+    gc?.({ type: 'minor' });
+    gc?.({ type: 'minor' });
     session.post('HeapProfiler.stopSampling', (error, result) => {
       if (!error) writeFileSync(`${base}.heapprofile`, JSON.stringify(result.profile));
     });
   });
+}
+
+/** V8's gc() (with `{ type: 'minor' }`, a young-generation collection), made available at run time. */
+function exposedGc(): (options: { type: 'minor' }) => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as (options: { type: 'minor' }) => void;
 }
 
 // Only the hub: the benchmark's other processes (and `rpm-gateway init`) get the same NODE_OPTIONS.

@@ -1,6 +1,7 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { SESSION_TRANSITIONS, type SessionState } from '../session/session-states.js';
 import type { Lane } from '../store/outbox.js';
+import { collectProcessMetrics } from './process-metrics.js';
 
 /**
  * The hub's Prometheus metrics (names and meaning in docs/metrics.md). The hub owns the registry: never
@@ -54,7 +55,8 @@ export interface GatewayMetricsOptions {
   readonly now: () => number;
   /**
    * prom-client's process metrics (CPU, resident memory, open files, event-loop lag; `process_*` and
-   * `nodejs_*`), the ones a long-running service is watched by. Default true.
+   * `nodejs_*`), the ones a long-running service is watched by, without the GC-duration histogram
+   * (src/observability/process-metrics.ts says why). Default true.
    */
   readonly processMetrics?: boolean;
 }
@@ -151,7 +153,7 @@ export class GatewayMetrics {
       this.readingsIn.inc({ lane }, 0);
       this.readingsOut.inc({ lane }, 0);
     }
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) collectProcessMetrics(this.registry);
   }
 
   /** A reading was committed to the outbox on `lane` (once its append resolved 'stored'). */

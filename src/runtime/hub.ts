@@ -140,7 +140,13 @@ export class Hub implements ControlledHub {
   private held: HeldStamps | undefined;
   private notifier: ServiceNotifier | undefined;
   private maintainTimer: TimerHandle | undefined;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /**
+   * Appends not yet settled, and who waits for the last of them (stop). A count, not a Set of the promises:
+   * only the count matters, and a long-lived Set that every reading adds to and deletes from makes garbage in
+   * V8's old generation (src/util/ordered-ring.ts).
+   */
+  private appendsInFlight = 0;
+  private appendsSettled: (() => void) | undefined;
   private readonly released = new Subject<SessionReading>();
   private pipeline: Subscription | undefined;
   private lastAppendFailed = false;
@@ -313,7 +319,10 @@ export class Hub implements ControlledHub {
     }
     this.released.complete();
     // 3. In-flight appends commit (the outbox commits queued appends in one transaction).
-    await Promise.allSettled([...this.inFlight]);
+    await new Promise<void>((resolve) => {
+      if (this.appendsInFlight === 0) resolve();
+      else this.appendsSettled = resolve;
+    });
     this.pipeline?.unsubscribe();
     // 4. The uplink publishes the offline status (retained) and disconnects; leases go back to the store.
     if (this.maintainTimer !== undefined) scheduler.clearTimeout(this.maintainTimer);
@@ -450,8 +459,13 @@ export class Hub implements ControlledHub {
         });
       },
     );
-    this.inFlight.add(pending);
-    void pending.finally(() => this.inFlight.delete(pending));
+    this.appendsInFlight++;
+    void pending.finally(() => {
+      if (--this.appendsInFlight > 0) return;
+      const settled = this.appendsSettled;
+      this.appendsSettled = undefined;
+      settled?.();
+    });
   }
 
   /** A reading's append resolved: counted for the metrics and `status`. */

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import type { Gap } from '../model/gap.js';
 import type { Measurement } from '../model/measurement.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { OrderedRing } from '../util/ordered-ring.js';
 import {
   acknowledgeDamage,
   assessDamage,
@@ -37,6 +38,7 @@ import {
   replaceHighWaterFile,
 } from './high-water.js';
 import { KeyFileProvider, type KeyProvider } from './keys.js';
+import { LeasedRows } from './leased-rows.js';
 import { migrate } from './migrations.js';
 import { checkProgress, prepareResume, type ResumePoint, type ResumeProgress } from './racp-resume.js';
 import { decodeBody, JSON_FORMAT, jsonRecords, type RecordCodec } from './record-codec.js';
@@ -205,14 +207,13 @@ export class Outbox {
   private nextLeaseId = 1;
   /**
    * Leases live in memory only: they end with the process anyway (everything unacknowledged is pending again
-   * at open), so writing them to the database would cost a commit, an fsync, per batch for nothing.
+   * at open), so writing them to the database would cost a commit, an fsync, per batch for nothing. By lease
+   * id, in a ring rather than a Map: ids only increase, and a long-lived Map that every batch adds to and
+   * deletes from makes garbage in V8's old generation (src/util/ordered-ring.ts).
    */
-  private readonly leases = new Map<number, { seqs: number[]; outstanding: number }>();
-  /** What an acknowledgement needs of each leased row, so deleting it is a plain DELETE by seq. */
-  private readonly leasedSeqs = new Map<
-    number,
-    { lane: number; leaseId: number; size: number; stableId: string | undefined }
-  >();
+  private readonly leases = new OrderedRing<{ seqs: number[]; outstanding: number }>();
+  /** The leased rows by seq, and what an acknowledgement needs of each (src/store/leased-rows.ts). */
+  private readonly leasedSeqs = new LeasedRows(LANES.length);
   /** Lease ids taken by onStaged listeners during the append transaction now running (void if it fails). */
   private staged: number[] | undefined;
   /** After a failed append transaction that reserved batch numbers: numbers up to here may have been used. */
@@ -745,7 +746,7 @@ export class Outbox {
         lane,
         this.frontier[lane] as number,
       ) as IterableIterator<Row>) {
-        if (this.leasedSeqs.has(row.seq)) continue;
+        if (this.leasedSeqs.inLane(row.lane, row.seq)) continue;
         if (
           taken.length >= limits.maxRows ||
           (taken.length > 0 && limits.maxBytes !== undefined && bytes + row.size > limits.maxBytes)
@@ -761,7 +762,7 @@ export class Outbox {
     const leaseId = this.nextLeaseId++;
     if (taken.length > 0) {
       for (const row of taken) {
-        this.leasedSeqs.set(row.seq, {
+        this.leasedSeqs.add(row.seq, {
           lane: row.lane,
           leaseId,
           size: row.size,
@@ -778,9 +779,8 @@ export class Outbox {
   /** Forgets leased seqs (acknowledged, quarantined, released); a released row lowers its lane's frontier. */
   private unlease(seqs: Iterable<number>, released: boolean): void {
     for (const seq of seqs) {
-      const leased = this.leasedSeqs.get(seq);
+      const leased = this.leasedSeqs.take(seq);
       if (leased === undefined) continue;
-      this.leasedSeqs.delete(seq);
       const lease = this.leases.get(leased.leaseId);
       if (lease && --lease.outstanding === 0) this.leases.delete(leased.leaseId);
       if (released && seq <= (this.frontier[leased.lane] as number)) this.frontier[leased.lane] = seq - 1;
@@ -895,7 +895,7 @@ export class Outbox {
   releaseAll(): number {
     this.requireOpen();
     let released = 0;
-    for (const leaseId of [...this.leases.keys()]) released += this.release(leaseId);
+    for (const leaseId of this.leases.keyList()) released += this.release(leaseId);
     return released;
   }
 
@@ -925,8 +925,7 @@ export class Outbox {
     let oldest: number | null = null;
     const oldestByLane: Record<Lane, number | null> = { alert: null, live: null, backlog: null };
     const now = this.clock.now();
-    const leasedByLane = [0, 0, 0];
-    for (const { lane } of this.leasedSeqs.values()) leasedByLane[lane] = (leasedByLane[lane] as number) + 1;
+    const leasedByLane = LANES.map((_, lane) => this.leasedSeqs.countInLane(lane));
     for (const [lane, name] of LANES.entries()) {
       const rows = this.laneRows[lane] as number;
       if (rows === 0) continue;
@@ -1059,22 +1058,47 @@ interface RemovedRow {
 }
 
 function toRecord(row: Row, codec: RecordCodec): OutboxRecord {
-  let payload: OutboxPayload | undefined;
-  return {
-    seq: row.seq,
-    id: row.id,
-    lane: LANES[row.lane] as Lane,
-    deviceId: row.device,
-    appendedAt: row.appended_ms,
-    size: row.size,
-    format: row.format,
-    body: row.body,
-    // Decoded only when asked for: the uplink sends wire-format bodies as they are.
-    get payload(): OutboxPayload {
-      payload ??= decodeBody(row.format, row.body, codec);
-      return payload;
-    },
-  };
+  return new LeasedRecord(row, codec);
+}
+
+/**
+ * A leased record; its payload decoded only when asked for (the uplink sends wire-format bodies as they are).
+ *
+ * A class, so the `payload` getter is one accessor on the prototype. As an object literal's `get payload()`,
+ * every record got its own getter: V8 allocates each object's accessor pair straight in the old generation
+ * (`Factory::NewAccessorPair`, AllocationType::kOld, V8 src/heap/factory.cc), and that old pair kept the young
+ * getter, its closure's row and the row's body alive through every young collection until a major one: each
+ * leased reading, some 450 bytes, became old-generation garbage (docs/runtime.md, "Memory").
+ */
+class LeasedRecord implements OutboxRecord {
+  readonly seq: number;
+  readonly id: string;
+  readonly lane: Lane;
+  readonly deviceId: string;
+  readonly appendedAt: number;
+  readonly size: number;
+  readonly format: number;
+  readonly body: Uint8Array;
+  // Private fields (#), not TypeScript's `private`: they stay out of the record's own enumerable properties.
+  readonly #codec: RecordCodec;
+  #decoded: OutboxPayload | undefined;
+
+  constructor(row: Row, codec: RecordCodec) {
+    this.#codec = codec;
+    this.seq = row.seq;
+    this.id = row.id;
+    this.lane = LANES[row.lane] as Lane;
+    this.deviceId = row.device;
+    this.appendedAt = row.appended_ms;
+    this.size = row.size;
+    this.format = row.format;
+    this.body = row.body;
+  }
+
+  get payload(): OutboxPayload {
+    this.#decoded ??= decodeBody(this.format, this.body, this.#codec);
+    return this.#decoded;
+  }
 }
 
 function fileSize(path: string): number {

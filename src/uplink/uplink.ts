@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { mqttsConnection, type TlsMaterial } from '../pki/index.js';
 import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
+import { OrderedRing } from '../util/ordered-ring.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../util/scheduler.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
 
@@ -98,7 +99,12 @@ interface Connection {
   readonly epoch: number;
   readonly broker: BrokerAddress;
   readonly since: number;
-  readonly leases: Set<number>;
+  /**
+   * The leases awaiting their PUBACK, by id (the value unused). A ring, not a Set: the connection lives for
+   * hours and every batch adds and deletes one, which in a long-lived Set makes old-generation garbage
+   * (src/util/ordered-ring.ts).
+   */
+  readonly leases: OrderedRing<true>;
   inFlight: number;
 }
 
@@ -261,7 +267,7 @@ export class Uplink {
       epoch: ++this.epoch,
       broker,
       since: this.scheduler.now(),
-      leases: new Set(),
+      leases: new OrderedRing<true>(),
       inFlight: 0,
     };
     this.connection = connection;
@@ -346,7 +352,7 @@ export class Uplink {
 
   private releaseLeases(connection: Connection): number {
     let released = 0;
-    for (const lease of connection.leases) {
+    for (const lease of connection.leases.keyList()) {
       try {
         released += this.options.outbox.release(lease);
       } catch {
@@ -382,7 +388,7 @@ export class Uplink {
           : (this.options.liveBatchBytes ?? 16 * 1024);
       const lease = outbox.lease({ lane, maxRows: this.options.maxBatchRows ?? 1_000, maxBytes });
       if (lease.records.length === 0) continue;
-      connection.leases.add(lease.leaseId);
+      connection.leases.set(lease.leaseId, true);
       connection.inFlight++;
       let payload: Uint8Array;
       try {

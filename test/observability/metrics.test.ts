@@ -101,6 +101,10 @@ describe('Prometheus metrics over HTTP', () => {
     expect(value(s, 'rpm_gateway_clock_synchronised')).toBe(1);
     expect(value(s, 'rpm_gateway_certificate_expiry_seconds')).toBe(86_400);
     expect(value(s, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(value(s, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+    // Left out: its 'gc' observer makes old-generation garbage on every collection (process-metrics.ts).
+    expect(text).not.toContain('nodejs_gc_duration_seconds');
 
     // The state is read again at every scrape.
     current = snapshot({

@@ -1,0 +1,63 @@
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * How many bytes per operation a long-lived structure adds to V8's old generation while it churns: the
+ * garbage that only a major collection frees, what made the live hub's RSS climb (docs/runtime.md, "Memory").
+ *
+ * `setup` makes the structure; two full collections move it to the old generation, as hours of running would;
+ * then `operation` runs `times` times with no collection forced, and the old space's growth is divided by
+ * `times`. Young garbage (what most code makes) dies in the young generation and does not count; what does is
+ * what the structure reallocates in the old generation (a Map's or Set's hash table is reallocated in the
+ * generation it lives in: V8 src/objects/ordered-hash-table.cc) and whatever is still alive at a scavenge.
+ */
+export function oldSpaceBytesPerOperation<T>(
+  setup: () => T,
+  operation: (subject: T, index: number) => void,
+  times: number,
+): number {
+  const gc = exposedGc();
+  const subject = setup();
+  // Warm-up: the structure at its size, and the functions optimised (V8 writes optimised code's metadata to the
+  // old generation: counted, it would be the first run's cost, not the structure's).
+  const warm = Math.max(5_000, times);
+  for (let i = 0; i < warm; i++) operation(subject, i);
+  gc();
+  gc();
+  const before = oldSpaceUsed();
+  for (let i = warm; i < warm + times; i++) operation(subject, i);
+  const grown = oldSpaceUsed() - before;
+  return grown / times;
+}
+
+/**
+ * The same for an operation that goes through the event loop (an append waits for its group commit): each one
+ * awaited before the next, as readings come one by one. `warm` operations first (they cost an fsync each here).
+ */
+export async function oldSpaceBytesPerAsyncOperation<T>(
+  subject: T,
+  operation: (subject: T, index: number) => Promise<void>,
+  times: number,
+  warm: number,
+): Promise<number> {
+  const gc = exposedGc();
+  for (let i = 0; i < warm; i++) await operation(subject, i);
+  gc();
+  gc();
+  const before = oldSpaceUsed();
+  for (let i = warm; i < warm + times; i++) await operation(subject, i);
+  const grown = oldSpaceUsed() - before;
+  return grown / times;
+}
+
+function oldSpaceUsed(): number {
+  const old = getHeapSpaceStatistics().find((space) => space.space_name === 'old_space');
+  if (!old) throw new Error('V8 reports no old_space');
+  return old.space_used_size;
+}
+
+/** V8's gc(), made available at run time (the flag must be set before the function is looked up). */
+function exposedGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
