@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { type IncomingMessage, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -17,7 +16,6 @@ import { VirtualScheduler } from '../../../src/util/scheduler.js';
 import { until } from '../../support/until.js';
 import {
   Browser,
-  HOST,
   MRN_CARED,
   MRN_OTHER,
   makeStores,
@@ -27,6 +25,7 @@ import {
   startRig,
   TEST_SETTINGS,
 } from './rig.js';
+import { type LiveStream, openLiveStream } from './sse.js';
 
 /**
  * The views' JSON API and the live feed over a real socket (fastify.inject cannot hold an event stream open):
@@ -61,67 +60,10 @@ function reading(gatewayId: string, overrides: { stored?: true } = {}): Incoming
 const commit = (...measurements: IncomingMeasurement[]) =>
   rig.clinic.commit({ measurements, gaps: [], statuses: [], rejections: [] });
 
-interface Stream {
-  readonly status: number;
-  readonly headers: IncomingMessage['headers'];
-  readonly events: { event: string; data: string }[];
-  readonly readings: () => PatientEvent[];
-  ended: boolean;
-  close(): void;
-}
-
-/** Opens /api/live with a browser's cookies and the given request headers; collects the events. */
-function openLive(browser: Browser | undefined, headers: Record<string, string>): Promise<Stream> {
-  const cookie = browser ? [...browser.cookies].map(([k, v]) => `${k}=${v}`).join('; ') : '';
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/api/live',
-        headers: { host: HOST, accept: 'text/event-stream', ...(cookie ? { cookie } : {}), ...headers },
-      },
-      (res) => {
-        const stream: Stream = {
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          events: [],
-          readings: () =>
-            stream.events.filter((e) => e.event === 'reading').map((e) => JSON.parse(e.data) as PatientEvent),
-          ended: false,
-          close: () => req.destroy(),
-        };
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let at = buffer.indexOf('\n\n');
-          while (at >= 0) {
-            const block = buffer.slice(0, at);
-            buffer = buffer.slice(at + 2);
-            const fields = Object.fromEntries(
-              block
-                .split('\n')
-                .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
-            );
-            if (fields.event !== undefined)
-              stream.events.push({ event: fields.event, data: fields.data ?? '' });
-            at = buffer.indexOf('\n\n');
-          }
-        });
-        res.on('end', () => {
-          stream.ended = true;
-        });
-        res.on('error', () => {
-          stream.ended = true;
-        });
-        resolve(stream);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** Opens /api/live on the rig's socket with a browser's cookies (none: anonymous) and the given headers. */
+const openLive = (browser: Browser | undefined, headers: Record<string, string>): Promise<LiveStream> =>
+  openLiveStream(port, browser?.cookies, headers);
+const readingsOf = (stream: LiveStream) => stream.of<PatientEvent>('reading');
 
 const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' };
 
@@ -147,12 +89,12 @@ describe('the live feed', () => {
     await commit(mine);
     // Events go out in commit order: once the clinician has the later one, the earlier one would be there.
     await until("the clinician's patient's reading", () =>
-      clinician.readings().some((e) => e.mrn === MRN_CARED),
+      readingsOf(clinician).some((e) => e.mrn === MRN_CARED),
     );
-    expect(clinician.readings().map((e) => e.mrn)).toEqual([MRN_CARED]);
+    expect(readingsOf(clinician).map((e) => e.mrn)).toEqual([MRN_CARED]);
     expect(JSON.stringify(clinician.events)).not.toContain(MRN_OTHER);
     expect(JSON.stringify(clinician.events)).not.toContain('gw-b');
-    const [event] = clinician.readings();
+    const [event] = readingsOf(clinician);
     expect(event?.points.map((p) => [p.id, p.code, p.v, p.unit, p.stored, p.device, p.hub])).toEqual([
       [
         mine.measurement.id,
@@ -173,8 +115,8 @@ describe('the live feed', () => {
         'gw-a',
       ],
     ]);
-    await until('both readings at the admin', () => admin.readings().length === 2);
-    expect(admin.readings().map((e) => e.mrn)).toEqual([MRN_OTHER, MRN_CARED]);
+    await until('both readings at the admin', () => readingsOf(admin).length === 2);
+    expect(readingsOf(admin).map((e) => e.mrn)).toEqual([MRN_OTHER, MRN_CARED]);
     clinician.close();
     admin.close();
   });
