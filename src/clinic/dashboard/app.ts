@@ -20,6 +20,7 @@ import { csrfTokenFor, newCsrfSecret, sameToken } from './auth/tokens.js';
 import { MAX_FHIR_MEASUREMENTS } from './exports/fhir.js';
 import { registerExportRoutes } from './exports/routes.js';
 import { LiveHub } from './live/live-hub.js';
+import type { FormRoutesContext, PageRoutesContext } from './pages/page-routes.js';
 import {
   CODE_FAILED,
   codePage,
@@ -399,16 +400,24 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
     );
   });
 
-  registerExportRoutes(app, {
+  // What the page modules below share: one session check, one audit log, one page chrome, one CSRF check.
+  const pages: PageRoutesContext = {
     staff,
     clinic,
     audit,
     clock,
     timeZone: options.timeZone,
-    ...(options.fhirExport ? { fhir: options.fhirExport } : {}),
     signedIn,
     chrome,
-  });
+  };
+  const forms: FormRoutesContext = {
+    ...pages,
+    csrfToken: (session) => csrfTokenFor(session.session.csrfSecret),
+    sessionTokenOk,
+    refuseForgery,
+  };
+
+  registerExportRoutes(app, { ...pages, ...(options.fhirExport ? { fhir: options.fhirExport } : {}) });
 
   registerViewRoutes(app, {
     staff,
@@ -427,39 +436,17 @@ export async function buildDashboardApp(options: DashboardAppOptions): Promise<F
       : {}),
   });
 
-  registerAdminRoutes(app, {
-    staff,
-    clinic,
-    audit,
-    clock,
-    timeZone: options.timeZone,
-    signedIn,
-    chrome,
-    csrfToken: (session) => csrfTokenFor(session.session.csrfSecret),
-    sessionTokenOk,
-    refuseForgery,
-  });
+  registerAdminRoutes(app, forms);
 
   if (options.alarms) {
-    const { alarms } = options;
-    const csrfToken = (session: LiveSession) => csrfTokenFor(session.session.csrfSecret);
     registerAlarmRoutes(app, {
-      alarms,
-      staff,
-      clinic,
-      audit,
-      clock,
-      timeZone: options.timeZone,
-      signedIn,
+      ...forms,
+      alarms: options.alarms,
       peek: async (request) => {
         const session = await auth.resolve(request.cookies[SESSION_COOKIE], { touch: false });
         return session?.session.stage === 'complete' ? session : undefined;
       },
       staleAfterMs: options.staleAfterMs,
-      chrome,
-      csrfToken,
-      sessionTokenOk,
-      refuseForgery,
     });
   }
 

@@ -1,7 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditLog } from '../../../audit/audit-log.js';
 import { html } from '../../../patient-page/html.js';
-import type { Clock } from '../../../util/clock.js';
 import {
   addStaffUser,
   changeCareTeam,
@@ -16,24 +14,13 @@ import { checkMrn, checkUsername } from '../../staff/rules.js';
 import type { StaffRole, StaffStore, StaffUser } from '../../staff/staff-store.js';
 import type { ClinicStore } from '../../storage/clinic-store.js';
 import type { LiveSession } from '../auth/staff-auth.js';
+import type { FormRoutesContext } from '../pages/page-routes.js';
 import { messagePageFor, notFoundPage, type PageChrome, page } from '../pages/pages.js';
 import { AdminPageError } from './errors.js';
 import { ADMIN_CSS, type AdminNotice, careTeamBody, type StaffRow, staffListBody } from './render.js';
 
 /** What the admin routes need from the app (src/clinic/dashboard/app.ts registers them). */
-export interface AdminRoutesContext {
-  readonly staff: StaffStore;
-  readonly clinic: ClinicStore;
-  readonly audit: AuditLog;
-  readonly clock: Clock;
-  readonly timeZone: string;
-  /** The complete session of a page, or undefined after redirecting to the login step. */
-  readonly signedIn: (request: FastifyRequest, reply: FastifyReply) => Promise<LiveSession | undefined>;
-  readonly chrome: (session: LiveSession, title: string) => PageChrome;
-  readonly csrfToken: (session: LiveSession) => string;
-  readonly sessionTokenOk: (session: LiveSession, form: Readonly<Record<string, string>>) => boolean;
-  readonly refuseForgery: (reply: FastifyReply) => FastifyReply;
-}
+export type AdminRoutesContext = FormRoutesContext;
 
 /** The staff records' codes that mean bad input from the form or URL: a 400 page, never a 500. */
 const INPUT_CODES: ReadonlySet<StaffStoreErrorCode> = new Set([

@@ -1,8 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditLog } from '../../../audit/audit-log.js';
 import type { JsonValue } from '../../../model/observation.js';
 import { html } from '../../../patient-page/html.js';
-import type { Clock } from '../../../util/clock.js';
 import { realScheduler, type Scheduler } from '../../../util/scheduler.js';
 import type { AlarmStore } from '../../alarms/alarm-store.js';
 import { AlarmError } from '../../alarms/errors.js';
@@ -11,10 +9,9 @@ import { checkLimits, DEFAULT_LIMITS } from '../../alarms/limits.js';
 import { type AlarmLimit, type AlarmPriority, PRIORITIES } from '../../alarms/model.js';
 import type { AlarmControl } from '../../service/alarm-service.js';
 import type { HubLimitsSender } from '../../service/hub-commands.js';
-import type { StaffStore } from '../../staff/staff-store.js';
-import type { ClinicStore } from '../../storage/clinic-store.js';
 import { mayView, patientsVisibleTo } from '../access.js';
 import type { LiveSession } from '../auth/staff-auth.js';
+import type { FormRoutesContext } from '../pages/page-routes.js';
 import { notFoundPage, type PageChrome, page } from '../pages/pages.js';
 import {
   ALARMS_CSS,
@@ -41,15 +38,8 @@ export interface DashboardAlarms {
 }
 
 /** What the alarm routes need from the app (src/clinic/dashboard/app.ts registers them). */
-export interface AlarmRoutesContext {
+export interface AlarmRoutesContext extends FormRoutesContext {
   readonly alarms: DashboardAlarms;
-  readonly staff: StaffStore;
-  readonly clinic: ClinicStore;
-  readonly audit: AuditLog;
-  readonly clock: Clock;
-  readonly timeZone: string;
-  /** The complete session of a page, or undefined after redirecting to the login step. */
-  readonly signedIn: (request: FastifyRequest, reply: FastifyReply) => Promise<LiveSession | undefined>;
   /**
    * The complete session of a request a page's script makes on its own (a list refreshed after a live
    * event), checked WITHOUT counting as activity, so a page left open still ends at the idle timeout.
@@ -57,10 +47,6 @@ export interface AlarmRoutesContext {
   readonly peek: (request: FastifyRequest) => Promise<LiveSession | undefined>;
   /** How long a page may hear nothing from the live feed before it shows itself stale (dashboard.staleAfter). */
   readonly staleAfterMs: number;
-  readonly chrome: (session: LiveSession, title: string) => PageChrome;
-  readonly csrfToken: (session: LiveSession) => string;
-  readonly sessionTokenOk: (session: LiveSession, form: Readonly<Record<string, string>>) => boolean;
-  readonly refuseForgery: (reply: FastifyReply) => FastifyReply;
 }
 
 /** At most this many alarms on one list (the store's order puts the open ones first). */

@@ -1,30 +1,18 @@
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditLog } from '../../../audit/audit-log.js';
-import type { Clock } from '../../../util/clock.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { MappingOptions } from '../../fhir/mapping.js';
-import type { StaffStore } from '../../staff/staff-store.js';
-import type { ClinicStore } from '../../storage/clinic-store.js';
 import { mayView } from '../access.js';
 import type { LiveSession } from '../auth/staff-auth.js';
-import { messagePageFor, notFoundPage, type PageChrome } from '../pages/pages.js';
+import type { PageRoutesContext } from '../pages/page-routes.js';
+import { messagePageFor, notFoundPage } from '../pages/pages.js';
 import { csvChunks } from './csv.js';
 import { ExportError } from './errors.js';
 import { checkFhirSize, fhirChunks } from './fhir.js';
 import { type ExportRequest, exportRequest } from './range.js';
 
-export interface ExportRoutesOptions {
-  readonly staff: StaffStore;
-  readonly clinic: ClinicStore;
-  readonly audit: AuditLog;
-  readonly clock: Clock;
-  /** The clinic's IANA time zone: a `from` or `to` without an offset is read in it. */
-  readonly timeZone: string;
+export interface ExportRoutesOptions extends PageRoutesContext {
   /** The FHIR export's identifier systems (fhir.patientIdentifierSystem, fhir.systemBase); absent: CSV only. */
   readonly fhir?: MappingOptions;
-  /** The complete session, or a redirect to the login step and undefined. */
-  readonly signedIn: (request: FastifyRequest, reply: FastifyReply) => Promise<LiveSession | undefined>;
-  readonly chrome: (session: LiveSession, title: string) => PageChrome;
 }
 
 /**
