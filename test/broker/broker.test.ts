@@ -12,7 +12,6 @@ import { ClinicalBroker, type Refusal } from '../../src/broker/clinical-broker.j
 import { identifyClient } from '../../src/broker/identify.js';
 import {
   CRL_FILE,
-  checkServerCertificate,
   createDevelopmentCa,
   createDevelopmentPki,
   type DevelopmentPki,
@@ -22,6 +21,7 @@ import {
   writePrivateKeyFile,
 } from '../../src/pki/index.js';
 import { ManualClock } from '../../src/util/clock.js';
+import { brokerClientOptions } from './client-options.js';
 
 /**
  * The embedded broker over real TLS sockets: client ids bound to certificates (no session takeover), the
@@ -67,22 +67,7 @@ afterAll(async () => {
 });
 
 function mqttOptions(clientId: string, cert: string, key: string): mqtt.IClientOptions {
-  return {
-    protocol: 'mqtts',
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.pem.ca,
-    cert,
-    key,
-    clientId,
-    clean: false,
-    rejectUnauthorized: true,
-    checkServerIdentity: checkServerCertificate,
-    reconnectPeriod: 0,
-    connectTimeout: 5_000,
-    protocolVersion: 4,
-  } as mqtt.IClientOptions;
+  return brokerClientOptions(pki.pem.ca, port, clientId, cert, key);
 }
 
 async function auditEntries(): Promise<{ type: string; actor: string; details: Record<string, unknown> }[]> {

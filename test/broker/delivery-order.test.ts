@@ -9,8 +9,9 @@ import { type DurableSubscriber, intakeSubscriptions } from '../../src/broker/du
 import { identifyClient } from '../../src/broker/identify.js';
 import type { BrokerPersistence } from '../../src/broker/persistence.js';
 import { type Ack, holdPubacks } from '../../src/clinic/intake/held-pubacks.js';
-import { checkServerCertificate, createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
+import { createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
 import { until } from '../support/until.js';
+import { brokerClientOptions } from './client-options.js';
 
 /**
  * Every QoS 1 message the broker PUBACKed reaches a connected persistent session (the intake) while it stays
@@ -43,22 +44,7 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 function options(port: number, clientId: string, cert: string, key: string): mqtt.IClientOptions {
-  return {
-    protocol: 'mqtts',
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.pem.ca,
-    cert,
-    key,
-    clientId,
-    clean: false,
-    rejectUnauthorized: true,
-    checkServerIdentity: checkServerCertificate,
-    reconnectPeriod: 0,
-    connectTimeout: 5_000,
-    protocolVersion: 4,
-  } as mqtt.IClientOptions;
+  return brokerClientOptions(pki.pem.ca, port, clientId, cert, key);
 }
 
 async function startBroker(): Promise<{ broker: ClinicalBroker; port: number }> {

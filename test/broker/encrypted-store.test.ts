@@ -10,9 +10,10 @@ import { type DurableSubscriber, intakeSubscriptions } from '../../src/broker/du
 import type { BrokerError } from '../../src/broker/errors.js';
 import { identifyClient } from '../../src/broker/identify.js';
 import { ValueCipher } from '../../src/broker/value-cipher.js';
-import { checkServerCertificate, createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
+import { createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
 import { KeyFileProvider } from '../../src/store/keys.js';
 import { until } from '../support/until.js';
+import { brokerClientOptions } from './client-options.js';
 
 /**
  * The broker's store holds no reading in the clear: real LevelDB files scanned byte by byte, real TLS, the
@@ -53,22 +54,7 @@ function broker(
 }
 
 function options(port: number, clientId: string, cert: string, key: string): mqtt.IClientOptions {
-  return {
-    protocol: 'mqtts',
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.pem.ca,
-    cert,
-    key,
-    clientId,
-    clean: false,
-    rejectUnauthorized: true,
-    checkServerIdentity: checkServerCertificate,
-    reconnectPeriod: 0,
-    connectTimeout: 5_000,
-    protocolVersion: 4,
-  } as mqtt.IClientOptions;
+  return brokerClientOptions(pki.pem.ca, port, clientId, cert, key);
 }
 
 /** Publishes each payload at QoS 1 and waits for every PUBACK: each is then queued on disk for the intake. */

@@ -15,8 +15,9 @@ import {
 } from '../../src/broker/durable-subscribers.js';
 import { identifyClient } from '../../src/broker/identify.js';
 import type { BrokerPersistence } from '../../src/broker/persistence.js';
-import { checkServerCertificate, createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
+import { createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
 import { until } from '../support/until.js';
+import { brokerClientOptions } from './client-options.js';
 
 /**
  * The embedded broker loses nothing it PUBACKed to a hub: sessions and QoS 1 queues in LevelDB, the intake's
@@ -45,22 +46,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 const newStore = () => join(dir, `store-${++runs}`);
 
 function options(port: number, clientId: string, cert: string, key: string): mqtt.IClientOptions {
-  return {
-    protocol: 'mqtts',
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.pem.ca,
-    cert,
-    key,
-    clientId,
-    clean: false,
-    rejectUnauthorized: true,
-    checkServerIdentity: checkServerCertificate,
-    reconnectPeriod: 0,
-    connectTimeout: 5_000,
-    protocolVersion: 4,
-  } as mqtt.IClientOptions;
+  return brokerClientOptions(pki.pem.ca, port, clientId, cert, key);
 }
 
 function inProcess(store: string | undefined, onRefusal?: (r: Refusal) => void): ClinicalBroker {
