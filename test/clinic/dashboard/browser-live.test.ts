@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
 import type { AlarmLimit } from '../../../src/clinic/alarms/model.js';
 import { SqliteAlarmStore } from '../../../src/clinic/alarms/sqlite/sqlite-alarm-store.js';
-import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
 import { DashboardServer } from '../../../src/clinic/dashboard/server.js';
 import { AlarmService } from '../../../src/clinic/service/alarm-service.js';
 import type { IncomingMeasurement, IntakeWrite } from '../../../src/clinic/storage/clinic-store.js';
@@ -17,8 +16,8 @@ import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
 import { createLog } from '../../../src/runtime/log.js';
 import { systemClock } from '../../../src/util/clock.js';
 import { realScheduler } from '../../../src/util/scheduler.js';
-import { ARTIFACTS, freePort, haveBrowser, launchTrusting } from './chromium.js';
-import { MRN_CARED, MRN_OTHER, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
+import { ARTIFACTS, freePort, haveBrowser, launchTrusting, logIn, watchConsole } from './chromium.js';
+import { MRN_CARED, MRN_OTHER, makeStores, type Stores, TEST_SETTINGS } from './rig.js';
 
 /**
  * The views and the live feed in a real browser (headless Debian Chromium through playwright-core, trusting
@@ -237,10 +236,7 @@ describe.skipIf(!haveBrowser)(
     let engine: AlarmService;
     let caredPoints: number;
     const violations: string[] = [];
-    const watch = (page: Page) =>
-      page.on('console', (message) => {
-        if (/Content Security Policy|Uncaught|Error/i.test(message.text())) violations.push(message.text());
-      });
+    const watch = (page: Page) => watchConsole(page, violations);
 
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'rpm-dashboard-views-'));
@@ -305,14 +301,7 @@ describe.skipIf(!haveBrowser)(
       browser = await launchTrusting(dir, pki.files.ca);
       context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       const page = await context.newPage();
-      await page.goto(`${origin}/login`);
-      await page.fill('#username', 'alice');
-      await page.fill('#password', PASSWORD);
-      await page.click('button[type=submit]');
-      await page.waitForURL(`${origin}/mfa`);
-      await page.fill('#code', totpCode(stores.secret, Date.now()));
-      await page.click('button[type=submit]');
-      await page.waitForURL(`${origin}/`);
+      await logIn(page, origin, 'alice', stores.secret);
       await page.close();
     }, 60_000);
 

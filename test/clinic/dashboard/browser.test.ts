@@ -13,7 +13,7 @@ import { issueServerCertificate } from '../../../src/pki/ca.js';
 import { createDevelopmentPki } from '../../../src/pki/dev-pki.js';
 import { systemClock } from '../../../src/util/clock.js';
 import { PATIENT_SYSTEM, SYSTEM_BASE } from '../fhir/samples.js';
-import { ARTIFACTS, freePort, haveBrowser, launchTrusting } from './chromium.js';
+import { ARTIFACTS, freePort, haveBrowser, launchTrusting, logIn } from './chromium.js';
 import { MRN_CARED, MRN_OTHER, makeStores, PASSWORD, type Stores, TEST_SETTINGS } from './rig.js';
 
 /**
@@ -145,18 +145,6 @@ describe.skipIf(!haveBrowser)(
       expect(violations).toEqual([]);
     });
 
-    /** A clinician's complete login, from the login page. */
-    const signIn = async (page: Page, username: string) => {
-      await page.goto(`${origin}/login`);
-      await page.fill('#username', username);
-      await page.fill('#password', PASSWORD);
-      await page.click('button[type=submit]');
-      await page.waitForURL(`${origin}/mfa`);
-      await page.fill('#code', totpCode(stores.secret, Date.now()));
-      await page.click('button[type=submit]');
-      await page.waitForURL(`${origin}/`);
-    };
-
     it("downloads a patient's readings from the page's export form; another patient's export is the 404 page", async () => {
       // A clinician of her own (carl's code of this 30-second step was used above, and a code counts once).
       const dana = await stores.staff.addUser({
@@ -175,7 +163,7 @@ describe.skipIf(!haveBrowser)(
       });
       const page = await context.newPage();
       watch(page);
-      await signIn(page, 'dana');
+      await logIn(page, origin, 'dana', stores.secret);
       await page.goto(`${origin}/patients/${MRN_CARED}`);
       await page.locator('#export').screenshot({ path: join(ARTIFACTS, 'dashboard-export.png') });
 
