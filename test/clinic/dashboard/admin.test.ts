@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../../../src/clinic/dashboard/auth/totp.js';
-import { Browser, MRN_CARED, MRN_OTHER, type Rig, startRig } from './rig.js';
+import { auditOf, Browser, MRN_CARED, MRN_OTHER, type Rig, startRig } from './rig.js';
 
 /**
  * The staff administration pages (/admin/staff) over fastify.inject on the rig's real encrypted SQLite file:
@@ -21,20 +21,6 @@ async function signedIn(r: Rig, username: 'alice' | 'carl'): Promise<Browser> {
   const done = await browser.login(username, r.secret, r.clock.now());
   expect(done.headers.location).toBe('/');
   return browser;
-}
-
-interface AuditLine {
-  readonly type: string;
-  readonly actor: string;
-  readonly details: Record<string, unknown>;
-}
-
-function auditOf(r: Rig, type: string): AuditLine[] {
-  return readFileSync(r.audit.path, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as AuditLine)
-    .filter((e) => e.type === type);
 }
 
 /** Opens `page` and posts `form` to `action` with the page's CSRF token, as the page's form does. */

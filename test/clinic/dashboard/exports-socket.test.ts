@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import { DashboardServer } from '../../../src/clinic/dashboard/server.js';
 import { createDevelopmentCa, issueServerCertificate } from '../../../src/pki/ca.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { until } from '../../support/until.js';
-import { MINUTE, MRN_CARED, makeStores, type Stores, TEST_SETTINGS } from './rig.js';
+import { auditOf, MINUTE, MRN_CARED, makeStores, type Stores, TEST_SETTINGS } from './rig.js';
 
 /**
  * The CSV export over a real HTTPS socket: a large range arrives whole, and a browser that goes away
@@ -142,13 +141,7 @@ function download(
   });
 }
 
-function exported(): { details: Record<string, unknown> }[] {
-  return readFileSync(stores.audit.path, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as { type: string; details: Record<string, unknown> })
-    .filter((e) => e.type === 'patient.exported');
-}
+const exported = () => auditOf(stores, 'patient.exported');
 
 describe('CSV export over HTTPS', () => {
   it('streams a large range whole, then stops reading the store when the client goes away mid-way', async () => {

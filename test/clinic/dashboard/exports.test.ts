@@ -22,7 +22,7 @@ import {
   SYSTEM_BASE,
   sample,
 } from '../fhir/samples.js';
-import { Browser, MINUTE, MRN_CARED, MRN_OTHER, type Rig, startRig } from './rig.js';
+import { auditOf, Browser, MINUTE, MRN_CARED, MRN_OTHER, type Rig, startRig } from './rig.js';
 
 /**
  * The exports (GET /patients/:mrn/export) over fastify.inject on the rig's real encrypted SQLite file: the CSV
@@ -56,20 +56,6 @@ async function signedIn(r: Rig, username: 'alice' | 'carl'): Promise<Browser> {
   const browser = new Browser(r.app);
   await browser.login(username, r.secret, r.clock.now());
   return browser;
-}
-
-interface AuditLine {
-  readonly type: string;
-  readonly actor: string;
-  readonly details: Record<string, unknown>;
-}
-
-function auditOf(r: Rig, type: string): AuditLine[] {
-  return readFileSync(r.audit.path, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as AuditLine)
-    .filter((e) => e.type === type);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

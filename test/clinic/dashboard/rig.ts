@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +141,22 @@ export async function startRig(
 }
 
 /** A set-cookie header parsed: name, value and attributes as written. */
+/** One entry of the rig's audit log (src/audit/audit-log.ts writes one JSON object a line). */
+export interface AuditLine {
+  readonly type: string;
+  readonly actor: string;
+  readonly details: Record<string, unknown>;
+}
+
+/** The audit entries of this type in a rig's (or makeStores') audit log, oldest first. */
+export function auditOf(r: { readonly audit: AuditLog }, type: string): AuditLine[] {
+  return readFileSync(r.audit.path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as AuditLine)
+    .filter((e) => e.type === type);
+}
+
 export interface SetCookie {
   readonly name: string;
   readonly value: string;
