@@ -95,7 +95,8 @@ export class GroupCommitter<T extends GroupEntry> {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private hasRoom(): boolean {
+  /** True while fewer than maxPendingMessages messages (and maxPendingBytes bytes) wait or commit. */
+  hasRoom(): boolean {
     return (
       this.backlog < this.options.maxPendingMessages &&
       this.pendingBytes + this.inflightBytes < this.options.maxPendingBytes
