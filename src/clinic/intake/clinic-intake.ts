@@ -50,6 +50,11 @@ export interface IntakeGroupOptions {
   readonly maxPendingMessages?: number;
   /** Memory bound in payload bytes (default 64 MiB). */
   readonly maxPendingBytes?: number;
+  /**
+   * Commits in flight at once (default 1; group-commit.ts). 2 on PostgreSQL (intake-from-config.ts): a group is
+   * sent while the one before waits for the server. Each message is still acknowledged after its own commit.
+   */
+  readonly maxConcurrent?: number;
   /** Backoff after a failed commit: base and cap (default 100 ms, 30 s). */
   readonly retryBaseMs?: number;
   readonly retryCapMs?: number;
@@ -187,6 +192,7 @@ export class ClinicIntake {
         maxDelayMs: group.maxDelayMs ?? 10,
         maxPendingMessages: positive(group.maxPendingMessages ?? 4 * maxMessages, 'group.maxPendingMessages'),
         maxPendingBytes: positive(group.maxPendingBytes ?? 64 * 1024 * 1024, 'group.maxPendingBytes'),
+        maxConcurrent: positive(group.maxConcurrent ?? 1, 'group.maxConcurrent'),
         retryBaseMs: group.retryBaseMs ?? 100,
         retryCapMs: group.retryCapMs ?? 30_000,
         ...(options.random === undefined ? {} : { random: options.random }),
