@@ -86,6 +86,8 @@ const intake = new ClinicIntake({
   store,
   gateways: { caPem: readFileSync(config.ca), folder: config.inventoryDir },
   defaultTimeZone: 'UTC',
+  // As `rpm-gateway clinic intake` runs it (src/clinic/service/intake-from-config.ts).
+  group: { maxConcurrent: config.store.kind === 'pg' ? 2 : 1 },
   onEvent: (event) => {
     if (event.type === 'rejected' || event.type === 'commit-failed' || event.type === 'mqtt-error') {
       send({ type: 'event', event });

@@ -13,6 +13,7 @@ import {
   signEnvelope,
   sigStructure,
   verifyEnvelope,
+  verifyEnvelopeAsync,
 } from '../../src/wire/cose.js';
 import { WireError } from '../../src/wire/errors.js';
 import { decodeStatus } from '../../src/wire/status.js';
@@ -407,5 +408,39 @@ describe('truncated and fuzzed envelopes', () => {
     expect(counts['WIRE_MALFORMED']).toBeGreaterThan(1000);
     expect(counts['WIRE_BAD_SIGNATURE']).toBeGreaterThan(100);
     expect(counts['WIRE_INVALID_FIELD']).toBeGreaterThan(100);
+  }, 60_000);
+
+  it('verifyEnvelopeAsync gives the same payload or the same error as verifyEnvelope, envelope for envelope', async () => {
+    const corpus = fuzzCorpus({
+      envelopes: examples.map((e) => e.envelope),
+      payloads: examples.map((e) => e.payload),
+      count: 3_000,
+      seed: 3_000,
+    }).filter((e) => e.kind !== 'payload');
+    const outcome = (run: () => { payload: Uint8Array }) => {
+      try {
+        return `ok ${toHex(run().payload)}`;
+      } catch (error) {
+        return error instanceof WireError ? `${error.code}: ${error.message}` : `other: ${String(error)}`;
+      }
+    };
+    const seen = new Set<string>();
+    // The genuine examples first: their signatures verify, so both must accept them.
+    const inputs = [...examples.map((e) => e.envelope), ...corpus.map((e) => e.bytes)];
+    for (const bytes of inputs) {
+      const sync = outcome(() => verifyEnvelope(bytes, resolve, { maxBytes: 4096 }));
+      let async: string;
+      try {
+        async = `ok ${toHex((await verifyEnvelopeAsync(bytes, resolve, { maxBytes: 4096 })).payload)}`;
+      } catch (error) {
+        async = error instanceof WireError ? `${error.code}: ${error.message}` : `other: ${String(error)}`;
+      }
+      expect(async).toBe(sync);
+      seen.add(sync.split(':')[0]?.split(' ')[0] ?? '');
+    }
+    // The corpus reaches every step of the check, the signature's included.
+    expect([...seen].sort()).toEqual(
+      expect.arrayContaining(['WIRE_BAD_SIGNATURE', 'WIRE_MALFORMED', 'WIRE_UNKNOWN_KID', 'ok']),
+    );
   }, 60_000);
 });

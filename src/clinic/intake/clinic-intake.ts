@@ -18,7 +18,7 @@ import { GroupCommitter, type GroupEntry } from './group-commit.js';
 import { type Ack, holdPubacks } from './held-pubacks.js';
 import { assertTimeZone } from './local-time.js';
 import { type IntakeStats, StatsCounter } from './stats.js';
-import { judge, type Refused, type SignerPolicy, type Verified } from './verify.js';
+import { judgeAsync, type Refused, type SignerPolicy, type Verified } from './verify.js';
 import { hasOffset, ZoneResolver } from './zones.js';
 
 /**
@@ -32,6 +32,12 @@ import { hasOffset, ZoneResolver } from './zones.js';
 export const DAY_MS = 86_400_000;
 export const DEFAULT_GRACE_MS = 7 * DAY_MS;
 export const MAX_GRACE_MS = 30 * DAY_MS;
+/**
+ * Messages judged at once (signatures on the thread pool, libuv's 4 threads by default): enough to keep every
+ * core busy, few enough that what waits beyond the committer's memory bounds stays small (at most this many
+ * envelopes of at most maxEnvelopeBytes each).
+ */
+const MAX_JUDGING = 64;
 
 export interface IntakeGroupOptions {
   /** Commit when this many messages wait (default 256). */
@@ -44,6 +50,11 @@ export interface IntakeGroupOptions {
   readonly maxPendingMessages?: number;
   /** Memory bound in payload bytes (default 64 MiB). */
   readonly maxPendingBytes?: number;
+  /**
+   * Commits in flight at once (default 1; group-commit.ts). 2 on PostgreSQL (intake-from-config.ts): a group is
+   * sent while the one before waits for the server. Each message is still acknowledged after its own commit.
+   */
+  readonly maxConcurrent?: number;
   /** Backoff after a failed commit: base and cap (default 100 ms, 30 s). */
   readonly retryBaseMs?: number;
   readonly retryCapMs?: number;
@@ -136,6 +147,9 @@ export class ClinicIntake {
   private quarantineVersion = -1;
   private quarantineRun: Promise<void> | undefined;
   private readonly quarantineInFlight = new Set<number>();
+  /** Messages received and being judged: not yet in the committer. */
+  private judging = 0;
+  private readonly judgedWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ClinicIntakeOptions) {
     this.scheduler = options.scheduler ?? realScheduler;
@@ -178,6 +192,7 @@ export class ClinicIntake {
         maxDelayMs: group.maxDelayMs ?? 10,
         maxPendingMessages: positive(group.maxPendingMessages ?? 4 * maxMessages, 'group.maxPendingMessages'),
         maxPendingBytes: positive(group.maxPendingBytes ?? 64 * 1024 * 1024, 'group.maxPendingBytes'),
+        maxConcurrent: positive(group.maxConcurrent ?? 1, 'group.maxConcurrent'),
         retryBaseMs: group.retryBaseMs ?? 100,
         retryCapMs: group.retryCapMs ?? 30_000,
         ...(options.random === undefined ? {} : { random: options.random }),
@@ -270,6 +285,7 @@ export class ClinicIntake {
     this.stopping = true;
     if (this.quarantineTimer !== undefined) this.scheduler.clearTimeout(this.quarantineTimer);
     await this.quarantineRun;
+    await this.allJudged();
     await this.committer.drain();
     const client = this.client;
     this.client = undefined;
@@ -290,7 +306,14 @@ export class ClinicIntake {
     }
   }
 
-  /** Called by mqtt.js's input loop for every PUBLISH; resolving lets it read the next packet. */
+  /**
+   * Called by mqtt.js's input loop for every PUBLISH; resolving lets it read the next packet. The signature is
+   * checked on the thread pool (judgeAsync), so up to `MAX_JUDGING` messages are judged at once while the loop
+   * reads on; each joins the committer when judged (in the order judged: receivers do not rely on order,
+   * docs/wire-format.md). Beyond that many, or while the committer has no room for the ones judged, the loop
+   * waits, TCP fills, and the broker keeps the rest. Nothing here acknowledges anything: a PUBACK is still sent
+   * only by `acknowledge`, after the commit holding the message.
+   */
   private receive(packet: IPublishPacket, ack: Ack | undefined): Promise<void> {
     if (this.stopping) {
       // Not acknowledged and never resolved: the input loop stops here and the broker keeps the message.
@@ -300,17 +323,38 @@ export class ClinicIntake {
     const payload = new Uint8Array(packet.payload as Buffer);
     const topic = packet.topic;
     this.stats.received++;
-    return this.committer.add(this.entry(topic, payload, receivedAt, ack));
+    return this.admit(this.entry(topic, payload, receivedAt, ack));
   }
 
-  private entry(
+  /**
+   * Hands an entry being judged to the committer as soon as it is judged. Resolves at once while fewer than
+   * MAX_JUDGING entries are being judged and the committer has room, else when this one is in the committer
+   * and there is room again; so at most MAX_JUDGING messages are held beyond the committer's own bounds.
+   */
+  private admit(judged: Promise<Entry>): Promise<void> {
+    this.judging++;
+    const added = judged.then((entry) => {
+      this.judging--;
+      if (this.judging === 0) for (const resolve of this.judgedWaiters.splice(0)) resolve();
+      return this.committer.add(entry);
+    });
+    return this.judging < MAX_JUDGING && this.committer.hasRoom() ? Promise.resolve() : added;
+  }
+
+  /** Resolves when every message received so far is in the committer. */
+  private allJudged(): Promise<void> {
+    if (this.judging === 0) return Promise.resolve();
+    return new Promise((resolve) => this.judgedWaiters.push(resolve));
+  }
+
+  private async entry(
     topic: string,
     payload: Uint8Array,
     receivedAt: number,
     ack: Ack | undefined,
     releases?: readonly number[],
-  ): Entry {
-    const verdict = judge(topic, payload, receivedAt, this.inventory, this.policy);
+  ): Promise<Entry> {
+    const verdict = await judgeAsync(topic, payload, receivedAt, this.inventory, this.policy);
     const items = 'refused' in verdict ? 1 : verdict.kind === 'status' ? 1 : verdict.batch.items.length;
     return {
       topic,
@@ -438,7 +482,7 @@ export class ClinicIntake {
     for (const row of rows) {
       if (this.stopping) return;
       if (row.payload === undefined || this.quarantineInFlight.has(row.id)) continue;
-      const entry = this.entry(row.topic, row.payload, row.receivedAt, undefined, [row.id]);
+      const entry = await this.entry(row.topic, row.payload, row.receivedAt, undefined, [row.id]);
       if ('refused' in entry.verdict && entry.verdict.quarantine) continue;
       this.quarantineInFlight.add(row.id);
       await this.committer.add(entry);

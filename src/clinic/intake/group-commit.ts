@@ -9,14 +9,16 @@ import type { Scheduler, TimerHandle } from '../../util/scheduler.js';
  * - A group is committed when `maxMessages` messages or `maxItems` items wait, or when the oldest has waited
  *   `maxDelayMs` (scheduler time), whichever comes first; it holds at most `maxMessages` messages and stops
  *   at the message that takes it to `maxItems` items.
- * - One commit runs at a time. What arrives meanwhile waits and goes into the next group, so the groups grow
- *   by themselves when the database is slow: the load adapts the batch size, not a setting.
+ * - One commit runs at a time (`maxConcurrent`, default 1). What arrives meanwhile waits and goes into the next
+ *   group, so the groups grow by themselves when the database is slow: the load adapts the batch size, not a
+ *   setting.
  * - Memory is bounded: `add` resolves only while fewer than `maxPendingMessages` messages (and
  *   `maxPendingBytes` bytes) are waiting or committing. The caller holds the MQTT client's input loop on it,
  *   so a slow database slows the TCP connection and the broker keeps the rest, never this process.
  * - A failed commit (the database is down) acknowledges nothing: the same group is retried with exponential
- *   backoff and jitter (src/util/backoff.ts) until it commits, while the broker keeps every message it has
- *   not had a PUBACK for. Nothing is dropped, and nothing is acknowledged before its own commit.
+ *   backoff and jitter (src/util/backoff.ts) until it commits, and no other group starts meanwhile, while the
+ *   broker keeps every message it has not had a PUBACK for. Nothing is dropped, and nothing is acknowledged
+ *   before its own commit.
  */
 export interface GroupCommitOptions {
   readonly scheduler: Scheduler;
@@ -27,6 +29,14 @@ export interface GroupCommitOptions {
   readonly maxPendingBytes: number;
   readonly retryBaseMs: number;
   readonly retryCapMs: number;
+  /**
+   * Commits in flight at once (default 1). More than one suits a store whose commits can overlap (PostgreSQL:
+   * one pooled connection each; its unique keys and id-ordered inserts already serve several intake
+   * processes, so two commits of one process are no different), so a group is sent while the one before
+   * waits for the server's insert and flush. An in-process store that commits synchronously (SQLite) gains
+   * nothing from it.
+   */
+  readonly maxConcurrent?: number;
   /** [0, 1); Math.random unless a test makes it deterministic. */
   readonly random?: () => number;
 }
@@ -47,13 +57,15 @@ export interface GroupEvents<T> {
 export class GroupCommitter<T extends GroupEntry> {
   private pending: T[] = [];
   private pendingItems = 0;
-  private inflight: T[] | undefined;
+  /** Groups committing (or waiting for a retry), with their bytes. */
+  private readonly inflight = new Map<T[], number>();
+  private inflightMessages = 0;
   private inflightBytes = 0;
   private pendingBytes = 0;
   private oldestAt = 0;
   private timer: TimerHandle | undefined;
-  private retryTimer: TimerHandle | undefined;
-  private attempt = 0;
+  /** Groups whose commit failed, waiting for their retry: while any does, no other group starts. */
+  private readonly retrying = new Map<T[], TimerHandle>();
   private stopping = false;
   private readonly roomWaiters: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
@@ -64,9 +76,9 @@ export class GroupCommitter<T extends GroupEntry> {
     private readonly events: GroupEvents<T>,
   ) {}
 
-  /** Messages waiting for a commit or in the one running. */
+  /** Messages waiting for a commit or in the ones running. */
   get backlog(): number {
-    return this.pending.length + (this.inflight?.length ?? 0);
+    return this.pending.length + this.inflightMessages;
   }
 
   /** Queues an entry for the next commit; resolves when there is room for another one. */
@@ -85,41 +97,50 @@ export class GroupCommitter<T extends GroupEntry> {
    */
   async drain(): Promise<void> {
     this.stopping = true;
-    if (this.retryTimer !== undefined) {
-      this.options.scheduler.clearTimeout(this.retryTimer);
-      this.retryTimer = undefined;
-      this.giveUpInflight();
+    for (const [group, timer] of this.retrying) {
+      this.options.scheduler.clearTimeout(timer);
+      this.giveUp(group);
     }
-    if (this.inflight === undefined && this.pending.length > 0) this.startCommit();
-    if (this.inflight === undefined && this.pending.length === 0) return;
+    this.retrying.clear();
+    this.schedule();
+    if (this.idle()) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private hasRoom(): boolean {
+  /** True while fewer than maxPendingMessages messages (and maxPendingBytes bytes) wait or commit. */
+  hasRoom(): boolean {
     return (
       this.backlog < this.options.maxPendingMessages &&
       this.pendingBytes + this.inflightBytes < this.options.maxPendingBytes
     );
   }
 
+  private idle(): boolean {
+    return this.inflight.size === 0 && this.pending.length === 0;
+  }
+
+  /** Another group may start: below the concurrency bound and no failed group waiting for its retry. */
+  private canStart(): boolean {
+    return this.inflight.size < (this.options.maxConcurrent ?? 1) && this.retrying.size === 0;
+  }
+
   private schedule(): void {
-    if (this.inflight !== undefined || this.pending.length === 0) return;
-    const full =
-      this.pending.length >= this.options.maxMessages ||
-      this.pendingItems >= this.options.maxItems ||
-      !this.hasRoom() ||
-      this.stopping;
-    if (full) {
+    while (this.pending.length > 0 && this.canStart()) {
+      const full =
+        this.pending.length >= this.options.maxMessages ||
+        this.pendingItems >= this.options.maxItems ||
+        !this.hasRoom() ||
+        this.stopping;
+      if (!full) break;
       this.startCommit();
-      return;
     }
-    if (this.timer === undefined) {
-      const wait = Math.max(0, this.oldestAt + this.options.maxDelayMs - this.options.scheduler.now());
-      this.timer = this.options.scheduler.setTimeout(() => {
-        this.timer = undefined;
-        if (this.inflight === undefined && this.pending.length > 0) this.startCommit();
-      }, wait);
-    }
+    if (this.pending.length === 0 || !this.canStart() || this.timer !== undefined) return;
+    const wait = Math.max(0, this.oldestAt + this.options.maxDelayMs - this.options.scheduler.now());
+    this.timer = this.options.scheduler.setTimeout(() => {
+      this.timer = undefined;
+      if (this.pending.length > 0 && this.canStart()) this.startCommit();
+      this.schedule();
+    }, wait);
   }
 
   private startCommit(): void {
@@ -144,58 +165,61 @@ export class GroupCommitter<T extends GroupEntry> {
     const group = this.pending.splice(0, count);
     this.pendingItems -= items;
     this.pendingBytes -= bytes;
-    this.inflight = group;
-    this.inflightBytes = bytes;
+    this.inflight.set(group, bytes);
+    this.inflightMessages += group.length;
+    this.inflightBytes += bytes;
     if (this.pending.length > 0) this.oldestAt = this.options.scheduler.now();
-    this.attempt = 0;
-    this.run(group);
+    this.run(group, 1);
   }
 
-  private run(group: T[]): void {
+  private run(group: T[], attempt: number): void {
     const started = this.options.scheduler.now();
     this.commit(group).then(
       () => this.succeeded(group, this.options.scheduler.now() - started),
-      (error: unknown) => this.failedAttempt(group, error),
+      (error: unknown) => this.failedAttempt(group, attempt, error),
     );
   }
 
   private succeeded(group: T[], elapsedMs: number): void {
-    this.inflight = undefined;
-    this.inflightBytes = 0;
+    this.giveUp(group);
     this.events.committed(group, elapsedMs);
     this.afterCommit();
   }
 
-  private failedAttempt(group: T[], error: unknown): void {
-    this.attempt++;
+  private failedAttempt(group: T[], attempt: number, error: unknown): void {
     if (this.stopping) {
-      this.events.failed(error, this.attempt, undefined);
-      this.giveUpInflight();
+      this.events.failed(error, attempt, undefined);
+      this.giveUp(group);
       this.afterCommit();
       return;
     }
     const delay = equalJitter(
-      backoffCeiling(this.attempt - 1, this.options.retryBaseMs, this.options.retryCapMs),
+      backoffCeiling(attempt - 1, this.options.retryBaseMs, this.options.retryCapMs),
       this.options.random ?? Math.random,
     );
-    this.events.failed(error, this.attempt, delay);
-    this.retryTimer = this.options.scheduler.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.run(group);
-    }, delay);
+    this.events.failed(error, attempt, delay);
+    this.retrying.set(
+      group,
+      this.options.scheduler.setTimeout(() => {
+        this.retrying.delete(group);
+        this.run(group, attempt + 1);
+      }, delay),
+    );
   }
 
-  /** Forgets the group in flight: never acknowledged, so the broker keeps it and delivers it again. */
-  private giveUpInflight(): void {
-    this.inflight = undefined;
-    this.inflightBytes = 0;
+  /** Forgets a group in flight (committed, or never acknowledged: then the broker delivers it again). */
+  private giveUp(group: T[]): void {
+    const bytes = this.inflight.get(group);
+    if (bytes === undefined) return;
+    this.inflight.delete(group);
+    this.inflightMessages -= group.length;
+    this.inflightBytes -= bytes;
   }
 
   private afterCommit(): void {
     while (this.hasRoom() && this.roomWaiters.length > 0) this.roomWaiters.shift()?.();
-    if (this.stopping && this.pending.length > 0 && this.inflight === undefined) this.startCommit();
-    else this.schedule();
-    if (this.inflight === undefined && this.pending.length === 0) {
+    this.schedule();
+    if (this.idle()) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }

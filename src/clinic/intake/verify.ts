@@ -6,6 +6,7 @@ import {
   type GatewayStatus,
   parseTopic,
   verifyEnvelope,
+  verifyEnvelopeAsync,
   WireError,
 } from '../../wire/index.js';
 import { IntakeError } from './errors.js';
@@ -65,76 +66,126 @@ export function judge(
   inventory: GatewayInventory,
   policy: SignerPolicy,
 ): Verified | Refused {
+  const signer = new SignerOf(inventory);
   let gatewayId: string | undefined;
   try {
-    const parsed = parseTopic(topic);
-    gatewayId = parsed.gatewayId;
-    const kind = parsed.kind;
-    if (kind !== 'obs' && kind !== 'alert' && kind !== 'status') {
-      throw new IntakeError('INTAKE_UNEXPECTED_TOPIC', `the intake does not read ${kind} topics`);
-    }
-    let found: Exclude<SignerLookup, { status: 'unknown' }> | undefined;
-    const { payload } = verifyEnvelope(
-      bytes,
-      (kid) => {
-        const lookup = inventory.lookup(kid);
-        if (lookup.status === 'unknown') return undefined;
-        found = lookup;
-        return lookup.entry.key;
-      },
-      { maxBytes: policy.maxEnvelopeBytes },
-    );
-    // verifyEnvelope returned, so the resolver found a key and `found` names the signer.
-    if (found === undefined) throw new WireError('WIRE_UNKNOWN_KID', 'no key is known for the kid');
-    const signer = found.entry;
-    if (signer.gatewayId !== gatewayId) {
-      throw new WireError(
-        'WIRE_GATEWAY_MISMATCH',
-        `signed by gateway ${signer.gatewayId}, published under ${gatewayId}`,
-      );
-    }
-    if (found.status === 'revoked') {
-      throw new IntakeError(
-        'INTAKE_SIGNER_REVOKED',
-        `the signer certificate ${signer.serialNumber} is on the clinic CA's revocation list`,
-      );
-    }
-    if (receivedAt < signer.notBefore - CLOCK_SKEW_MS) {
-      throw new IntakeError(
-        'INTAKE_SIGNER_NOT_YET_VALID',
-        `the signer certificate ${signer.serialNumber} is valid from ${iso(signer.notBefore)} only`,
-      );
-    }
-    if (receivedAt > signer.notAfter + policy.graceMs) {
-      throw new IntakeError(
-        'INTAKE_SIGNER_EXPIRED',
-        `the signer certificate ${signer.serialNumber} expired at ${iso(signer.notAfter)}, beyond the grace of ${policy.graceMs} ms`,
-      );
-    }
-    const verified: Verified =
-      kind === 'status'
-        ? { kind, gatewayId, status: decodeStatus(payload, { gatewayId }), signer }
-        : { kind, gatewayId, batch: decodeBatch(payload, { gatewayId }), signer };
-    const sentAt = verified.kind === 'status' ? verified.status.sentAt : verified.batch.sentAt;
-    if (sentAt > signer.notAfter) {
-      throw new IntakeError(
-        'INTAKE_SIGNED_AFTER_EXPIRY',
-        `the payload says it was signed after the signer certificate ${signer.serialNumber} expired`,
-      );
-    }
-    return verified;
+    const { gatewayId: id, kind } = readTopic(topic);
+    gatewayId = id;
+    const { payload } = verifyEnvelope(bytes, signer.resolve, { maxBytes: policy.maxEnvelopeBytes });
+    return admit(kind, id, payload, signer.found, receivedAt, policy);
   } catch (caught) {
-    // Never fatal: anything the decoders did not foresee is a malformed message, not a crash.
-    const error =
-      caught instanceof WireError || caught instanceof IntakeError
-        ? caught
-        : new WireError('WIRE_MALFORMED', 'the message could not be read', { cause: caught });
-    return {
-      refused: error,
-      ...(gatewayId === undefined ? {} : { gatewayId }),
-      quarantine: error.code === 'WIRE_UNKNOWN_KID',
-    };
+    return refusal(caught, gatewayId);
   }
+}
+
+/**
+ * `judge` with the signature checked on libuv's thread pool (verifyEnvelopeAsync): the same checks in the same
+ * order and the same verdicts. Never rejects.
+ */
+export async function judgeAsync(
+  topic: string,
+  bytes: Uint8Array,
+  receivedAt: number,
+  inventory: GatewayInventory,
+  policy: SignerPolicy,
+): Promise<Verified | Refused> {
+  const signer = new SignerOf(inventory);
+  let gatewayId: string | undefined;
+  try {
+    const { gatewayId: id, kind } = readTopic(topic);
+    gatewayId = id;
+    const { payload } = await verifyEnvelopeAsync(bytes, signer.resolve, {
+      maxBytes: policy.maxEnvelopeBytes,
+    });
+    return admit(kind, id, payload, signer.found, receivedAt, policy);
+  } catch (caught) {
+    return refusal(caught, gatewayId);
+  }
+}
+
+type Found = Exclude<SignerLookup, { status: 'unknown' }>;
+
+/** The key resolver handed to the envelope check; remembers which inventory entry it gave. */
+class SignerOf {
+  found: Found | undefined;
+  constructor(private readonly inventory: GatewayInventory) {}
+  readonly resolve = (kid: Uint8Array) => {
+    const lookup = this.inventory.lookup(kid);
+    if (lookup.status === 'unknown') return undefined;
+    this.found = lookup;
+    return lookup.entry.key;
+  };
+}
+
+function readTopic(topic: string): { gatewayId: string; kind: 'obs' | 'alert' | 'status' } {
+  const { gatewayId, kind } = parseTopic(topic);
+  if (kind !== 'obs' && kind !== 'alert' && kind !== 'status') {
+    throw new IntakeError('INTAKE_UNEXPECTED_TOPIC', `the intake does not read ${kind} topics`);
+  }
+  return { gatewayId, kind };
+}
+
+/** Rules 2-6, for a payload whose signature verified with the key of `found`. */
+function admit(
+  kind: 'obs' | 'alert' | 'status',
+  gatewayId: string,
+  payload: Uint8Array,
+  found: Found | undefined,
+  receivedAt: number,
+  policy: SignerPolicy,
+): Verified {
+  // The envelope verified, so the resolver found a key and `found` names the signer.
+  if (found === undefined) throw new WireError('WIRE_UNKNOWN_KID', 'no key is known for the kid');
+  const signer = found.entry;
+  if (signer.gatewayId !== gatewayId) {
+    throw new WireError(
+      'WIRE_GATEWAY_MISMATCH',
+      `signed by gateway ${signer.gatewayId}, published under ${gatewayId}`,
+    );
+  }
+  if (found.status === 'revoked') {
+    throw new IntakeError(
+      'INTAKE_SIGNER_REVOKED',
+      `the signer certificate ${signer.serialNumber} is on the clinic CA's revocation list`,
+    );
+  }
+  if (receivedAt < signer.notBefore - CLOCK_SKEW_MS) {
+    throw new IntakeError(
+      'INTAKE_SIGNER_NOT_YET_VALID',
+      `the signer certificate ${signer.serialNumber} is valid from ${iso(signer.notBefore)} only`,
+    );
+  }
+  if (receivedAt > signer.notAfter + policy.graceMs) {
+    throw new IntakeError(
+      'INTAKE_SIGNER_EXPIRED',
+      `the signer certificate ${signer.serialNumber} expired at ${iso(signer.notAfter)}, beyond the grace of ${policy.graceMs} ms`,
+    );
+  }
+  const verified: Verified =
+    kind === 'status'
+      ? { kind, gatewayId, status: decodeStatus(payload, { gatewayId }), signer }
+      : { kind, gatewayId, batch: decodeBatch(payload, { gatewayId }), signer };
+  const sentAt = verified.kind === 'status' ? verified.status.sentAt : verified.batch.sentAt;
+  if (sentAt > signer.notAfter) {
+    throw new IntakeError(
+      'INTAKE_SIGNED_AFTER_EXPIRY',
+      `the payload says it was signed after the signer certificate ${signer.serialNumber} expired`,
+    );
+  }
+  return verified;
+}
+
+function refusal(caught: unknown, gatewayId: string | undefined): Refused {
+  // Never fatal: anything the decoders did not foresee is a malformed message, not a crash.
+  const error =
+    caught instanceof WireError || caught instanceof IntakeError
+      ? caught
+      : new WireError('WIRE_MALFORMED', 'the message could not be read', { cause: caught });
+  return {
+    refused: error,
+    ...(gatewayId === undefined ? {} : { gatewayId }),
+    quarantine: error.code === 'WIRE_UNKNOWN_KID',
+  };
 }
 
 function iso(ms: number): string {

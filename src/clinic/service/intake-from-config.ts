@@ -41,7 +41,12 @@ export async function intakeFromConfig(options: {
     },
     graceMs: settings.signerGraceMs,
     defaultTimeZone: config.clinic.timeZone,
-    group: { maxMessages: settings.groupCommit.maxMessages, maxDelayMs: settings.groupCommit.maxDelayMs },
+    group: {
+      maxMessages: settings.groupCommit.maxMessages,
+      maxDelayMs: settings.groupCommit.maxDelayMs,
+      // PostgreSQL commits of one process can overlap (group-commit.ts, maxConcurrent); SQLite's cannot.
+      maxConcurrent: config.database.kind === 'postgres' ? 2 : 1,
+    },
     log,
     scheduler,
     extras: options.extras({ config, store, log, scheduler, env }),

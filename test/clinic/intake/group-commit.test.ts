@@ -144,6 +144,77 @@ describe('GroupCommitter', () => {
     expect(t.acked).toEqual([1]);
   });
 
+  it('with maxConcurrent 2, a second group commits while the first is held; each is acknowledged after its own', async () => {
+    const scheduler = new VirtualScheduler();
+    const started: number[][] = [];
+    const opens: ((error?: Error) => void)[] = [];
+    const acked: number[][] = [];
+    const failures: number[] = [];
+    const committer = new GroupCommitter<Item>(
+      {
+        scheduler,
+        maxMessages: 2,
+        maxItems: 100,
+        maxDelayMs: 10,
+        maxPendingMessages: 100,
+        maxPendingBytes: 1_000_000,
+        retryBaseMs: 100,
+        retryCapMs: 1_000,
+        random: () => 0.5,
+        maxConcurrent: 2,
+      },
+      (entries) => {
+        started.push(entries.map((e) => e.n));
+        return new Promise<void>((resolve, reject) => {
+          opens.push((error) => (error ? reject(error) : resolve()));
+        });
+      },
+      {
+        committed: (entries) => acked.push(entries.map((e) => e.n)),
+        failed: (_error, attempt) => failures.push(attempt),
+      },
+    );
+    for (let n = 1; n <= 6; n++) await committer.add(item(n));
+    await scheduler.advanceAsync(0);
+    expect(started).toEqual([
+      [1, 2],
+      [3, 4],
+    ]); // two in flight, the third group waits for one of them
+    opens[1]?.();
+    await scheduler.advanceAsync(0);
+    expect(acked).toEqual([[3, 4]]); // the second, not the first, which is still held
+    expect(started).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    // A failed group blocks new groups until its retry commits; the one in flight finishes meanwhile.
+    opens[0]?.(new Error('database is down'));
+    for (let n = 7; n <= 8; n++) await committer.add(item(n));
+    await scheduler.advanceAsync(0);
+    expect(failures).toEqual([1]);
+    opens[2]?.();
+    await scheduler.advanceAsync(0);
+    expect(acked).toEqual([
+      [3, 4],
+      [5, 6],
+    ]);
+    expect(started).toHaveLength(3); // [7, 8] does not start while [1, 2] waits for its retry
+    await scheduler.advanceAsync(75);
+    expect(started[3]).toEqual([1, 2]);
+    opens[3]?.();
+    await scheduler.advanceAsync(0);
+    expect(started[4]).toEqual([7, 8]);
+    opens[4]?.();
+    await committer.drain();
+    expect(acked).toEqual([
+      [3, 4],
+      [5, 6],
+      [1, 2],
+      [7, 8],
+    ]);
+  });
+
   it('drain commits what waits now, and gives up (acknowledging nothing) on a commit that fails', async () => {
     const t = setup();
     await t.committer.add(item(1));
