@@ -258,12 +258,22 @@ describe('PgAlarmStore in the clinic database', () => {
         ['acknowledged', 'active', 'dr.lee'],
         ['cleared', 'cleared', 'dr.lee'],
       ]);
-      // The channel carries ids and what happened only: any session of the database may LISTEN.
+      // The channel carries ids, what happened and the state fields as each change left them, never a value
+      // or an MRN: any session of the database may LISTEN.
       await until('every notification at the spy', () => payloads.length === 4);
+      const id = raised.alarm.id;
       expect(payloads.slice(1).map((p) => JSON.parse(p))).toEqual([
-        { id: raised.alarm.id, type: 'raised' },
-        { id: raised.alarm.id, type: 'acknowledged' },
-        { id: raised.alarm.id, type: 'cleared' },
+        { id, type: 'raised', state: 'active' },
+        { id, type: 'acknowledged', state: 'active', acknowledgedBy: 'dr.lee', acknowledgedAt: T0 + 1000 },
+        {
+          id,
+          type: 'cleared',
+          state: 'cleared',
+          conditionEndedAt: T0 + 2000,
+          clearedAt: T0 + 2000,
+          acknowledgedBy: 'dr.lee',
+          acknowledgedAt: T0 + 1000,
+        },
       ]);
       expect(payloads.join()).not.toMatch(/MRN-FEED|141/);
     } finally {

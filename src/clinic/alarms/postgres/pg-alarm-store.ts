@@ -51,8 +51,11 @@ export interface PgAlarmStoreOptions {
 }
 
 /**
- * The alarm feed's channel (PostgreSQL docs, NOTIFY): each change's transaction sends the alarm's id and what
- * happened, never a value or an MRN (any session of the database may LISTEN); listeners read the alarm by id.
+ * The alarm feed's channel (PostgreSQL docs, NOTIFY): each change's transaction sends the alarm's id, what
+ * happened and the alarm's state fields as that change left them (state, condition end, clearing and who
+ * acknowledged when), never a value or an MRN (any session of the database may LISTEN). Listeners read the
+ * alarm by id for the rest, which never changes, and take the state fields from the notification: the row may
+ * have changed again by the time it is read, and each change must be told as it was.
  */
 export const ALARM_CHANNEL = 'rpm_clinic_alarm_changed';
 
@@ -64,18 +67,49 @@ const CHANGE_TYPES: readonly AlarmChangeType[] = [
   'acknowledged',
 ];
 
+/** The fields of an alarm that its changes change, as a change left them (carried by its notification). */
+type AlarmStateFields = Pick<
+  Alarm,
+  'state' | 'conditionEndedAt' | 'clearedAt' | 'acknowledgedBy' | 'acknowledgedAt'
+>;
+
+const STATES: readonly Alarm['state'][] = ['active', 'latched', 'cleared'];
+
 /** A notification's payload, or undefined for anything else on the channel (sent by hand, by another tool). */
 export function parseAlarmNotification(
   payload: string | undefined,
-): { readonly id: number; readonly type: AlarmChangeType } | undefined {
+): { readonly id: number; readonly type: AlarmChangeType; readonly fields: AlarmStateFields } | undefined {
   if (payload === undefined) return undefined;
   try {
-    const value = JSON.parse(payload) as { id?: unknown; type?: unknown } | null;
+    const value = JSON.parse(payload) as Record<string, unknown> | null;
     const id = value?.id;
     const type = value?.type;
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return undefined;
     if (!CHANGE_TYPES.includes(type as AlarmChangeType)) return undefined;
-    return { id, type: type as AlarmChangeType };
+    const state = value?.state;
+    if (!STATES.includes(state as Alarm['state'])) return undefined;
+    const time = (key: string): number | undefined | null => {
+      const t = value?.[key];
+      if (t === undefined) return undefined;
+      return typeof t === 'number' && Number.isSafeInteger(t) ? t : null;
+    };
+    const conditionEndedAt = time('conditionEndedAt');
+    const clearedAt = time('clearedAt');
+    const acknowledgedAt = time('acknowledgedAt');
+    const acknowledgedBy = value?.acknowledgedBy;
+    if (conditionEndedAt === null || clearedAt === null || acknowledgedAt === null) return undefined;
+    if (acknowledgedBy !== undefined && typeof acknowledgedBy !== 'string') return undefined;
+    return {
+      id,
+      type: type as AlarmChangeType,
+      fields: {
+        state: state as Alarm['state'],
+        ...(conditionEndedAt === undefined ? {} : { conditionEndedAt }),
+        ...(clearedAt === undefined ? {} : { clearedAt }),
+        ...(acknowledgedBy === undefined ? {} : { acknowledgedBy }),
+        ...(acknowledgedAt === undefined ? {} : { acknowledgedAt }),
+      },
+    };
   } catch {
     return undefined;
   }
@@ -192,7 +226,7 @@ export class PgAlarmStore implements AlarmStore {
           `UPDATE alarms SET state = 'active', condition_ended_at = NULL WHERE id = $1 RETURNING ${ALARM_COLUMNS}`,
           [open.id],
         );
-        await notify(c, open.id, 'reactivated');
+        await notify(c, rows[0] as AlarmRow, 'reactivated');
         return { alarm: alarmOf(rows[0] as AlarmRow), change: 'reactivated' as const };
       };
       const found = await existing();
@@ -225,7 +259,7 @@ export class PgAlarmStore implements AlarmStore {
         ],
       );
       if (rows[0] !== undefined) {
-        await notify(c, rows[0].id, 'raised');
+        await notify(c, rows[0], 'raised');
         return { alarm: alarmOf(rows[0]), change: 'raised' as const };
       }
       // Another process raised it first (the insert waited for it, then did nothing).
@@ -255,7 +289,7 @@ export class PgAlarmStore implements AlarmStore {
         [open.id, at],
       );
       const change = stays ? ('latched' as const) : ('cleared' as const);
-      await notify(c, open.id, change);
+      await notify(c, rows[0] as AlarmRow, change);
       return { alarm: alarmOf(rows[0] as AlarmRow), change };
     });
   }
@@ -282,7 +316,7 @@ export class PgAlarmStore implements AlarmStore {
           : `UPDATE alarms SET acknowledged_by = $2, acknowledged_at = $3 WHERE id = $1 RETURNING ${ALARM_COLUMNS}`,
         [id, by, at],
       );
-      await notify(c, id, 'acknowledged');
+      await notify(c, rows[0] as AlarmRow, 'acknowledged');
       return {
         alarm: alarmOf(rows[0] as AlarmRow),
         change: clears ? ('cleared' as const) : ('acknowledged' as const),
@@ -407,16 +441,24 @@ export class PgAlarmStore implements AlarmStore {
         connection: this.#pool.options,
         channel: ALARM_CHANNEL,
         parse: parseAlarmNotification,
-        fetch: async ({ id, type }): Promise<AlarmChange> => {
-          const alarm = await this.alarm(id);
-          if (alarm === undefined) {
+        fetch: async ({ id, type, fields }): Promise<AlarmChange> => {
+          const stored = await this.alarm(id);
+          if (stored === undefined) {
             // Alarms are never deleted: a notification of one that is not there was not sent by this code.
             throw new ClinicStoreError(
               'CLINIC_STORE_IO',
               `the alarm feed named alarm ${id}, which is not stored`,
             );
           }
-          return { type, alarm };
+          // The state fields as this change left them; the row may already carry a later change's.
+          const {
+            conditionEndedAt: _ended,
+            clearedAt: _cleared,
+            acknowledgedBy: _by,
+            acknowledgedAt: _at,
+            ...fixed
+          } = stored;
+          return { type, alarm: { ...fixed, ...fields } };
         },
         listener,
         onError: (error) => this.#onError(pgErrorFrom(error, 'the alarm feed')),
@@ -496,10 +538,17 @@ export class PgAlarmStore implements AlarmStore {
  * Tells the alarm feed's listeners of a change, from inside the changing transaction: PostgreSQL delivers it
  * only if and when that transaction commits, and those of different transactions in commit order (NOTIFY).
  */
-async function notify(
-  client: pg.PoolClient,
-  id: number | string | bigint,
-  type: AlarmChangeType,
-): Promise<void> {
-  await client.query('SELECT pg_notify($1, $2)', [ALARM_CHANNEL, JSON.stringify({ id: Number(id), type })]);
+async function notify(client: pg.PoolClient, row: AlarmRow, type: AlarmChangeType): Promise<void> {
+  const alarm = alarmOf(row);
+  const fields: AlarmStateFields = {
+    state: alarm.state,
+    ...(alarm.conditionEndedAt === undefined ? {} : { conditionEndedAt: alarm.conditionEndedAt }),
+    ...(alarm.clearedAt === undefined ? {} : { clearedAt: alarm.clearedAt }),
+    ...(alarm.acknowledgedBy === undefined ? {} : { acknowledgedBy: alarm.acknowledgedBy }),
+    ...(alarm.acknowledgedAt === undefined ? {} : { acknowledgedAt: alarm.acknowledgedAt }),
+  };
+  await client.query('SELECT pg_notify($1, $2)', [
+    ALARM_CHANNEL,
+    JSON.stringify({ id: alarm.id, type, ...fields }),
+  ]);
 }
