@@ -129,7 +129,7 @@ function tryOpen(path: string, key: Uint8Array): Attempt {
     // (deps/defines.gypi of better-sqlite3-multiple-ciphers); the outbox reads in append order and deletes by
     // key. The cache never reaches a steady working set: measurement ids are mostly random (src/model/ids.ts),
     // so every acknowledgement inserts into the `acked` table's primary key at a random leaf, and that table
-    // keeps ids for weeks, far larger than any cache a Pi can spare. A cache of any size therefore fills to its
+    // keeps ids for 30 days (millions from one 1 Hz oximeter), far more than a Pi's cache. A cache fills to its
     // bound and then recycles pages; its size buys little speed and costs resident memory. Measured
     // (`bench:runtime`, 2026-12-05): draining 100,000 readings ran at 16,540 and 14,153 readings/s with
     // 2000 KiB (SQLite's suggested default, https://www.sqlite.org/pragma.html#pragma_cache_size), 16,545 and
