@@ -1,12 +1,9 @@
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
 import { intakeSubscriptions } from '../../src/broker/durable-subscribers.js';
 import { identifyClient } from '../../src/broker/identify.js';
-import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../../src/pki/index.js';
-import { kidForCertificate } from '../../src/wire/cose.js';
 import {
   type BenchPlan,
   type PhaseName,
@@ -14,7 +11,13 @@ import {
   planPhase,
   probeId,
 } from './clinic-bench-plan.js';
-import { type FleetGateway, type SignedMessage, signedBatch } from './gateway-fleet.js';
+import {
+  connectFleet,
+  type FleetGateway,
+  readFleetFile,
+  type SignedMessage,
+  signedBatch,
+} from './gateway-fleet.js';
 
 /**
  * The gateways of bench:clinic in one process (forked with IPC): one mutual-TLS MQTT 3.1.1 connection per
@@ -50,26 +53,10 @@ interface Config {
       };
 }
 
-interface FleetFile {
-  readonly gateways: readonly {
-    readonly id: string;
-    readonly certificatePem: string;
-    readonly privateKeyPem: string;
-  }[];
-}
-
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
 const send = (message: object) => process.send?.(message);
 const ca = readFileSync(config.ca);
-const fleet: FleetGateway[] = (JSON.parse(readFileSync(config.fleetFile, 'utf8')) as FleetFile).gateways.map(
-  (g) => ({
-    id: g.id,
-    certificatePem: g.certificatePem,
-    privateKeyPem: g.privateKeyPem,
-    key: createPrivateKey(g.privateKeyPem),
-    kid: kidForCertificate(new X509Certificate(g.certificatePem).raw),
-  }),
-);
+const fleet: FleetGateway[] = readFleetFile(config.fleetFile);
 const gatewayIds = fleet.map((g) => g.id);
 
 function now(): number {
@@ -98,37 +85,8 @@ if ('embedded' in config.broker) {
 
 const clients: MqttClient[] = [];
 
-async function connectAll(): Promise<void> {
-  // 32 handshakes at a time: a thousand at once would time out on a loaded 2-core machine.
-  let next = 0;
-  const worker = async () => {
-    while (next < fleet.length) {
-      const i = next++;
-      const gateway = fleet[i] as FleetGateway;
-      const options: IClientOptions &
-        Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
-        protocol: 'mqtts',
-        host: '127.0.0.1',
-        port,
-        servername: 'localhost',
-        ca,
-        cert: gateway.certificatePem,
-        key: gateway.privateKeyPem,
-        rejectUnauthorized: true,
-        checkServerIdentity: checkServerCertificate,
-        minVersion: TLS_MIN_VERSION,
-        ciphers: TLS12_AEAD_CIPHERS,
-        clientId: gateway.id,
-        protocolVersion: 4,
-        clean: true,
-        reconnectPeriod: 0,
-        connectTimeout: 120_000,
-        keepalive: 600,
-      };
-      clients[i] = await mqtt.connectAsync(options);
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, worker));
+function connectAll(): Promise<void> {
+  return connectFleet(fleet, { port, ca }, clients, 32);
 }
 
 interface Prepared {

@@ -1,10 +1,6 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { checkServerCertificate, TLS_MIN_VERSION, TLS12_AEAD_CIPHERS } from '../../src/pki/index.js';
-import { kidForCertificate } from '../../src/wire/cose.js';
-import { type FleetGateway, signedBatch } from './gateway-fleet.js';
+import type { MqttClient } from 'mqtt';
+import { connectFleet, type FleetGateway, readFleetFile, signedBatch } from './gateway-fleet.js';
 
 /**
  * The hubs of bench:dashboard in one process (forked with IPC): one mutual-TLS MQTT 3.1.1 connection per hub
@@ -33,60 +29,15 @@ interface Config {
   readonly seconds: number;
 }
 
-interface FleetFile {
-  readonly gateways: readonly {
-    readonly id: string;
-    readonly certificatePem: string;
-    readonly privateKeyPem: string;
-  }[];
-}
-
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
 const send = (message: object) => process.send?.(message);
 const ca = readFileSync(config.ca);
-const fleet: FleetGateway[] = (JSON.parse(readFileSync(config.fleetFile, 'utf8')) as FleetFile).gateways.map(
-  (g) => ({
-    id: g.id,
-    certificatePem: g.certificatePem,
-    privateKeyPem: g.privateKeyPem,
-    key: createPrivateKey(g.privateKeyPem),
-    kid: kidForCertificate(new X509Certificate(g.certificatePem).raw),
-  }),
-);
+const fleet: FleetGateway[] = readFleetFile(config.fleetFile);
 const clients: MqttClient[] = [];
 let closeRequested: (() => void) | undefined;
 
-async function connectAll(): Promise<void> {
-  // 16 handshakes at a time: all at once would time out on a loaded 2-core machine.
-  let next = 0;
-  const worker = async () => {
-    while (next < fleet.length) {
-      const i = next++;
-      const gateway = fleet[i] as FleetGateway;
-      const options: IClientOptions &
-        Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {
-        protocol: 'mqtts',
-        host: '127.0.0.1',
-        port: config.port,
-        servername: 'localhost',
-        ca,
-        cert: gateway.certificatePem,
-        key: gateway.privateKeyPem,
-        rejectUnauthorized: true,
-        checkServerIdentity: checkServerCertificate,
-        minVersion: TLS_MIN_VERSION,
-        ciphers: TLS12_AEAD_CIPHERS,
-        clientId: gateway.id,
-        protocolVersion: 4,
-        clean: true,
-        reconnectPeriod: 0,
-        connectTimeout: 120_000,
-        keepalive: 600,
-      };
-      clients[i] = await mqtt.connectAsync(options);
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
+function connectAll(): Promise<void> {
+  return connectFleet(fleet, { port: config.port, ca }, clients, 16);
 }
 
 interface Failures {

@@ -1,8 +1,10 @@
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { Measurement } from '../../src/model/measurement.js';
 import { type CertificateAuthority, issueGatewayCertificate } from '../../src/pki/index.js';
+import { mqttsConnection } from '../../src/pki/tls.js';
 import { encodeBatch } from '../../src/wire/batch.js';
 import { kidForCertificate, signEnvelope } from '../../src/wire/cose.js';
 
@@ -134,4 +136,52 @@ export function signedBatch(
     payload: Buffer.from(signEnvelope(payload, gateway.key, gateway.kid)),
     ids: measurements.map((m) => m.id),
   };
+}
+
+/** The fleet a benchmark's orchestrator wrote as JSON ({ gateways: [{ id, certificatePem, privateKeyPem }] }). */
+export function readFleetFile(path: string): FleetGateway[] {
+  const file = JSON.parse(readFileSync(path, 'utf8')) as {
+    readonly gateways: readonly { id: string; certificatePem: string; privateKeyPem: string }[];
+  };
+  return file.gateways.map((g) => ({
+    id: g.id,
+    certificatePem: g.certificatePem,
+    privateKeyPem: g.privateKeyPem,
+    key: createPrivateKey(g.privateKeyPem),
+    kid: kidForCertificate(new X509Certificate(g.certificatePem).raw),
+  }));
+}
+
+/**
+ * Connects every gateway of the fleet to the broker on 127.0.0.1:`port` as a hub connects (mutual TLS with the
+ * gateway's own certificate, MQTT 3.1.1, client id = gateway id), `concurrency` handshakes at a time: all at once
+ * time out on a loaded 2-core machine. Each client goes into `clients` at its gateway's index as soon as it is
+ * connected, so a caller stopping half-way can end the ones that are.
+ */
+export async function connectFleet(
+  fleet: readonly FleetGateway[],
+  broker: { readonly port: number; readonly ca: string | Buffer },
+  clients: MqttClient[],
+  concurrency: number,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < fleet.length) {
+      const i = next++;
+      const gateway = fleet[i] as FleetGateway;
+      clients[i] = await mqtt.connectAsync({
+        ...mqttsConnection(
+          { host: '127.0.0.1', port: broker.port, servername: 'localhost' },
+          { ca: broker.ca, cert: gateway.certificatePem, key: gateway.privateKeyPem },
+        ),
+        clientId: gateway.id,
+        protocolVersion: 4,
+        clean: true,
+        reconnectPeriod: 0,
+        connectTimeout: 120_000,
+        keepalive: 600,
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
 }
