@@ -14,7 +14,7 @@
  * Phases (scripts/support/clinic-bench-plan.ts): backlog (batches of 250 readings), live (one reading per
  * message, 1 in 100 sent twice), mixed (live messages at a fixed rate while 100 gateways send backlog batches).
  * Throughput: readings stored / (last commit - first publish). Latency: publish (publisher process) to commit
- * (the store's live feed in the intake process), both stamped with performance.timeOrigin + performance.now().
+ * (when the store's commit resolves in the intake process), both stamped with performance.timeOrigin + performance.now().
  *
  * Options: --brokers mosquitto,embedded --stores sqlite,pg --gateways 1000 --backlog-batches 1 --live 20
  * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --cpu-prof DIR --dir DIR (keep the

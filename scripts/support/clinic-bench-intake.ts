@@ -11,11 +11,14 @@ import { type BenchPlan, type PhaseName, phaseTotals, planPhase, probeId } from 
  * one ClinicIntake, as `rpm-gateway clinic intake` runs it, connected to the broker over mutual TLS, storing into
  * a fresh SQLite file or PostgreSQL database.
  *
- * Commit times come from the store's live feed (`subscribe`), which tells a commit after it has committed: the
- * listener stamps `performance.timeOrigin + performance.now()` (wall-clock milliseconds with sub-millisecond
- * resolution; the publisher process stamps its publish times the same way, on the same machine) for the first
- * reading of every message of the phase. On PostgreSQL the feed is LISTEN/NOTIFY, so the stamp there includes the
- * notification's trip; the intake's own commit is earlier by that much.
+ * Commit times are stamped when the store's `commit()` resolves in the intake (the moment the intake may send
+ * the messages' PUBACKs): the store is wrapped so that its commit outcome, which lists the measurement ids it
+ * stored, is seen here; the stamp is `performance.timeOrigin + performance.now()` (wall-clock milliseconds with
+ * sub-millisecond resolution; the publisher process stamps its publish times the same way, on the same machine)
+ * for the first reading of every message of the phase. The intake does not subscribe to the store's live feed, as
+ * `rpm-gateway clinic intake` does not: on PostgreSQL a subscriber reads every committed row back by id
+ * (LISTEN/NOTIFY, then SELECT), load that belongs to the dashboard process, not to the intake measured here
+ * (until 2026-12-05 the benchmark stamped from that feed, and its PostgreSQL figures carried that read).
  *
  * argv[2]: JSON Config. Messages in: { type: 'phase', phase } (answered 'armed'), { type: 'acknowledged' } (the
  * broker has PUBACKed every message of the phase), { type: 'stop' }.
@@ -74,7 +77,7 @@ interface Running {
 const STALL_MS = 60_000;
 
 let running: Running | undefined;
-const store = await openStore();
+const store = stampingCommits(await openStore());
 const intake = new ClinicIntake({
   broker: { host: '127.0.0.1', port: config.port, servername: 'localhost' },
   tls: {
@@ -95,22 +98,41 @@ const intake = new ClinicIntake({
   },
 });
 
-await store.subscribe((event) => {
+/**
+ * The store, with `commit()` reporting what it stored once it has committed. A Proxy forwards everything else
+ * unchanged (methods bound to the real store, whose private fields a Proxy receiver could not reach).
+ */
+function stampingCommits(inner: ClinicStore): ClinicStore {
+  return new Proxy(inner, {
+    get(target, key) {
+      if (key === 'commit') {
+        return async (write: Parameters<ClinicStore['commit']>[0]) => {
+          const outcome = await target.commit(write);
+          committed(outcome.inserted);
+          return outcome;
+        };
+      }
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function committed(ids: readonly string[]): void {
   const phase = running;
-  if (phase === undefined) return;
+  if (phase === undefined || ids.length === 0) return;
   const at = now();
-  for (const { measurement } of event.measurements) {
-    const slot = phase.probes.get(measurement.id);
+  for (const id of ids) {
+    const slot = phase.probes.get(id);
     if (slot !== undefined) phase.commitAt[slot] = at;
   }
-  if (event.measurements.length === 0) return;
   if (phase.inserted === 0) phase.firstCommitAt = at;
-  phase.inserted += event.measurements.length;
+  phase.inserted += ids.length;
   phase.lastCommitAt = at;
   check(phase);
-});
+}
 
-/** Done when every new reading was stored and every duplicate counted (the snapshot is updated after the feed). */
+/** Done when every new reading was stored and every duplicate counted (the intake counts after the commit resolves: hence setImmediate). */
 function check(phase: Running): void {
   setImmediate(() => {
     if (running !== phase) return;
@@ -154,7 +176,7 @@ function check(phase: Running): void {
   });
 }
 
-// Duplicates are never stored, so a phase that only had some left would never be told by the feed: poll too.
+// Duplicates are never stored, so a phase that only had some left would never be told by a commit: poll too.
 setInterval(() => {
   if (running) check(running);
 }, 200).unref();
