@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import type { ClinicStore } from '../../src/clinic/storage/clinic-store.js';
 
 /**
- * The PostgreSQL side of bench:clinic, behind a check: the PostgreSQL ClinicStore (src/clinic/storage/postgres)
- * and the throwaway server helper (test/support/postgres.ts) land on main from another branch. Until both are
- * here (and Debian's postgresql-15 binaries are installed), `postgresMissing()` says why and the bench runs
- * SQLite only. The modules are imported by a computed specifier so this file compiles without them.
+ * The PostgreSQL side of bench:clinic and bench:clinic-store, behind a check: without Debian's postgresql-15
+ * binaries, `postgresMissing()` says why and the benchmarks run SQLite only. The modules are imported by a
+ * computed specifier so that a build without the test helpers (dist/test) still loads this file.
  */
 const STORE_MODULE = new URL('../../src/clinic/storage/postgres/pg-clinic-store.js', import.meta.url);
 const SERVER_MODULE = new URL('../../test/support/postgres.js', import.meta.url);
@@ -39,12 +38,14 @@ interface StoreModule {
 }
 
 /**
- * A throwaway server with fsync ON: the helper turns it off for tests, but a benchmark against an unsynced
- * database would compare PostgreSQL without durability with SQLite at synchronous=FULL.
+ * A throwaway server with fsync and full_page_writes ON, as production runs it: the helper turns both off for
+ * tests, but a benchmark against an unsynced database would compare PostgreSQL without durability with SQLite at
+ * synchronous=FULL, and without full-page images a crash can leave torn pages (PostgreSQL docs, "Write Ahead Log"
+ * settings, full_page_writes). Everything else is the server's default configuration.
  */
 export async function startBenchPostgres(): Promise<BenchPostgres> {
   const server = await ((await import(SERVER_MODULE.href)) as ServerModule).startPostgres({
-    settings: { fsync: 'on' },
+    settings: { fsync: 'on', full_page_writes: 'on' },
   });
   return {
     database: async () => server.url(await server.createDatabase('bench')),

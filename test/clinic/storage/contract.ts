@@ -265,6 +265,23 @@ export function clinicStoreContract(name: string, open: ContractFactory): void {
         });
         expect(await store.measurement('m1-not-there')).toBeUndefined();
       });
+
+      it('stores text with tabs, newlines, backslashes, quotes and non-ASCII exactly (bodies and series)', async () => {
+        // Characters that a bulk format must escape (PostgreSQL's COPY text format: backslash, tab, newline,
+        // carriage return) or that JSON escapes (quote, backslash, control characters).
+        const awkward = 'a\tb\nc\rd\\e"f\\\\N\u00e9\u2603\u{1F600}\u0001';
+        const r = reading(9, T0 + 9 * MINUTE, {
+          measurement: {
+            details: { note: awkward, [awkward]: [awkward], path: 'C:\\dir\\file', nullish: '\\N' },
+            observations: [{ code: SPO2, value: 95, unit: '%', qualifier: awkward }],
+          },
+        });
+        await store.assign({ gatewayId: GW, mrn: 'MRN-1', from: T0, createdBy: 'nurse', at: T0 });
+        await store.commit(write({ measurements: [r] }));
+        expect((await store.measurement(r.measurement.id))?.measurement).toEqual(r.measurement);
+        const series = await store.series({ mrn: 'MRN-1', code: SPO2, from: T0, to: T0 + DAY });
+        expect(series.map((p) => p.qualifier)).toEqual([awkward]);
+      });
     });
 
     describe('attribution and series', () => {

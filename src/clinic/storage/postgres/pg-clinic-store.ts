@@ -22,6 +22,7 @@ import type {
   StoredMeasurement,
 } from '../clinic-store.js';
 import { ClinicStoreError, checkPageLimit } from '../errors.js';
+import { type CopyValue, copyRows, copyText } from './copy-rows.js';
 import { pgErrorFrom } from './errors.js';
 import { type CommittedIds, FEED_CHANNEL, listen, notificationPayloads } from './live-feed.js';
 import { migrate } from './migrate.js';
@@ -98,6 +99,8 @@ export class PgClinicStore implements ClinicStore {
   readonly #onListenerError: (error: unknown) => void;
   readonly #feedReconnectDelayMs: number;
   readonly #subscriptions = new Set<() => Promise<void>>();
+  /** Pooled connections whose session has the staging tables (STAGING_TABLES). */
+  readonly #staged = new WeakSet<pg.PoolClient>();
   #closed = false;
 
   private constructor(pool: pg.Pool, ownsPool: boolean, options: PgClinicStoreOptions) {
@@ -158,13 +161,19 @@ export class PgClinicStore implements ClinicStore {
     );
     const gaps = uniqueBy(write.gaps, (g) => g.gap.id).sort(byKey((g) => g.gap.id));
     const statuses = [...write.statuses].sort(byKey(statusKey));
-    return this.#transaction('storing an intake commit', async (client) => {
+    // Made before the transaction, so it holds its locks only while the server works.
+    const measurementData = copyText(measurementRows(measurements));
+    const observationData = copyText(observationRows(measurements));
+    let staged: pg.PoolClient | undefined;
+    const outcome = await this.#transaction('storing an intake commit', async (client) => {
       let insertedIds = new Set<string>();
       if (measurements.length > 0) {
-        const result = await client.query<{ id: string }>(
-          INSERT_MEASUREMENTS,
-          measurementParameters(measurements, committedAt),
-        );
+        if (!this.#staged.has(client)) await client.query(STAGING_TABLES);
+        staged = client;
+        await client.query(`SET LOCAL work_mem = '${COMMIT_WORK_MEM}'`);
+        await copyRows(client, 'intake_measurements', STAGED_MEASUREMENT_COLUMNS, measurementData);
+        await copyRows(client, 'intake_observations', STAGED_OBSERVATION_COLUMNS, observationData);
+        const result = await client.query<{ id: string }>(INSERT_MEASUREMENTS, [committedAt]);
         insertedIds = new Set(result.rows.map((r) => r.id));
       }
       let insertedGaps = new Set<string>();
@@ -204,6 +213,9 @@ export class PgClinicStore implements ClinicStore {
         gapDuplicates: write.gaps.length - gapIds.length,
       };
     });
+    // Only now: the staging tables were created in that transaction, which has committed.
+    if (staged !== undefined) this.#staged.add(staged);
+    return outcome;
   }
 
   async #storeRejections(client: pg.PoolClient, rejections: readonly IncomingRejection[]): Promise<void> {
@@ -734,22 +746,60 @@ const ATTRIBUTED = (m: string) =>
    AND (a.to_at IS NULL OR ${m}.measured_at < a.to_at)`;
 
 /**
- * One statement inserts the new measurements, their observations and their export-queue rows: only rows that
+ * The staging tables a commit's measurements and observations are COPYed into (copy-rows.ts) before one
+ * statement moves them into the record. Temporary, so private to the connection and written without WAL; ON
+ * COMMIT DELETE ROWS empties them at the end of every transaction (PostgreSQL docs, CREATE TABLE, "Temporary
+ * Tables"). Created once per pooled connection (`IF NOT EXISTS`: a creation rolled back with its transaction is
+ * simply made again).
+ */
+const STAGING_TABLES = `
+  CREATE TEMP TABLE IF NOT EXISTS intake_measurements (
+    id text, gateway_id text, device_id text, driver text, characteristic text, measured_at bigint,
+    stored boolean, topic text, batch_seq bigint, sent_at bigint, signer_serial text, received_at bigint, body json
+  ) ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS intake_observations (
+    measurement_id text, position integer, code text, value double precision, unit text, invalid text,
+    qualifier text
+  ) ON COMMIT DELETE ROWS`;
+
+const STAGED_MEASUREMENT_COLUMNS = [
+  'id',
+  'gateway_id',
+  'device_id',
+  'driver',
+  'characteristic',
+  'measured_at',
+  'stored',
+  'topic',
+  'batch_seq',
+  'sent_at',
+  'signer_serial',
+  'received_at',
+  'body',
+] as const;
+
+const STAGED_OBSERVATION_COLUMNS = [
+  'measurement_id',
+  'position',
+  'code',
+  'value',
+  'unit',
+  'invalid',
+  'qualifier',
+] as const;
+
+/**
+ * One statement inserts the staged measurements, their observations and their export-queue rows: only rows that
  * were inserted (RETURNING) get observations and a queue entry, and a duplicate costs one index probe. Rows go
  * in id order (see the class comment on deadlocks).
  */
 const INSERT_MEASUREMENTS = `
-  WITH input AS (
-    SELECT * FROM json_to_recordset($1::json)
-      AS t(id text, gateway_id text, device_id text, driver text, characteristic text, measured_at bigint,
-           stored boolean, topic text, batch_seq bigint, sent_at bigint, signer_serial text, received_at bigint,
-           body json)
-  ), inserted AS (
+  WITH inserted AS (
     INSERT INTO measurements (id, gateway_id, device_id, driver, characteristic, measured_at, stored,
                               topic, batch_seq, sent_at, signer_serial, received_at, committed_at, body)
     SELECT id, gateway_id, device_id, driver, characteristic, measured_at, stored,
-           topic, batch_seq, sent_at, signer_serial, received_at, $3, body
-    FROM input ORDER BY id
+           topic, batch_seq, sent_at, signer_serial, received_at, $1, body
+    FROM intake_measurements ORDER BY id
     ON CONFLICT (id) DO NOTHING
     RETURNING id, gateway_id, device_id, characteristic, measured_at
   ), queued AS (
@@ -758,51 +808,55 @@ const INSERT_MEASUREMENTS = `
   ), observed AS (
     INSERT INTO observations (measurement_id, position, gateway_id, code, measured_at, value, unit, invalid, qualifier)
     SELECT o.measurement_id, o.position, i.gateway_id, o.code, i.measured_at, o.value, o.unit, o.invalid, o.qualifier
-    FROM json_to_recordset($2::json)
-      AS o(measurement_id text, position integer, code text, value double precision, unit text, invalid text,
-           qualifier text)
-    JOIN inserted i ON i.id = o.measurement_id
+    FROM intake_observations o JOIN inserted i ON i.id = o.measurement_id
   )
   SELECT id FROM inserted`;
 
 /**
- * The rows as two JSON documents (records, then observations) rather than one array parameter per column:
- * JSON.stringify is native, where pg encodes each array element in JavaScript (escaping every JSON body inside
- * a text-array literal), and json_to_recordset reads them back in C (PostgreSQL docs, "JSON Processing
- * Functions"). The client's CPU per reading was the larger part of a commit's time in
- * scripts/bench-clinic-store.ts.
+ * A commit's staging work for the sort in INSERT_MEASUREMENTS: a group commit holds up to 5,000 readings (the
+ * intake's group.maxItems), a few MB of rows, which PostgreSQL's default work_mem (4 MB) sorts on disk.
  */
-function measurementParameters(
+const COMMIT_WORK_MEM = '64MB';
+
+function* measurementRows(
   items: readonly IntakeWrite['measurements'][number][],
-  committedAt: number,
-): unknown[] {
-  const rows = items.map((i) => ({
-    id: i.measurement.id,
-    gateway_id: i.receipt.gatewayId,
-    device_id: i.measurement.deviceId,
-    driver: i.measurement.driver,
-    characteristic: i.measurement.characteristic,
-    measured_at: i.measuredAt,
-    stored: i.measurement.stored === true,
-    topic: i.receipt.topic,
-    batch_seq: i.receipt.batchSeq,
-    sent_at: i.receipt.sentAt,
-    signer_serial: i.receipt.signerSerial,
-    received_at: i.receipt.receivedAt,
-    body: i.measurement,
-  }));
-  const observations = items.flatMap((item) =>
-    item.measurement.observations.map((o, position) => ({
-      measurement_id: item.measurement.id,
-      position,
-      code: o.code,
-      value: o.value,
-      unit: o.unit,
-      invalid: o.invalid ?? null,
-      qualifier: o.qualifier ?? null,
-    })),
-  );
-  return [JSON.stringify(rows), JSON.stringify(observations), committedAt];
+): Iterable<readonly CopyValue[]> {
+  for (const i of items) {
+    yield [
+      i.measurement.id,
+      i.receipt.gatewayId,
+      i.measurement.deviceId,
+      i.measurement.driver,
+      i.measurement.characteristic,
+      i.measuredAt,
+      i.measurement.stored === true,
+      i.receipt.topic,
+      i.receipt.batchSeq,
+      i.receipt.sentAt,
+      i.receipt.signerSerial,
+      i.receipt.receivedAt,
+      JSON.stringify(i.measurement),
+    ];
+  }
+}
+
+function* observationRows(
+  items: readonly IntakeWrite['measurements'][number][],
+): Iterable<readonly CopyValue[]> {
+  for (const item of items) {
+    let position = 0;
+    for (const o of item.measurement.observations) {
+      yield [
+        item.measurement.id,
+        position++,
+        o.code,
+        o.value,
+        o.unit,
+        o.invalid ?? null,
+        o.qualifier ?? null,
+      ];
+    }
+  }
 }
 
 const INSERT_GAPS = `
