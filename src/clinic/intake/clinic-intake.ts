@@ -48,6 +48,11 @@ export interface IntakeGroupOptions {
   readonly maxDelayMs?: number;
   /** Memory bound: messages waiting or committing before the intake stops reading (default 4 x maxMessages). */
   readonly maxPendingMessages?: number;
+  /**
+   * Memory bound in readings, gaps and statuses waiting or committing (default 4 x maxItems): what decoded
+   * messages hold, which payload bytes understate about tenfold.
+   */
+  readonly maxPendingItems?: number;
   /** Memory bound in payload bytes (default 64 MiB). */
   readonly maxPendingBytes?: number;
   /**
@@ -184,13 +189,15 @@ export class ClinicIntake {
     );
     const group = options.group ?? {};
     const maxMessages = positive(group.maxMessages ?? 256, 'group.maxMessages');
+    const maxItems = positive(group.maxItems ?? 5_000, 'group.maxItems');
     this.committer = new GroupCommitter<Entry>(
       {
         scheduler: this.scheduler,
         maxMessages,
-        maxItems: positive(group.maxItems ?? 5_000, 'group.maxItems'),
+        maxItems,
         maxDelayMs: group.maxDelayMs ?? 10,
         maxPendingMessages: positive(group.maxPendingMessages ?? 4 * maxMessages, 'group.maxPendingMessages'),
+        maxPendingItems: positive(group.maxPendingItems ?? 4 * maxItems, 'group.maxPendingItems'),
         maxPendingBytes: positive(group.maxPendingBytes ?? 64 * 1024 * 1024, 'group.maxPendingBytes'),
         maxConcurrent: positive(group.maxConcurrent ?? 1, 'group.maxConcurrent'),
         retryBaseMs: group.retryBaseMs ?? 100,

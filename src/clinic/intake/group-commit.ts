@@ -12,8 +12,10 @@ import type { Scheduler, TimerHandle } from '../../util/scheduler.js';
  * - One commit runs at a time (`maxConcurrent`, default 1). What arrives meanwhile waits and goes into the next
  *   group, so the groups grow by themselves when the database is slow: the load adapts the batch size, not a
  *   setting.
- * - Memory is bounded: `add` resolves only while fewer than `maxPendingMessages` messages (and
- *   `maxPendingBytes` bytes) are waiting or committing. The caller holds the MQTT client's input loop on it,
+ * - Memory is bounded: `add` resolves only while fewer than `maxPendingMessages` messages, `maxPendingItems`
+ *   items and `maxPendingBytes` bytes are waiting or committing. Items bound what a message costs once decoded
+ *   (a 250-reading backlog batch is ~25 KB of CBOR and several hundred KB of objects), bytes what it costs
+ *   as received. The caller holds the MQTT client's input loop on it,
  *   so a slow database slows the TCP connection and the broker keeps the rest, never this process.
  * - A failed commit (the database is down) acknowledges nothing: the same group is retried with exponential
  *   backoff and jitter (src/util/backoff.ts) until it commits, and no other group starts meanwhile, while the
@@ -26,6 +28,7 @@ export interface GroupCommitOptions {
   readonly maxItems: number;
   readonly maxDelayMs: number;
   readonly maxPendingMessages: number;
+  readonly maxPendingItems: number;
   readonly maxPendingBytes: number;
   readonly retryBaseMs: number;
   readonly retryCapMs: number;
@@ -57,9 +60,10 @@ export interface GroupEvents<T> {
 export class GroupCommitter<T extends GroupEntry> {
   private pending: T[] = [];
   private pendingItems = 0;
-  /** Groups committing (or waiting for a retry), with their bytes. */
-  private readonly inflight = new Map<T[], number>();
+  /** Groups committing (or waiting for a retry), with their items and bytes. */
+  private readonly inflight = new Map<T[], { readonly items: number; readonly bytes: number }>();
   private inflightMessages = 0;
+  private inflightItems = 0;
   private inflightBytes = 0;
   private pendingBytes = 0;
   private oldestAt = 0;
@@ -107,10 +111,11 @@ export class GroupCommitter<T extends GroupEntry> {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** True while fewer than maxPendingMessages messages (and maxPendingBytes bytes) wait or commit. */
+  /** True while fewer than maxPendingMessages messages, maxPendingItems items and maxPendingBytes bytes wait or commit. */
   hasRoom(): boolean {
     return (
       this.backlog < this.options.maxPendingMessages &&
+      this.pendingItems + this.inflightItems < this.options.maxPendingItems &&
       this.pendingBytes + this.inflightBytes < this.options.maxPendingBytes
     );
   }
@@ -165,8 +170,9 @@ export class GroupCommitter<T extends GroupEntry> {
     const group = this.pending.splice(0, count);
     this.pendingItems -= items;
     this.pendingBytes -= bytes;
-    this.inflight.set(group, bytes);
+    this.inflight.set(group, { items, bytes });
     this.inflightMessages += group.length;
+    this.inflightItems += items;
     this.inflightBytes += bytes;
     if (this.pending.length > 0) this.oldestAt = this.options.scheduler.now();
     this.run(group, 1);
@@ -209,11 +215,12 @@ export class GroupCommitter<T extends GroupEntry> {
 
   /** Forgets a group in flight (committed, or never acknowledged: then the broker delivers it again). */
   private giveUp(group: T[]): void {
-    const bytes = this.inflight.get(group);
-    if (bytes === undefined) return;
+    const size = this.inflight.get(group);
+    if (size === undefined) return;
     this.inflight.delete(group);
     this.inflightMessages -= group.length;
-    this.inflightBytes -= bytes;
+    this.inflightItems -= size.items;
+    this.inflightBytes -= size.bytes;
   }
 
   private afterCommit(): void {

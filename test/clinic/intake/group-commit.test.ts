@@ -23,6 +23,7 @@ function setup(overrides: Partial<ConstructorParameters<typeof GroupCommitter>[0
       maxItems: 100,
       maxDelayMs: 10,
       maxPendingMessages: 8,
+      maxPendingItems: 1_000,
       maxPendingBytes: 1_000_000,
       retryBaseMs: 100,
       retryCapMs: 1_000,
@@ -129,6 +130,35 @@ describe('GroupCommitter', () => {
     ]);
   });
 
+  it('add() also waits beyond the bound in items (readings waiting or committing), and resumes after the commit', async () => {
+    const t = setup({ maxItems: 500, maxPendingItems: 1_000 });
+    let open = () => {};
+    t.setHold(
+      new Promise<void>((resolve) => {
+        open = resolve;
+      }),
+    );
+    await t.committer.add(item(1, 250));
+    await t.committer.add(item(2, 250)); // 500 readings: committing, held
+    await t.committer.add(item(3, 250)); // 750 waiting or committing
+    let roomAfter4 = false;
+    // 1,000 readings in 4 messages, far below maxPendingMessages (8): the items bound holds the reader here.
+    const fourth = t.committer.add(item(4, 250)).then(() => {
+      roomAfter4 = true;
+    });
+    await t.scheduler.advanceAsync(1_000);
+    expect(roomAfter4).toBe(false);
+    expect(t.committer.backlog).toBe(4);
+    t.setHold(undefined);
+    open();
+    await fourth;
+    await t.scheduler.advanceAsync(0);
+    expect(t.commits).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+  });
+
   it('a failed commit acknowledges nothing and is retried with backoff until it commits', async () => {
     const t = setup();
     t.setFail(true);
@@ -157,6 +187,7 @@ describe('GroupCommitter', () => {
         maxItems: 100,
         maxDelayMs: 10,
         maxPendingMessages: 100,
+        maxPendingItems: 1_000,
         maxPendingBytes: 1_000_000,
         retryBaseMs: 100,
         retryCapMs: 1_000,
