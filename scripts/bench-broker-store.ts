@@ -26,10 +26,23 @@ import { printTable } from './support/table.js';
 
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h' },
     dir: { type: 'string', default: tmpdir() },
     count: { type: 'string', default: '2000' },
   },
 });
+
+if (values.help) {
+  console.log(
+    [
+      'Usage: npm run bench:broker-store [-- options]',
+      "  the embedded broker's LevelDB persistence, sync on and off (docs/brokers.md)",
+      '  --count 2000   QoS 1 messages stored and acknowledged per variant',
+      '  --dir DIR      where the stores go (default: the OS temporary directory)',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 const root = mkdtempSync(join(values.dir as string, 'rpm-bench-broker-'));
 const count = Number(values.count);
 const payload = Buffer.alloc(2048, 0x61);

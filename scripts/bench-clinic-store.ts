@@ -29,12 +29,27 @@ import { printTable } from './support/table.js';
 
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h' },
     stores: { type: 'string', default: 'sqlite,pg' },
     readings: { type: 'string', default: '50000' },
     'backlog-commit': { type: 'string', default: '250' },
     dir: { type: 'string' },
   },
 });
+
+if (values.help) {
+  console.log(
+    [
+      'Usage: npm run bench:clinic-store [-- options]',
+      '  the clinic stores alone: commits as the intake makes them, no MQTT (docs/clinic-intake.md, "Benchmark")',
+      '  --stores sqlite,pg     stores to measure (default both; pg needs Debian postgresql-15)',
+      '  --readings 50000       readings per case',
+      '  --backlog-commit 250   readings per backlog commit, in 250-reading messages',
+      '  --dir DIR              where the SQLite files go (default: a temporary folder, removed after)',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 
 const READINGS = Number(values.readings);
 const GATEWAYS = 1000;

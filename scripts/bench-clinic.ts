@@ -38,6 +38,7 @@ import { printTable } from './support/table.js';
 
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h' },
     brokers: { type: 'string', default: 'mosquitto,embedded' },
     stores: { type: 'string', default: 'sqlite,pg' },
     phases: { type: 'string', default: 'backlog,live,mixed' },
@@ -52,6 +53,28 @@ const { values } = parseArgs({
     dir: { type: 'string' },
   },
 });
+
+if (values.help) {
+  console.log(
+    [
+      'Usage: npm run bench:clinic [-- options]',
+      '  signed messages from simulated gateways through a broker into one clinic intake process (docs/clinic-intake.md, "Benchmark")',
+      '  --brokers mosquitto,embedded   brokers to run (default both)',
+      '  --stores sqlite,pg             clinic databases (default both; pg needs Debian postgresql-15)',
+      '  --phases backlog,live,mixed    phases to run (default all three)',
+      '  --gateways 1000                simulated gateways, one mutual-TLS connection each',
+      '  --batch-size 250               readings per backlog batch',
+      '  --backlog-batches 1            backlog batches per gateway',
+      '  --live 20                      one-reading messages per gateway in the live phase',
+      '  --mixed-rate 500               live messages/s in the mixed phase',
+      '  --mixed-seconds 10             length of the mixed phase',
+      '  --window 4                     PUBLISHes per gateway awaiting their PUBACK',
+      '  --cpu-prof DIR                 write a CPU profile of the intake process to DIR',
+      '  --dir DIR                      keep the run folder (PKI, fleet) in DIR and reuse it next time',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 
 const plan: BenchPlan = {
   gateways: Number(values.gateways),

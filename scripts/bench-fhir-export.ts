@@ -36,6 +36,7 @@ import { printTable } from './support/table.js';
 
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h' },
     readings: { type: 'string', default: '100000' },
     gateways: { type: 'string', default: '1000' },
     'batch-size': { type: 'string', default: '100' },
@@ -45,6 +46,23 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
   },
 });
+
+if (values.help) {
+  console.log(
+    [
+      'Usage: npm run bench:fhir [-- options]',
+      '  FHIR export from the clinic database to a folder and to a FHIR server over HTTP (docs/fhir.md, "Throughput")',
+      '  --readings 100000       spot readings exported per case',
+      '  --gateways 1000         gateways (and patients) they come from',
+      '  --batch-size 100        readings per transaction Bundle',
+      '  --stores sqlite,pg      clinic databases (default both; pg needs Debian postgresql-15)',
+      '  --targets folder,http   where the Bundles go',
+      '  --cpu-prof DIR          write a CPU profile of the exporter process to DIR',
+      '  --keep                  keep the temporary folder',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 
 /** Issue 11, "Benchmark": FHIR export keeping up with 1,000 readings/s. */
 const GOAL_READINGS = 1_000;

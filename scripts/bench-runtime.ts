@@ -42,6 +42,7 @@ import { unitNodeOptions } from './support/unit-node-options.js';
 
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h' },
     minutes: { type: 'string' },
     devices: { type: 'string' },
     backlog: { type: 'string' },
@@ -49,6 +50,22 @@ const { values } = parseArgs({
     only: { type: 'string' },
   },
 });
+
+if (values.help) {
+  console.log(
+    [
+      'Usage: npm run bench:runtime [-- options]',
+      '  the running hub through the real path: live devices, then a stored backlog drained (docs/runtime.md)',
+      '  --minutes 5         length of the live part',
+      '  --devices 8         simulated devices, one reading per second each',
+      '  --backlog 1000000   stored readings drained by a starting hub',
+      '  --quick             a smoke run: 1 minute, 100,000 readings',
+      '  --only live|backlog one part only',
+      "  The hub runs with the systemd unit's NODE_OPTIONS; a NODE_OPTIONS given here replaces them.",
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 const only = values.only;
 if (only !== undefined && only !== 'live' && only !== 'backlog') {
   console.error('bench:runtime: --only takes live or backlog');
