@@ -166,11 +166,7 @@ export class Ticker {
 
   start(everyMs: number, fn: () => void): void {
     if (this.handle !== undefined) return;
-    const tick = () => {
-      this.handle = this.scheduler.setTimeout(tick, everyMs);
-      fn();
-    };
-    this.handle = this.scheduler.setTimeout(tick, everyMs);
+    this.handle = this.scheduler.setInterval(fn, everyMs);
   }
 
   stop(): void {
