@@ -5,7 +5,6 @@ import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
 import { OrderedRing } from '../util/ordered-ring.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../util/scheduler.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
-import { refreshingTimer } from './keepalive-timer.js';
 
 /** Builds the signed payloads (see src/wire): the uplink itself never looks inside them. */
 export interface UplinkCodec {
@@ -239,8 +238,6 @@ export class Uplink {
         reconnectPeriod: 0,
         connectTimeout: this.options.connectTimeoutMs ?? 15_000,
         keepalive: this.options.keepaliveSeconds ?? 30,
-        // one interval refreshed per PUBACK, not a new Timeout each (see keepalive-timer.ts)
-        timerVariant: refreshingTimer(),
         will: { topic: topics.status, payload: Buffer.from(will), qos: 1, retain: true },
         ...(this.options.protocolVersion === 5
           ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } }

@@ -8,14 +8,7 @@ import { type Clock, systemClock } from './clock.js';
 export interface Scheduler extends Clock {
   /** Runs `fn` once after `ms` milliseconds; the handle is opaque and only good for clearTimeout. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
-  /**
-   * Runs `fn` every `ms` milliseconds, the first time `ms` from now, until clearTimeout. One timer for the
-   * whole series: re-arming a setTimeout on each run would make a new Node `Timeout` each time, and one that
-   * lives a second or so tends to survive young collections into V8's old generation (docs/runtime.md,
-   * "Memory").
-   */
-  setInterval(fn: () => void, ms: number): TimerHandle;
-  /** Cancels a timer or an interval; a handle that already fired or was cleared is ignored. */
+  /** Cancels a timer; a handle that already fired or was cleared is ignored. */
   clearTimeout(handle: TimerHandle): void;
 }
 
@@ -26,8 +19,6 @@ export type TimerHandle = unknown;
 export const realScheduler: Scheduler = {
   now: () => systemClock.now(),
   setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
-  setInterval: (fn, ms) => setInterval(fn, Math.max(1, ms)),
-  // Node's clearTimeout cancels intervals too (Node docs, timers: the two clear functions are interchangeable)
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
@@ -35,8 +26,6 @@ interface VirtualTimer {
   readonly id: number;
   readonly due: number;
   readonly fn: () => void;
-  /** For an interval: its period (at least 1 ms, as Node's). */
-  readonly every?: number;
 }
 
 /**
@@ -57,36 +46,17 @@ export class VirtualScheduler implements Scheduler {
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    return this.insert({ id: this.nextId++, due: this.time + Math.max(0, ms), fn });
-  }
-
-  setInterval(fn: () => void, ms: number): TimerHandle {
-    const every = Math.max(1, ms);
-    return this.insert({ id: this.nextId++, due: this.time + every, fn, every });
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    const index = this.timers.findIndex((t) => t.id === handle);
-    if (index >= 0) this.timers.splice(index, 1);
-  }
-
-  /** Insert after every timer due no later than this one: same-instant timers keep their creation order. */
-  private insert(timer: VirtualTimer): number {
+    const timer: VirtualTimer = { id: this.nextId++, due: this.time + Math.max(0, ms), fn };
+    // Insert after every timer due no later than this one: same-instant timers keep their creation order.
     let at = this.timers.length;
     while (at > 0 && (this.timers[at - 1] as VirtualTimer).due > timer.due) at--;
     this.timers.splice(at, 0, timer);
     return timer.id;
   }
 
-  /**
-   * Takes the next timer off the queue and runs it at its due time. An interval goes back in first, due one
-   * period later, before its function runs: as a timer re-armed at the start of its own callback would.
-   */
-  private runNext(next: VirtualTimer): void {
-    this.timers.shift();
-    this.time = next.due;
-    if (next.every !== undefined) this.insert({ ...next, due: next.due + next.every });
-    next.fn();
+  clearTimeout(handle: TimerHandle): void {
+    const index = this.timers.findIndex((t) => t.id === handle);
+    if (index >= 0) this.timers.splice(index, 1);
   }
 
   /** Timers not yet run. */
@@ -104,7 +74,9 @@ export class VirtualScheduler implements Scheduler {
     for (;;) {
       const next = this.timers[0];
       if (next === undefined || next.due > target) break;
-      this.runNext(next);
+      this.timers.shift();
+      this.time = next.due;
+      next.fn();
     }
     this.time = target;
   }
@@ -119,7 +91,9 @@ export class VirtualScheduler implements Scheduler {
     for (;;) {
       const next = this.timers[0];
       if (next === undefined || next.due > target) break;
-      this.runNext(next);
+      this.timers.shift();
+      this.time = next.due;
+      next.fn();
       await settle();
     }
     this.time = target;

@@ -35,7 +35,6 @@ describe('the hub and the system clock', () => {
     const system: Scheduler = {
       now: () => virtual.now() + offset,
       setTimeout: (fn, ms) => virtual.setTimeout(fn, ms),
-      setInterval: (fn, ms) => virtual.setInterval(fn, ms),
       clearTimeout: (handle) => virtual.clearTimeout(handle),
     };
     let synchronised = false;

@@ -195,9 +195,6 @@ export class SetClockScheduler implements Scheduler {
   setTimeout(fn: () => void, ms: number): unknown {
     return realScheduler.setTimeout(fn, ms);
   }
-  setInterval(fn: () => void, ms: number): unknown {
-    return realScheduler.setInterval(fn, ms);
-  }
   clearTimeout(handle: unknown): void {
     realScheduler.clearTimeout(handle);
   }

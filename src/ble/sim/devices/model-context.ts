@@ -166,7 +166,11 @@ export class Ticker {
 
   start(everyMs: number, fn: () => void): void {
     if (this.handle !== undefined) return;
-    this.handle = this.scheduler.setInterval(fn, everyMs);
+    const tick = () => {
+      this.handle = this.scheduler.setTimeout(tick, everyMs);
+      fn();
+    };
+    this.handle = this.scheduler.setTimeout(tick, everyMs);
   }
 
   stop(): void {
