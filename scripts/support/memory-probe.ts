@@ -8,10 +8,12 @@
  * (`bench:runtime` passes NODE_OPTIONS to the hub; give the unit's heap bounds too, since they are replaced.)
  * It acts only in the `rpm-gateway start` process. Every 5 s it appends a line to
  * `<tmpdir>/rpm-memory-probe-<pid>.csv`: VmRSS, RssAnon, RssFile (proc(5)), the V8 heap (committed, used, old
- * space used and committed), `external` and `arrayBuffers` (process.memoryUsage()), and the count of minor and
- * major collections so far (PerformanceObserver 'gc' entries). "native" (RssAnon - heapTotal - external) is
- * roughly what neither V8 nor ArrayBuffers hold (SQLite, OpenSSL, malloc): roughly, because heapTotal is what V8
- * committed, not all of it touched yet (early samples can even be negative); its trend is what tells.
+ * space used and committed), `external` and `arrayBuffers` (process.memoryUsage()), the count of minor and
+ * major collections so far (PerformanceObserver 'gc' entries), and the young generation's size (new_space,
+ * which V8 grows up to --max-semi-space-size while many objects survive). "native" (RssAnon - heapTotal -
+ * external) is roughly what neither V8 nor ArrayBuffers hold (SQLite, OpenSSL, malloc): roughly, because
+ * heapTotal is what V8 committed, not all of it touched yet (early samples can even be negative); its trend is
+ * what tells.
  *
  * A first SIGUSR2 starts V8's sampling heap profiler, keeping objects a major collection frees and dropping
  * those a minor (young) one frees (Chrome DevTools protocol, HeapProfiler.startSampling:
@@ -53,12 +55,14 @@ function startProbe(): void {
   appendFileSync(
     `${base}.csv`,
     's,vmrss_kib,rssanon_kib,rssfile_kib,heap_total_kib,heap_used_kib,old_used_kib,old_size_kib,' +
-      'external_kib,array_buffers_kib,native_kib,minor_gcs,major_gcs\n',
+      'external_kib,array_buffers_kib,native_kib,minor_gcs,major_gcs,new_size_kib\n',
   );
   setInterval(() => {
     const status = readFileSync('/proc/self/status', 'utf8');
     const memory = process.memoryUsage();
-    const old = getHeapSpaceStatistics().find((space) => space.space_name === 'old_space');
+    const spaces = getHeapSpaceStatistics();
+    const old = spaces.find((space) => space.space_name === 'old_space');
+    const young = spaces.find((space) => space.space_name === 'new_space');
     const anon = statusKib(status, 'RssAnon');
     const line = [
       Math.round((performance.now() - started) / 1000),
@@ -74,6 +78,7 @@ function startProbe(): void {
       anon - kib(memory.heapTotal) - kib(memory.external),
       collections.minor,
       collections.major,
+      kib(young?.space_size ?? Number.NaN),
     ];
     appendFileSync(`${base}.csv`, `${line.join(',')}\n`);
   }, EVERY_MS).unref();
