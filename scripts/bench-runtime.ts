@@ -22,8 +22,9 @@
  *    all, the hub's peak RSS (sampled every second), and its CPU per reading while draining.
  *
  * Options: --minutes N (default 5), --devices N (default 8), --backlog N (default 1,000,000), --quick (1 minute,
- * 100,000: a smoke run), --only live|backlog (one part). The hub runs with the systemd unit's NODE_OPTIONS (its
- * heap bounds); a NODE_OPTIONS given to the benchmark replaces them, for profiling.
+ * 100,000: a smoke run), --only live|backlog (one part), --node-flags="..." (replaces the unit's node options).
+ * The hub runs with the node options of the systemd unit's ExecStart= (its heap bounds), as on a Pi; a
+ * NODE_OPTIONS given to the benchmark is passed on to the hub as well, for profiling under the same load.
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,7 +39,7 @@ import { Store } from '../src/store/store.js';
 import { benchDevices } from './support/bench-devices.js';
 import { spo2Measurement } from './support/measurements.js';
 import { printTable } from './support/table.js';
-import { unitNodeOptions } from './support/unit-node-options.js';
+import { unitNodeFlags } from './support/unit-node-flags.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     backlog: { type: 'string' },
     quick: { type: 'boolean' },
     only: { type: 'string' },
+    'node-flags': { type: 'string' },
   },
 });
 
@@ -61,7 +63,8 @@ if (values.help) {
       '  --backlog 1000000   stored readings drained by a starting hub',
       '  --quick             a smoke run: 1 minute, 100,000 readings',
       '  --only live|backlog one part only',
-      "  The hub runs with the systemd unit's NODE_OPTIONS; a NODE_OPTIONS given here replaces them.",
+      '  --node-flags="..."  node options for the hub instead of those of the systemd unit\'s ExecStart= (with =)',
+      "  The hub runs with the unit's node options; a NODE_OPTIONS given here is passed on to it as well.",
     ].join('\n'),
   );
   process.exit(0);
@@ -88,6 +91,9 @@ for (const [name, value] of [
   }
 }
 
+// The hub's node options: the unit's (config/systemd/rpm-gateway.service), or --node-flags for an experiment.
+const hubNodeFlags =
+  values['node-flags'] === undefined ? unitNodeFlags() : values['node-flags'].split(/\s+/).filter(Boolean);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const bin = join(here, '../src/cli/bin.js');
 const KEY_VARIABLE = 'RPM_BENCH_STORE_KEY';
@@ -180,20 +186,19 @@ function writeConfig(dir: string, pki: DevelopmentPki, port: number): string {
 }
 
 function hubEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  // The hub runs with the unit's NODE_OPTIONS (its heap bounds), as on a Pi; a NODE_OPTIONS given to the
-  // benchmark replaces them, so a hub can be profiled (e.g. --heapsnapshot-signal) under the same load.
-  const nodeOptions = { NODE_OPTIONS: process.env.NODE_OPTIONS ?? unitNodeOptions() };
+  // A NODE_OPTIONS given to the benchmark goes on to the hub, so a hub can be profiled (e.g.
+  // --heapsnapshot-signal) under the same load and with the unit's own options.
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     [KEY_VARIABLE]: STORE_KEY,
-    ...nodeOptions,
+    ...(process.env.NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.NODE_OPTIONS }),
     ...extra,
   };
 }
 
 async function init(file: string): Promise<void> {
-  const child = spawn(process.execPath, [bin, 'init', '--config', file], {
+  const child = spawn(process.execPath, [...hubNodeFlags, bin, 'init', '--config', file], {
     env: hubEnv(),
     stdio: 'ignore',
   });
@@ -203,7 +208,7 @@ async function init(file: string): Promise<void> {
 
 function startHub(file: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; spawnedAt: number } {
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [bin, 'start', '--config', file], {
+  const child = spawn(process.execPath, [...hubNodeFlags, bin, 'start', '--config', file], {
     env: hubEnv(env),
     stdio: ['ignore', 'ignore', 'inherit'],
   });

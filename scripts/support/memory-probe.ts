@@ -2,10 +2,11 @@
  * A memory probe for a running hub, loaded with `--import`: where its resident memory goes, from the inside.
  * Build first (`npx tsc -p tsconfig.build.json`), then, e.g.
  *
- *     NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=4 --import ./dist/scripts/support/memory-probe.js" \
+ *     NODE_OPTIONS="--import ./dist/scripts/support/memory-probe.js" \
  *       node dist/scripts/bench-runtime.js --only live --minutes 12
  *
- * (`bench:runtime` passes NODE_OPTIONS to the hub; give the unit's heap bounds too, since they are replaced.)
+ * (`bench:runtime` passes NODE_OPTIONS on to the hub, which it starts with the unit's node options; V8 options
+ * that Node refuses in NODE_OPTIONS go in its `--node-flags="..."`, which replaces the unit's.)
  * It acts only in the `rpm-gateway start` process. Every 5 s it appends a line to
  * `<tmpdir>/rpm-memory-probe-<pid>.csv`: VmRSS, RssAnon, RssFile (proc(5)), the V8 heap (committed, used, old
  * space used and committed), `external` and `arrayBuffers` (process.memoryUsage()), the count of minor and
