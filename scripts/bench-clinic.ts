@@ -17,7 +17,8 @@
  * (when the store's commit resolves in the intake process), both stamped with performance.timeOrigin + performance.now().
  *
  * Options: --brokers mosquitto,embedded --stores sqlite,pg --gateways 1000 --backlog-batches 1 --live 20
- * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --cpu-prof DIR --dir DIR (keep the
+ * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --cpu-prof DIR --pg-waits (what the
+ * intake's PostgreSQL backends wait on, sampled from pg_stat_activity every 10 ms) --dir DIR (keep the
  * run's folder, PKI and fleet included, and reuse them next time: issuing 1,000 certificates takes 10-30 s).
  */
 import { spawnSync } from 'node:child_process';
@@ -34,6 +35,7 @@ import { postgresMissing, startBenchPostgres } from './support/clinic-bench-pg.j
 import { type BenchPlan, type PhaseName, planPhase, probeId } from './support/clinic-bench-plan.js';
 import { createFleet, writeFleetCertificates } from './support/gateway-fleet.js';
 import { mosquittoAvailable, startMosquitto } from './support/mosquitto.js';
+import type { WaitSample } from './support/pg-wait-sampler.js';
 import { printTable } from './support/table.js';
 
 const { values } = parseArgs({
@@ -50,6 +52,7 @@ const { values } = parseArgs({
     'mixed-seconds': { type: 'string', default: '10' },
     window: { type: 'string', default: '4' },
     'cpu-prof': { type: 'string' },
+    'pg-waits': { type: 'boolean' },
     dir: { type: 'string' },
   },
 });
@@ -70,6 +73,7 @@ if (values.help) {
       '  --mixed-seconds 10             length of the mixed phase',
       '  --window 4                     PUBLISHes per gateway awaiting their PUBACK',
       '  --cpu-prof DIR                 write a CPU profile of the intake process to DIR',
+      "  --pg-waits                     sample what the intake's PostgreSQL backends wait on, per phase",
       '  --dir DIR                      keep the run folder (PKI, fleet) in DIR and reuse it next time',
     ].join('\n'),
   );
@@ -177,6 +181,7 @@ interface PhaseResult {
   readonly cpuPercent: number;
   readonly rssMax: number;
   readonly perCommit: number;
+  readonly waits: { readonly rounds: number; readonly waits: readonly WaitSample[] } | undefined;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -253,6 +258,7 @@ async function runVariant(
         inventoryDir: s.inventoryDir,
         gatewayIds: s.gatewayIds,
         plan,
+        pgWaits: values['pg-waits'] === true,
       },
       profDir === undefined
         ? []
@@ -296,6 +302,7 @@ async function runVariant(
         rssMax: number;
         commits: number;
         messagesCommitted: number;
+        waits?: { rounds: number; waits: WaitSample[] };
       };
       const committed = new Map(d.commitAt);
       const live =
@@ -326,6 +333,7 @@ async function runVariant(
         cpuPercent: ((d.cpuUserMs + d.cpuSystemMs) / 1000 / seconds) * 100,
         rssMax: d.rssMax,
         perCommit: d.messagesCommitted / Math.max(1, d.commits),
+        waits: d.waits,
       });
       console.error(
         `${broker}/${storeKind} ${phase}: ${(d.inserted / seconds).toFixed(0)} readings/s (load ${loadText()})`,
@@ -448,3 +456,16 @@ goals.push([
   'measured apart: npm run bench:fhir (docs/fhir.md, "Throughput")',
 ]);
 printTable(goals);
+
+// --pg-waits: per PostgreSQL phase, the commonest things its backends were doing (pg-wait-sampler.ts). "of
+// samples" is the share of sampling rounds that found a backend in that state: two busy backends make 200%.
+for (const r of results) {
+  if (r.waits === undefined || r.waits.rounds === 0) continue;
+  console.log('');
+  console.log(`${r.variant} ${r.phase}: PostgreSQL backends, ${r.waits.rounds} samples`);
+  const rows: string[][] = [['wait', 'state', 'statement', 'of samples']];
+  for (const w of r.waits.waits.slice(0, 12)) {
+    rows.push([w.wait, w.state, w.statement, `${((w.samples / r.waits.rounds) * 100).toFixed(0)}%`]);
+  }
+  printTable(rows);
+}

@@ -5,6 +5,7 @@ import type { ClinicStore } from '../../src/clinic/storage/clinic-store.js';
 import { SqliteClinicStore } from '../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
 import { openPgStore } from './clinic-bench-pg.js';
 import { type BenchPlan, type PhaseName, phaseTotals, planPhase, probeId } from './clinic-bench-plan.js';
+import { startWaitSampler, type WaitSampler } from './pg-wait-sampler.js';
 
 /**
  * The intake process of bench:clinic (forked with IPC; the process whose CPU, RSS and throughput are measured):
@@ -36,6 +37,8 @@ interface Config {
   readonly inventoryDir: string;
   readonly gatewayIds: readonly string[];
   readonly plan: BenchPlan;
+  /** Sample the PostgreSQL backends' wait events during each phase (pg-wait-sampler.ts). */
+  readonly pgWaits?: boolean;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -67,6 +70,7 @@ interface Running {
   readonly sampler: NodeJS.Timeout;
   /** When the broker had PUBACKed every message of the phase (now()), once the orchestrator said so. */
   acknowledgedAt: number;
+  readonly waits: Promise<WaitSampler> | undefined;
 }
 
 /**
@@ -134,7 +138,7 @@ function committed(ids: readonly string[]): void {
 
 /** Done when every new reading was stored and every duplicate counted (the intake counts after the commit resolves: hence setImmediate). */
 function check(phase: Running): void {
-  setImmediate(() => {
+  setImmediate(async () => {
     if (running !== phase) return;
     const stats = intake.snapshot();
     const duplicates = stats.measurementDuplicates - phase.startStats.measurementDuplicates;
@@ -156,6 +160,8 @@ function check(phase: Running): void {
     clearInterval(phase.sampler);
     const cpu = process.cpuUsage(phase.cpu);
     const probes = [...phase.probes.keys()];
+    // A sampler that failed (the server went away) only costs the phase its wait table.
+    const waits = await phase.waits?.then((sampler) => sampler.stop()).catch(() => undefined);
     send({
       type: 'phase-done',
       phase: phase.phase,
@@ -172,6 +178,7 @@ function check(phase: Running): void {
       messagesCommitted: stats.messagesCommitted - phase.startStats.messagesCommitted,
       maxMessagesPerCommit: stats.maxMessagesPerCommit,
       rejected: stats.rejected,
+      waits,
     });
   });
 }
@@ -203,6 +210,10 @@ process.on('message', (message: { type: string; phase?: PhaseName }) => {
         if (running) running.rssMax = Math.max(running.rssMax, process.memoryUsage.rss());
       }, 100),
       acknowledgedAt: Number.POSITIVE_INFINITY,
+      waits:
+        config.pgWaits === true && config.store.kind === 'pg'
+          ? startWaitSampler(config.store.url)
+          : undefined,
     };
     running = phase;
     send({ type: 'armed' });
