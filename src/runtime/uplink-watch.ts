@@ -30,17 +30,42 @@ export interface AckedBatch {
 
 export const KEEP_ACKED_BATCHES = 20;
 
+/** One entry of the acknowledged-batches ring, written in place. */
+interface AckedSlot {
+  atMs: number;
+  lane: Lane;
+  records: number;
+  broker: BrokerAddress | null;
+}
+
 export class UplinkWatch {
   private state: BrokerState = 'disconnected';
   private index: number | null = null;
   private sinceMs: number | null = null;
-  private readonly acked: AckedBatch[] = [];
+  /**
+   * The last `keep` acknowledged batches, as a ring of entries made once and overwritten: a batch is acknowledged
+   * every ~0.1 s in a live hub, and a new record per batch, kept for the next `keep` acknowledgements (a few
+   * seconds), lived through young collections into V8's old generation, where it became garbage that only a
+   * full collection frees (a third of the live hub's old-generation garbage in a heap profile; docs/runtime.md,
+   * "Memory").
+   */
+  private readonly acked: AckedSlot[];
+  /** The slot the next acknowledgement goes into; the newest is the one before it. */
+  private next = 0;
+  private count = 0;
 
   constructor(
     private readonly brokers: readonly BrokerAddress[],
     private readonly now: () => number,
     private readonly keep = KEEP_ACKED_BATCHES,
-  ) {}
+  ) {
+    this.acked = Array.from({ length: keep }, () => ({
+      atMs: 0,
+      lane: 'live' as Lane,
+      records: 0,
+      broker: null,
+    }));
+  }
 
   /** The uplink was started: it connects to the first broker. */
   started(): void {
@@ -62,15 +87,17 @@ export class UplinkWatch {
         // The uplink retries on its own, on the next broker in the list: connecting again, not offline.
         this.set('connecting', this.indexOf(event.next));
         return;
-      case 'batch-acked':
-        this.acked.unshift({
-          atMs: this.now(),
-          lane: event.lane,
-          records: event.records,
-          broker: this.broker(this.index),
-        });
-        if (this.acked.length > this.keep) this.acked.length = this.keep;
+      case 'batch-acked': {
+        if (this.keep === 0) return;
+        const slot = this.acked[this.next] as AckedSlot;
+        slot.atMs = this.now();
+        slot.lane = event.lane;
+        slot.records = event.records;
+        slot.broker = this.broker(this.index);
+        this.next = (this.next + 1) % this.keep;
+        this.count = Math.min(this.count + 1, this.keep);
         return;
+      }
       default:
         return;
     }
@@ -80,9 +107,14 @@ export class UplinkWatch {
     return { state: this.state, index: this.index, broker: this.broker(this.index), sinceMs: this.sinceMs };
   }
 
-  /** The last acknowledged batches, newest first. */
+  /** The last acknowledged batches, newest first (copies: the ring's entries are overwritten). */
   get sent(): readonly AckedBatch[] {
-    return [...this.acked];
+    const batches: AckedBatch[] = [];
+    for (let i = 1; i <= this.count; i++) {
+      const slot = this.acked[(this.next - i + this.keep) % this.keep] as AckedSlot;
+      batches.push({ atMs: slot.atMs, lane: slot.lane, records: slot.records, broker: slot.broker });
+    }
+    return batches;
   }
 
   private set(state: BrokerState, index: number | null): void {

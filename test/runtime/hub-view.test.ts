@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { countingErrors } from '../../src/runtime/hub-surfaces.js';
 import {
@@ -9,6 +11,7 @@ import {
 } from '../../src/runtime/hub-view.js';
 import { createLog } from '../../src/runtime/log.js';
 import { UplinkWatch } from '../../src/runtime/uplink-watch.js';
+import { oldSpaceBytesPerOperation } from '../support/old-space.js';
 import { LogCapture } from './hub-rig.js';
 
 const BROKERS = [
@@ -53,6 +56,45 @@ describe('UplinkWatch', () => {
       [4_000, 4, 'clinic-a.example'],
       [3_000, 3, 'clinic-a.example'],
     ]);
+  });
+});
+
+describe('UplinkWatch memory', () => {
+  it('returns fewer batches than it keeps, newest first, as copies later acknowledgements leave alone', () => {
+    const watch = new UplinkWatch(BROKERS, () => 7, 4);
+    watch.started();
+    watch.event({ type: 'batch-acked', lane: 'backlog', records: 250, bytes: 100 });
+    watch.event({ type: 'batch-acked', lane: 'live', records: 1, bytes: 100 });
+    const sent = watch.sent;
+    expect(sent.map((b) => [b.lane, b.records])).toEqual([
+      ['live', 1],
+      ['backlog', 250],
+    ]);
+    for (let i = 0; i < 6; i++) watch.event({ type: 'batch-acked', lane: 'live', records: 9, bytes: 100 });
+    expect(sent.map((b) => b.records)).toEqual([1, 250]);
+    expect(watch.sent.map((b) => b.records)).toEqual([9, 9, 9, 9]);
+  });
+
+  it('records an acknowledgement without making garbage in the old generation', () => {
+    // A live hub acknowledges a batch every ~0.1 s and keeps the last 20 for the patient page, so a record
+    // made per batch lives through several young collections (one every ~2 s) into the old generation, where
+    // only a full collection frees it. Here a young collection every 10 acknowledgements plays those seconds.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+    const acked = { type: 'batch-acked', lane: 'live', records: 1, bytes: 100 } as const;
+    const perAck = oldSpaceBytesPerOperation(
+      () => {
+        const watch = new UplinkWatch(BROKERS, () => 7);
+        watch.started();
+        return watch;
+      },
+      (watch, i) => {
+        watch.event(acked);
+        if (i % 10 === 0) gc({ type: 'minor' });
+      },
+      5_000,
+    );
+    expect(perAck).toBeLessThan(15);
   });
 });
 
