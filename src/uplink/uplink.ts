@@ -5,6 +5,7 @@ import type { Lane, Outbox, OutboxRecord } from '../store/outbox.js';
 import { OrderedRing } from '../util/ordered-ring.js';
 import { realScheduler, type Scheduler, type TimerHandle } from '../util/scheduler.js';
 import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
+import { OutgoingPackets } from './outgoing-packets.js';
 
 /** Builds the signed payloads (see src/wire): the uplink itself never looks inside them. */
 export interface UplinkCodec {
@@ -239,6 +240,8 @@ export class Uplink {
         connectTimeout: this.options.connectTimeoutMs ?? 15_000,
         keepalive: this.options.keepaliveSeconds ?? 30,
         will: { topic: topics.status, payload: Buffer.from(will), qos: 1, retain: true },
+        // Not mqtt.js's Map: its table is reallocated in V8's old generation as ids come and go (outgoing-packets.ts).
+        outgoingStore: new OutgoingPackets(),
         ...(this.options.protocolVersion === 5
           ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } }
           : {}),
