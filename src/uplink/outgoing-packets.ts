@@ -12,7 +12,8 @@ type Packet = Parameters<IStore['put']>[0];
  * Map lives in, the old one (V8 src/objects/ordered-hash-table.cc), as garbage only a full collection frees:
  * in a heap profile of an interpreted hub (docs/runtime.md, "Memory") the largest source of the live hub's
  * old-generation garbage. Here a table indexed by message id (1-65535, MQTT 3.1.1 section 2.3.1) is made once per
- * client; a put writes a slot and a delete clears it, so nothing is reallocated however long the hub runs.
+ * client (65,536 slots of 8 bytes: 512 KB, allocated once per connection); a put writes a slot and a delete
+ * clears it, so nothing is reallocated however long the hub runs.
  *
  * Behaviour is the default store's (mqtt.js 5 `lib/store.ts`): `get` and `del` of an id not stored call back
  * with an error; `createStream` gives the stored packets in the order they were put (what mqtt.js re-sends
