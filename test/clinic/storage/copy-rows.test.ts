@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyField, copyText } from '../../../src/clinic/storage/postgres/copy-rows.js';
+import { CopyData, copyData, copyField } from '../../../src/clinic/storage/postgres/copy-rows.js';
 
 // PostgreSQL docs, COPY, "Text Format": backslash, newline, carriage return and tab are written as backslash
 // sequences; NULL is \N. The round trip through a real server is in the contract suite (postgres.test.ts).
@@ -21,13 +21,30 @@ describe('COPY text format', () => {
     ]);
   });
 
-  it('one line per row, fields separated by tabs; no rows is no data', () => {
+  it('one line per row, fields separated by tabs, as UTF-8; no rows is no data', () => {
     expect(
-      copyText([
+      copyData([
         ['a', 1, null],
         ['b\tc', 2, true],
-      ]),
-    ).toBe('a\t1\t\\N\nb\\tc\t2\tt\n');
-    expect(copyText([])).toBe('');
+        ['é ☃ 𝄞', 0.5, false],
+      ]).toString('utf8'),
+    ).toBe('a\t1\t\\N\nb\\tc\t2\tt\né ☃ 𝄞\t0.5\tf\n');
+    expect(copyData([])).toHaveLength(0);
+  });
+
+  it('grows past its first allocation without losing what it holds, even by one multi-byte field', () => {
+    const data = new CopyData(8);
+    const rows: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const text = `${i}-${'☃'.repeat(i % 7)}`;
+      data.field(i);
+      data.field(text);
+      data.endRow();
+      rows.push(`${i}\t${text}\n`);
+    }
+    data.field('𝄞'.repeat(5000));
+    data.endRow();
+    rows.push(`${'𝄞'.repeat(5000)}\n`);
+    expect(data.bytes().toString('utf8')).toBe(rows.join(''));
   });
 });

@@ -22,7 +22,7 @@ import type {
   StoredMeasurement,
 } from '../clinic-store.js';
 import { ClinicStoreError, checkPageLimit } from '../errors.js';
-import { type CopyValue, copyRows, copyText } from './copy-rows.js';
+import { type CopyValue, copyData, copyRows } from './copy-rows.js';
 import { pgErrorFrom } from './errors.js';
 import { type CommittedIds, FEED_CHANNEL, listen, notificationPayloads } from './live-feed.js';
 import { migrate } from './migrate.js';
@@ -162,8 +162,8 @@ export class PgClinicStore implements ClinicStore {
     const gaps = uniqueBy(write.gaps, (g) => g.gap.id).sort(byKey((g) => g.gap.id));
     const statuses = [...write.statuses].sort(byKey(statusKey));
     // Made before the transaction, so it holds its locks only while the server works.
-    const measurementData = copyText(measurementRows(measurements));
-    const observationData = copyText(observationRows(measurements));
+    const measurementData = copyData(measurementRows(measurements));
+    const observationData = copyData(observationRows(measurements));
     let staged: pg.PoolClient | undefined;
     const outcome = await this.#transaction('storing an intake commit', async (client) => {
       let insertedIds = new Set<string>();
