@@ -18,7 +18,8 @@
  *
  * Options: --brokers mosquitto,embedded --stores sqlite,pg --gateways 1000 --backlog-batches 1 --live 20
  * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --cpu-prof DIR --pg-waits (what the
- * intake's PostgreSQL backends wait on, sampled from pg_stat_activity every 10 ms) --dir DIR (keep the
+ * intake's PostgreSQL backends wait on, sampled from pg_stat_activity every 10 ms) --pg-setting NAME=VALUE
+ * (repeatable: a server setting for the benchmark's PostgreSQL, to measure a configuration) --dir DIR (keep the
  * run's folder, PKI and fleet included, and reuse them next time: issuing 1,000 certificates takes 10-30 s).
  */
 import { spawnSync } from 'node:child_process';
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '4' },
     'cpu-prof': { type: 'string' },
     'pg-waits': { type: 'boolean' },
+    'pg-setting': { type: 'string', multiple: true },
     dir: { type: 'string' },
   },
 });
@@ -74,10 +76,22 @@ if (values.help) {
       '  --window 4                     PUBLISHes per gateway awaiting their PUBACK',
       '  --cpu-prof DIR                 write a CPU profile of the intake process to DIR',
       "  --pg-waits                     sample what the intake's PostgreSQL backends wait on, per phase",
+      '  --pg-setting NAME=VALUE        a setting for the PostgreSQL server (repeatable), e.g. wal_buffers=16MB',
       '  --dir DIR                      keep the run folder (PKI, fleet) in DIR and reuse it next time',
     ].join('\n'),
   );
   process.exit(0);
+}
+
+/** --pg-setting NAME=VALUE, as given: the server refuses a name or value it does not know when it starts. */
+const pgSettings: Record<string, string> = {};
+for (const setting of values['pg-setting'] ?? []) {
+  const match = /^([a-z_][a-z0-9_.]*)=(\S+)$/i.exec(setting);
+  if (!match) {
+    console.error(`bench:clinic: --pg-setting takes NAME=VALUE, not ${JSON.stringify(setting)}`);
+    process.exit(2);
+  }
+  pgSettings[match[1] as string] = match[2] as string;
 }
 
 const plan: BenchPlan = {
@@ -241,7 +255,7 @@ async function runVariant(
     if (storeKind === 'sqlite') {
       storeConfig = { kind: 'sqlite', path: join(dir, 'clinic.db') };
     } else {
-      const pg = await startBenchPostgres();
+      const pg = await startBenchPostgres(pgSettings);
       cleanup.push(() => pg.stop());
       storeConfig = { kind: 'pg', url: await pg.database() };
     }
@@ -387,6 +401,12 @@ console.log(
   `certificates: ${s.issueSeconds === undefined ? `reused from ${root}` : `${plan.gateways} issued in ${s.issueSeconds.toFixed(1)} s (not timed)`}; ` +
     `load average before ${loadBefore}, after ${loadAfter}; ${process.version}`,
 );
+if (stores.includes('pg')) {
+  const given = Object.entries(pgSettings).map(([name, value]) => `${name}=${value}`);
+  console.log(
+    `PostgreSQL: fsync=on, full_page_writes=on${given.length > 0 ? `, ${given.join(', ')}` : ''}; otherwise the defaults`,
+  );
+}
 console.log('');
 const table: string[][] = [
   [

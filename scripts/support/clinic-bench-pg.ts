@@ -41,11 +41,14 @@ interface StoreModule {
  * A throwaway server with fsync and full_page_writes ON, as production runs it: the helper turns both off for
  * tests, but a benchmark against an unsynced database would compare PostgreSQL without durability with SQLite at
  * synchronous=FULL, and without full-page images a crash can leave torn pages (PostgreSQL docs, "Write Ahead Log"
- * settings, full_page_writes). Everything else is the server's default configuration.
+ * settings, full_page_writes). Everything else is the server's default configuration, unless `settings` (the
+ * benchmarks' --pg-setting) says otherwise.
  */
-export async function startBenchPostgres(): Promise<BenchPostgres> {
+export async function startBenchPostgres(
+  settings: Readonly<Record<string, string>> = {},
+): Promise<BenchPostgres> {
   const server = await ((await import(SERVER_MODULE.href)) as ServerModule).startPostgres({
-    settings: { fsync: 'on', full_page_writes: 'on' },
+    settings: { fsync: 'on', full_page_writes: 'on', ...settings },
   });
   return {
     database: async () => server.url(await server.createDatabase('bench')),
