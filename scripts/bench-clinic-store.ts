@@ -10,7 +10,7 @@
  * each, spread over 1,000 gateways; every database starts empty.
  *
  * SQLite: the encrypted store with its defaults (synchronous=FULL). PostgreSQL: a throwaway server with fsync
- * ON (scripts/support/clinic-bench-pg.ts), as production would run it.
+ * ON and wal_buffers 16MB (scripts/support/clinic-bench-pg.ts, BENCH_PG_SETTINGS), as production would run it.
  *
  * Options: --stores sqlite,pg --readings 50000 (per case) --backlog-commit 250 (readings per backlog commit, in
  * 250-reading messages: the intake's group commit puts several in one) --dir DIR (where the SQLite files go; a temporary

@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { clinicClientId } from '../src/broker/acl.js';
 import { createDevelopmentPki, type DevelopmentPki } from '../src/pki/index.js';
 import { type BenchChild, benchChild, stopBenchChild } from './support/bench-child.js';
-import { postgresMissing, startBenchPostgres } from './support/clinic-bench-pg.js';
+import { BENCH_PG_SETTINGS, postgresMissing, startBenchPostgres } from './support/clinic-bench-pg.js';
 import { type BenchPlan, type PhaseName, planPhase, probeId } from './support/clinic-bench-plan.js';
 import { createFleet, writeFleetCertificates } from './support/gateway-fleet.js';
 import { mosquittoAvailable, startMosquitto } from './support/mosquitto.js';
@@ -402,10 +402,10 @@ console.log(
     `load average before ${loadBefore}, after ${loadAfter}; ${process.version}`,
 );
 if (stores.includes('pg')) {
-  const given = Object.entries(pgSettings).map(([name, value]) => `${name}=${value}`);
-  console.log(
-    `PostgreSQL: fsync=on, full_page_writes=on${given.length > 0 ? `, ${given.join(', ')}` : ''}; otherwise the defaults`,
+  const settings = Object.entries({ ...BENCH_PG_SETTINGS, ...pgSettings }).map(
+    ([name, value]) => `${name}=${value}`,
   );
+  console.log(`PostgreSQL: ${settings.join(', ')}; otherwise initdb's defaults`);
 }
 console.log('');
 const table: string[][] = [

@@ -38,17 +38,25 @@ interface StoreModule {
 }
 
 /**
- * A throwaway server with fsync and full_page_writes ON, as production runs it: the helper turns both off for
- * tests, but a benchmark against an unsynced database would compare PostgreSQL without durability with SQLite at
- * synchronous=FULL, and without full-page images a crash can leave torn pages (PostgreSQL docs, "Write Ahead Log"
- * settings, full_page_writes). Everything else is the server's default configuration, unless `settings` (the
- * benchmarks' --pg-setting) says otherwise.
+ * The benchmarks' server settings, on top of initdb's defaults. fsync and full_page_writes ON, as production runs
+ * them: the test helper turns both off, but a benchmark against an unsynced database would compare PostgreSQL
+ * without durability with SQLite at synchronous=FULL, and without full-page images a crash can leave torn pages
+ * (PostgreSQL docs, "Write Ahead Log" settings, full_page_writes). wal_buffers 16MB: what docs/clinic-intake.md
+ * ("Running it") recommends, and what the server picks by itself when shared_buffers is 512 MB or more; initdb's
+ * 128 MB gives 4 MB, less than one intake commit's WAL.
  */
+export const BENCH_PG_SETTINGS: Readonly<Record<string, string>> = {
+  fsync: 'on',
+  full_page_writes: 'on',
+  wal_buffers: '16MB',
+};
+
+/** A throwaway server with BENCH_PG_SETTINGS, and `settings` (the benchmarks' --pg-setting) over them. */
 export async function startBenchPostgres(
   settings: Readonly<Record<string, string>> = {},
 ): Promise<BenchPostgres> {
   const server = await ((await import(SERVER_MODULE.href)) as ServerModule).startPostgres({
-    settings: { fsync: 'on', full_page_writes: 'on', ...settings },
+    settings: { ...BENCH_PG_SETTINGS, ...settings },
   });
   return {
     database: async () => server.url(await server.createDatabase('bench')),
