@@ -46,5 +46,10 @@ describe('COPY text format', () => {
     data.endRow();
     rows.push(`${'𝄞'.repeat(5000)}\n`);
     expect(data.bytes().toString('utf8')).toBe(rows.join(''));
+
+    const fromNothing = new CopyData(0);
+    fromNothing.field('a');
+    fromNothing.endRow();
+    expect(fromNothing.bytes().toString('utf8')).toBe('a\n');
   });
 });

@@ -72,7 +72,7 @@ export class CopyData {
 
   #reserve(bytes: number): void {
     if (this.#length + bytes <= this.#buffer.length) return;
-    let size = this.#buffer.length * 2;
+    let size = Math.max(this.#buffer.length * 2, 1024); // doubling from 0 would never get there
     while (size < this.#length + bytes) size *= 2;
     const grown = Buffer.allocUnsafe(size);
     this.#buffer.copy(grown, 0, 0, this.#length);
