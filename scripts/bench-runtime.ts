@@ -62,7 +62,7 @@ if (values.help) {
     [
       'Usage: npm run bench:runtime [-- options]',
       '  the running hub through the real path: live devices, then a stored backlog drained (docs/runtime.md)',
-      '  --minutes 10        length of the live part (at least 5)',
+      '  --minutes 10        length of the live part (the RSS goal is over its last 4 minutes)',
       '  --devices 8         simulated devices, one reading per second each',
       '  --backlog 1000000   stored readings drained by a starting hub',
       '  --quick             a smoke run: 1 minute, 100,000 readings',
