@@ -40,7 +40,10 @@ const ROUNDS = 3;
 
 /**
  * The same for an operation that goes through the event loop (an append waits for its group commit): each one
- * awaited before the next, as readings come one by one. `warm` operations first (they cost an fsync each here).
+ * awaited before the next, as readings come one by one. `warm` operations first (they cost an fsync each here),
+ * then the least of three rounds of `times`, as above: between awaits the event loop runs whatever else the
+ * worker has queued (the test runner's RPC, timers), and a scavenge that falls in one round promotes it (once
+ * 169 bytes per operation in CI against 58-72 in every other run).
  */
 export async function oldSpaceBytesPerAsyncOperation<T>(
   subject: T,
@@ -50,12 +53,15 @@ export async function oldSpaceBytesPerAsyncOperation<T>(
 ): Promise<number> {
   const gc = exposedGc();
   for (let i = 0; i < warm; i++) await operation(subject, i);
-  gc();
-  gc();
-  const before = oldSpaceUsed();
-  for (let i = warm; i < warm + times; i++) await operation(subject, i);
-  const grown = oldSpaceUsed() - before;
-  return grown / times;
+  let least = Number.POSITIVE_INFINITY;
+  for (let round = 0, next = warm; round < ROUNDS; round++, next += times) {
+    gc();
+    gc();
+    const before = oldSpaceUsed();
+    for (let i = next; i < next + times; i++) await operation(subject, i);
+    least = Math.min(least, (oldSpaceUsed() - before) / times);
+  }
+  return least;
 }
 
 function oldSpaceUsed(): number {
