@@ -152,6 +152,8 @@ export class ClinicIntake {
   private quarantineVersion = -1;
   private quarantineRun: Promise<void> | undefined;
   private readonly quarantineInFlight = new Set<number>();
+  /** Commits in flight at once (group.maxConcurrent). */
+  private readonly maxConcurrent: number;
   /** Messages received and being judged: not yet in the committer. */
   private judging = 0;
   private readonly judgedWaiters: (() => void)[] = [];
@@ -190,6 +192,7 @@ export class ClinicIntake {
     const group = options.group ?? {};
     const maxMessages = positive(group.maxMessages ?? 256, 'group.maxMessages');
     const maxItems = positive(group.maxItems ?? 5_000, 'group.maxItems');
+    this.maxConcurrent = positive(group.maxConcurrent ?? 1, 'group.maxConcurrent');
     this.committer = new GroupCommitter<Entry>(
       {
         scheduler: this.scheduler,
@@ -199,7 +202,7 @@ export class ClinicIntake {
         maxPendingMessages: positive(group.maxPendingMessages ?? 4 * maxMessages, 'group.maxPendingMessages'),
         maxPendingItems: positive(group.maxPendingItems ?? 4 * maxItems, 'group.maxPendingItems'),
         maxPendingBytes: positive(group.maxPendingBytes ?? 64 * 1024 * 1024, 'group.maxPendingBytes'),
-        maxConcurrent: positive(group.maxConcurrent ?? 1, 'group.maxConcurrent'),
+        maxConcurrent: this.maxConcurrent,
         retryBaseMs: group.retryBaseMs ?? 100,
         retryCapMs: group.retryCapMs ?? 30_000,
         ...(options.random === undefined ? {} : { random: options.random }),
@@ -227,6 +230,9 @@ export class ClinicIntake {
 
   async start(): Promise<void> {
     const { broker, tls } = this.options;
+    // Before anything is received: connections opened later would wait behind the first messages' signature
+    // checks (PgClinicStore.prepareCommits).
+    await this.options.store.prepareCommits?.(this.maxConcurrent);
     const v5 = this.options.protocolVersion === 5;
     const connectOptions: IClientOptions &
       Pick<ConnectionOptions, 'minVersion' | 'checkServerIdentity' | 'ciphers'> = {

@@ -216,6 +216,12 @@ export interface RejectionCount {
 export interface ClinicStore {
   /** Stores one intake write in one transaction; resolves after the commit is durable. */
   commit(write: IntakeWrite): Promise<CommitOutcome>;
+  /**
+   * Readies the store for `concurrent` commits at once before the first one (the intake calls it as it starts).
+   * PostgreSQL opens that many connections and keeps them; a store that commits in the process has no such
+   * work and leaves it out.
+   */
+  prepareCommits?(concurrent: number): Promise<void>;
 
   measurement(id: string): Promise<StoredMeasurement | undefined>;
   countMeasurements(): Promise<number>;

@@ -33,6 +33,9 @@ export class ControlledStore implements ClinicStore {
   private gate: { promise: Promise<void>; open: () => void } | undefined;
   /** Every commit throws while set. */
   failing: Error | undefined;
+  /** What the intake asked prepareCommits for, in order; it throws this instead while set. */
+  readonly prepared: number[] = [];
+  preparing: Error | undefined;
   /** Commit attempts that started, and those that committed. */
   commitsStarted = 0;
   commitsDone = 0;
@@ -57,6 +60,11 @@ export class ControlledStore implements ClinicStore {
     const gate = this.gate;
     this.gate = undefined;
     gate?.open();
+  }
+
+  async prepareCommits(concurrent: number): Promise<void> {
+    if (this.preparing) throw this.preparing;
+    this.prepared.push(concurrent);
   }
 
   async commit(write: IntakeWrite): Promise<CommitOutcome> {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetGateway } from '../../../scripts/support/gateway-fleet.js';
+import type { IntakeEvent } from '../../../src/clinic/intake/index.js';
 import { until } from '../../support/until.js';
+import { ControlledStore } from './controlled-store.js';
 import {
   batch,
   enrol,
@@ -166,5 +168,18 @@ describe('acknowledgement after commit', () => {
     await stopped;
     await until('three PUBACKs', () => acks().length === 3);
     expect(await store.countMeasurements()).toBe(3);
+  });
+
+  it('readies the store for as many commits as it runs at once, before it connects', async () => {
+    const { store } = await startIntake(harness, { group: { maxConcurrent: 3 } });
+    expect(store.prepared).toEqual([3]);
+
+    // A store that cannot get ready: start() fails with its error, and the intake never connected.
+    const failing = await ControlledStore.open(harness.dir);
+    failing.preparing = new Error('the database is not there');
+    const events: IntakeEvent[] = [];
+    const started = startIntake(harness, { store: failing, onEvent: (event) => events.push(event) });
+    await expect(started).rejects.toThrow('the database is not there');
+    expect(events.filter((e) => e.type === 'connected')).toEqual([]);
   });
 });

@@ -339,6 +339,64 @@ describe('PgClinicStore: several intake processes on one database', () => {
     }
   });
 
+  it('prepareCommits opens the commit connections with their staging tables, and keeps them while idle', async () => {
+    const database = await server.createDatabase('prepare');
+    const application = 'rpm-prepare-test';
+    const idleMs = 10;
+    const store = await PgClinicStore.open({
+      connection: {
+        ...server.connection(database),
+        application_name: application,
+        idleTimeoutMillis: idleMs,
+      },
+    });
+    const backends = () =>
+      withClient(database, async (c) =>
+        (
+          await c.query<{ pid: number }>(
+            'SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid',
+            [application],
+          )
+        ).rows.map((r) => r.pid),
+      );
+    try {
+      await store.prepareCommits(2);
+      const prepared = await backends();
+      expect(prepared).toHaveLength(2);
+      // Each has its session's staging tables (temporary tables live in one temporary schema per backend).
+      const staging = await withClient(database, (c) =>
+        c.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_class WHERE relname = 'intake_measurements' AND relpersistence = 't'",
+        ),
+      );
+      expect(staging.rows[0]?.n).toBe('2');
+      // The pool's idle timers were armed when prepareCommits released the connections; a timer of the same
+      // duration armed now fires after them (Node runs timers of one duration in the order they were made).
+      await new Promise((resolve) => setTimeout(resolve, idleMs));
+      // Two commits at once run on the prepared connections: no backend was opened for them.
+      await Promise.all([store.commit(write([reading(1)])), store.commit(write([reading(2)]))]);
+      expect(await backends()).toEqual(prepared);
+      expect(await store.countMeasurements()).toBe(2);
+    } finally {
+      await store.close();
+      await dropDatabase(database);
+    }
+  });
+
+  it('prepareCommits refuses a count that is not a whole number of connections, 1 or more', async () => {
+    const {
+      stores: [store],
+      close,
+    } = await stores(1);
+    try {
+      for (const count of [0, -1, 1.5]) {
+        await expect(store?.prepareCommits(count)).rejects.toMatchObject({ code: 'CLINIC_STORE_IO' });
+      }
+    } finally {
+      await close();
+    }
+  });
+
   it('refuses bad options with a typed error, before connecting', async () => {
     for (const options of [
       {},

@@ -70,6 +70,8 @@ export interface PgClinicStoreOptions {
 
 const DEFAULT_MAX_REJECTED_ROWS = 10_000;
 const DEFAULT_MAX_QUARANTINE_BYTES = 64 * 1024 * 1024;
+/** node-postgres Pool's `max` when none is given. */
+const DEFAULT_POOL_MAX = 10;
 
 /** Second key of the per-gateway advisory lock that serialises assignment changes (the first is the gateway). */
 /** A status joined from the left: all null when the gateway never sent one. */
@@ -153,68 +155,107 @@ export class PgClinicStore implements ClinicStore {
 
   readonly #poolError = (error: Error) => this.#onError(pgErrorFrom(error, 'an idle database connection'));
 
+  /**
+   * Readies `concurrent` pooled connections for commits before the first one: each is opened and gets its
+   * staging tables, and (when the store made the pool) the pool keeps at least that many open while idle
+   * (node-postgres Pool `min`; idle ones above it close after `idleTimeoutMillis`, 10 s by default). A connection
+   * opened during a burst waits twice: node-postgres's SCRAM-SHA-256 login derives its key with WebCrypto's PBKDF2
+   * on libuv's thread pool, behind the signature checks of the messages being judged, and each reply waits for
+   * the busy event loop. In `npm run bench:clinic`'s backlog phase the first commits waited 0.5-1.2 s for their
+   * connection (docs/clinic-intake.md, "Benchmark").
+   */
+  async prepareCommits(concurrent: number): Promise<void> {
+    this.#ensureOpen();
+    if (!Number.isSafeInteger(concurrent) || concurrent < 1) {
+      throw new ClinicStoreError(
+        'CLINIC_STORE_IO',
+        'prepareCommits needs a whole number of connections, 1 or more',
+      );
+    }
+    const max = this.#pool.options.max ?? DEFAULT_POOL_MAX;
+    const count = Math.min(concurrent, max);
+    // Read by the pool whenever a connection falls idle (pg-pool, `_isAboveMin`), so it applies from now on.
+    if (this.#ownsPool) this.#pool.options.min = Math.max(this.#pool.options.min ?? 0, count);
+    const clients: pg.PoolClient[] = [];
+    try {
+      // At once, so the pool opens `count` connections instead of handing one out `count` times in turn.
+      const connecting = await Promise.allSettled(Array.from({ length: count }, () => this.#pool.connect()));
+      for (const result of connecting) if (result.status === 'fulfilled') clients.push(result.value);
+      const failed = connecting.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const client of clients) {
+        if (this.#staged.has(client)) continue;
+        await client.query(STAGING_TABLES);
+        this.#staged.add(client);
+      }
+    } catch (error) {
+      throw pgErrorFrom(error, 'opening connections for commits');
+    } finally {
+      for (const client of clients) client.release();
+    }
+  }
+
   async commit(write: IntakeWrite): Promise<CommitOutcome> {
     const committedAt = this.#clock.now();
-    // Duplicates within the write: the first occurrence is the one stored.
-    const measurements = uniqueBy(write.measurements, (m) => m.measurement.id).sort(
-      byKey((m) => m.measurement.id),
-    );
     const gaps = uniqueBy(write.gaps, (g) => g.gap.id).sort(byKey((g) => g.gap.id));
     const statuses = [...write.statuses].sort(byKey(statusKey));
-    // Made before the transaction, so it holds its locks only while the server works.
-    const measurementData = copyData(measurementRows(measurements));
-    const observationData = copyData(observationRows(measurements));
-    let staged: pg.PoolClient | undefined;
-    const outcome = await this.#transaction('storing an intake commit', async (client) => {
-      let insertedIds = new Set<string>();
-      if (measurements.length > 0) {
-        if (!this.#staged.has(client)) await client.query(STAGING_TABLES);
-        staged = client;
-        await client.query(`SET LOCAL work_mem = '${COMMIT_WORK_MEM}'`);
-        await copyRows(client, 'intake_measurements', STAGED_MEASUREMENT_COLUMNS, measurementData);
-        await copyRows(client, 'intake_observations', STAGED_OBSERVATION_COLUMNS, observationData);
-        const result = await client.query<{ id: string }>(INSERT_MEASUREMENTS, [committedAt]);
-        insertedIds = new Set(result.rows.map((r) => r.id));
-      }
-      let insertedGaps = new Set<string>();
-      if (gaps.length > 0) {
-        const result = await client.query<{ id: string }>(INSERT_GAPS, gapParameters(gaps, committedAt));
-        insertedGaps = new Set(result.rows.map((r) => r.id));
-      }
-      let statusIds: number[] = [];
-      if (statuses.length > 0) {
-        const result = await client.query<{ id: Int8 }>(
-          INSERT_STATUSES,
-          statusParameters(statuses, committedAt),
-        );
-        statusIds = result.rows.map((r) => Number(r.id)).sort((a, b) => a - b);
-      }
-      if (write.rejections.length > 0) await this.#storeRejections(client, write.rejections);
+    let stagedOn: pg.PoolClient | undefined;
+    const outcome = await this.#transaction(
+      'storing an intake commit',
+      async (client, rows: StagedRows) => {
+        let insertedIds = new Set<string>();
+        if (rows.count > 0) {
+          if (!this.#staged.has(client)) await client.query(STAGING_TABLES);
+          stagedOn = client;
+          await copyRows(client, 'intake_measurements', STAGED_MEASUREMENT_COLUMNS, rows.measurements);
+          await copyRows(client, 'intake_observations', STAGED_OBSERVATION_COLUMNS, rows.observations);
+          const result = await client.query<{ id: string }>(INSERT_MEASUREMENTS, [committedAt]);
+          insertedIds = new Set(result.rows.map((r) => r.id));
+        }
+        let insertedGaps = new Set<string>();
+        if (gaps.length > 0) {
+          const result = await client.query<{ id: string }>(INSERT_GAPS, gapParameters(gaps, committedAt));
+          insertedGaps = new Set(result.rows.map((r) => r.id));
+        }
+        let statusIds: number[] = [];
+        if (statuses.length > 0) {
+          const result = await client.query<{ id: Int8 }>(
+            INSERT_STATUSES,
+            statusParameters(statuses, committedAt),
+          );
+          statusIds = result.rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+        }
+        if (write.rejections.length > 0) await this.#storeRejections(client, write.rejections);
 
-      const inserted = uniqueBy(write.measurements, (m) => m.measurement.id)
-        .map((m) => m.measurement.id)
-        .filter((id) => insertedIds.has(id));
-      const gapIds = uniqueBy(write.gaps, (g) => g.gap.id)
-        .map((g) => g.gap.id)
-        .filter((id) => insertedGaps.has(id));
-      // Delivered to listeners only if this transaction commits (PostgreSQL docs, NOTIFY). All of a commit's
-      // payloads in one statement (one round trip), sent in array order (WITH ORDINALITY, ORDER BY).
-      const payloads = notificationPayloads({ m: inserted, g: gapIds, s: statusIds });
-      if (payloads.length > 0) {
-        await client.query(
-          'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n',
-          [FEED_CHANNEL, payloads],
-        );
-      }
-      return {
-        inserted,
-        duplicates: write.measurements.length - inserted.length,
-        gapsInserted: gapIds.length,
-        gapDuplicates: write.gaps.length - gapIds.length,
-      };
-    });
+        const inserted = uniqueBy(write.measurements, (m) => m.measurement.id)
+          .map((m) => m.measurement.id)
+          .filter((id) => insertedIds.has(id));
+        const gapIds = uniqueBy(write.gaps, (g) => g.gap.id)
+          .map((g) => g.gap.id)
+          .filter((id) => insertedGaps.has(id));
+        // Delivered to listeners only if this transaction commits (PostgreSQL docs, NOTIFY). All of a commit's
+        // payloads in one statement (one round trip), sent in array order (WITH ORDINALITY, ORDER BY).
+        const payloads = notificationPayloads({ m: inserted, g: gapIds, s: statusIds });
+        if (payloads.length > 0) {
+          await client.query(
+            'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n',
+            [FEED_CHANNEL, payloads],
+          );
+        }
+        return {
+          inserted,
+          duplicates: write.measurements.length - inserted.length,
+          gapsInserted: gapIds.length,
+          gapDuplicates: write.gaps.length - gapIds.length,
+        };
+      },
+      // The rows' COPY data is made while BEGIN travels to the server and back: its reply would otherwise wait
+      // for this CPU work anyway (the event loop runs one thing at a time), and the transaction takes no lock
+      // before the INSERT. work_mem: see COMMIT_WORK_MEM.
+      { prepare: () => stagedRows(write.measurements), workMem: COMMIT_WORK_MEM },
+    );
     // Only now: the staging tables were created in that transaction, which has committed.
-    if (staged !== undefined) this.#staged.add(staged);
+    if (stagedOn !== undefined) this.#staged.add(stagedOn);
     return outcome;
   }
 
@@ -708,10 +749,20 @@ export class PgClinicStore implements ClinicStore {
    * (same section of the PostgreSQL docs), and the next synchronous commit flushes the WAL with it. Waiting for
    * two WAL flushes per Bundle was two fifths of the exporter's wall time on PostgreSQL (docs/fhir.md, "Throughput").
    */
-  async #transaction<T>(
+  async #transaction<T, P = undefined>(
     what: string,
-    work: (client: pg.PoolClient) => Promise<T>,
-    { durable = true }: { readonly durable?: boolean } = {},
+    work: (client: pg.PoolClient, prepared: P) => Promise<T>,
+    {
+      durable = true,
+      workMem,
+      prepare,
+    }: {
+      readonly durable?: boolean;
+      /** SET LOCAL work_mem, sent with BEGIN (no round trip of its own). */
+      readonly workMem?: string;
+      /** CPU work for `work`, done after BEGIN is sent and before its reply is read. */
+      readonly prepare?: () => P;
+    } = {},
   ): Promise<T> {
     this.#ensureOpen();
     let client: pg.PoolClient;
@@ -722,8 +773,18 @@ export class PgClinicStore implements ClinicStore {
     }
     let broken: Error | undefined;
     try {
-      await client.query(`BEGIN; SET LOCAL synchronous_commit TO ${durable ? 'on' : 'off'}`);
-      const result = await work(client);
+      const begun = client.query(
+        `BEGIN; SET LOCAL synchronous_commit TO ${durable ? 'on' : 'off'}` +
+          (workMem === undefined ? '' : `; SET LOCAL work_mem = '${workMem}'`),
+      );
+      let prepared: P;
+      try {
+        prepared = prepare === undefined ? (undefined as P) : prepare();
+      } finally {
+        // Awaited before anything else is sent, whether or not `prepare` threw (then it is rolled back below).
+        await begun;
+      }
+      const result = await work(client, prepared);
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -817,6 +878,22 @@ const INSERT_MEASUREMENTS = `
  * intake's group.maxItems), a few MB of rows, which PostgreSQL's default work_mem (4 MB) sorts on disk.
  */
 const COMMIT_WORK_MEM = '64MB';
+
+/** A commit's measurements (each id once, the first occurrence) as COPY data for the staging tables. */
+interface StagedRows {
+  readonly count: number;
+  readonly measurements: Buffer;
+  readonly observations: Buffer;
+}
+
+function stagedRows(items: IntakeWrite['measurements']): StagedRows {
+  const unique = uniqueBy(items, (m) => m.measurement.id).sort(byKey((m) => m.measurement.id));
+  return {
+    count: unique.length,
+    measurements: copyData(measurementRows(unique)),
+    observations: copyData(observationRows(unique)),
+  };
+}
 
 function* measurementRows(
   items: readonly IntakeWrite['measurements'][number][],
