@@ -16,8 +16,11 @@
  * Throughput: readings stored / (last commit - first publish). Latency: publish (publisher process) to commit
  * (when the store's commit resolves in the intake process), both stamped with performance.timeOrigin + performance.now().
  *
+ * Before the measured phases, a warm-up (not reported): 100 gateways send a backlog batch and a one-reading message
+ * each, so the intake runs compiled code from the first measured message, as a running intake does.
+ *
  * Options: --brokers mosquitto,embedded --stores sqlite,pg --gateways 1000 --backlog-batches 1 --live 20
- * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --cpu-prof DIR --pg-waits (what the
+ * --mixed-rate 500 --mixed-seconds 10 --phases backlog,live,mixed --window 4 --warmup 100 --cpu-prof DIR --pg-waits (what the
  * intake's PostgreSQL backends wait on, sampled from pg_stat_activity every 10 ms) --pg-setting NAME=VALUE
  * (repeatable: a server setting for the benchmark's PostgreSQL, to measure a configuration) --dir DIR (keep the
  * run's folder, PKI and fleet included, and reuse them next time: issuing 1,000 certificates takes 10-30 s).
@@ -52,6 +55,7 @@ const { values } = parseArgs({
     'mixed-rate': { type: 'string', default: '500' },
     'mixed-seconds': { type: 'string', default: '10' },
     window: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '100' },
     'cpu-prof': { type: 'string' },
     'pg-waits': { type: 'boolean' },
     'pg-setting': { type: 'string', multiple: true },
@@ -74,6 +78,7 @@ if (values.help) {
       '  --mixed-rate 500               live messages/s in the mixed phase',
       '  --mixed-seconds 10             length of the mixed phase',
       '  --window 4                     PUBLISHes per gateway awaiting their PUBACK',
+      '  --warmup 100                   gateways sending a backlog batch and a one-reading message first, not counted (0: none)',
       '  --cpu-prof DIR                 write a CPU profile of the intake process to DIR',
       "  --pg-waits                     sample what the intake's PostgreSQL backends wait on, per phase",
       '  --pg-setting NAME=VALUE        a setting for the PostgreSQL server (repeatable), e.g. wal_buffers=16MB',
@@ -103,6 +108,7 @@ const plan: BenchPlan = {
   mixedRate: Number(values['mixed-rate']),
   mixedSeconds: Number(values['mixed-seconds']),
   mixedBacklogGateways: 100,
+  warmupGateways: Number(values.warmup),
 };
 const phases = (values.phases as string).split(',') as PhaseName[];
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -291,8 +297,7 @@ async function runVariant(
     await publisher.next('connected');
     console.error(`${broker}/${storeKind}: ${plan.gateways} gateways connected`);
 
-    const results: PhaseResult[] = [];
-    for (const phase of phases) {
+    const runPhase = async (phase: PhaseName): Promise<PhaseResult> => {
       publisher.send({ type: 'prepare', phase });
       const { messages } = (await publisher.next('prepared')) as { messages: number };
       intake.send({ type: 'phase', phase });
@@ -335,7 +340,7 @@ async function runVariant(
       }
       latencies.sort((a, b) => a - b);
       const seconds = (d.lastCommitAt - p.firstAt) / 1000;
-      results.push({
+      const result: PhaseResult = {
         variant: `${broker}/${storeKind}`,
         broker,
         store: storeKind,
@@ -348,11 +353,18 @@ async function runVariant(
         rssMax: d.rssMax,
         perCommit: d.messagesCommitted / Math.max(1, d.commits),
         waits: d.waits,
-      });
+      };
       console.error(
-        `${broker}/${storeKind} ${phase}: ${(d.inserted / seconds).toFixed(0)} readings/s (load ${loadText()})`,
+        `${broker}/${storeKind} ${phase}: ${(d.inserted / seconds).toFixed(0)} readings/s (load ${loadText()})` +
+          (phase === 'warmup' ? ', not counted' : ''),
       );
-    }
+      return result;
+    };
+    // Not reported: the measured phases then run the intake's code as a process that has been running does
+    // (clinic-bench-plan.ts, warmup).
+    if (plan.warmupGateways > 0) await runPhase('warmup');
+    const results: PhaseResult[] = [];
+    for (const phase of phases) results.push(await runPhase(phase));
     return results;
   } finally {
     // A referenced timer keeps this process alive while a step waits on handles of its own that are unref'd
@@ -395,7 +407,10 @@ const loadAfter = loadText();
 console.log(
   `bench:clinic  ${plan.gateways} gateways, one TLS connection each, window ${values.window}; ` +
     `backlog ${plan.backlogBatches} x ${plan.batchSize}-reading batch per gateway; live ${plan.live} one-reading messages per gateway (1 in ${plan.duplicateEvery} sent twice); ` +
-    `mixed ${plan.mixedRate} live msgs/s for ${plan.mixedSeconds} s + ${plan.mixedBacklogGateways} backlog batches`,
+    `mixed ${plan.mixedRate} live msgs/s for ${plan.mixedSeconds} s + ${plan.mixedBacklogGateways} backlog batches; ` +
+    (plan.warmupGateways > 0
+      ? `after a warm-up of ${Math.min(plan.warmupGateways, plan.gateways)} batches and as many one-reading messages, not counted`
+      : 'no warm-up'),
 );
 console.log(
   `certificates: ${s.issueSeconds === undefined ? `reused from ${root}` : `${plan.gateways} issued in ${s.issueSeconds.toFixed(1)} s (not timed)`}; ` +

@@ -13,8 +13,11 @@ import { fleetMeasurement } from './gateway-fleet.js';
  *   mixed    live messages at a fixed total rate (`mixedRate`/s, round-robin over the gateways) for
  *            `mixedSeconds`, while the first `mixedBacklogGateways` gateways send one backlog batch each as fast
  *            as they can; latency is reported for the live messages only
+ *   warmup   before the measured phases, not reported: the first `warmupGateways` gateways send one backlog
+ *            batch and one one-reading message each, so the measured phases run the intake's code compiled, as
+ *            in a process that has been running, not interpreted as in a process that has just started
  */
-export type PhaseName = 'backlog' | 'live' | 'mixed';
+export type PhaseName = 'warmup' | 'backlog' | 'live' | 'mixed';
 
 export interface BenchPlan {
   readonly gateways: number;
@@ -25,6 +28,7 @@ export interface BenchPlan {
   readonly mixedRate: number;
   readonly mixedSeconds: number;
   readonly mixedBacklogGateways: number;
+  readonly warmupGateways: number;
 }
 
 export interface PlannedMessage {
@@ -39,7 +43,12 @@ export interface PlannedMessage {
   readonly dueMs?: number;
 }
 
-const RANGE: Record<PhaseName, number> = { backlog: 0, live: 10_000_000, mixed: 20_000_000 };
+const RANGE: Record<PhaseName, number> = {
+  backlog: 0,
+  live: 10_000_000,
+  mixed: 20_000_000,
+  warmup: 30_000_000,
+};
 
 export function planPhase(plan: BenchPlan, phase: PhaseName): PlannedMessage[] {
   const base = RANGE[phase];
@@ -57,6 +66,21 @@ export function planPhase(plan: BenchPlan, phase: PhaseName): PlannedMessage[] {
           duplicate: false,
         });
       }
+    }
+    return messages;
+  }
+  if (phase === 'warmup') {
+    for (let g = 0; g < Math.min(plan.warmupGateways, plan.gateways); g++) {
+      messages.push({
+        gateway: g,
+        seq: base,
+        first: base,
+        count: plan.batchSize,
+        lane: 'backlog',
+        duplicate: false,
+      });
+      const one = base + plan.batchSize;
+      messages.push({ gateway: g, seq: one, first: one, count: 1, lane: 'backlog', duplicate: false });
     }
     return messages;
   }
