@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ClinicIntake } from '../../src/clinic/intake/index.js';
+import { POSTGRES_COMMITS_IN_FLIGHT } from '../../src/clinic/service/intake-from-config.js';
 import type { ClinicStore } from '../../src/clinic/storage/clinic-store.js';
 import { SqliteClinicStore } from '../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
 import { openPgStore } from './clinic-bench-pg.js';
@@ -94,7 +95,7 @@ const intake = new ClinicIntake({
   gateways: { caPem: readFileSync(config.ca), folder: config.inventoryDir },
   defaultTimeZone: 'UTC',
   // As `rpm-gateway clinic intake` runs it (src/clinic/service/intake-from-config.ts).
-  group: { maxConcurrent: config.store.kind === 'pg' ? 2 : 1 },
+  group: { maxConcurrent: config.store.kind === 'pg' ? POSTGRES_COMMITS_IN_FLIGHT : 1 },
   onEvent: (event) => {
     if (event.type === 'rejected' || event.type === 'commit-failed' || event.type === 'mqtt-error') {
       send({ type: 'event', event });

@@ -56,8 +56,8 @@ export interface IntakeGroupOptions {
   /** Memory bound in payload bytes (default 64 MiB). */
   readonly maxPendingBytes?: number;
   /**
-   * Commits in flight at once (default 1; group-commit.ts). 2 on PostgreSQL (intake-from-config.ts): a group is
-   * sent while the one before waits for the server. Each message is still acknowledged after its own commit.
+   * Commits in flight at once (default 1; group-commit.ts). 3 on PostgreSQL (intake-from-config.ts): a group is
+   * sent while the ones before wait for the server. Each message is still acknowledged after its own commit.
    */
   readonly maxConcurrent?: number;
   /** Backoff after a failed commit: base and cap (default 100 ms, 30 s). */

@@ -8,6 +8,9 @@ import type { ClinicStore } from '../storage/clinic-store.js';
 import type { ExtraServices } from './extras.js';
 import { IntakeService } from './intake-service.js';
 
+/** Group commits in flight at once on PostgreSQL (each on its own pooled connection). */
+export const POSTGRES_COMMITS_IN_FLIGHT = 3;
+
 /**
  * The intake as the configuration describes it (intake: and pki:), with its extra services (the FHIR export):
  * what `rpm-gateway clinic intake` runs, and `clinic serve` on SQLite beside the dashboard.
@@ -44,8 +47,9 @@ export async function intakeFromConfig(options: {
     group: {
       maxMessages: settings.groupCommit.maxMessages,
       maxDelayMs: settings.groupCommit.maxDelayMs,
-      // PostgreSQL commits of one process can overlap (group-commit.ts, maxConcurrent); SQLite's cannot.
-      maxConcurrent: config.database.kind === 'postgres' ? 2 : 1,
+      // PostgreSQL commits of one process can overlap (group-commit.ts, maxConcurrent); SQLite's cannot. Three:
+      // docs/clinic-intake.md, "Three commits in flight".
+      maxConcurrent: config.database.kind === 'postgres' ? POSTGRES_COMMITS_IN_FLIGHT : 1,
     },
     log,
     scheduler,
