@@ -47,8 +47,8 @@ export async function intakeFromConfig(options: {
     group: {
       maxMessages: settings.groupCommit.maxMessages,
       maxDelayMs: settings.groupCommit.maxDelayMs,
-      // PostgreSQL commits of one process can overlap (group-commit.ts, maxConcurrent); SQLite's cannot. Three:
-      // docs/clinic-intake.md, "Three commits in flight".
+      // PostgreSQL commits of one process can overlap (group-commit.ts, maxConcurrent); SQLite's cannot. Why
+      // three: docs/clinic-intake.md, "Where a backlog commit's time goes".
       maxConcurrent: config.database.kind === 'postgres' ? POSTGRES_COMMITS_IN_FLIGHT : 1,
     },
     log,
