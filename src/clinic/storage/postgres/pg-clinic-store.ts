@@ -204,7 +204,7 @@ export class PgClinicStore implements ClinicStore {
       'storing an intake commit',
       async (client, rows: StagedRows) => {
         let insertedIds = new Set<string>();
-        if (rows.count > 0) {
+        if (rows.ids.length > 0) {
           if (!this.#staged.has(client)) await client.query(STAGING_TABLES);
           stagedOn = client;
           await copyRows(client, 'intake_measurements', STAGED_MEASUREMENT_COLUMNS, rows.measurements);
@@ -227,9 +227,7 @@ export class PgClinicStore implements ClinicStore {
         }
         if (write.rejections.length > 0) await this.#storeRejections(client, write.rejections);
 
-        const inserted = uniqueBy(write.measurements, (m) => m.measurement.id)
-          .map((m) => m.measurement.id)
-          .filter((id) => insertedIds.has(id));
+        const inserted = rows.ids.filter((id) => insertedIds.has(id));
         const gapIds = uniqueBy(write.gaps, (g) => g.gap.id)
           .map((g) => g.gap.id)
           .filter((id) => insertedGaps.has(id));
@@ -881,15 +879,18 @@ const COMMIT_WORK_MEM = '64MB';
 
 /** A commit's measurements (each id once, the first occurrence) as COPY data for the staging tables. */
 interface StagedRows {
-  readonly count: number;
+  /** Their ids in the write's order (the order `inserted` reports them in). */
+  readonly ids: readonly string[];
   readonly measurements: Buffer;
   readonly observations: Buffer;
 }
 
 function stagedRows(items: IntakeWrite['measurements']): StagedRows {
-  const unique = uniqueBy(items, (m) => m.measurement.id).sort(byKey((m) => m.measurement.id));
+  const unique = uniqueBy(items, (m) => m.measurement.id);
+  const ids = unique.map((m) => m.measurement.id);
+  unique.sort(byKey((m) => m.measurement.id));
   return {
-    count: unique.length,
+    ids,
     measurements: copyData(measurementRows(unique)),
     observations: copyData(observationRows(unique)),
   };
