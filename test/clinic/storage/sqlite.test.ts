@@ -1,11 +1,16 @@
 import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3-multiple-ciphers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
 import type { ClinicStore, IntakeWrite } from '../../../src/clinic/storage/clinic-store.js';
 import { ClinicStoreError } from '../../../src/clinic/storage/errors.js';
-import { openClinicDatabase } from '../../../src/clinic/storage/sqlite/database.js';
+import {
+  CLINIC_CIPHER,
+  EARLIER_CLINIC_CIPHER,
+  openClinicDatabase,
+} from '../../../src/clinic/storage/sqlite/database.js';
 import { CLINIC_SCHEMA_VERSION } from '../../../src/clinic/storage/sqlite/migrations.js';
 import { SqliteClinicStore } from '../../../src/clinic/storage/sqlite/sqlite-clinic-store.js';
 import type { SqliteDatabase } from '../../../src/store/encrypted-database.js';
@@ -112,6 +117,65 @@ describe('SqliteClinicStore on disk', () => {
     expect(await again.countMeasurements()).toBe(1);
     await again.close();
     expect(await readFile(`${path}.keycheck`, 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
+  });
+
+  /** Whether page 1 of `path` opens under `cipher` with `key`: the error code when it does not. */
+  const opensWith = (cipher: string, key: Uint8Array = KEY): string => {
+    const db = new Database(path, { readonly: true });
+    try {
+      db.pragma(`cipher = '${cipher}'`);
+      db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+      return 'opens';
+    } catch (error) {
+      return String((error as { code?: unknown }).code);
+    } finally {
+      db.close();
+    }
+  };
+
+  it('encrypts a new database with AEGIS-256, not ChaCha20', async () => {
+    const store = await SqliteClinicStore.open({ path, key: KEY });
+    await store.commit(marked(1, 'x'));
+    await store.close();
+    expect(CLINIC_CIPHER).toBe('aegis');
+    expect(opensWith(CLINIC_CIPHER)).toBe('opens');
+    expect(opensWith(EARLIER_CLINIC_CIPHER)).toBe('SQLITE_NOTADB');
+    expect(opensWith(CLINIC_CIPHER, OTHER_KEY)).toBe('SQLITE_NOTADB');
+  });
+
+  it('opens a database made with ChaCha20 before AEGIS, keeps it in ChaCha20, and still refuses a wrong key', async () => {
+    // A clinic database as this project made it before: ChaCha20 under the raw key, WAL, no key check file.
+    const earlier = new Database(path);
+    earlier.pragma(`cipher = '${EARLIER_CLINIC_CIPHER}'`);
+    earlier.pragma(`key = "raw:${Buffer.from(KEY).toString('hex')}"`);
+    earlier.pragma('journal_mode = WAL');
+    earlier.exec('CREATE TABLE earlier_marker (n INTEGER)');
+    earlier.close();
+
+    const store = await SqliteClinicStore.open({ path, key: KEY });
+    await store.commit(marked(1, 'x'));
+    await store.close();
+    const again = await SqliteClinicStore.open({ path, key: KEY });
+    expect(await again.countMeasurements()).toBe(1);
+    await again.close();
+    expect(opensWith(EARLIER_CLINIC_CIPHER)).toBe('opens');
+    expect(opensWith(CLINIC_CIPHER)).toBe('SQLITE_NOTADB');
+    const raw = openClinicDatabase(path, KEY, { cacheKib: 1024, busyTimeoutMs: 1000 });
+    expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'earlier_marker'").pluck().get()).toBe(
+      'earlier_marker',
+    );
+    raw.close();
+
+    const before = await readFile(path);
+    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_KEY_WRONG',
+    });
+    await unlink(`${path}.keycheck`);
+    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_KEY_WRONG',
+    });
+    expect((await readFile(path)).equals(before)).toBe(true);
   });
 
   it('refuses a key that is not 256 bits', async () => {

@@ -11,12 +11,20 @@ import { StoreError } from '../../../store/errors.js';
 import { ClinicStoreError } from '../errors.js';
 
 /**
- * Opens the clinic's SQLite database, encrypted exactly like the hub's store (src/store/encrypted-database.ts):
- * SQLite3MultipleCiphers' ChaCha20-Poly1305 cipher under a raw 256-bit key, every page of the main file and the
- * WAL encrypted and authenticated, and a `<file>.keycheck` commitment that tells a wrong key from a damaged file.
- * It holds PHI (every reading of every patient).
+ * Opens the clinic's SQLite database, encrypted like the hub's store (src/store/encrypted-database.ts): a raw
+ * 256-bit key, every page of the main file and the WAL encrypted and authenticated with a fresh nonce each time
+ * it is written, and a `<file>.keycheck` commitment that tells a wrong key from a damaged file. It holds PHI
+ * (every reading of every patient).
  *
- * Two differences from the hub's store, both because this is the clinic's record rather than a queue:
+ * Three differences from the hub's store, all because this is the clinic's record on a server rather than a
+ * queue on a Raspberry Pi:
+ * - The page cipher is SQLite3MultipleCiphers' AEGIS-256 (CLINIC_CIPHER), not ChaCha20-Poly1305. Both are
+ *   authenticated ciphers with a random nonce per page write; AEGIS (draft-irtf-cfrg-aegis-aead) is built on
+ *   the AES round function, so on a server with AES instructions (x86-64 AES-NI, ARMv8 Crypto Extensions) it
+ *   costs a fraction of ChaCha20's software rounds, while a Raspberry Pi 3 or 4 has no AES instructions and the
+ *   hub keeps ChaCha20. The intake's commits are mostly page writes (a reading lands in three indexes at
+ *   places spread over the file), and the cipher was a third of the store's CPU: docs/clinic-intake.md,
+ *   "The page cipher", has the figures. A database made with ChaCha20 (before this choice) still opens.
  * - Normal (not exclusive) locking, so a dashboard in another process can read through the WAL while the intake
  *   writes (https://www.sqlite.org/wal.html: readers do not block the writer, nor the writer readers).
  * - A database that fails its integrity check is refused (CLINIC_STORE_CORRUPT) and left where it is, never
@@ -86,15 +94,50 @@ export function openClinicDatabase(
   return db;
 }
 
+/**
+ * The page cipher of new clinic databases (https://utelle.github.io/SQLite3MultipleCiphers/docs/ciphers/cipher_aegis/),
+ * with its default variant AEGIS-256: a 256-bit key, taken raw (no key derivation: the key is random already).
+ */
+export const CLINIC_CIPHER = 'aegis';
+/** The cipher of clinic databases made before CLINIC_CIPHER: such a file is opened with it and stays so. */
+export const EARLIER_CLINIC_CIPHER = 'chacha20';
+
+/** Opens `path` with `cipher` and reads page 1, which proves the key and the cipher, or throws. */
+function openWithCipher(
+  path: string,
+  key: Uint8Array,
+  options: ClinicDatabaseOptions,
+  cipher: string,
+): SqliteDatabase {
+  const db = new Database(path, { timeout: options.busyTimeoutMs });
+  try {
+    db.pragma(`cipher = '${cipher}'`);
+    db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
 function connect(path: string, key: Uint8Array, options: ClinicDatabaseOptions): SqliteDatabase {
   let db: SqliteDatabase | undefined;
   try {
     // Owner-only before SQLite creates it (it would use the umask); the -wal and -shm files inherit the mode.
     createOwnerOnly(path);
-    db = new Database(path, { timeout: options.busyTimeoutMs });
-    db.pragma(`cipher = 'chacha20'`);
-    db.pragma(`key = "raw:${Buffer.from(key).toString('hex')}"`);
-    db.prepare('SELECT count(*) FROM sqlite_master').get(); // the first read proves the key (or fails)
+    try {
+      db = openWithCipher(path, key, options, CLINIC_CIPHER);
+    } catch (error) {
+      // Page 1 does not open under AEGIS: a ChaCha20 database, or a wrong key or a damaged page 1, which the
+      // first error reports when ChaCha20 does not open it either.
+      if ((error as { code?: unknown }).code !== 'SQLITE_NOTADB') throw error;
+      try {
+        db = openWithCipher(path, key, options, EARLIER_CLINIC_CIPHER);
+      } catch {
+        throw error;
+      }
+    }
     db.pragma('journal_mode = WAL');
     // The intake acknowledges a message to the broker once its commit resolved, and the hub then deletes the
     // reading: a resolved commit must survive a power cut, so every commit is fsynced, WAL included
