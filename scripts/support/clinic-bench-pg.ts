@@ -1,18 +1,15 @@
 import { existsSync } from 'node:fs';
 import type { ClinicStore } from '../../src/clinic/storage/clinic-store.js';
+import { PgClinicStore } from '../../src/clinic/storage/postgres/pg-clinic-store.js';
+import { startPostgres } from './postgres.js';
 
 /**
  * The PostgreSQL side of bench:clinic and bench:clinic-store, behind a check: without Debian's postgresql-15
- * binaries, `postgresMissing()` says why and the benchmarks run SQLite only. The modules are imported by a
- * computed specifier so that a build without the test helpers (dist/test) still loads this file.
+ * binaries, `postgresMissing()` says why and the benchmarks run SQLite only.
  */
-const STORE_MODULE = new URL('../../src/clinic/storage/postgres/pg-clinic-store.js', import.meta.url);
-const SERVER_MODULE = new URL('../../test/support/postgres.js', import.meta.url);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 
 export function postgresMissing(): string | undefined {
-  if (!existsSync(STORE_MODULE)) return 'the PostgreSQL ClinicStore is not on this branch yet';
-  if (!existsSync(SERVER_MODULE)) return 'test/support/postgres.ts is not on this branch yet';
   if (!existsSync(`${PG_BIN}/initdb`)) return `PostgreSQL 15 is not installed (${PG_BIN})`;
   return undefined;
 }
@@ -23,23 +20,9 @@ export interface BenchPostgres {
   stop(): Promise<void>;
 }
 
-interface ServerModule {
-  startPostgres(options?: { readonly settings?: Readonly<Record<string, string>> }): Promise<{
-    createDatabase(prefix?: string): Promise<string>;
-    url(database?: string): string;
-    stop(): Promise<void>;
-  }>;
-}
-
-interface StoreModule {
-  PgClinicStore: {
-    open(options: { readonly connection: { readonly connectionString: string } }): Promise<ClinicStore>;
-  };
-}
-
 /**
  * The benchmarks' server settings, on top of initdb's defaults. fsync and full_page_writes ON, as production runs
- * them: the test helper turns both off, but a benchmark against an unsynced database would compare PostgreSQL
+ * them: startPostgres (./postgres.ts) turns both off for tests, but a benchmark against an unsynced database would compare PostgreSQL
  * without durability with SQLite at synchronous=FULL, and without full-page images a crash can leave torn pages
  * (PostgreSQL docs, "Write Ahead Log" settings, full_page_writes). wal_buffers 16MB: what docs/clinic-intake.md
  * ("Running it") recommends, and what the server picks by itself when shared_buffers is 512 MB or more; initdb's
@@ -55,7 +38,7 @@ export const BENCH_PG_SETTINGS: Readonly<Record<string, string>> = {
 export async function startBenchPostgres(
   settings: Readonly<Record<string, string>> = {},
 ): Promise<BenchPostgres> {
-  const server = await ((await import(SERVER_MODULE.href)) as ServerModule).startPostgres({
+  const server = await startPostgres({
     settings: { ...BENCH_PG_SETTINGS, ...settings },
   });
   return {
@@ -64,7 +47,6 @@ export async function startBenchPostgres(
   };
 }
 
-export async function openPgStore(url: string): Promise<ClinicStore> {
-  const { PgClinicStore } = (await import(STORE_MODULE.href)) as StoreModule;
+export function openPgStore(url: string): Promise<ClinicStore> {
   return PgClinicStore.open({ connection: { connectionString: url } });
 }

@@ -18,12 +18,12 @@ import {
   type RunningMosquitto,
   startMosquitto,
 } from '../../scripts/support/mosquitto.js';
+import { type RunningPostgres, startPostgres } from '../../scripts/support/postgres.js';
 import { PgClinicStore } from '../../src/clinic/storage/postgres/pg-clinic-store.js';
 import { checkServerCertificate, createDevelopmentPki, type DevelopmentPki } from '../../src/pki/index.js';
 import { signEnvelope } from '../../src/wire/cose.js';
 import { encodeStatus } from '../../src/wire/index.js';
 import type { CliProcess } from '../support/cli-process.js';
-import { type RunningPostgres, startPostgres } from '../support/postgres.js';
 import { until } from '../support/until.js';
 import { Children, events, waitFor } from './cli/rig.js';
 

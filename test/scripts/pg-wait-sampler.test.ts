@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWaitSampler } from '../../scripts/support/pg-wait-sampler.js';
-import { type RunningPostgres, startPostgres } from '../support/postgres.js';
+import { type RunningPostgres, startPostgres } from '../../scripts/support/postgres.js';
 
 /**
  * bench:clinic --pg-waits: the sampler sees what another connection of the same database is doing, and nothing

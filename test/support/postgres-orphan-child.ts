@@ -1,4 +1,4 @@
-import { startPostgres } from './postgres.js';
+import { startPostgres } from '../../scripts/support/postgres.js';
 
 /**
  * For test/support/postgres.test.ts: starts a throwaway PostgreSQL, prints where it is (one JSON line), and

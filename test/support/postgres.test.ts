@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { startPostgres } from './postgres.js';
+import { startPostgres } from '../../scripts/support/postgres.js';
 import { until } from './until.js';
 
 const child = join(import.meta.dirname, '../../dist/test/support/postgres-orphan-child.js');

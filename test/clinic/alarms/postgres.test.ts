@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningPostgres, startPostgres } from '../../../scripts/support/postgres.js';
 import type { AlarmChange, AlarmStore } from '../../../src/clinic/alarms/alarm-store.js';
 import { AlarmEngine } from '../../../src/clinic/alarms/engine.js';
 import { AlarmError } from '../../../src/clinic/alarms/errors.js';
@@ -9,12 +10,11 @@ import { PgStaffStore } from '../../../src/clinic/staff/postgres/pg-staff-store.
 import { ClinicStoreError } from '../../../src/clinic/storage/errors.js';
 import { PgClinicStore } from '../../../src/clinic/storage/postgres/pg-clinic-store.js';
 import { VirtualScheduler } from '../../../src/util/scheduler.js';
-import { type RunningPostgres, startPostgres } from '../../support/postgres.js';
 import { until } from '../../support/until.js';
 import { alarmStoreContract } from './contract.js';
 
 /**
- * PgAlarmStore against a real PostgreSQL 15 (test/support/postgres.ts). Each test gets its own database;
+ * PgAlarmStore against a real PostgreSQL 15 (scripts/support/postgres.ts). Each test gets its own database;
  * `reopen` opens another store with its own pool, as a second process would, so the contract's concurrency
  * tests race two pools on one row.
  */

@@ -6,13 +6,13 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFleet, signedBatch, writeFleetCertificates } from '../../../scripts/support/gateway-fleet.js';
-import { type RunningPostgres, startPostgres } from '../../support/postgres.js';
+import { type RunningPostgres, startPostgres } from '../../../scripts/support/postgres.js';
 import { until } from '../../support/until.js';
 import { Children, type ClinicRig, clinicRig, waitFor } from './rig.js';
 
 /**
  * The clinic's commands on PostgreSQL (database.kind: postgres), over the built CLI (dist/) against a
- * throwaway server (test/support/postgres.ts) that asks for a password: `clinic init` makes the tables in the
+ * throwaway server (scripts/support/postgres.ts) that asks for a password: `clinic init` makes the tables in the
  * administrator's empty database, the intake stores what a hub published, `clinic assign` dates a patient.
  */
 let root: string;

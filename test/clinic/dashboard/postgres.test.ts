@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
+import { type RunningPostgres, startPostgres } from '../../../scripts/support/postgres.js';
 import { AuditLog } from '../../../src/audit/audit-log.js';
 import type { AlarmLimit } from '../../../src/clinic/alarms/model.js';
 import { PgAlarmStore } from '../../../src/clinic/alarms/postgres/pg-alarm-store.js';
@@ -17,7 +18,6 @@ import { PgClinicStore } from '../../../src/clinic/storage/postgres/pg-clinic-st
 import { createLog } from '../../../src/runtime/log.js';
 import { systemClock } from '../../../src/util/clock.js';
 import { realScheduler } from '../../../src/util/scheduler.js';
-import { type RunningPostgres, startPostgres } from '../../support/postgres.js';
 import { until } from '../../support/until.js';
 import { Browser, MRN_CARED, MRN_OTHER, ORIGIN, PASSWORD, TEST_SETTINGS } from './rig.js';
 import { type LiveStream, openLiveStream } from './sse.js';

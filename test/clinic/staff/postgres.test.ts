@@ -1,15 +1,15 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningPostgres, startPostgres } from '../../../scripts/support/postgres.js';
 import { StaffStoreError } from '../../../src/clinic/staff/errors.js';
 import { PgStaffStore } from '../../../src/clinic/staff/postgres/pg-staff-store.js';
 import { STAFF_SCHEMA_VERSION } from '../../../src/clinic/staff/postgres/schema.js';
 import type { StaffStore } from '../../../src/clinic/staff/staff-store.js';
 import { PgClinicStore } from '../../../src/clinic/storage/postgres/pg-clinic-store.js';
-import { type RunningPostgres, startPostgres } from '../../support/postgres.js';
 import { staffStoreContract } from './contract.js';
 
 /**
- * PgStaffStore against a real PostgreSQL 15 (test/support/postgres.ts). Each test gets its own database;
+ * PgStaffStore against a real PostgreSQL 15 (scripts/support/postgres.ts). Each test gets its own database;
  * `reopen` opens another store with its own pool, as a second dashboard process would, so the contract's
  * concurrency tests race two connection pools on one row.
  */

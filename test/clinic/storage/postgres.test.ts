@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spo2Measurement } from '../../../scripts/support/measurements.js';
+import { type RunningPostgres, startPostgres } from '../../../scripts/support/postgres.js';
 import type {
   ClinicStore,
   CommittedEvent,
@@ -14,12 +15,11 @@ import {
 } from '../../../src/clinic/storage/postgres/pg-clinic-store.js';
 import { SCHEMA_VERSION } from '../../../src/clinic/storage/postgres/schema.js';
 import { ManualClock } from '../../../src/util/clock.js';
-import { type RunningPostgres, startPostgres } from '../../support/postgres.js';
 import { until } from '../../support/until.js';
 import { clinicStoreContract } from './contract.js';
 
 /**
- * PgClinicStore against a real PostgreSQL 15 (test/support/postgres.ts starts one for this file). Each test
+ * PgClinicStore against a real PostgreSQL 15 (scripts/support/postgres.ts starts one for this file). Each test
  * gets its own database. Besides the shared contract, the PostgreSQL-only promises: several stores (as several
  * intake processes would hold) on one database, with their own connection pools.
  */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../../scripts/support/mosquitto.js';
+import { freePort } from './mosquitto.js';
 
 /**
  * A throwaway PostgreSQL 15 server for one test file: Debian's binaries (package `postgresql-15`, which
