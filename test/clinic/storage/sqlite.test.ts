@@ -78,6 +78,22 @@ describe('SqliteClinicStore on disk', () => {
 
   const fileBytes = (suffix: string) => readFile(`${path}${suffix}`).catch(() => Buffer.alloc(0));
 
+  /**
+   * Opening the database at `path` with another key fails with CLINIC_STORE_KEY_WRONG, with its key check file
+   * and without it (then it is still a key problem, never called damage), and leaves the file as it was.
+   */
+  const expectWrongKeyRefused = async () => {
+    const before = await readFile(path);
+    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_KEY_WRONG',
+    });
+    await unlink(`${path}.keycheck`);
+    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
+      code: 'CLINIC_STORE_KEY_WRONG',
+    });
+    expect((await readFile(path)).equals(before)).toBe(true);
+  };
+
   it('leaves no plaintext in the main file, the WAL or the shared-memory file', async () => {
     const store = await SqliteClinicStore.open({ path, key: KEY });
     const marker = 'PATIENT-MARKER-5e1c';
@@ -102,16 +118,7 @@ describe('SqliteClinicStore on disk', () => {
     const store = await SqliteClinicStore.open({ path, key: KEY });
     await store.commit(marked(1, 'x'));
     await store.close();
-    const before = await readFile(path);
-    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
-      code: 'CLINIC_STORE_KEY_WRONG',
-    });
-    // Without its key check file the wrong key is still refused as a key problem, never called damage.
-    await unlink(`${path}.keycheck`);
-    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
-      code: 'CLINIC_STORE_KEY_WRONG',
-    });
-    expect((await readFile(path)).equals(before)).toBe(true);
+    await expectWrongKeyRefused();
     // The right key still opens it (and writes the key check again).
     const again = await SqliteClinicStore.open({ path, key: KEY });
     expect(await again.countMeasurements()).toBe(1);
@@ -167,15 +174,7 @@ describe('SqliteClinicStore on disk', () => {
     );
     raw.close();
 
-    const before = await readFile(path);
-    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
-      code: 'CLINIC_STORE_KEY_WRONG',
-    });
-    await unlink(`${path}.keycheck`);
-    await expect(SqliteClinicStore.open({ path, key: OTHER_KEY })).rejects.toMatchObject({
-      code: 'CLINIC_STORE_KEY_WRONG',
-    });
-    expect((await readFile(path)).equals(before)).toBe(true);
+    await expectWrongKeyRefused();
   });
 
   it('refuses a key that is not 256 bits', async () => {
