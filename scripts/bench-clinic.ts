@@ -6,8 +6,7 @@
  * Process layout (each a process of its own, so the intake's CPU and RSS are its own):
  *   this process   the orchestrator: PKI and fleet, starts everything, joins the stamps, prints
  *   broker         Mosquitto 2.0 (scripts/support/mosquitto.ts) for the headline figures, or the embedded
- *                  ClinicalBroker with its LevelDB persistence (sync: true), which then runs in the publisher
- *                  process (scripts/support/clinic-bench-publisher.ts)
+ *                  ClinicalBroker with its LevelDB persistence (sync: true; scripts/support/clinic-bench-broker.ts)
  *   publisher      the gateways: one mutual-TLS MQTT connection per gateway (scripts/support/clinic-bench-publisher.ts)
  *   intake         one ClinicIntake with its store (scripts/support/clinic-bench-intake.ts): what is measured
  *
@@ -216,7 +215,7 @@ async function runVariant(
   const dir = mkdtempSync(join(root, `${broker}-${storeKind}-`));
   const cleanup: (() => Promise<void>)[] = [];
   try {
-    let brokerConfig: object;
+    let port: number;
     if (broker === 'mosquitto') {
       const mosquitto = await startMosquitto({
         dir,
@@ -234,28 +233,29 @@ async function runVariant(
         ],
       });
       cleanup.push(() => mosquitto.stop());
-      brokerConfig = { port: mosquitto.port };
+      port = mosquitto.port;
     } else {
-      brokerConfig = {
-        embedded: {
-          cert: s.pki.files.broker,
-          key: s.pki.files.brokerKey,
-          persistenceDir: join(dir, 'broker'),
-          sync: true,
-          intakeClientId,
-        },
-      };
+      const embedded = child('clinic-bench-broker.js', {
+        ca: s.pki.files.ca,
+        cert: s.pki.files.broker,
+        key: s.pki.files.brokerKey,
+        persistenceDir: join(dir, 'broker'),
+        sync: true,
+        intakeClientId,
+      });
+      cleanup.push(() => stopChild(embedded));
+      port = ((await embedded.next('ready')) as { port: number }).port;
     }
+    console.error(`${broker}/${storeKind}: broker on port ${port}`);
     const publisher = child('clinic-bench-publisher.js', {
       fleetFile: s.fleetFile,
       ca: s.pki.files.ca,
       plan,
       window: Number(values.window),
-      broker: brokerConfig,
+      port,
     });
     cleanup.unshift(() => stopChild(publisher));
-    const { port } = (await publisher.next('ready')) as { port: number };
-    console.error(`${broker}/${storeKind}: broker on port ${port}`);
+    await publisher.next('ready');
 
     let storeConfig: object;
     if (storeKind === 'sqlite') {

@@ -1,9 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
-import { ClinicalBroker } from '../../src/broker/clinical-broker.js';
-import { intakeSubscriptions } from '../../src/broker/durable-subscribers.js';
-import { identifyClient } from '../../src/broker/identify.js';
 import {
   type BenchPlan,
   type PhaseName,
@@ -22,8 +18,8 @@ import {
 /**
  * The gateways of bench:clinic in one process (forked with IPC): one mutual-TLS MQTT 3.1.1 connection per
  * gateway (mqtt.js, the gateway's own certificate, client id = gateway id, as a hub connects; the broker's ACL
- * lets a gateway publish only under its own topics, so one connection cannot carry several gateways). Optionally
- * the embedded ClinicalBroker runs here too, with its LevelDB persistence and the intake's session provisioned.
+ * lets a gateway publish only under its own topics, so one connection cannot carry several gateways), to the
+ * broker on `port` (Mosquitto, or the embedded broker in clinic-bench-broker.ts).
  *
  * Messages are signed before the phase starts ('prepare'), so signing is not in the timed window. In a phase
  * each gateway publishes its messages in order at QoS 1 with up to `window` PUBLISHes awaiting their PUBACK (a
@@ -31,7 +27,7 @@ import {
  * publish is stamped just before `client.publish` with performance.timeOrigin + performance.now(), and the
  * stamps of each message's first reading go back to the orchestrator.
  *
- * argv[2]: JSON Config. In: 'connect', { type: 'prepare', phase }, 'go', 'stop'. Out: 'ready' { port },
+ * argv[2]: JSON Config. In: 'connect', { type: 'prepare', phase }, 'go', 'stop'. Out: 'ready',
  * 'connected', 'prepared', 'published' { publishedAt: [probeId, ms][], firstAt, lastAckAt }, 'error'.
  */
 interface Config {
@@ -39,18 +35,8 @@ interface Config {
   readonly ca: string;
   readonly plan: BenchPlan;
   readonly window: number;
-  /** Mosquitto's port, or the embedded broker to start here. */
-  readonly broker:
-    | { readonly port: number }
-    | {
-        readonly embedded: {
-          readonly cert: string;
-          readonly key: string;
-          readonly persistenceDir: string;
-          readonly sync: boolean;
-          readonly intakeClientId: string;
-        };
-      };
+  /** The broker's port on 127.0.0.1. */
+  readonly port: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -63,30 +49,10 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-let broker: ClinicalBroker | undefined;
-let port: number;
-if ('embedded' in config.broker) {
-  const embedded = config.broker.embedded;
-  broker = new ClinicalBroker({
-    ca,
-    cert: readFileSync(embedded.cert),
-    key: readFileSync(embedded.key),
-    identify: identifyClient,
-    port: 0,
-    // sealed with a key, as `rpm-gateway broker` runs it
-    persistence: { dir: embedded.persistenceDir, sync: embedded.sync, key: randomBytes(32) },
-    durableSubscribers: [{ clientId: embedded.intakeClientId, subscriptions: intakeSubscriptions() }],
-    onError: (error) => send({ type: 'event', event: { type: 'broker-error', message: error.message } }),
-  });
-  port = (await broker.start()).port;
-} else {
-  port = config.broker.port;
-}
-
 const clients: MqttClient[] = [];
 
 function connectAll(): Promise<void> {
-  return connectFleet(fleet, { port, ca }, clients, 32);
+  return connectFleet(fleet, { port: config.port, ca }, clients, 32);
 }
 
 interface Prepared {
@@ -173,11 +139,9 @@ process.on('message', (message: { type: string; phase?: PhaseName }) => {
       go().catch(fail);
       break;
     case 'stop':
-      void Promise.all(clients.map((c) => c.endAsync(true)))
-        .then(() => broker?.stop())
-        .finally(() => process.exit(0));
+      void Promise.all(clients.map((c) => c.endAsync(true))).finally(() => process.exit(0));
       break;
   }
 });
 process.on('disconnect', () => process.exit(0));
-send({ type: 'ready', port });
+send({ type: 'ready' });
