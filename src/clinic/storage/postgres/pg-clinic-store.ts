@@ -197,7 +197,11 @@ export class PgClinicStore implements ClinicStore {
 
   async commit(write: IntakeWrite): Promise<CommitOutcome> {
     const committedAt = this.#clock.now();
-    const gaps = uniqueBy(write.gaps, (g) => g.gap.id).sort(byKey((g) => g.gap.id));
+    // Each gap once (the first occurrence), its id in the write's order (the order `inserted` reports), and the
+    // rows sorted by id for the insert.
+    const gaps = uniqueBy(write.gaps, (g) => g.gap.id);
+    const gapOrder = gaps.map((g) => g.gap.id);
+    gaps.sort(byKey((g) => g.gap.id));
     const statuses = [...write.statuses].sort(byKey(statusKey));
     let stagedOn: pg.PoolClient | undefined;
     const outcome = await this.#transaction(
@@ -228,9 +232,7 @@ export class PgClinicStore implements ClinicStore {
         if (write.rejections.length > 0) await this.#storeRejections(client, write.rejections);
 
         const inserted = rows.ids.filter((id) => insertedIds.has(id));
-        const gapIds = uniqueBy(write.gaps, (g) => g.gap.id)
-          .map((g) => g.gap.id)
-          .filter((id) => insertedGaps.has(id));
+        const gapIds = gapOrder.filter((id) => insertedGaps.has(id));
         // Delivered to listeners only if this transaction commits (PostgreSQL docs, NOTIFY). All of a commit's
         // payloads in one statement (one round trip), sent in array order (WITH ORDINALITY, ORDER BY).
         const payloads = notificationPayloads({ m: inserted, g: gapIds, s: statusIds });
